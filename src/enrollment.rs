@@ -1,0 +1,75 @@
+//! Making a user's record: a fresh (or given) key, recovery codes, and saving it only once
+//! the user proved their app shows the right code.
+#![forbid(unsafe_code)]
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::factor::recovery;
+use crate::factor::totp::{Algorithm, TotpParams, generate_secret};
+use crate::secret::SecretString;
+use crate::store::record::RECORD_VERSION;
+use crate::store::{StoreError, UserRecord, UserStore};
+use crate::username::UserName;
+
+/// Choices an administrator may make at enrollment; `None` means the configuration's value.
+#[derive(Debug, Default, Clone)]
+pub struct EnrollOptions {
+    pub secret: Option<SecretString>,
+    pub algorithm: Option<Algorithm>,
+    pub digits: Option<u8>,
+    pub period: Option<u32>,
+    /// Per-user skew (from an imported file); `None` follows the configuration.
+    pub skew: Option<u8>,
+}
+
+/// A record not yet saved, with the recovery codes to show once.
+pub struct Pending {
+    pub record: UserRecord,
+    pub recovery_codes: Vec<SecretString>,
+}
+
+/// Why an enrollment could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no randomness from the operating system: {0}")]
+    Random(#[from] getrandom::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Builds a new record from the options and configuration.
+pub fn prepare(config: &Config, opts: EnrollOptions, clock: &dyn Clock) -> Result<Pending, EnrollError> {
+    let algorithm = opts.algorithm.unwrap_or_else(|| config.algorithm());
+    let secret = match opts.secret {
+        Some(secret) => secret,
+        None => generate_secret(algorithm)?,
+    };
+    let totp = TotpParams {
+        secret,
+        algorithm,
+        digits: opts.digits.unwrap_or(config.totp.digits),
+        period: opts.period.unwrap_or(config.totp.period),
+        skew: opts.skew,
+    };
+    totp.validate().map_err(EnrollError::Invalid)?;
+    let (recovery_codes, hashes) = recovery::generate(config.recovery.count)?;
+    let record = UserRecord { version: RECORD_VERSION, created: clock.now(), totp, recovery: hashes };
+    Ok(Pending { record, recovery_codes })
+}
+
+/// Checks a code typed during enrollment against the new key; returns its time step.
+pub fn confirm(pending: &Pending, code: &str, config: &Config, clock: &dyn Clock) -> Option<u64> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    pending.record.totp.matching_step(&code, clock.now(), config.totp.skew)
+}
+
+/// Saves the record and a fresh state; a confirmed code's step is recorded so that the same
+/// code cannot be used again at the next sign-in.
+pub fn save(store: &UserStore, user: &UserName, pending: &Pending, confirmed_step: Option<u64>) -> Result<(), StoreError> {
+    let lock = store.lock(user)?;
+    store.save_record(user, &pending.record)?;
+    let state = crate::store::UserState { last_step: confirmed_step.unwrap_or(0), ..Default::default() };
+    store.save_state(user, &lock, &state)
+}

@@ -1,0 +1,2 @@
+//! Migration from other second-factor tools.
+#![forbid(unsafe_code)]

@@ -1,0 +1,139 @@
+//! The user store: per-user record and state files under `state_dir`.
+//!
+//! Layout: `users/<encoded name>.toml` (record), `state/<encoded name>.toml` (state),
+//! `state/<encoded name>.lock` (lock). Directories 0700, files 0600, owned by root (or by the
+//! running user when not root: tests and the demo).
+#![forbid(unsafe_code)]
+
+pub mod file;
+pub mod lock;
+pub mod record;
+pub mod state;
+
+use crate::username::UserName;
+use file::{Dir, FileError, Policy};
+use lock::UserLock;
+pub use record::UserRecord;
+pub use state::UserState;
+use std::path::Path;
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("{path}: malformed: {reason}")]
+    Malformed { path: String, reason: String },
+    #[error("{path}: {reason}")]
+    Write { path: String, reason: String },
+    #[error("lock for {user}: {source}")]
+    Lock { user: String, source: std::io::Error },
+}
+
+/// Access to all users' files under one state directory.
+pub struct UserStore {
+    root: Dir,
+}
+
+const USERS: &str = "users";
+const STATE: &str = "state";
+
+impl UserStore {
+    /// Opens an existing state directory (what the module does).
+    pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
+        Ok(UserStore { root: Dir::open(state_dir, Policy::secrets())? })
+    }
+
+    /// Opens the state directory, creating it and its subdirectories (what enrollment does).
+    pub fn create(state_dir: &Path) -> Result<Self, StoreError> {
+        let root = Dir::create(state_dir, Policy::secrets())?;
+        root.subdir(USERS, true)?;
+        root.subdir(STATE, true)?;
+        Ok(UserStore { root })
+    }
+
+    fn users_dir(&self) -> Result<Dir, FileError> {
+        self.root.subdir(USERS, false)
+    }
+
+    fn state_dir(&self) -> Result<Dir, FileError> {
+        self.root.subdir(STATE, true)
+    }
+
+    /// The user's record, or `None` if the user is not enrolled.
+    pub fn load_record(&self, user: &UserName) -> Result<Option<UserRecord>, StoreError> {
+        let dir = match self.users_dir() {
+            Ok(dir) => dir,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let name = format!("{}.toml", user.encoded());
+        let Some(bytes) = dir.read(&name)? else { return Ok(None) };
+        UserRecord::parse(&bytes).map(Some).map_err(|reason| StoreError::Malformed {
+            path: dir.path().join(&name).display().to_string(),
+            reason,
+        })
+    }
+
+    /// Writes the user's record atomically.
+    pub fn save_record(&self, user: &UserName, record: &UserRecord) -> Result<(), StoreError> {
+        let dir = self.root.subdir(USERS, true)?;
+        let name = format!("{}.toml", user.encoded());
+        let text = record.to_toml().map_err(|reason| StoreError::Write {
+            path: dir.path().join(&name).display().to_string(),
+            reason,
+        })?;
+        Ok(dir.write_atomic(&name, text.as_bytes())?)
+    }
+
+    /// Takes the user's lock; state reads and writes require it.
+    pub fn lock(&self, user: &UserName) -> Result<UserLock, StoreError> {
+        let fd = self.state_dir()?.open_lock_file(&format!("{}.lock", user.encoded()))?;
+        UserLock::acquire(fd).map_err(|source| StoreError::Lock { user: user.to_string(), source })
+    }
+
+    /// The user's state (fresh if none was written yet). The lock proves the caller holds it.
+    pub fn load_state(&self, user: &UserName, _lock: &UserLock) -> Result<UserState, StoreError> {
+        let dir = self.state_dir()?;
+        let name = format!("{}.toml", user.encoded());
+        let Some(bytes) = dir.read(&name)? else { return Ok(UserState::default()) };
+        UserState::parse(&bytes).map_err(|reason| StoreError::Malformed {
+            path: dir.path().join(&name).display().to_string(),
+            reason,
+        })
+    }
+
+    /// Writes the user's state atomically.
+    pub fn save_state(&self, user: &UserName, _lock: &UserLock, state: &UserState) -> Result<(), StoreError> {
+        let dir = self.state_dir()?;
+        let name = format!("{}.toml", user.encoded());
+        let text = state.to_toml().map_err(|reason| StoreError::Write {
+            path: dir.path().join(&name).display().to_string(),
+            reason,
+        })?;
+        Ok(dir.write_atomic(&name, text.as_bytes())?)
+    }
+
+    /// Removes the user's record and state; returns whether a record existed.
+    pub fn remove_user(&self, user: &UserName, _lock: &UserLock) -> Result<bool, StoreError> {
+        let enc = user.encoded();
+        let had_record = match self.users_dir() {
+            Ok(dir) => dir.remove(&format!("{enc}.toml"))?,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => return Err(e.into()),
+        };
+        self.state_dir()?.remove(&format!("{enc}.toml"))?;
+        Ok(had_record)
+    }
+
+    /// Every enrolled user, sorted; files whose names are not encoded user names are skipped.
+    pub fn list_users(&self) -> Result<Vec<UserName>, StoreError> {
+        let dir = match self.users_dir() {
+            Ok(dir) => dir,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let names = dir.names_with_suffix(".toml")?;
+        Ok(names.iter().filter_map(|n| UserName::decode(n).ok()).collect())
+    }
+}

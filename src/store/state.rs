@@ -1,0 +1,40 @@
+//! The user's state: what changes on every sign-in.
+#![forbid(unsafe_code)]
+
+use crate::store::record::one_line;
+use serde::{Deserialize, Serialize};
+
+/// `state/<name>.toml`: replay protection, failure counts, lockout, used recovery codes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserState {
+    /// The TOTP time step of the last accepted code; only later steps are accepted.
+    #[serde(default)]
+    pub last_step: u64,
+    /// Consecutive failed attempts.
+    #[serde(default)]
+    pub failures: u32,
+    /// Unix time until which the second factor is locked (0: not locked).
+    #[serde(default)]
+    pub locked_until: u64,
+    /// Ids of recovery codes already used.
+    #[serde(default)]
+    pub used_recovery: Vec<String>,
+    /// Unix time of the last successful second factor.
+    #[serde(default)]
+    pub last_success: u64,
+}
+
+impl UserState {
+    /// Parses a state file; an empty file is a fresh state (a crash cannot leave one, but an
+    /// administrator's `: > file` may).
+    pub fn parse(text: &[u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_string())?;
+        toml::from_str(text).map_err(|e| one_line(&e.to_string()))
+    }
+
+    /// The file contents for this state.
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string(self).map_err(|e| e.to_string())
+    }
+}
