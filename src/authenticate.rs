@@ -50,19 +50,38 @@ struct Decision {
 
 impl Decision {
     fn new(verdict: Verdict, method: Method, reason: &'static str) -> Self {
-        Decision { verdict, method, reason, detail: None }
+        Decision {
+            verdict,
+            method,
+            reason,
+            detail: None,
+        }
     }
     fn refused(reason: &'static str) -> Self {
         Self::new(Verdict::Refused, Method::None, reason)
     }
     fn unavailable(reason: &'static str, detail: impl ToString) -> Self {
-        Decision { detail: Some(detail.to_string()), ..Self::new(Verdict::Unavailable, Method::None, reason) }
+        Decision {
+            detail: Some(detail.to_string()),
+            ..Self::new(Verdict::Unavailable, Method::None, reason)
+        }
     }
 }
 
 /// Runs the second factor for one sign-in and writes its audit line.
-pub fn authenticate(req: &SignIn, opts: &ModuleOptions, conv: &mut dyn Conversation, clock: &dyn Clock) -> Verdict {
-    let mut run = Run { req, opts, conv, clock, sink: AuditSink::Syslog };
+pub fn authenticate(
+    req: &SignIn,
+    opts: &ModuleOptions,
+    conv: &mut dyn Conversation,
+    clock: &dyn Clock,
+) -> Verdict {
+    let mut run = Run {
+        req,
+        opts,
+        conv,
+        clock,
+        sink: AuditSink::Syslog,
+    };
     let decision = run.decide();
     if matches!(decision.verdict, Verdict::Unavailable) && !req.silent {
         run.conv.error(messages::UNAVAILABLE);
@@ -83,17 +102,29 @@ impl Run<'_> {
     fn decide(&mut self) -> Decision {
         let user = match UserName::parse(&self.req.user) {
             Ok(user) => user,
-            Err(e) => return Decision { detail: Some(e.to_string()), ..Decision::refused("invalid_user_name") },
+            Err(e) => {
+                return Decision {
+                    detail: Some(e.to_string()),
+                    ..Decision::refused("invalid_user_name")
+                };
+            }
         };
         let explicit = self.opts.config.is_some();
-        let path = self.opts.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
+        let path = self
+            .opts
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
         let config = match Config::load(&path, explicit) {
             Ok(config) => config,
             Err(errors) => return Decision::unavailable("config_error", &errors[0]),
         };
         self.sink = AuditSink::from_config(&config.audit_log);
         if !self.opts.unknown.is_empty() {
-            let line = self.line("warning").kv("reason", "unknown_module_arguments").kv("arguments", &self.opts.unknown.join(" "));
+            let line = self
+                .line("warning")
+                .kv("reason", "unknown_module_arguments")
+                .kv("arguments", &self.opts.unknown.join(" "));
             self.sink.write(Severity::Warning, &line.finish());
         }
         let store = match UserStore::open(&config.state_dir) {
@@ -117,9 +148,18 @@ impl Run<'_> {
         }
     }
 
-    fn enrolled(&mut self, store: &UserStore, user: &UserName, record: &UserRecord, config: &Config) -> Decision {
+    fn enrolled(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
         // A locked user is told so before typing anything.
-        match store.lock(user).and_then(|lock| store.load_state(user, &lock)) {
+        match store
+            .lock(user)
+            .and_then(|lock| store.load_state(user, &lock))
+        {
             Ok(state) if ratelimit::is_locked(&state, self.clock.now()) => return self.locked(),
             Ok(_) => {}
             Err(e) => return Decision::unavailable("bad_state", e),
@@ -130,7 +170,8 @@ impl Run<'_> {
         };
         if let Some(answer) = stacked {
             let decision = self.check(store, user, record, config, &answer);
-            if decision.verdict != Verdict::Refused || self.opts.pass_mode == PassMode::UseFirstPass {
+            if decision.verdict != Verdict::Refused || self.opts.pass_mode == PassMode::UseFirstPass
+            {
                 return decision;
             }
         } else if self.opts.pass_mode == PassMode::UseFirstPass {
@@ -145,8 +186,16 @@ impl Run<'_> {
     /// Prompts for the code (or password and code, passing the password on).
     fn obtain_answer(&mut self, digits: u8) -> Option<SecretString> {
         let forward = self.opts.pass_mode == PassMode::ForwardPass;
-        let default = if forward { messages::PROMPT_PASSWORD_AND_CODE } else { messages::PROMPT_CODE };
-        let prompt = self.opts.prompt.clone().unwrap_or_else(|| default.to_string());
+        let default = if forward {
+            messages::PROMPT_PASSWORD_AND_CODE
+        } else {
+            messages::PROMPT_CODE
+        };
+        let prompt = self
+            .opts
+            .prompt
+            .clone()
+            .unwrap_or_else(|| default.to_string());
         let answer = self.conv.ask_hidden(&prompt).ok()?;
         if !forward {
             return Some(answer);
@@ -154,13 +203,26 @@ impl Run<'_> {
         let (password, code) = split_password_and_code(answer.expose(), digits);
         let password = SecretString::new(password.to_string());
         if self.conv.set_authtok(&password).is_err() {
-            self.sink.write(Severity::Warning, &self.line("warning").kv("reason", "cannot_forward_password").finish());
+            self.sink.write(
+                Severity::Warning,
+                &self
+                    .line("warning")
+                    .kv("reason", "cannot_forward_password")
+                    .finish(),
+            );
         }
         Some(SecretString::new(code.to_string()))
     }
 
     /// Verifies under the user's lock and saves the state.
-    fn check(&mut self, store: &UserStore, user: &UserName, record: &UserRecord, config: &Config, answer: &SecretString) -> Decision {
+    fn check(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+        answer: &SecretString,
+    ) -> Decision {
         let lock = match store.lock(user) {
             Ok(lock) => lock,
             Err(e) => return Decision::unavailable("bad_state", e),
@@ -179,16 +241,26 @@ impl Run<'_> {
         match (result, saved) {
             (Ok(method), Ok(())) => Decision::new(Verdict::Success, method, "ok"),
             (Ok(method), Err(e)) if config.on_state_write_error == WriteErrorPolicy::Allow => {
-                Decision { detail: Some(e.to_string()), ..Decision::new(Verdict::Success, method, "ok_state_not_saved") }
+                Decision {
+                    detail: Some(e.to_string()),
+                    ..Decision::new(Verdict::Success, method, "ok_state_not_saved")
+                }
             }
-            (Ok(method), Err(e)) => Decision { method, ..Decision::unavailable("state_write_failed", e) },
+            (Ok(method), Err(e)) => Decision {
+                method,
+                ..Decision::unavailable("state_write_failed", e)
+            },
             (Err((method, refusal)), saved) => {
-                self.conv.fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
+                self.conv
+                    .fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
                 if ratelimit::is_locked(&state, now) && !self.req.silent {
                     self.conv.error(messages::LOCKED);
                 }
                 let detail = saved.err().map(|e| format!("state not saved: {e}"));
-                Decision { detail, ..Decision::new(Verdict::Refused, method, refusal.as_str()) }
+                Decision {
+                    detail,
+                    ..Decision::new(Verdict::Refused, method, refusal.as_str())
+                }
             }
         }
     }

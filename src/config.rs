@@ -88,13 +88,22 @@ impl Default for Config {
 
 impl Default for TotpConfig {
     fn default() -> Self {
-        TotpConfig { algorithm: "SHA1".into(), digits: 6, period: 30, skew: 1 }
+        TotpConfig {
+            algorithm: "SHA1".into(),
+            digits: 6,
+            period: 30,
+            skew: 1,
+        }
     }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        RateLimitConfig { max_failures: 5, lockout_seconds: 900, failure_delay_ms: 2000 }
+        RateLimitConfig {
+            max_failures: 5,
+            lockout_seconds: 900,
+            failure_delay_ms: 2000,
+        }
     }
 }
 
@@ -127,11 +136,22 @@ impl Config {
     /// Reads and validates the file. A missing file at the default path means defaults;
     /// a missing file named explicitly is an error.
     pub fn load(path: &Path, explicit: bool) -> Result<Config, Vec<ConfigError>> {
-        let err = |at: &str, reason: String| vec![ConfigError { file: path.into(), at: at.into(), reason }];
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        let err = |at: &str, reason: String| {
+            vec![ConfigError {
+                file: path.into(),
+                at: at.into(),
+                reason,
+            }]
+        };
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+        else {
             return Err(err("", "not a file path".into()));
         };
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         let bytes = match Dir::open(dir, Policy::config()).and_then(|d| d.read(name)) {
             Ok(Some(bytes)) => bytes,
             Ok(None) if !explicit => return Ok(Config::default()),
@@ -146,15 +166,30 @@ impl Config {
     /// Parses and validates configuration text; `file` is used in messages.
     pub fn parse(text: &str, file: &Path) -> Result<Config, Vec<ConfigError>> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let at = e.span().map(|s| format!("line {}", line_of(text, s.start))).unwrap_or_default();
-            vec![ConfigError { file: file.into(), at, reason: e.message().trim().to_string() }]
+            let at = e
+                .span()
+                .map(|s| format!("line {}", line_of(text, s.start)))
+                .unwrap_or_default();
+            vec![ConfigError {
+                file: file.into(),
+                at,
+                reason: e.message().trim().to_string(),
+            }]
         })?;
         let problems: Vec<ConfigError> = config
             .problems()
             .into_iter()
-            .map(|(key, reason)| ConfigError { file: file.into(), at: key.into(), reason })
+            .map(|(key, reason)| ConfigError {
+                file: file.into(),
+                at: key.into(),
+                reason,
+            })
             .collect();
-        if problems.is_empty() { Ok(config) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
     }
 
     /// Semantic checks, as (key, reason).
@@ -167,31 +202,52 @@ impl Config {
             p.push(("issuer", "must be non-empty and contain no ':'".into()));
         }
         if self.audit_log != "syslog" && !Path::new(&self.audit_log).is_absolute() {
-            p.push(("audit_log", "must be \"syslog\" or an absolute file path".into()));
+            p.push((
+                "audit_log",
+                "must be \"syslog\" or an absolute file path".into(),
+            ));
         }
         if let Err(e) = self.totp.algorithm.parse::<Algorithm>() {
             p.push(("totp.algorithm", e));
         }
         if !(6..=8).contains(&self.totp.digits) {
-            p.push(("totp.digits", format!("must be 6, 7 or 8 (got {})", self.totp.digits)));
+            p.push((
+                "totp.digits",
+                format!("must be 6, 7 or 8 (got {})", self.totp.digits),
+            ));
         }
         if !(15..=300).contains(&self.totp.period) {
-            p.push(("totp.period", format!("must be 15..=300 seconds (got {})", self.totp.period)));
+            p.push((
+                "totp.period",
+                format!("must be 15..=300 seconds (got {})", self.totp.period),
+            ));
         }
         if self.totp.skew > 10 {
-            p.push(("totp.skew", format!("must be 0..=10 steps (got {})", self.totp.skew)));
+            p.push((
+                "totp.skew",
+                format!("must be 0..=10 steps (got {})", self.totp.skew),
+            ));
         }
         if self.rate_limit.max_failures == 0 {
             p.push(("rate_limit.max_failures", "must be at least 1".into()));
         }
         if self.rate_limit.lockout_seconds > 7 * 86400 {
-            p.push(("rate_limit.lockout_seconds", "must be at most 604800 (a week)".into()));
+            p.push((
+                "rate_limit.lockout_seconds",
+                "must be at most 604800 (a week)".into(),
+            ));
         }
         if self.rate_limit.failure_delay_ms > 30_000 {
-            p.push(("rate_limit.failure_delay_ms", "must be at most 30000".into()));
+            p.push((
+                "rate_limit.failure_delay_ms",
+                "must be at most 30000".into(),
+            ));
         }
         if !(1..=100).contains(&self.recovery.count) {
-            p.push(("recovery.count", format!("must be 1..=100 (got {})", self.recovery.count)));
+            p.push((
+                "recovery.count",
+                format!("must be 1..=100 (got {})", self.recovery.count),
+            ));
         }
         p
     }
@@ -203,7 +259,8 @@ impl Config {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(1, |t| t.matches('\n').count() + 1)
+    text.get(..offset)
+        .map_or(1, |t| t.matches('\n').count() + 1)
 }
 
 #[cfg(test)]
@@ -223,14 +280,26 @@ mod tests {
         let text = "state_dir = \"relative\"\n[totp]\ndigits = 9\nalgorithm = \"MD5\"\n";
         let errs = Config::parse(text, Path::new("/etc/x.toml")).unwrap_err();
         let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(shown.contains(&"/etc/x.toml: state_dir: must be an absolute path".to_string()), "{shown:?}");
-        assert!(shown.iter().any(|s| s.starts_with("/etc/x.toml: totp.digits: must be 6, 7 or 8")));
-        assert!(shown.iter().any(|s| s.starts_with("/etc/x.toml: totp.algorithm: unknown algorithm")));
+        assert!(
+            shown.contains(&"/etc/x.toml: state_dir: must be an absolute path".to_string()),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.starts_with("/etc/x.toml: totp.digits: must be 6, 7 or 8"))
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.starts_with("/etc/x.toml: totp.algorithm: unknown algorithm"))
+        );
     }
 
     #[test]
     fn unknown_keys_and_syntax_errors_give_a_line() {
-        let errs = Config::parse("issuer = \"x\"\n\n[totp]\ndigitz = 6\n", Path::new("c")).unwrap_err();
+        let errs =
+            Config::parse("issuer = \"x\"\n\n[totp]\ndigitz = 6\n", Path::new("c")).unwrap_err();
         assert_eq!(errs[0].at, "line 4");
         assert!(errs[0].reason.contains("digitz"), "{}", errs[0].reason);
         let errs = Config::parse("issuer = \n", Path::new("c")).unwrap_err();

@@ -60,7 +60,14 @@ mod tests {
 
     #[test]
     fn arguments_are_understood() {
-        let o = ModuleOptions::parse(&["config=/tmp/t.toml", "nullok", "forward_pass", "prompt=Code: ", "debug", "bogus"]);
+        let o = ModuleOptions::parse(&[
+            "config=/tmp/t.toml",
+            "nullok",
+            "forward_pass",
+            "prompt=Code: ",
+            "debug",
+            "bogus",
+        ]);
         assert_eq!(o.config, Some(PathBuf::from("/tmp/t.toml")));
         assert!(o.nullok && o.debug);
         assert_eq!(o.pass_mode, PassMode::ForwardPass);
