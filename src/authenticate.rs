@@ -165,7 +165,12 @@ impl Run<'_> {
             Err(e) => return Decision::unavailable("bad_state", e),
         }
         let stacked = match self.opts.pass_mode {
-            PassMode::TryFirstPass | PassMode::UseFirstPass => self.conv.stacked_authtok(),
+            PassMode::UseFirstPass => self.conv.stacked_authtok(),
+            // An earlier module's password is not a failed code: only try code-shaped answers.
+            PassMode::TryFirstPass => self
+                .conv
+                .stacked_authtok()
+                .filter(|a| verify::looks_like_code(a.expose(), record.totp.digits)),
             _ => None,
         };
         if let Some(answer) = stacked {

@@ -89,6 +89,16 @@ fn check(
     Err((Method::None, Refusal::MalformedAnswer))
 }
 
+/// Whether `answer` has the shape of a code or recovery code, so that a password handed over
+/// by an earlier module (`try_first_pass`) is not counted as a failed code.
+pub fn looks_like_code(answer: &str, digits: u8) -> bool {
+    let compact: String = answer.chars().filter(|c| !c.is_whitespace()).collect();
+    let compact = crate::secret::SecretString::new(compact);
+    let code = compact.expose();
+    (code.len() == usize::from(digits) && code.bytes().all(|b| b.is_ascii_digit()))
+        || recovery::normalize(answer).is_some()
+}
+
 /// Splits a `forward_pass` answer into (password, code): the code is the trailing
 /// `digits` digits, or else a trailing recovery code.
 pub fn split_password_and_code(answer: &str, digits: u8) -> (&str, &str) {
@@ -197,6 +207,14 @@ mod tests {
             verify(codes[2].expose(), &rec, &mut st, &cfg, NOW),
             Ok(Method::Recovery)
         );
+    }
+
+    #[test]
+    fn passwords_do_not_look_like_codes() {
+        assert!(looks_like_code("123 456", 6));
+        assert!(looks_like_code("abcd-efgh-jk01", 6));
+        assert!(!looks_like_code("hunter2!", 6));
+        assert!(!looks_like_code("1234567", 6));
     }
 
     #[test]
