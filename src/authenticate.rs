@@ -120,6 +120,15 @@ impl Run<'_> {
             Err(errors) => return Decision::unavailable("config_error", &errors[0]),
         };
         self.sink = AuditSink::from_config(&config.audit_log);
+        if self.opts.debug {
+            let line = self
+                .line("debug")
+                .kv("config", &path.display().to_string())
+                .kv("state_dir", &config.state_dir.display().to_string())
+                .kv("pass_mode", &format!("{:?}", self.opts.pass_mode))
+                .kv("nullok", &self.opts.nullok.to_string());
+            self.sink.write(Severity::Debug, &line.finish());
+        }
         if !self.opts.unknown.is_empty() {
             let line = self
                 .line("warning")
