@@ -96,3 +96,24 @@ pub fn save(
     };
     store.save_state(user, &lock, &state)
 }
+
+/// Like [`save`] for a confirmed enrollment at sign-in, but never replaces a record another
+/// sign-in saved meanwhile; returns false in that case.
+pub fn save_new(
+    store: &UserStore,
+    user: &UserName,
+    pending: &Pending,
+    confirmed_step: u64,
+) -> Result<bool, StoreError> {
+    let lock = store.lock(user)?;
+    if store.load_record(user)?.is_some() {
+        return Ok(false);
+    }
+    store.save_record(user, &pending.record)?;
+    let state = crate::store::UserState {
+        last_step: confirmed_step,
+        ..Default::default()
+    };
+    store.save_state(user, &lock, &state)?;
+    Ok(true)
+}
