@@ -169,9 +169,12 @@ impl Run<'_> {
         };
         match unenrolled {
             Unenrolled::Allow => Decision::new(Verdict::Ignore, Method::None, "not_enrolled"),
-            Unenrolled::Enroll => self.enroll(&user, &config),
-            Unenrolled::Refuse => {
-                // Ask anyway, so the prompt does not tell who is enrolled.
+            // Only accounts that exist get a record: a stranger's name must not fill the disk.
+            Unenrolled::Enroll if policy::account_exists(user.as_str()) => {
+                self.enroll(&user, &config)
+            }
+            Unenrolled::Refuse | Unenrolled::Enroll => {
+                // Ask anyway, so the prompt does not tell who is enrolled (or exists).
                 let _ = self.obtain_answer(config.totp.digits);
                 self.conv.fail_delay(config.rate_limit.failure_delay_ms);
                 Decision::refused("not_enrolled")

@@ -33,6 +33,11 @@ pub fn requirement(
     }
 }
 
+/// Whether the system knows this account (NSS: /etc/passwd, LDAP, ...).
+pub fn account_exists(user: &str) -> bool {
+    matches!(nix::unistd::User::from_name(user), Ok(Some(_)))
+}
+
 /// The names of the user's primary and supplementary groups (NSS); empty if the user is unknown.
 pub fn groups_of(user: &str) -> Vec<String> {
     let Ok(Some(entry)) = nix::unistd::User::from_name(user) else {
@@ -85,5 +90,7 @@ mod tests {
     fn root_is_in_group_root() {
         assert!(groups_of("root").contains(&"root".to_string()));
         assert!(groups_of("no-such-user-twofold").is_empty());
+        assert!(account_exists("root"));
+        assert!(!account_exists("no-such-user-twofold"));
     }
 }
