@@ -155,9 +155,13 @@ impl UserStore {
             Err(e) => return Err(e.into()),
         };
         let names = dir.names_with_suffix(".toml")?;
-        Ok(names
+        // Sort the decoded names: the encoded file names sort differently ("%C3%BC..." for
+        // "ü..." would come before "DOMAIN...", "%2E..." before everything).
+        let mut users: Vec<UserName> = names
             .iter()
             .filter_map(|n| UserName::decode(n).ok())
-            .collect())
+            .collect();
+        users.sort();
+        Ok(users)
     }
 }
