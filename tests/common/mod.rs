@@ -54,20 +54,28 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// The module built by cargo: `target/<profile>/libtwofold.so`, next to `deps/` holding this test.
+/// The module built by cargo for this test run.
+///
+/// `cargo test` compiles the cdylib into `target/<profile>/deps/libtwofold.so`, next to this
+/// test binary, but only `cargo build` copies it up to `target/<profile>/libtwofold.so`: that
+/// copy can be stale (older sources). So the newer of the two is used, and at least one must exist.
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps");
-    let module = profile_dir.join("libtwofold.so");
-    assert!(
-        module.is_file(),
-        "the PAM module {} does not exist: run `cargo build` (or `cargo test`, which builds the cdylib) first",
-        module.display()
-    );
-    module
+    let deps = exe.parent().expect("test binary lives in target/<profile>/deps");
+    let profile_dir = deps.parent().expect("test binary lives in target/<profile>/deps");
+    let candidates = [deps.join("libtwofold.so"), profile_dir.join("libtwofold.so")];
+    let newest = candidates
+        .iter()
+        .filter_map(|p| Some((fs::metadata(p).ok()?.modified().ok()?, p)))
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, p)| p.clone());
+    newest.unwrap_or_else(|| {
+        panic!(
+            "the PAM module is not built: neither {} nor {} exists (run `cargo build`)",
+            candidates[0].display(),
+            candidates[1].display()
+        )
+    })
 }
 
 /// Seconds since the epoch, as the module's clock sees it.
