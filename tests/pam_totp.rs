@@ -459,13 +459,13 @@ fn try_first_pass_prompts_when_the_stacked_answer_is_not_a_code() {
     host.use_stack(&[SET_AUTHTOK_LINE.into(), host.module_line("try_first_pass")]);
     let code = code_now(&amy.params);
 
-    let (outcome, transcript) = host.sign_in("amy", &["correct horse", &code]);
+    let (outcome, transcript) = host.sign_in("amy", &["correct horse battery staple", &code]);
 
     assert_eq!(outcome.name, "PAM_SUCCESS");
     assert_eq!(transcript, vec![PASSWORD_PROMPT, CODE_PROMPT]);
     assert_eq!(host.decisions().len(), 1, "one decision, one line");
     host.last_decision().assert_decision("amy", "success", "ok");
-    host.assert_log_holds_none_of(&["correct horse".into(), code]);
+    host.assert_log_holds_none_of(&["correct horse battery staple".into(), code]);
 }
 
 #[test]
@@ -726,4 +726,19 @@ fn audit_lines_stay_whole_when_many_sign_ins_write_at_once() {
             "{line}"
         );
     }
+}
+
+#[test]
+fn try_first_pass_prompts_after_a_stacked_wrong_code() {
+    let host = Host::new();
+    let hank = host.enroll("hank");
+    host.use_stack(&[SET_AUTHTOK_LINE.into(), host.module_line("try_first_pass")]);
+    let wrong = wrong_code(&hank.params);
+
+    let (outcome, transcript) = host.sign_in("hank", &[&wrong, &code_now(&hank.params)]);
+
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    assert_eq!(transcript, vec![PASSWORD_PROMPT, CODE_PROMPT]);
+    host.last_decision()
+        .assert_decision("hank", "success", "ok");
 }

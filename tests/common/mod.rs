@@ -61,9 +61,16 @@ pub fn is_root() -> bool {
 /// copy can be stale (older sources). So the newer of the two is used, and at least one must exist.
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("test binary lives in target/<profile>/deps");
-    let profile_dir = deps.parent().expect("test binary lives in target/<profile>/deps");
-    let candidates = [deps.join("libtwofold.so"), profile_dir.join("libtwofold.so")];
+    let deps = exe
+        .parent()
+        .expect("test binary lives in target/<profile>/deps");
+    let profile_dir = deps
+        .parent()
+        .expect("test binary lives in target/<profile>/deps");
+    let candidates = [
+        deps.join("libtwofold.so"),
+        profile_dir.join("libtwofold.so"),
+    ];
     let newest = candidates
         .iter()
         .filter_map(|p| Some((fs::metadata(p).ok()?.modified().ok()?, p)))
