@@ -125,7 +125,11 @@ impl Run<'_> {
             Err(e) => return Decision::unavailable("bad_state", e),
         }
         let stacked = match self.opts.pass_mode {
-            PassMode::TryFirstPass | PassMode::UseFirstPass => self.conv.stacked_authtok(),
+            // Usually the password: trying it is only worth a (counted) attempt if it is code-shaped.
+            PassMode::TryFirstPass => {
+                self.conv.stacked_authtok().filter(|a| verify::looks_like_code(a.expose(), record.totp.digits))
+            }
+            PassMode::UseFirstPass => self.conv.stacked_authtok(),
             _ => None,
         };
         if let Some(answer) = stacked {

@@ -81,6 +81,18 @@ fn check(answer: &str, record: &UserRecord, state: &mut UserState, config: &Conf
     Err((Method::None, Refusal::MalformedAnswer))
 }
 
+/// Whether `answer` has the shape of something [`verify`] checks (a TOTP code of `digits`
+/// digits or a recovery code) rather than, say, the password a previous module stacked.
+pub fn looks_like_code(answer: &str, digits: u8) -> bool {
+    if answer.len() > MAX_ANSWER_LEN {
+        return false;
+    }
+    let compact = crate::secret::SecretString::new(answer.chars().filter(|c| !c.is_whitespace()).collect());
+    let code = compact.expose();
+    (code.len() == usize::from(digits) && code.bytes().all(|b| b.is_ascii_digit()))
+        || recovery::normalize(answer.trim()).is_some()
+}
+
 /// Splits a `forward_pass` answer into (password, code): the code is the trailing
 /// `digits` digits, or else a trailing recovery code.
 pub fn split_password_and_code(answer: &str, digits: u8) -> (&str, &str) {
@@ -161,5 +173,13 @@ mod tests {
         assert_eq!(split_password_and_code("pwabcdefghjk01", 6), ("pw", "abcdefghjk01"));
         assert_eq!(split_password_and_code("12", 6), ("12", ""));
         assert_eq!(split_password_and_code("pässwörd", 6), ("pässwörd", ""));
+    }
+
+    #[test]
+    fn codes_are_told_from_passwords() {
+        assert!(looks_like_code("123456", 6) && looks_like_code("123 456", 6));
+        assert!(looks_like_code("abcd-efgh-jk01", 6));
+        assert!(!looks_like_code("12345", 6) && !looks_like_code("1234567", 6));
+        assert!(!looks_like_code("correct horse battery", 6) && !looks_like_code("hunter2", 6));
     }
 }
