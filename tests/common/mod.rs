@@ -576,21 +576,16 @@ fn private_dev() -> Result<(), String> {
     Ok(())
 }
 
-/// The audit lines in captured syslog messages (the part after `twofold[pid]: `), checking
-/// the facility is authpriv.
-pub fn syslog_audit_lines(messages: &[String]) -> Vec<String> {
+/// The module's lines in captured syslog messages, as (priority, line after `twofold[pid]: `);
+/// messages from others (libpam itself) are left out.
+pub fn syslog_audit_lines(messages: &[String]) -> Vec<(u8, String)> {
     messages
         .iter()
-        .map(|m| {
-            let (pri, rest) = m
-                .strip_prefix('<')
-                .and_then(|m| m.split_once('>'))
-                .expect("syslog <PRI>");
-            let pri: u8 = pri.parse().expect("numeric priority");
-            assert_eq!(pri / 8, 10, "facility authpriv in {m:?}");
-            let (tag, line) = rest.split_once(": ").expect("tag: message");
-            assert!(tag.starts_with("twofold["), "tag in {m:?}");
-            line.to_string()
+        .filter_map(|m| {
+            let (pri, rest) = m.strip_prefix('<')?.split_once('>')?;
+            let (tag, line) = rest.split_once(": ")?;
+            tag.starts_with("twofold[")
+                .then(|| (pri.parse().expect("numeric priority"), line.to_string()))
         })
         .collect()
 }
