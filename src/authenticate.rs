@@ -81,10 +81,6 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn decide(&mut self) -> Decision {
-        let user = match UserName::parse(&self.req.user) {
-            Ok(user) => user,
-            Err(e) => return Decision { detail: Some(e.to_string()), ..Decision::refused("invalid_user_name") },
-        };
         let explicit = self.opts.config.is_some();
         let path = self.opts.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
         let config = match Config::load(&path, explicit) {
@@ -96,6 +92,11 @@ impl Run<'_> {
             let line = self.line("warning").kv("reason", "unknown_module_arguments").kv("arguments", &self.opts.unknown.join(" "));
             self.sink.write(Severity::Warning, &line.finish());
         }
+        // Judged after the configuration is read, so the decision goes to the configured audit log.
+        let user = match UserName::parse(&self.req.user) {
+            Ok(user) => user,
+            Err(e) => return Decision { detail: Some(e.to_string()), ..Decision::refused("invalid_user_name") },
+        };
         let store = match UserStore::open(&config.state_dir) {
             Ok(store) => Some(store),
             Err(crate::store::StoreError::File(e)) if e.is_not_found() => None,
