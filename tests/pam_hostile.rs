@@ -611,7 +611,8 @@ fn group_writable_config_is_refused() {
 #[test]
 fn after_every_hostile_case_a_normal_sign_in_still_succeeds() {
     const TEST: &str = "after_every_hostile_case_a_normal_sign_in_still_succeeds";
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    type Case = (&'static str, Box<dyn Fn()>);
+    let cases: Vec<Case> = vec![
         ("record symlink", Box::new(case_record_symlink)),
         (
             "record group-writable",
