@@ -677,3 +677,51 @@ fn after_every_hostile_case_a_normal_sign_in_still_succeeds() {
     host.last_decision()
         .assert_decision("tess", "success", "ok");
 }
+
+// ---- a read-only disk ----
+
+fn read_only_state_sign_in(test: &str, policy: &str) -> Option<(Host, &'static str, Vec<String>)> {
+    let host = Host::with(&format!("on_state_write_error = {policy:?}"), "");
+    let uma = host.enroll("uma");
+    let code = code_now(&uma.params);
+    match with_read_only(&host.state_dir, || host.sign_in("uma", &[&code])) {
+        Ok((outcome, transcript)) => Some((host, outcome.name, transcript)),
+        Err(why) => {
+            skip(
+                test,
+                &format!("cannot mount the state directory read-only ({why})"),
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn read_only_state_dir_refuses_a_right_code_when_the_policy_is_deny() {
+    const TEST: &str = "read_only_state_dir_refuses_a_right_code_when_the_policy_is_deny";
+    let Some((host, outcome, transcript)) = read_only_state_sign_in(TEST, "deny") else {
+        return;
+    };
+    assert_eq!(outcome, "PAM_AUTHINFO_UNAVAIL");
+    assert_eq!(transcript, vec![CODE_PROMPT, UNAVAILABLE_ERROR]);
+    let d = host.last_decision();
+    d.assert_decision("uma", "error", "state_write_failed");
+    assert_eq!(d.get("method"), "totp");
+}
+
+#[test]
+fn read_only_state_dir_lets_a_right_code_through_when_the_policy_is_allow() {
+    const TEST: &str = "read_only_state_dir_lets_a_right_code_through_when_the_policy_is_allow";
+    let Some((host, outcome, transcript)) = read_only_state_sign_in(TEST, "allow") else {
+        return;
+    };
+    assert_eq!(outcome, "PAM_SUCCESS");
+    assert_eq!(transcript, vec![CODE_PROMPT]);
+    let d = host.last_decision();
+    d.assert_decision("uma", "success", "ok_state_not_saved");
+    assert!(
+        d.get("detail").contains("Read-only file system"),
+        "{}",
+        d.raw
+    );
+}

@@ -539,8 +539,45 @@ pub fn capture_syslog<T: Send>(f: impl FnOnce() -> T + Send) -> Result<(T, Vec<S
     })
 }
 
-/// This thread only: a new mount namespace, nothing propagated back, a fresh tmpfs on /dev.
-fn private_dev() -> Result<(), String> {
+/// Runs `f` on a thread in a private mount namespace where `dir` is mounted read-only (a
+/// read-only disk, as far as `f` can tell). Needs root (CAP_SYS_ADMIN).
+pub fn with_read_only<T: Send>(
+    dir: &std::path::Path,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T, String> {
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            private_namespace()?;
+            let os_err = |what: &str| format!("{what}: {}", io::Error::last_os_error());
+            let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+            let none = std::ptr::null::<libc::c_char>();
+            // SAFETY: NUL-terminated strings; a bind mount of a directory onto itself.
+            if unsafe {
+                libc::mount(
+                    path.as_ptr(),
+                    path.as_ptr(),
+                    none,
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            } != 0
+            {
+                return Err(os_err("mount --bind"));
+            }
+            let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+            // SAFETY: as above; makes that bind mount read-only.
+            if unsafe { libc::mount(none, path.as_ptr(), none, flags, std::ptr::null()) } != 0 {
+                return Err(os_err("mount -o remount,bind,ro"));
+            }
+            Ok(f())
+        })
+        .join()
+        .expect("read-only namespace thread panicked")
+    })
+}
+
+/// This thread only: a new mount namespace from which nothing propagates back.
+fn private_namespace() -> Result<(), String> {
     let os_err = |what: &str| format!("{what}: {}", io::Error::last_os_error());
     // SAFETY: unshare affects only the calling thread's mount namespace (and its own copy of
     // the fs struct); no pointers are involved.
@@ -548,7 +585,7 @@ fn private_dev() -> Result<(), String> {
         return Err(os_err("unshare(CLONE_NEWNS)"));
     }
     let none = std::ptr::null::<libc::c_char>();
-    // SAFETY: NUL-terminated literals; null source/type/data are allowed for a propagation change.
+    // SAFETY: NUL-terminated literal; null source/type/data are allowed for a propagation change.
     if unsafe {
         libc::mount(
             none,
@@ -561,6 +598,13 @@ fn private_dev() -> Result<(), String> {
     {
         return Err(os_err("mount --make-rprivate /"));
     }
+    Ok(())
+}
+
+/// This thread only: a private mount namespace with a fresh tmpfs on /dev.
+fn private_dev() -> Result<(), String> {
+    private_namespace()?;
+    let os_err = |what: &str| format!("{what}: {}", io::Error::last_os_error());
     // SAFETY: NUL-terminated literals.
     let rc = unsafe {
         libc::mount(
