@@ -662,6 +662,14 @@ fn after_every_hostile_case_a_normal_sign_in_still_succeeds() {
             "config group-writable",
             Box::new(|| case_config_group_writable(TEST)),
         ),
+        (
+            "read-only state, deny",
+            Box::new(|| case_read_only_state(TEST, "deny")),
+        ),
+        (
+            "read-only state, allow",
+            Box::new(|| case_read_only_state(TEST, "allow")),
+        ),
     ];
     for (name, case) in &cases {
         eprintln!("hostile case: {name}");
@@ -680,48 +688,52 @@ fn after_every_hostile_case_a_normal_sign_in_still_succeeds() {
 
 // ---- a read-only disk ----
 
-fn read_only_state_sign_in(test: &str, policy: &str) -> Option<(Host, &'static str, Vec<String>)> {
+/// A right code while the state directory is read-only: `on_state_write_error` decides.
+fn case_read_only_state(test: &str, policy: &str) {
     let host = Host::with(&format!("on_state_write_error = {policy:?}"), "");
     let uma = host.enroll("uma");
     let code = code_now(&uma.params);
-    match with_read_only(&host.state_dir, || host.sign_in("uma", &[&code])) {
-        Ok((outcome, transcript)) => Some((host, outcome.name, transcript)),
-        Err(why) => {
-            skip(
-                test,
-                &format!("cannot mount the state directory read-only ({why})"),
-            );
-            None
-        }
+    let (outcome, transcript) =
+        match with_read_only(&host.state_dir, || host.sign_in("uma", &[&code])) {
+            Ok(result) => result,
+            Err(why) => {
+                return skip(
+                    test,
+                    &format!("cannot mount the state directory read-only ({why})"),
+                );
+            }
+        };
+    let d = host.last_decision();
+    assert_eq!(d.get("method"), "totp", "the code was checked: {}", d.raw);
+    if policy == "deny" {
+        assert_eq!(outcome.name, "PAM_AUTHINFO_UNAVAIL");
+        assert_eq!(transcript, vec![CODE_PROMPT, UNAVAILABLE_ERROR]);
+        d.assert_decision("uma", "error", "state_write_failed");
+    } else {
+        assert_eq!(outcome.name, "PAM_SUCCESS");
+        assert_eq!(transcript, vec![CODE_PROMPT]);
+        d.assert_decision("uma", "success", "ok_state_not_saved");
     }
-}
-
-#[test]
-fn read_only_state_dir_refuses_a_right_code_when_the_policy_is_deny() {
-    const TEST: &str = "read_only_state_dir_refuses_a_right_code_when_the_policy_is_deny";
-    let Some((host, outcome, transcript)) = read_only_state_sign_in(TEST, "deny") else {
-        return;
-    };
-    assert_eq!(outcome, "PAM_AUTHINFO_UNAVAIL");
-    assert_eq!(transcript, vec![CODE_PROMPT, UNAVAILABLE_ERROR]);
-    let d = host.last_decision();
-    d.assert_decision("uma", "error", "state_write_failed");
-    assert_eq!(d.get("method"), "totp");
-}
-
-#[test]
-fn read_only_state_dir_lets_a_right_code_through_when_the_policy_is_allow() {
-    const TEST: &str = "read_only_state_dir_lets_a_right_code_through_when_the_policy_is_allow";
-    let Some((host, outcome, transcript)) = read_only_state_sign_in(TEST, "allow") else {
-        return;
-    };
-    assert_eq!(outcome, "PAM_SUCCESS");
-    assert_eq!(transcript, vec![CODE_PROMPT]);
-    let d = host.last_decision();
-    d.assert_decision("uma", "success", "ok_state_not_saved");
     assert!(
         d.get("detail").contains("Read-only file system"),
         "{}",
         d.raw
+    );
+    host.assert_log_holds_none_of(&[code]);
+}
+
+#[test]
+fn read_only_state_dir_refuses_a_right_code_when_the_policy_is_deny() {
+    case_read_only_state(
+        "read_only_state_dir_refuses_a_right_code_when_the_policy_is_deny",
+        "deny",
+    );
+}
+
+#[test]
+fn read_only_state_dir_lets_a_right_code_through_when_the_policy_is_allow() {
+    case_read_only_state(
+        "read_only_state_dir_lets_a_right_code_through_when_the_policy_is_allow",
+        "allow",
     );
 }
