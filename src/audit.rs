@@ -34,7 +34,11 @@ pub enum AuditSink {
 impl AuditSink {
     /// From the configuration's `audit_log` value.
     pub fn from_config(value: &str) -> Self {
-        if value == "syslog" { AuditSink::Syslog } else { AuditSink::File(value.into()) }
+        if value == "syslog" {
+            AuditSink::Syslog
+        } else {
+            AuditSink::File(value.into())
+        }
     }
 
     /// Writes one line; failure to log must not change the decision, so errors are swallowed
@@ -93,7 +97,9 @@ impl Line {
 
 fn quote(value: &str) -> String {
     let plain = !value.is_empty()
-        && value.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' && c != '=');
+        && value
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' && c != '=');
     if plain {
         return value.to_string();
     }
@@ -118,8 +124,15 @@ mod tests {
 
     #[test]
     fn lines_are_single_and_parseable() {
-        let l = Line::new("auth").kv("user", "alice").kv("rhost", "").kv("reason", "bad \"x\"\nnext").finish();
-        assert_eq!(l, "auth user=alice rhost=\"\" reason=\"bad \\\"x\\\"\\x0anext\"");
+        let l = Line::new("auth")
+            .kv("user", "alice")
+            .kv("rhost", "")
+            .kv("reason", "bad \"x\"\nnext")
+            .finish();
+        assert_eq!(
+            l,
+            "auth user=alice rhost=\"\" reason=\"bad \\\"x\\\"\\x0anext\""
+        );
         assert!(!l.contains('\n'));
     }
 }

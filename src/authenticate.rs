@@ -4,12 +4,15 @@
 
 use crate::audit::{AuditSink, Line, Severity};
 use crate::clock::Clock;
-use crate::config::{Config, DEFAULT_PATH, WriteErrorPolicy};
+use crate::config::{Config, DEFAULT_PATH, Unenrolled, WriteErrorPolicy};
 use crate::conversation::Conversation;
 use crate::factor::Method;
+use crate::guided_enrollment;
 use crate::messages;
 use crate::options::{ModuleOptions, PassMode};
+use crate::policy::{self, Requirement};
 use crate::ratelimit;
+use crate::remember;
 use crate::secret::SecretString;
 use crate::store::{UserRecord, UserStore};
 use crate::username::UserName;
@@ -50,19 +53,38 @@ struct Decision {
 
 impl Decision {
     fn new(verdict: Verdict, method: Method, reason: &'static str) -> Self {
-        Decision { verdict, method, reason, detail: None }
+        Decision {
+            verdict,
+            method,
+            reason,
+            detail: None,
+        }
     }
     fn refused(reason: &'static str) -> Self {
         Self::new(Verdict::Refused, Method::None, reason)
     }
     fn unavailable(reason: &'static str, detail: impl ToString) -> Self {
-        Decision { detail: Some(detail.to_string()), ..Self::new(Verdict::Unavailable, Method::None, reason) }
+        Decision {
+            detail: Some(detail.to_string()),
+            ..Self::new(Verdict::Unavailable, Method::None, reason)
+        }
     }
 }
 
 /// Runs the second factor for one sign-in and writes its audit line.
-pub fn authenticate(req: &SignIn, opts: &ModuleOptions, conv: &mut dyn Conversation, clock: &dyn Clock) -> Verdict {
-    let mut run = Run { req, opts, conv, clock, sink: AuditSink::Syslog };
+pub fn authenticate(
+    req: &SignIn,
+    opts: &ModuleOptions,
+    conv: &mut dyn Conversation,
+    clock: &dyn Clock,
+) -> Verdict {
+    let mut run = Run {
+        req,
+        opts,
+        conv,
+        clock,
+        sink: AuditSink::Syslog,
+    };
     let decision = run.decide();
     if matches!(decision.verdict, Verdict::Unavailable) && !req.silent {
         run.conv.error(messages::UNAVAILABLE);
@@ -82,21 +104,54 @@ struct Run<'a> {
 impl Run<'_> {
     fn decide(&mut self) -> Decision {
         let explicit = self.opts.config.is_some();
-        let path = self.opts.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
+        let path = self
+            .opts
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
         let config = match Config::load(&path, explicit) {
             Ok(config) => config,
             Err(errors) => return Decision::unavailable("config_error", &errors[0]),
         };
         self.sink = AuditSink::from_config(&config.audit_log);
+        if self.opts.debug {
+            let line = self
+                .line("debug")
+                .kv("config", &path.display().to_string())
+                .kv("state_dir", &config.state_dir.display().to_string())
+                .kv("pass_mode", &format!("{:?}", self.opts.pass_mode))
+                .kv("nullok", &self.opts.nullok.to_string());
+            self.sink.write(Severity::Debug, &line.finish());
+        }
         if !self.opts.unknown.is_empty() {
-            let line = self.line("warning").kv("reason", "unknown_module_arguments").kv("arguments", &self.opts.unknown.join(" "));
+            let line = self
+                .line("warning")
+                .kv("reason", "unknown_module_arguments")
+                .kv("arguments", &self.opts.unknown.join(" "));
             self.sink.write(Severity::Warning, &line.finish());
         }
         // Judged after the configuration is read, so the decision goes to the configured audit log.
         let user = match UserName::parse(&self.req.user) {
             Ok(user) => user,
-            Err(e) => return Decision { detail: Some(e.to_string()), ..Decision::refused("invalid_user_name") },
+            Err(e) => {
+                return Decision {
+                    detail: Some(e.to_string()),
+                    ..Decision::refused("invalid_user_name")
+                };
+            }
         };
+        let require =
+            (self.opts.require_groups.as_deref()).unwrap_or(&config.policy.require_groups);
+        let exempt = (self.opts.exempt_groups.as_deref()).unwrap_or(&config.policy.exempt_groups);
+        match policy::requirement(require, exempt, || policy::groups_of(user.as_str())) {
+            Requirement::Required => {}
+            Requirement::ExemptGroup => {
+                return Decision::new(Verdict::Ignore, Method::None, "exempt_group");
+            }
+            Requirement::NotInRequiredGroup => {
+                return Decision::new(Verdict::Ignore, Method::None, "not_in_required_group");
+            }
+        }
         let store = match UserStore::open(&config.state_dir) {
             Ok(store) => Some(store),
             Err(crate::store::StoreError::File(e)) if e.is_not_found() => None,
@@ -106,11 +161,21 @@ impl Run<'_> {
             Ok(record) => record.flatten(),
             Err(e) => return Decision::unavailable("bad_record", e),
         };
-        match (store, record) {
-            (Some(store), Some(record)) => self.enrolled(&store, &user, &record, &config),
-            _ if self.opts.nullok => Decision::new(Verdict::Ignore, Method::None, "not_enrolled"),
-            _ => {
-                // Ask anyway, so the prompt does not tell who is enrolled.
+        if let (Some(store), Some(record)) = (&store, &record) {
+            return self.enrolled(store, &user, record, &config);
+        }
+        let unenrolled = match self.opts.nullok {
+            true => Unenrolled::Allow,
+            false => config.unenrolled_at(self.clock.now()),
+        };
+        match unenrolled {
+            Unenrolled::Allow => Decision::new(Verdict::Ignore, Method::None, "not_enrolled"),
+            // Only accounts that exist get a record: a stranger's name must not fill the disk.
+            Unenrolled::Enroll if policy::account_exists(user.as_str()) => {
+                self.enroll(&user, &config)
+            }
+            Unenrolled::Refuse | Unenrolled::Enroll => {
+                // Ask anyway, so the prompt does not tell who is enrolled (or exists).
                 let _ = self.obtain_answer(config.totp.digits);
                 self.conv.fail_delay(config.rate_limit.failure_delay_ms);
                 Decision::refused("not_enrolled")
@@ -118,24 +183,57 @@ impl Run<'_> {
         }
     }
 
-    fn enrolled(&mut self, store: &UserStore, user: &UserName, record: &UserRecord, config: &Config) -> Decision {
-        // A locked user is told so before typing anything.
-        match store.lock(user).and_then(|lock| store.load_state(user, &lock)) {
-            Ok(state) if ratelimit::is_locked(&state, self.clock.now()) => return self.locked(),
+    /// Enrollment inside this sign-in (`[enrollment] unenrolled = "enroll"`).
+    fn enroll(&mut self, user: &UserName, config: &Config) -> Decision {
+        let store = match UserStore::create(&config.state_dir) {
+            Ok(store) => store,
+            Err(e) => return Decision::unavailable("bad_state_dir", e),
+        };
+        use guided_enrollment::Outcome;
+        match guided_enrollment::run(self.conv, &store, user, config, self.clock) {
+            Outcome::Enrolled => Decision::new(Verdict::Success, Method::Enrollment, "enrolled"),
+            Outcome::WrongCodes => Decision::refused("enrollment_wrong_code"),
+            Outcome::NoAnswer => Decision::refused("conversation_failed"),
+            Outcome::AlreadyEnrolled => Decision::refused("enrollment_conflict"),
+            Outcome::Failed(e) => Decision::unavailable("enrollment_failed", e),
+        }
+    }
+
+    fn enrolled(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
+        // A locked user is told so before typing anything; a remembered one is not asked.
+        let now = self.clock.now();
+        match store
+            .lock(user)
+            .and_then(|lock| store.load_state(user, &lock))
+        {
+            Ok(state) if ratelimit::is_locked(&state, now) => return self.locked(),
+            Ok(state)
+                if remember::is_remembered(&state, &self.req.service, &self.req.rhost, now) =>
+            {
+                return Decision::new(Verdict::Success, Method::Remembered, "remembered");
+            }
             Ok(_) => {}
             Err(e) => return Decision::unavailable("bad_state", e),
         }
         let stacked = match self.opts.pass_mode {
-            // Usually the password: trying it is only worth a (counted) attempt if it is code-shaped.
-            PassMode::TryFirstPass => {
-                self.conv.stacked_authtok().filter(|a| verify::looks_like_code(a.expose(), record.totp.digits))
-            }
             PassMode::UseFirstPass => self.conv.stacked_authtok(),
+            // An earlier module's password is not a failed code: only try code-shaped answers.
+            PassMode::TryFirstPass => self
+                .conv
+                .stacked_authtok()
+                .filter(|a| verify::looks_like_code(a.expose(), record.totp.digits)),
             _ => None,
         };
         if let Some(answer) = stacked {
             let decision = self.check(store, user, record, config, &answer);
-            if decision.verdict != Verdict::Refused || self.opts.pass_mode == PassMode::UseFirstPass {
+            if decision.verdict != Verdict::Refused || self.opts.pass_mode == PassMode::UseFirstPass
+            {
                 return decision;
             }
         } else if self.opts.pass_mode == PassMode::UseFirstPass {
@@ -150,8 +248,16 @@ impl Run<'_> {
     /// Prompts for the code (or password and code, passing the password on).
     fn obtain_answer(&mut self, digits: u8) -> Option<SecretString> {
         let forward = self.opts.pass_mode == PassMode::ForwardPass;
-        let default = if forward { messages::PROMPT_PASSWORD_AND_CODE } else { messages::PROMPT_CODE };
-        let prompt = self.opts.prompt.clone().unwrap_or_else(|| default.to_string());
+        let default = if forward {
+            messages::PROMPT_PASSWORD_AND_CODE
+        } else {
+            messages::PROMPT_CODE
+        };
+        let prompt = self
+            .opts
+            .prompt
+            .clone()
+            .unwrap_or_else(|| default.to_string());
         let answer = self.conv.ask_hidden(&prompt).ok()?;
         if !forward {
             return Some(answer);
@@ -159,13 +265,26 @@ impl Run<'_> {
         let (password, code) = split_password_and_code(answer.expose(), digits);
         let password = SecretString::new(password.to_string());
         if self.conv.set_authtok(&password).is_err() {
-            self.sink.write(Severity::Warning, &self.line("warning").kv("reason", "cannot_forward_password").finish());
+            self.sink.write(
+                Severity::Warning,
+                &self
+                    .line("warning")
+                    .kv("reason", "cannot_forward_password")
+                    .finish(),
+            );
         }
         Some(SecretString::new(code.to_string()))
     }
 
     /// Verifies under the user's lock and saves the state.
-    fn check(&mut self, store: &UserStore, user: &UserName, record: &UserRecord, config: &Config, answer: &SecretString) -> Decision {
+    fn check(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+        answer: &SecretString,
+    ) -> Decision {
         let lock = match store.lock(user) {
             Ok(lock) => lock,
             Err(e) => return Decision::unavailable("bad_state", e),
@@ -179,21 +298,35 @@ impl Run<'_> {
             return self.locked();
         }
         let result = verify::verify(answer.expose(), record, &mut state, config, now);
+        if result.is_ok() {
+            let (service, rhost) = (&self.req.service, &self.req.rhost);
+            remember::remember(&mut state, &config.remember, service, rhost, now);
+        }
         let saved = store.save_state(user, &lock, &state);
         drop(lock);
         match (result, saved) {
             (Ok(method), Ok(())) => Decision::new(Verdict::Success, method, "ok"),
             (Ok(method), Err(e)) if config.on_state_write_error == WriteErrorPolicy::Allow => {
-                Decision { detail: Some(e.to_string()), ..Decision::new(Verdict::Success, method, "ok_state_not_saved") }
+                Decision {
+                    detail: Some(e.to_string()),
+                    ..Decision::new(Verdict::Success, method, "ok_state_not_saved")
+                }
             }
-            (Ok(method), Err(e)) => Decision { method, ..Decision::unavailable("state_write_failed", e) },
+            (Ok(method), Err(e)) => Decision {
+                method,
+                ..Decision::unavailable("state_write_failed", e)
+            },
             (Err((method, refusal)), saved) => {
-                self.conv.fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
+                self.conv
+                    .fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
                 if ratelimit::is_locked(&state, now) && !self.req.silent {
                     self.conv.error(messages::LOCKED);
                 }
                 let detail = saved.err().map(|e| format!("state not saved: {e}"));
-                Decision { detail, ..Decision::new(Verdict::Refused, method, refusal.as_str()) }
+                Decision {
+                    detail,
+                    ..Decision::new(Verdict::Refused, method, refusal.as_str())
+                }
             }
         }
     }

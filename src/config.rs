@@ -29,6 +29,56 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Recovery codes.
     pub recovery: RecoveryConfig,
+    /// What happens to users without a record.
+    pub enrollment: EnrollmentConfig,
+    /// Who needs the second factor.
+    pub policy: PolicyConfig,
+    /// Skipping the second factor for a while after a success.
+    pub remember: RememberConfig,
+}
+
+/// `[enrollment]`: users who have no record yet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrollmentConfig {
+    /// `"refuse"` (default), `"allow"` (through without a second factor) or `"enroll"` (set up
+    /// inside the sign-in).
+    pub unenrolled: Unenrolled,
+    /// Last day (UTC, `YYYY-MM-DD`) on which `allow`/`enroll` apply; afterwards such users are refused.
+    pub deadline: Option<String>,
+    /// How the QR code is drawn inside the sign-in: `"ansi"` (explicit colours) or `"utf8"`.
+    pub qr: String,
+}
+
+/// See [`EnrollmentConfig::unenrolled`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Unenrolled {
+    #[default]
+    Refuse,
+    Allow,
+    Enroll,
+}
+
+/// `[policy]`: group-based requirement; module arguments may override per service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// If not empty, only members of these groups need the second factor.
+    pub require_groups: Vec<String>,
+    /// Members of these groups never need it (wins over `require_groups`).
+    pub exempt_groups: Vec<String>,
+}
+
+/// `[remember]`: after a success, skip the second factor for the same user, service and
+/// remote address for a while. Off by default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RememberConfig {
+    /// Seconds to remember a success; 0 turns it off.
+    pub seconds: u64,
+    /// Also remember for local services without a remote address (sudo, su, login).
+    pub local: bool,
 }
 
 /// `[totp]`: parameters given to new enrollments (existing records keep theirs).
@@ -82,19 +132,41 @@ impl Default for Config {
             totp: TotpConfig::default(),
             rate_limit: RateLimitConfig::default(),
             recovery: RecoveryConfig::default(),
+            enrollment: EnrollmentConfig::default(),
+            policy: PolicyConfig::default(),
+            remember: RememberConfig::default(),
+        }
+    }
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        EnrollmentConfig {
+            unenrolled: Unenrolled::Refuse,
+            deadline: None,
+            qr: "ansi".into(),
         }
     }
 }
 
 impl Default for TotpConfig {
     fn default() -> Self {
-        TotpConfig { algorithm: "SHA1".into(), digits: 6, period: 30, skew: 1 }
+        TotpConfig {
+            algorithm: "SHA1".into(),
+            digits: 6,
+            period: 30,
+            skew: 1,
+        }
     }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        RateLimitConfig { max_failures: 5, lockout_seconds: 900, failure_delay_ms: 2000 }
+        RateLimitConfig {
+            max_failures: 5,
+            lockout_seconds: 900,
+            failure_delay_ms: 2000,
+        }
     }
 }
 
@@ -127,11 +199,22 @@ impl Config {
     /// Reads and validates the file. A missing file at the default path means defaults;
     /// a missing file named explicitly is an error.
     pub fn load(path: &Path, explicit: bool) -> Result<Config, Vec<ConfigError>> {
-        let err = |at: &str, reason: String| vec![ConfigError { file: path.into(), at: at.into(), reason }];
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        let err = |at: &str, reason: String| {
+            vec![ConfigError {
+                file: path.into(),
+                at: at.into(),
+                reason,
+            }]
+        };
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+        else {
             return Err(err("", "not a file path".into()));
         };
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         let bytes = match Dir::open(dir, Policy::config()).and_then(|d| d.read(name)) {
             Ok(Some(bytes)) => bytes,
             Ok(None) if !explicit => return Ok(Config::default()),
@@ -146,15 +229,30 @@ impl Config {
     /// Parses and validates configuration text; `file` is used in messages.
     pub fn parse(text: &str, file: &Path) -> Result<Config, Vec<ConfigError>> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let at = e.span().map(|s| format!("line {}", line_of(text, s.start))).unwrap_or_default();
-            vec![ConfigError { file: file.into(), at, reason: e.message().trim().to_string() }]
+            let at = e
+                .span()
+                .map(|s| format!("line {}", line_of(text, s.start)))
+                .unwrap_or_default();
+            vec![ConfigError {
+                file: file.into(),
+                at,
+                reason: e.message().trim().to_string(),
+            }]
         })?;
         let problems: Vec<ConfigError> = config
             .problems()
             .into_iter()
-            .map(|(key, reason)| ConfigError { file: file.into(), at: key.into(), reason })
+            .map(|(key, reason)| ConfigError {
+                file: file.into(),
+                at: key.into(),
+                reason,
+            })
             .collect();
-        if problems.is_empty() { Ok(config) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
     }
 
     /// Semantic checks, as (key, reason).
@@ -167,33 +265,93 @@ impl Config {
             p.push(("issuer", "must be non-empty and contain no ':'".into()));
         }
         if self.audit_log != "syslog" && !Path::new(&self.audit_log).is_absolute() {
-            p.push(("audit_log", "must be \"syslog\" or an absolute file path".into()));
+            p.push((
+                "audit_log",
+                "must be \"syslog\" or an absolute file path".into(),
+            ));
         }
         if let Err(e) = self.totp.algorithm.parse::<Algorithm>() {
             p.push(("totp.algorithm", e));
         }
         if !(6..=8).contains(&self.totp.digits) {
-            p.push(("totp.digits", format!("must be 6, 7 or 8 (got {})", self.totp.digits)));
+            p.push((
+                "totp.digits",
+                format!("must be 6, 7 or 8 (got {})", self.totp.digits),
+            ));
         }
         if !(15..=300).contains(&self.totp.period) {
-            p.push(("totp.period", format!("must be 15..=300 seconds (got {})", self.totp.period)));
+            p.push((
+                "totp.period",
+                format!("must be 15..=300 seconds (got {})", self.totp.period),
+            ));
         }
         if self.totp.skew > 10 {
-            p.push(("totp.skew", format!("must be 0..=10 steps (got {})", self.totp.skew)));
+            p.push((
+                "totp.skew",
+                format!("must be 0..=10 steps (got {})", self.totp.skew),
+            ));
         }
         if self.rate_limit.max_failures == 0 {
             p.push(("rate_limit.max_failures", "must be at least 1".into()));
         }
         if self.rate_limit.lockout_seconds > 7 * 86400 {
-            p.push(("rate_limit.lockout_seconds", "must be at most 604800 (a week)".into()));
+            p.push((
+                "rate_limit.lockout_seconds",
+                "must be at most 604800 (a week)".into(),
+            ));
         }
         if self.rate_limit.failure_delay_ms > 30_000 {
-            p.push(("rate_limit.failure_delay_ms", "must be at most 30000".into()));
+            p.push((
+                "rate_limit.failure_delay_ms",
+                "must be at most 30000".into(),
+            ));
+        }
+        if let Some(deadline) = &self.enrollment.deadline
+            && parse_date(deadline).is_none()
+        {
+            p.push((
+                "enrollment.deadline",
+                format!("must be a date YYYY-MM-DD (got {deadline:?})"),
+            ));
+        }
+        if self.enrollment.qr != "ansi" && self.enrollment.qr != "utf8" {
+            p.push((
+                "enrollment.qr",
+                format!(
+                    "must be \"ansi\" or \"utf8\" (got {:?})",
+                    self.enrollment.qr
+                ),
+            ));
+        }
+        if self.remember.seconds > 30 * 86400 {
+            p.push((
+                "remember.seconds",
+                "must be at most 2592000 (30 days)".into(),
+            ));
         }
         if !(1..=100).contains(&self.recovery.count) {
-            p.push(("recovery.count", format!("must be 1..=100 (got {})", self.recovery.count)));
+            p.push((
+                "recovery.count",
+                format!("must be 1..=100 (got {})", self.recovery.count),
+            ));
         }
         p
+    }
+
+    /// What applies to a user without a record at `now`: the deadline turns `allow` and
+    /// `enroll` into `refuse` after the given day.
+    pub fn unenrolled_at(&self, now: u64) -> Unenrolled {
+        let expired = self
+            .enrollment
+            .deadline
+            .as_deref()
+            .and_then(parse_date)
+            .is_some_and(|end| now >= end);
+        if expired {
+            Unenrolled::Refuse
+        } else {
+            self.enrollment.unenrolled
+        }
     }
 
     /// The algorithm for new enrollments (validated at load).
@@ -202,8 +360,49 @@ impl Config {
     }
 }
 
+/// Unix time at the END of a `YYYY-MM-DD` day (UTC), i.e. the first second after it.
+fn parse_date(text: &str) -> Option<u64> {
+    let mut parts = text.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || d < 1
+        || d > month_days[(m - 1) as usize]
+    {
+        return None;
+    }
+    // Days since 1970-01-01 (civil-from-days inverse, proleptic Gregorian).
+    let (yy, mm) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from((days + 1) * 86_400).ok()
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(1, |t| t.matches('\n').count() + 1)
+    text.get(..offset)
+        .map_or(1, |t| t.matches('\n').count() + 1)
 }
 
 #[cfg(test)]
@@ -223,14 +422,42 @@ mod tests {
         let text = "state_dir = \"relative\"\n[totp]\ndigits = 9\nalgorithm = \"MD5\"\n";
         let errs = Config::parse(text, Path::new("/etc/x.toml")).unwrap_err();
         let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(shown.contains(&"/etc/x.toml: state_dir: must be an absolute path".to_string()), "{shown:?}");
-        assert!(shown.iter().any(|s| s.starts_with("/etc/x.toml: totp.digits: must be 6, 7 or 8")));
-        assert!(shown.iter().any(|s| s.starts_with("/etc/x.toml: totp.algorithm: unknown algorithm")));
+        assert!(
+            shown.contains(&"/etc/x.toml: state_dir: must be an absolute path".to_string()),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.starts_with("/etc/x.toml: totp.digits: must be 6, 7 or 8"))
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.starts_with("/etc/x.toml: totp.algorithm: unknown algorithm"))
+        );
+    }
+
+    #[test]
+    fn deadline_ends_enrollment_after_the_day() {
+        let c = Config::parse(
+            "[enrollment]\nunenrolled = \"enroll\"\ndeadline = \"2027-01-31\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        let end_of_day = 1_801_440_000; // 2027-02-01T00:00:00Z
+        assert_eq!(c.unenrolled_at(end_of_day - 1), Unenrolled::Enroll);
+        assert_eq!(c.unenrolled_at(end_of_day), Unenrolled::Refuse);
+        assert!(
+            Config::parse("[enrollment]\ndeadline = \"2027-02-30\"\n", Path::new("c")).is_err()
+        );
+        assert_eq!(parse_date("1970-01-01"), Some(86_400));
     }
 
     #[test]
     fn unknown_keys_and_syntax_errors_give_a_line() {
-        let errs = Config::parse("issuer = \"x\"\n\n[totp]\ndigitz = 6\n", Path::new("c")).unwrap_err();
+        let errs =
+            Config::parse("issuer = \"x\"\n\n[totp]\ndigitz = 6\n", Path::new("c")).unwrap_err();
         assert_eq!(errs[0].at, "line 4");
         assert!(errs[0].reason.contains("digitz"), "{}", errs[0].reason);
         let errs = Config::parse("issuer = \n", Path::new("c")).unwrap_err();

@@ -40,7 +40,11 @@ pub enum EnrollError {
 }
 
 /// Builds a new record from the options and configuration.
-pub fn prepare(config: &Config, opts: EnrollOptions, clock: &dyn Clock) -> Result<Pending, EnrollError> {
+pub fn prepare(
+    config: &Config,
+    opts: EnrollOptions,
+    clock: &dyn Clock,
+) -> Result<Pending, EnrollError> {
     let algorithm = opts.algorithm.unwrap_or_else(|| config.algorithm());
     let secret = match opts.secret {
         Some(secret) => secret,
@@ -55,21 +59,61 @@ pub fn prepare(config: &Config, opts: EnrollOptions, clock: &dyn Clock) -> Resul
     };
     totp.validate().map_err(EnrollError::Invalid)?;
     let (recovery_codes, hashes) = recovery::generate(config.recovery.count)?;
-    let record = UserRecord { version: RECORD_VERSION, created: clock.now(), totp, recovery: hashes };
-    Ok(Pending { record, recovery_codes })
+    let record = UserRecord {
+        version: RECORD_VERSION,
+        created: clock.now(),
+        totp,
+        recovery: hashes,
+    };
+    Ok(Pending {
+        record,
+        recovery_codes,
+    })
 }
 
 /// Checks a code typed during enrollment against the new key; returns its time step.
 pub fn confirm(pending: &Pending, code: &str, config: &Config, clock: &dyn Clock) -> Option<u64> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    pending.record.totp.matching_step(&code, clock.now(), config.totp.skew)
+    pending
+        .record
+        .totp
+        .matching_step(&code, clock.now(), config.totp.skew)
 }
 
 /// Saves the record and a fresh state; a confirmed code's step is recorded so that the same
 /// code cannot be used again at the next sign-in.
-pub fn save(store: &UserStore, user: &UserName, pending: &Pending, confirmed_step: Option<u64>) -> Result<(), StoreError> {
+pub fn save(
+    store: &UserStore,
+    user: &UserName,
+    pending: &Pending,
+    confirmed_step: Option<u64>,
+) -> Result<(), StoreError> {
     let lock = store.lock(user)?;
     store.save_record(user, &pending.record)?;
-    let state = crate::store::UserState { last_step: confirmed_step.unwrap_or(0), ..Default::default() };
+    let state = crate::store::UserState {
+        last_step: confirmed_step.unwrap_or(0),
+        ..Default::default()
+    };
     store.save_state(user, &lock, &state)
+}
+
+/// Like [`save`] for a confirmed enrollment at sign-in, but never replaces a record another
+/// sign-in saved meanwhile; returns false in that case.
+pub fn save_new(
+    store: &UserStore,
+    user: &UserName,
+    pending: &Pending,
+    confirmed_step: u64,
+) -> Result<bool, StoreError> {
+    let lock = store.lock(user)?;
+    if store.load_record(user)?.is_some() {
+        return Ok(false);
+    }
+    store.save_record(user, &pending.record)?;
+    let state = crate::store::UserState {
+        last_step: confirmed_step,
+        ..Default::default()
+    };
+    store.save_state(user, &lock, &state)?;
+    Ok(true)
 }

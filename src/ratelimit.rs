@@ -32,7 +32,9 @@ pub fn unlock(state: &mut UserState) {
 
 /// The delay libpam should add after this failure: grows with consecutive failures.
 pub fn failure_delay_ms(state: &UserState, limits: &RateLimitConfig) -> u64 {
-    limits.failure_delay_ms.saturating_mul(u64::from(state.failures.clamp(1, 10)))
+    limits
+        .failure_delay_ms
+        .saturating_mul(u64::from(state.failures.clamp(1, 10)))
 }
 
 #[cfg(test)]
@@ -41,7 +43,11 @@ mod tests {
 
     #[test]
     fn lockout_after_max_failures_and_unlock() {
-        let limits = RateLimitConfig { max_failures: 3, lockout_seconds: 60, failure_delay_ms: 100 };
+        let limits = RateLimitConfig {
+            max_failures: 3,
+            lockout_seconds: 60,
+            failure_delay_ms: 100,
+        };
         let mut s = UserState::default();
         for _ in 0..2 {
             record_failure(&mut s, &limits, 1000);

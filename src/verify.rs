@@ -50,7 +50,13 @@ pub fn verify(
     result
 }
 
-fn check(answer: &str, record: &UserRecord, state: &mut UserState, config: &Config, now: u64) -> Result<Method, (Method, Refusal)> {
+fn check(
+    answer: &str,
+    record: &UserRecord,
+    state: &mut UserState,
+    config: &Config,
+    now: u64,
+) -> Result<Method, (Method, Refusal)> {
     if answer.len() > MAX_ANSWER_LEN {
         return Err((Method::None, Refusal::AnswerTooLong));
     }
@@ -72,7 +78,9 @@ fn check(answer: &str, record: &UserRecord, state: &mut UserState, config: &Conf
             Some(id) => {
                 state.used_recovery.push(id.to_string());
                 // Forget ids of codes no longer in the record (regenerated since).
-                state.used_recovery.retain(|u| record.recovery.iter().any(|r| &r.id == u));
+                state
+                    .used_recovery
+                    .retain(|u| record.recovery.iter().any(|r| &r.id == u));
                 Ok(Method::Recovery)
             }
             None => Err((Method::Recovery, Refusal::WrongRecoveryCode)),
@@ -81,16 +89,14 @@ fn check(answer: &str, record: &UserRecord, state: &mut UserState, config: &Conf
     Err((Method::None, Refusal::MalformedAnswer))
 }
 
-/// Whether `answer` has the shape of something [`verify`] checks (a TOTP code of `digits`
-/// digits or a recovery code) rather than, say, the password a previous module stacked.
+/// Whether `answer` has the shape of a code or recovery code, so that a password handed over
+/// by an earlier module (`try_first_pass`) is not counted as a failed code.
 pub fn looks_like_code(answer: &str, digits: u8) -> bool {
-    if answer.len() > MAX_ANSWER_LEN {
-        return false;
-    }
-    let compact = crate::secret::SecretString::new(answer.chars().filter(|c| !c.is_whitespace()).collect());
+    let compact: String = answer.chars().filter(|c| !c.is_whitespace()).collect();
+    let compact = crate::secret::SecretString::new(compact);
     let code = compact.expose();
     (code.len() == usize::from(digits) && code.bytes().all(|b| b.is_ascii_digit()))
-        || recovery::normalize(answer.trim()).is_some()
+        || recovery::normalize(answer).is_some()
 }
 
 /// Splits a `forward_pass` answer into (password, code): the code is the trailing
@@ -98,12 +104,19 @@ pub fn looks_like_code(answer: &str, digits: u8) -> bool {
 pub fn split_password_and_code(answer: &str, digits: u8) -> (&str, &str) {
     let n = usize::from(digits);
     let tail_is = |len: usize, ok: &dyn Fn(&str) -> bool| {
-        answer.len().checked_sub(len).filter(|&i| answer.is_char_boundary(i)).filter(|&i| ok(&answer[i..]))
+        answer
+            .len()
+            .checked_sub(len)
+            .filter(|&i| answer.is_char_boundary(i))
+            .filter(|&i| ok(&answer[i..]))
     };
     let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let recovery_dashed = |s: &str| s.as_bytes().get(4) == Some(&b'-') && recovery::normalize(s).is_some();
+    let recovery_dashed =
+        |s: &str| s.as_bytes().get(4) == Some(&b'-') && recovery::normalize(s).is_some();
     let recovery_plain = |s: &str| !s.contains('-') && recovery::normalize(s).is_some();
-    let split = tail_is(n, &digits_only).or_else(|| tail_is(14, &recovery_dashed)).or_else(|| tail_is(12, &recovery_plain));
+    let split = tail_is(n, &digits_only)
+        .or_else(|| tail_is(14, &recovery_dashed))
+        .or_else(|| tail_is(12, &recovery_plain));
     match split {
         Some(i) => (&answer[..i], &answer[i..]),
         None => (answer, ""),
@@ -125,7 +138,15 @@ mod tests {
             period: 30,
             skew: None,
         };
-        (UserRecord { version: 1, created: 0, totp, recovery: hashes }, codes)
+        (
+            UserRecord {
+                version: 1,
+                created: 0,
+                totp,
+                recovery: hashes,
+            },
+            codes,
+        )
     }
 
     const NOW: u64 = 1_800_000_000;
@@ -138,9 +159,16 @@ mod tests {
         let code = rec.totp.code_at(NOW).unwrap();
         assert_eq!(verify(&code, &rec, &mut st, &cfg, NOW), Ok(Method::Totp));
         assert_eq!(st.last_step, NOW / 30);
-        assert_eq!(verify(&code, &rec, &mut st, &cfg, NOW + 1), Err((Method::Totp, Refusal::ReplayedCode)));
+        assert_eq!(
+            verify(&code, &rec, &mut st, &cfg, NOW + 1),
+            Err((Method::Totp, Refusal::ReplayedCode))
+        );
         let earlier = rec.totp.code_at(NOW - 30).unwrap();
-        assert_eq!(verify(&earlier, &rec, &mut st, &cfg, NOW), Err((Method::Totp, Refusal::ReplayedCode)), "older step after a newer one");
+        assert_eq!(
+            verify(&earlier, &rec, &mut st, &cfg, NOW),
+            Err((Method::Totp, Refusal::ReplayedCode)),
+            "older step after a newer one"
+        );
         assert_eq!(st.failures, 2);
     }
 
@@ -152,8 +180,14 @@ mod tests {
         let code = rec.totp.code_at(NOW).unwrap();
         let spaced = format!("{} {}", &code[..3], &code[3..]);
         assert_eq!(verify(&spaced, &rec, &mut st, &cfg, NOW), Ok(Method::Totp));
-        assert_eq!(verify("hello", &rec, &mut st, &cfg, NOW), Err((Method::None, Refusal::MalformedAnswer)));
-        assert_eq!(verify(&"9".repeat(1 << 20), &rec, &mut st, &cfg, NOW), Err((Method::None, Refusal::AnswerTooLong)));
+        assert_eq!(
+            verify("hello", &rec, &mut st, &cfg, NOW),
+            Err((Method::None, Refusal::MalformedAnswer))
+        );
+        assert_eq!(
+            verify(&"9".repeat(1 << 20), &rec, &mut st, &cfg, NOW),
+            Err((Method::None, Refusal::AnswerTooLong))
+        );
     }
 
     #[test]
@@ -161,25 +195,43 @@ mod tests {
         let (rec, codes) = record();
         let cfg = Config::default();
         let mut st = UserState::default();
-        assert_eq!(verify(codes[1].expose(), &rec, &mut st, &cfg, NOW), Ok(Method::Recovery));
-        assert_eq!(verify(codes[1].expose(), &rec, &mut st, &cfg, NOW), Err((Method::Recovery, Refusal::WrongRecoveryCode)));
-        assert_eq!(verify(codes[2].expose(), &rec, &mut st, &cfg, NOW), Ok(Method::Recovery));
+        assert_eq!(
+            verify(codes[1].expose(), &rec, &mut st, &cfg, NOW),
+            Ok(Method::Recovery)
+        );
+        assert_eq!(
+            verify(codes[1].expose(), &rec, &mut st, &cfg, NOW),
+            Err((Method::Recovery, Refusal::WrongRecoveryCode))
+        );
+        assert_eq!(
+            verify(codes[2].expose(), &rec, &mut st, &cfg, NOW),
+            Ok(Method::Recovery)
+        );
+    }
+
+    #[test]
+    fn passwords_do_not_look_like_codes() {
+        assert!(looks_like_code("123 456", 6));
+        assert!(looks_like_code("abcd-efgh-jk01", 6));
+        assert!(!looks_like_code("hunter2!", 6));
+        assert!(!looks_like_code("1234567", 6));
     }
 
     #[test]
     fn forward_pass_answers_are_split() {
-        assert_eq!(split_password_and_code("hunter2123456", 6), ("hunter2", "123456"));
-        assert_eq!(split_password_and_code("pw abcd-efgh-jk01", 6), ("pw ", "abcd-efgh-jk01"));
-        assert_eq!(split_password_and_code("pwabcdefghjk01", 6), ("pw", "abcdefghjk01"));
+        assert_eq!(
+            split_password_and_code("hunter2123456", 6),
+            ("hunter2", "123456")
+        );
+        assert_eq!(
+            split_password_and_code("pw abcd-efgh-jk01", 6),
+            ("pw ", "abcd-efgh-jk01")
+        );
+        assert_eq!(
+            split_password_and_code("pwabcdefghjk01", 6),
+            ("pw", "abcdefghjk01")
+        );
         assert_eq!(split_password_and_code("12", 6), ("12", ""));
         assert_eq!(split_password_and_code("pässwörd", 6), ("pässwörd", ""));
-    }
-
-    #[test]
-    fn codes_are_told_from_passwords() {
-        assert!(looks_like_code("123456", 6) && looks_like_code("123 456", 6));
-        assert!(looks_like_code("abcd-efgh-jk01", 6));
-        assert!(!looks_like_code("12345", 6) && !looks_like_code("1234567", 6));
-        assert!(!looks_like_code("correct horse battery", 6) && !looks_like_code("hunter2", 6));
     }
 }

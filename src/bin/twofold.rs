@@ -1,1 +1,4 @@
-fn main() {}
+//! The `twofold` command.
+fn main() -> std::process::ExitCode {
+    twofold::cli::main()
+}

@@ -1,1 +1,142 @@
-//! CLI placeholder
+//! The `twofold` command: enrollment, administration, the demo.
+#![forbid(unsafe_code)]
+
+mod admin;
+mod demo;
+mod enroll;
+mod import;
+mod terminal;
+
+use crate::clock::SystemClock;
+use crate::config::{Config, DEFAULT_PATH};
+use crate::qr::QrStyle;
+use crate::store::UserStore;
+use crate::username::UserName;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Self-hosted second factor for Linux: enrollment and administration.
+#[derive(Parser, Debug)]
+#[command(name = "twofold", version, about)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Enroll USER: show the QR code, confirm a code from the app, print recovery codes.
+    Enroll(enroll::EnrollArgs),
+    /// Show USER's enrollment and lockout state.
+    Status {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List enrolled users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove USER's record and state (they must enroll again).
+    Reset { user: String },
+    /// End USER's lockout and clear the failure count.
+    Unlock { user: String },
+    /// Replace USER's recovery codes with fresh ones (shown once).
+    RecoveryCodes {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the configuration file, like `sshd -t`.
+    CheckConfig,
+    /// Migrate a ~/.google_authenticator file (TOTP only) to a twofold record.
+    ImportGoogleAuthenticator {
+        user: String,
+        /// The file; default: the user's ~/.google_authenticator.
+        file: Option<PathBuf>,
+    },
+    /// Enroll a demo user in a temporary directory and sign in through real libpam.
+    Demo {
+        /// The PAM module to use (default: libtwofold.so next to this program).
+        #[arg(long, value_name = "PATH")]
+        module: Option<PathBuf>,
+        /// How to draw the QR code.
+        #[arg(long, default_value = "ansi")]
+        qr: QrStyle,
+    },
+}
+
+/// Runs the command line; the binary's `main` calls only this.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("twofold: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What a command reports on failure: one line for the administrator.
+pub type CliResult = Result<ExitCode, String>;
+
+fn run(cli: Cli) -> CliResult {
+    if let Command::Demo { module, qr } = cli.command {
+        return demo::run(module, qr);
+    }
+    if let Command::CheckConfig = cli.command {
+        return admin::check_config(&config_path(&cli.config), cli.config.is_some());
+    }
+    let config = load_config(&cli.config)?;
+    let clock = SystemClock;
+    match cli.command {
+        Command::Enroll(args) => enroll::run(&config, args, &clock),
+        Command::Status { user, json } => admin::status(&config, &user_name(&user)?, json, &clock),
+        Command::List { json } => admin::list(&config, json),
+        Command::Reset { user } => admin::reset(&config, &user_name(&user)?),
+        Command::Unlock { user } => admin::unlock(&config, &user_name(&user)?),
+        Command::RecoveryCodes { user, json } => {
+            admin::recovery_codes(&config, &user_name(&user)?, json)
+        }
+        Command::ImportGoogleAuthenticator { user, file } => {
+            import::run(&config, &user_name(&user)?, file, &clock)
+        }
+        Command::Demo { .. } | Command::CheckConfig => unreachable_command(),
+    }
+}
+
+fn unreachable_command() -> CliResult {
+    Err("internal error: command dispatched twice".into())
+}
+
+fn config_path(explicit: &Option<PathBuf>) -> PathBuf {
+    explicit
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+/// Loads the configuration, turning every problem into one message.
+fn load_config(explicit: &Option<PathBuf>) -> Result<Config, String> {
+    Config::load(&config_path(explicit), explicit.is_some()).map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn user_name(raw: &str) -> Result<UserName, String> {
+    UserName::parse(raw.as_bytes()).map_err(|e| format!("{raw:?}: {e}"))
+}
+
+/// Opens the store, creating the state directory if needed.
+fn open_store(config: &Config) -> Result<UserStore, String> {
+    UserStore::create(&config.state_dir).map_err(|e| e.to_string())
+}

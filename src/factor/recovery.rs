@@ -28,16 +28,35 @@ pub fn generate(count: usize) -> Result<(Vec<SecretString>, Vec<RecoveryHash>), 
     for _ in 0..count {
         let mut raw = [0u8; CODE_CHARS];
         getrandom::fill(&mut raw)?;
-        let code: String = raw.iter().map(|b| char::from(ALPHABET[usize::from(b & 31)])).collect();
+        let code: String = raw
+            .iter()
+            .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+            .collect();
         let salt: [u8; 16] = crate::secret::random_bytes()?;
-        hashes.push(RecoveryHash { id: hex(&salt), hash: hash(&salt, &code) });
-        codes.push(SecretString::new(format!("{}-{}-{}", &code[0..4], &code[4..8], &code[8..12])));
+        hashes.push(RecoveryHash {
+            id: hex(&salt),
+            hash: hash(&salt, &code),
+        });
+        codes.push(SecretString::new(format!(
+            "{}-{}-{}",
+            &code[0..4],
+            &code[4..8],
+            &code[8..12]
+        )));
     }
     Ok((codes, hashes))
 }
 
+/// Digits of a scratch code imported from google-authenticator.
+const IMPORTED_DIGITS: usize = 8;
+
 /// The canonical form of a typed code, or `None` if it cannot be a recovery code.
+/// Also accepts the 8-digit scratch codes imported from google-authenticator.
 pub fn normalize(typed: &str) -> Option<SecretString> {
+    let trimmed = typed.trim();
+    if trimmed.len() == IMPORTED_DIGITS && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(SecretString::new(trimmed.to_string()));
+    }
     let mut out = String::with_capacity(CODE_CHARS);
     for c in typed.chars() {
         let c = match c.to_ascii_lowercase() {
@@ -54,12 +73,31 @@ pub fn normalize(typed: &str) -> Option<SecretString> {
     (out.len() == CODE_CHARS).then(|| SecretString::new(out))
 }
 
+/// Hashes codes issued elsewhere (imported scratch codes), already in canonical form.
+pub fn hash_existing(codes: &[String]) -> Result<Vec<RecoveryHash>, getrandom::Error> {
+    let mut hashes = Vec::with_capacity(codes.len());
+    for code in codes {
+        let salt: [u8; 16] = crate::secret::random_bytes()?;
+        hashes.push(RecoveryHash {
+            id: hex(&salt),
+            hash: hash(&salt, code),
+        });
+    }
+    Ok(hashes)
+}
+
 /// The id of the unused code matching `code` (already normalised); all codes are hashed and
 /// compared in constant time so timing does not tell which one was close.
-pub fn find_match<'a>(code: &SecretString, stored: &'a [RecoveryHash], used: &[String]) -> Option<&'a str> {
+pub fn find_match<'a>(
+    code: &SecretString,
+    stored: &'a [RecoveryHash],
+    used: &[String],
+) -> Option<&'a str> {
     let mut found = None;
     for entry in stored {
-        let Some(salt) = unhex(&entry.id) else { continue };
+        let Some(salt) = unhex(&entry.id) else {
+            continue;
+        };
         let candidate = hash(&salt, code.expose());
         let equal = constant_time_eq(candidate.as_bytes(), entry.hash.as_bytes());
         if equal && !used.contains(&entry.id) {
@@ -80,7 +118,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -99,7 +140,11 @@ mod tests {
             assert!(!entry.hash.contains(code.expose()));
             let n = normalize(code.expose()).unwrap();
             assert_eq!(find_match(&n, &hashes, &[]), Some(entry.id.as_str()));
-            assert_eq!(find_match(&n, &hashes, std::slice::from_ref(&entry.id)), None, "used code");
+            assert_eq!(
+                find_match(&n, &hashes, std::slice::from_ref(&entry.id)),
+                None,
+                "used code"
+            );
         }
         let other = normalize("0000-0000-0000").unwrap();
         assert_eq!(find_match(&other, &hashes, &[]), None);
@@ -111,7 +156,10 @@ mod tests {
         let b = normalize("abcd efgh jkol").unwrap();
         assert_eq!(a.expose(), b.expose());
         assert!(normalize("123456").is_none());
-        assert!(normalize("abcd-efgh-jku1").is_none(), "u is not in the alphabet");
+        assert!(
+            normalize("abcd-efgh-jku1").is_none(),
+            "u is not in the alphabet"
+        );
         assert!(normalize("abcd-efgh-jk01-x").is_none());
     }
 }

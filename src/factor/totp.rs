@@ -49,7 +49,9 @@ impl FromStr for Algorithm {
             "SHA1" => Ok(Algorithm::SHA1),
             "SHA256" => Ok(Algorithm::SHA256),
             "SHA512" => Ok(Algorithm::SHA512),
-            _ => Err(format!("unknown algorithm {s:?} (expected SHA1, SHA256 or SHA512)")),
+            _ => Err(format!(
+                "unknown algorithm {s:?} (expected SHA1, SHA256 or SHA512)"
+            )),
         }
     }
 }
@@ -75,17 +77,26 @@ impl TotpParams {
     /// Checks ranges and that the key decodes.
     pub fn validate(&self) -> Result<(), String> {
         if !(6..=8).contains(&self.digits) {
-            return Err(format!("totp.digits must be 6, 7 or 8 (got {})", self.digits));
+            return Err(format!(
+                "totp.digits must be 6, 7 or 8 (got {})",
+                self.digits
+            ));
         }
         if !(1..=3600).contains(&self.period) {
-            return Err(format!("totp.period must be 1..=3600 seconds (got {})", self.period));
+            return Err(format!(
+                "totp.period must be 1..=3600 seconds (got {})",
+                self.period
+            ));
         }
         if self.skew.is_some_and(|s| s > 10) {
             return Err("totp.skew must be at most 10 steps".into());
         }
         let key = decode_base32(self.secret.expose()).ok_or("totp.secret is not valid base32")?;
         if key.as_bytes().len() < MIN_KEY_LEN {
-            return Err(format!("totp.secret is shorter than {} bits", MIN_KEY_LEN * 8));
+            return Err(format!(
+                "totp.secret is shorter than {} bits",
+                MIN_KEY_LEN * 8
+            ));
         }
         Ok(())
     }
@@ -155,7 +166,11 @@ pub fn normalize_base32(text: &str) -> Option<SecretString> {
 }
 
 fn decode_base32(text: &str) -> Option<Secret> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
+    if text.is_empty()
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+    {
         return None;
     }
     Secret::try_from_base32(text).ok()
@@ -180,7 +195,13 @@ mod tests {
 
     fn params(secret_ascii: &str, algorithm: Algorithm) -> TotpParams {
         let encoded = Secret::from(secret_ascii.as_bytes().to_vec()).to_base32();
-        TotpParams { secret: SecretString::new(encoded), algorithm, digits: 8, period: 30, skew: Some(0) }
+        TotpParams {
+            secret: SecretString::new(encoded),
+            algorithm,
+            digits: 8,
+            period: 30,
+            skew: Some(0),
+        }
     }
 
     // RFC 6238 appendix B: the keys are the ASCII strings repeated to the hash length.

@@ -1,2 +1,4 @@
 //! Migration from other second-factor tools.
 #![forbid(unsafe_code)]
+
+pub mod google_authenticator;

@@ -2,7 +2,9 @@
 
 use crate::conversation::{Conversation, ConversationError};
 use crate::secret::SecretString;
-use pam::constants::{PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_TEXT_INFO, PamMessageStyle};
+use pam::constants::{
+    PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_TEXT_INFO, PamMessageStyle,
+};
 use pam::conv::Conv;
 use pam::items::AuthTok;
 use pam::module::PamHandle;
@@ -28,20 +30,32 @@ impl<'a> PamConversation<'a> {
         PamConversation { pamh }
     }
 
-    fn send(&self, style: PamMessageStyle, text: &str) -> Result<Option<SecretString>, ConversationError> {
+    fn send(
+        &self,
+        style: PamMessageStyle,
+        text: &str,
+    ) -> Result<Option<SecretString>, ConversationError> {
         let conv = match self.pamh.get_item::<Conv>() {
             Ok(Some(conv)) => conv,
             Ok(None) => return Err(ConversationError("no conversation function".into())),
             Err(code) => return Err(ConversationError(format!("{code:?}"))),
         };
-        let reply = conv.send(style, text).map_err(|code| ConversationError(format!("{code:?}")))?;
+        let reply = conv
+            .send(style, text)
+            .map_err(|code| ConversationError(format!("{code:?}")))?;
         Ok(reply.map(|bytes| SecretString::from_bytes(bytes.as_bytes().to_vec())))
     }
 }
 
 impl Conversation for PamConversation<'_> {
     fn ask_hidden(&mut self, prompt: &str) -> Result<SecretString, ConversationError> {
-        self.send(PAM_PROMPT_ECHO_OFF, prompt)?.ok_or_else(|| ConversationError("no answer".into()))
+        self.send(PAM_PROMPT_ECHO_OFF, prompt)?
+            .ok_or_else(|| ConversationError("no answer".into()))
+    }
+
+    fn ask_visible(&mut self, prompt: &str) -> Result<SecretString, ConversationError> {
+        self.send(PAM_PROMPT_ECHO_ON, prompt)?
+            .ok_or_else(|| ConversationError("no answer".into()))
     }
 
     fn info(&mut self, text: &str) {
@@ -58,13 +72,24 @@ impl Conversation for PamConversation<'_> {
     }
 
     fn set_authtok(&mut self, value: &SecretString) -> Result<(), ConversationError> {
-        let c = CString::new(value.expose()).map_err(|_| ConversationError("password contains NUL".into()))?;
+        let c = CString::new(value.expose())
+            .map_err(|_| ConversationError("password contains NUL".into()))?;
         // SAFETY: the handle is the live one libpam passed to this module call; libpam copies
         // the NUL-terminated string before returning, so `c` may be dropped afterwards.
-        let rc = unsafe { pam_set_item(std::ptr::from_mut(self.pamh), PAM_AUTHTOK, c.as_ptr().cast()) };
+        let rc = unsafe {
+            pam_set_item(
+                std::ptr::from_mut(self.pamh),
+                PAM_AUTHTOK,
+                c.as_ptr().cast(),
+            )
+        };
         let mut bytes = c.into_bytes();
         zeroize::Zeroize::zeroize(&mut bytes);
-        if rc == PAM_SUCCESS { Ok(()) } else { Err(ConversationError(format!("pam_set_item: {rc}"))) }
+        if rc == PAM_SUCCESS {
+            Ok(())
+        } else {
+            Err(ConversationError(format!("pam_set_item: {rc}")))
+        }
     }
 
     fn fail_delay(&mut self, millis: u64) {

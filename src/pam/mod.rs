@@ -20,7 +20,10 @@ pam::pam_hooks!(Twofold);
 
 impl PamHooks for Twofold {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let opts = ModuleOptions::parse(&args);
         let user = match pamh.get_item::<User>() {
             Ok(Some(user)) => user.to_bytes().to_vec(),
@@ -31,10 +34,18 @@ impl PamHooks for Twofold {
             },
             Err(code) => return code,
         };
-        let item = |v: Option<&CStr>| v.map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let item = |v: Option<&CStr>| {
+            v.map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
         let service = item(pamh.get_item::<Service>().ok().flatten().map(|s| s.0));
         let rhost = item(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0));
-        let sign_in = SignIn { user, service, rhost, silent: flags & PAM_SILENT != 0 };
+        let sign_in = SignIn {
+            user,
+            service,
+            rhost,
+            silent: flags & PAM_SILENT != 0,
+        };
         let mut conversation = PamConversation::new(pamh);
         match authenticate(&sign_in, &opts, &mut conversation, &SystemClock) {
             Verdict::Success => PamResultCode::PAM_SUCCESS,

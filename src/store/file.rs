@@ -23,8 +23,14 @@ pub enum FileError {
     #[error("{0}: not a directory")]
     NotDirectory(String),
     #[error("{path}: owned by uid {found}, expected uid {expected}")]
-    WrongOwner { path: String, found: u32, expected: u32 },
-    #[error("{path}: mode {mode:04o} gives access to group or others (expected 0600/0700, or at most 0644/0755 for configuration)")]
+    WrongOwner {
+        path: String,
+        found: u32,
+        expected: u32,
+    },
+    #[error(
+        "{path}: mode {mode:04o} gives access to group or others (expected 0600/0700, or at most 0644/0755 for configuration)"
+    )]
     WrongMode { path: String, mode: u32 },
     #[error("{path}: {size} bytes, larger than the limit of {MAX_FILE_SIZE}")]
     TooLarge { path: String, size: u64 },
@@ -34,7 +40,10 @@ pub enum FileError {
 
 impl FileError {
     fn io(path: &Path, source: impl Into<io::Error>) -> Self {
-        FileError::Io { path: path.display().to_string(), source: source.into() }
+        FileError::Io {
+            path: path.display().to_string(),
+            source: source.into(),
+        }
     }
 
     /// True when the file simply does not exist.
@@ -55,12 +64,18 @@ pub struct Policy {
 impl Policy {
     /// Secrets: owned by root (or by the running user when not root), no group/other access.
     pub fn secrets() -> Self {
-        Policy { owner: rustix::process::geteuid().as_raw(), forbidden_mode: 0o077 }
+        Policy {
+            owner: rustix::process::geteuid().as_raw(),
+            forbidden_mode: 0o077,
+        }
     }
 
     /// Configuration: same owner, readable by others allowed, writable only by the owner.
     pub fn config() -> Self {
-        Policy { forbidden_mode: 0o022, ..Self::secrets() }
+        Policy {
+            forbidden_mode: 0o022,
+            ..Self::secrets()
+        }
     }
 
     fn check(&self, path: &Path, fd: &OwnedFd, want: FileType) -> Result<u64, FileError> {
@@ -74,7 +89,11 @@ impl Policy {
             });
         }
         if st.st_uid != self.owner {
-            return Err(FileError::WrongOwner { path: shown, found: st.st_uid, expected: self.owner });
+            return Err(FileError::WrongOwner {
+                path: shown,
+                found: st.st_uid,
+                expected: self.owner,
+            });
         }
         let mode = st.st_mode & 0o7777;
         if mode & self.forbidden_mode != 0 {
@@ -94,7 +113,9 @@ fn nofollow_error(path: &Path, e: rustix::io::Errno) -> FileError {
 }
 
 fn is_symlink(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).map(|m| m.file_type().is_symlink()).unwrap_or(false)
+    std::fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
 }
 
 /// A directory opened without following symlinks and checked against the policy.
@@ -108,9 +129,14 @@ impl Dir {
     /// Opens an existing directory.
     pub fn open(path: &Path, policy: Policy) -> Result<Self, FileError> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| nofollow_error(path, e))?;
+        let fd =
+            rustix::fs::open(path, flags, Mode::empty()).map_err(|e| nofollow_error(path, e))?;
         policy.check(path, &fd, FileType::Directory)?;
-        Ok(Dir { fd, path: path.to_owned(), policy })
+        Ok(Dir {
+            fd,
+            path: path.to_owned(),
+            policy,
+        })
     }
 
     /// Opens a directory, creating it (mode 0700) and its parents if missing.
@@ -138,7 +164,11 @@ impl Dir {
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty())
             .map_err(|e| nofollow_error(&path, e))?;
         self.policy.check(&path, &fd, FileType::Directory)?;
-        Ok(Dir { fd, path, policy: self.policy })
+        Ok(Dir {
+            fd,
+            path,
+            policy: self.policy,
+        })
     }
 
     /// Path of the directory, for messages.
@@ -157,7 +187,10 @@ impl Dir {
         };
         let size = self.policy.check(&path, &fd, FileType::RegularFile)?;
         if size > MAX_FILE_SIZE {
-            return Err(FileError::TooLarge { path: path.display().to_string(), size });
+            return Err(FileError::TooLarge {
+                path: path.display().to_string(),
+                size,
+            });
         }
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         // take() bounds the read even if the file grows after fstat.
@@ -166,7 +199,10 @@ impl Dir {
             .read_to_end(&mut buf)
             .map_err(|e| FileError::io(&path, e))?;
         if buf.len() as u64 > MAX_FILE_SIZE {
-            return Err(FileError::TooLarge { path: path.display().to_string(), size: buf.len() as u64 });
+            return Err(FileError::TooLarge {
+                path: path.display().to_string(),
+                size: buf.len() as u64,
+            });
         }
         Ok(Some(buf))
     }
@@ -177,7 +213,8 @@ impl Dir {
         let mut random = [0u8; 8];
         getrandom::fill(&mut random).map_err(|e| FileError::io(&path, io::Error::other(e)))?;
         let tmp = format!(".{name}.{}.tmp", hex(&random));
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, tmp.as_str(), flags, Mode::from_raw_mode(0o600))
             .map_err(|e| FileError::io(&path, e))?;
         let result = (|| {

@@ -27,7 +27,10 @@ pub enum StoreError {
     #[error("{path}: {reason}")]
     Write { path: String, reason: String },
     #[error("lock for {user}: {source}")]
-    Lock { user: String, source: std::io::Error },
+    Lock {
+        user: String,
+        source: std::io::Error,
+    },
 }
 
 /// Access to all users' files under one state directory.
@@ -41,7 +44,9 @@ const STATE: &str = "state";
 impl UserStore {
     /// Opens an existing state directory (what the module does).
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        Ok(UserStore { root: Dir::open(state_dir, Policy::secrets())? })
+        Ok(UserStore {
+            root: Dir::open(state_dir, Policy::secrets())?,
+        })
     }
 
     /// Opens the state directory, creating it and its subdirectories (what enrollment does).
@@ -68,11 +73,15 @@ impl UserStore {
             Err(e) => return Err(e.into()),
         };
         let name = format!("{}.toml", user.encoded());
-        let Some(bytes) = dir.read(&name)? else { return Ok(None) };
-        UserRecord::parse(&bytes).map(Some).map_err(|reason| StoreError::Malformed {
-            path: dir.path().join(&name).display().to_string(),
-            reason,
-        })
+        let Some(bytes) = dir.read(&name)? else {
+            return Ok(None);
+        };
+        UserRecord::parse(&bytes)
+            .map(Some)
+            .map_err(|reason| StoreError::Malformed {
+                path: dir.path().join(&name).display().to_string(),
+                reason,
+            })
     }
 
     /// Writes the user's record atomically.
@@ -88,15 +97,22 @@ impl UserStore {
 
     /// Takes the user's lock; state reads and writes require it.
     pub fn lock(&self, user: &UserName) -> Result<UserLock, StoreError> {
-        let fd = self.state_dir()?.open_lock_file(&format!("{}.lock", user.encoded()))?;
-        UserLock::acquire(fd).map_err(|source| StoreError::Lock { user: user.to_string(), source })
+        let fd = self
+            .state_dir()?
+            .open_lock_file(&format!("{}.lock", user.encoded()))?;
+        UserLock::acquire(fd).map_err(|source| StoreError::Lock {
+            user: user.to_string(),
+            source,
+        })
     }
 
     /// The user's state (fresh if none was written yet). The lock proves the caller holds it.
     pub fn load_state(&self, user: &UserName, _lock: &UserLock) -> Result<UserState, StoreError> {
         let dir = self.state_dir()?;
         let name = format!("{}.toml", user.encoded());
-        let Some(bytes) = dir.read(&name)? else { return Ok(UserState::default()) };
+        let Some(bytes) = dir.read(&name)? else {
+            return Ok(UserState::default());
+        };
         UserState::parse(&bytes).map_err(|reason| StoreError::Malformed {
             path: dir.path().join(&name).display().to_string(),
             reason,
@@ -104,7 +120,12 @@ impl UserStore {
     }
 
     /// Writes the user's state atomically.
-    pub fn save_state(&self, user: &UserName, _lock: &UserLock, state: &UserState) -> Result<(), StoreError> {
+    pub fn save_state(
+        &self,
+        user: &UserName,
+        _lock: &UserLock,
+        state: &UserState,
+    ) -> Result<(), StoreError> {
         let dir = self.state_dir()?;
         let name = format!("{}.toml", user.encoded());
         let text = state.to_toml().map_err(|reason| StoreError::Write {
@@ -134,6 +155,9 @@ impl UserStore {
             Err(e) => return Err(e.into()),
         };
         let names = dir.names_with_suffix(".toml")?;
-        Ok(names.iter().filter_map(|n| UserName::decode(n).ok()).collect())
+        Ok(names
+            .iter()
+            .filter_map(|n| UserName::decode(n).ok())
+            .collect())
     }
 }

@@ -31,7 +31,10 @@ impl UserRecord {
         }
         let record: UserRecord = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
         if record.version != RECORD_VERSION {
-            return Err(format!("record version {} is not supported (expected {RECORD_VERSION})", record.version));
+            return Err(format!(
+                "record version {} is not supported (expected {RECORD_VERSION})",
+                record.version
+            ));
         }
         record.totp.validate()?;
         Ok(record)

@@ -1,0 +1,189 @@
+//! Administration: status, list, reset, unlock, recovery-codes, check-config.
+#![forbid(unsafe_code)]
+
+use super::enroll::print_recovery_codes;
+use super::{CliResult, open_store};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::enrollment::Pending;
+use crate::factor::recovery;
+use crate::ratelimit;
+use crate::store::UserStore;
+use crate::store::file::{Dir, Policy};
+use crate::username::UserName;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -> CliResult {
+    let store = open_store(config)?;
+    let Some(record) = store.load_record(user).map_err(|e| e.to_string())? else {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "user": user.as_str(), "enrolled": false })
+            );
+        } else {
+            println!("{user}: not enrolled");
+        }
+        return Ok(ExitCode::from(3));
+    };
+    let lock = store.lock(user).map_err(|e| e.to_string())?;
+    let state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
+    drop(lock);
+    let now = clock.now();
+    let unused = record
+        .recovery
+        .iter()
+        .filter(|r| !state.used_recovery.contains(&r.id))
+        .count();
+    let locked = ratelimit::is_locked(&state, now);
+    if json {
+        let out = serde_json::json!({
+            "user": user.as_str(),
+            "enrolled": true,
+            "created": record.created,
+            "algorithm": record.totp.algorithm.to_string(),
+            "digits": record.totp.digits,
+            "period": record.totp.period,
+            "recovery_codes_left": unused,
+            "failures": state.failures,
+            "locked": locked,
+            "locked_until": state.locked_until,
+            "last_success": state.last_success,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{user}: enrolled (TOTP, {}, {} digits, {} s)",
+            record.totp.algorithm, record.totp.digits, record.totp.period
+        );
+        println!(
+            "  recovery codes left: {unused} of {}",
+            record.recovery.len()
+        );
+        println!("  consecutive failures: {}", state.failures);
+        if locked {
+            println!(
+                "  LOCKED for {} more seconds (`twofold unlock {user}` ends it)",
+                state.locked_until - now
+            );
+        }
+        if state.last_success > 0 {
+            println!(
+                "  last successful second factor: {} (unix time)",
+                state.last_success
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(config: &Config, json: bool) -> CliResult {
+    let users = match UserStore::open(&config.state_dir) {
+        Ok(store) => store.list_users().map_err(|e| e.to_string())?,
+        Err(crate::store::StoreError::File(e)) if e.is_not_found() => Vec::new(),
+        Err(e) => return Err(e.to_string()),
+    };
+    if json {
+        let names: Vec<&str> = users.iter().map(UserName::as_str).collect();
+        println!("{}", serde_json::json!(names));
+    } else {
+        for user in &users {
+            println!("{user}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn reset(config: &Config, user: &UserName) -> CliResult {
+    let store = open_store(config)?;
+    let lock = store.lock(user).map_err(|e| e.to_string())?;
+    if store.remove_user(user, &lock).map_err(|e| e.to_string())? {
+        println!("✓ {user}: enrollment removed; they must enroll again.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(format!("{user} is not enrolled"))
+    }
+}
+
+pub fn unlock(config: &Config, user: &UserName) -> CliResult {
+    let store = open_store(config)?;
+    if store
+        .load_record(user)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        return Err(format!("{user} is not enrolled"));
+    }
+    let lock = store.lock(user).map_err(|e| e.to_string())?;
+    let mut state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
+    ratelimit::unlock(&mut state);
+    store
+        .save_state(user, &lock, &state)
+        .map_err(|e| e.to_string())?;
+    println!("✓ {user}: unlocked, failure count cleared.");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult {
+    let store = open_store(config)?;
+    let lock = store.lock(user).map_err(|e| e.to_string())?;
+    let Some(mut record) = store.load_record(user).map_err(|e| e.to_string())? else {
+        return Err(format!("{user} is not enrolled"));
+    };
+    let (codes, hashes) = recovery::generate(config.recovery.count).map_err(|e| e.to_string())?;
+    record.recovery = hashes;
+    let mut state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
+    state.used_recovery.clear();
+    store
+        .save_record(user, &record)
+        .map_err(|e| e.to_string())?;
+    store
+        .save_state(user, &lock, &state)
+        .map_err(|e| e.to_string())?;
+    if json {
+        let list: Vec<&str> = codes.iter().map(|c| c.expose()).collect();
+        println!(
+            "{}",
+            serde_json::json!({ "user": user.as_str(), "recovery_codes": list })
+        );
+    } else {
+        println!("✓ {user}: new recovery codes; the old ones no longer work.");
+        print_recovery_codes(&Pending {
+            record,
+            recovery_codes: codes,
+        });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Validates the configuration and the state directory; non-zero exit on any problem.
+pub fn check_config(path: &Path, explicit: bool) -> CliResult {
+    let config = match Config::load(path, explicit) {
+        Ok(config) => config,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if !path.exists() {
+        println!("{}: not present; built-in defaults apply", path.display());
+    }
+    match Dir::open(&config.state_dir, Policy::secrets()) {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {
+            println!(
+                "{}: state_dir: does not exist yet; `twofold enroll` creates it",
+                path.display()
+            );
+        }
+        Err(e) => {
+            eprintln!("{}: state_dir: {e}", path.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    println!("{}: OK", path.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,149 @@
+//! `twofold enroll USER`: QR code and key, confirmation code, recovery codes.
+#![forbid(unsafe_code)]
+
+use super::terminal::{ask, grouped};
+use super::{CliResult, open_store, user_name};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::enrollment::{self, EnrollOptions, Pending};
+use crate::factor::totp::{Algorithm, normalize_base32};
+use crate::qr::{self, QrStyle};
+use crate::username::UserName;
+use std::process::ExitCode;
+
+/// Attempts at typing the confirmation code before giving up.
+const ATTEMPTS: usize = 3;
+
+#[derive(clap::Args, Debug)]
+pub struct EnrollArgs {
+    /// The user to enroll.
+    user: String,
+    /// Save without asking for a code from the app (scripts, migrations).
+    #[arg(long)]
+    no_verify: bool,
+    /// Use this base32 key instead of a fresh random one (visible in `ps`: prefer a fresh key).
+    #[arg(long, value_name = "BASE32")]
+    secret: Option<String>,
+    /// HMAC algorithm: SHA1 (every app), SHA256, SHA512.
+    #[arg(long)]
+    algorithm: Option<Algorithm>,
+    /// Digits per code (6-8).
+    #[arg(long)]
+    digits: Option<u8>,
+    /// Seconds per code.
+    #[arg(long)]
+    period: Option<u32>,
+    /// Print the result as JSON (key, otpauth URI, recovery codes) on stdout.
+    #[arg(long)]
+    json: bool,
+    /// How to draw the QR code: ansi (works on dark and light terminals), utf8, none.
+    #[arg(long, default_value = "ansi")]
+    qr: QrStyle,
+    /// Replace an existing enrollment.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
+    let user = user_name(&args.user)?;
+    let store = open_store(config)?;
+    if store
+        .load_record(&user)
+        .map_err(|e| e.to_string())?
+        .is_some()
+        && !args.force
+    {
+        return Err(format!(
+            "{user} is already enrolled; run `twofold reset {user}` first, or use --force"
+        ));
+    }
+    let secret = match &args.secret {
+        Some(text) => Some(normalize_base32(text).ok_or("--secret is not a valid base32 key")?),
+        None => None,
+    };
+    let opts = EnrollOptions {
+        secret,
+        algorithm: args.algorithm,
+        digits: args.digits,
+        period: args.period,
+        skew: None,
+    };
+    let pending = enrollment::prepare(config, opts, clock).map_err(|e| e.to_string())?;
+    let uri = pending
+        .record
+        .totp
+        .otpauth_uri(&config.issuer, user.as_str());
+    if !args.json {
+        show_setup(&user, &pending, &uri, args.qr)?;
+    }
+    let confirmed = if args.no_verify {
+        None
+    } else {
+        Some(confirm(config, &pending, clock)?)
+    };
+    enrollment::save(&store, &user, &pending, confirmed).map_err(|e| e.to_string())?;
+    if args.json {
+        let codes: Vec<&str> = pending.recovery_codes.iter().map(|c| c.expose()).collect();
+        let totp = &pending.record.totp;
+        let out = serde_json::json!({
+            "user": user.as_str(),
+            "secret": totp.secret.expose(),
+            "otpauth_uri": uri,
+            "algorithm": totp.algorithm.to_string(),
+            "digits": totp.digits,
+            "period": totp.period,
+            "recovery_codes": codes,
+        });
+        println!("{out}");
+    } else {
+        println!("✓ Saved. {user} now needs a code from the app at every sign-in.");
+        print_recovery_codes(&pending);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_setup(user: &UserName, pending: &Pending, uri: &str, style: QrStyle) -> Result<(), String> {
+    let totp = &pending.record.totp;
+    println!(
+        "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google Authenticator,"
+    );
+    println!("Aegis, 1Password, ...), choose \"add account\" and scan this QR code:\n");
+    print!("{}", qr::render(uri, style).map_err(|e| e.to_string())?);
+    println!(
+        "\nCan't scan it? Enter this key by hand: {}",
+        grouped(totp.secret.expose())
+    );
+    println!(
+        "(time-based, {}, {} digits, every {} seconds)\n",
+        totp.algorithm, totp.digits, totp.period
+    );
+    Ok(())
+}
+
+/// Asks for the code the app now shows; nothing is saved until one is right.
+fn confirm(config: &Config, pending: &Pending, clock: &dyn Clock) -> Result<u64, String> {
+    for attempt in 1..=ATTEMPTS {
+        let code =
+            ask("Enter the code shown in the app: ").ok_or("no code given; nothing was saved")?;
+        if let Some(step) = enrollment::confirm(pending, &code, config, clock) {
+            return Ok(step);
+        }
+        if attempt < ATTEMPTS {
+            eprintln!(
+                "That code is not right. Check that the phone's clock is set automatically, then try again."
+            );
+        }
+    }
+    Err(format!("{ATTEMPTS} wrong codes; nothing was saved"))
+}
+
+/// Prints recovery codes with the instructions that go with them.
+pub fn print_recovery_codes(pending: &Pending) {
+    println!(
+        "\nRecovery codes: each works once, for when the phone is lost. Store them somewhere safe;"
+    );
+    println!("they will not be shown again.\n");
+    for code in &pending.recovery_codes {
+        println!("    {}", code.expose());
+    }
+}
