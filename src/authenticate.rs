@@ -103,15 +103,6 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn decide(&mut self) -> Decision {
-        let user = match UserName::parse(&self.req.user) {
-            Ok(user) => user,
-            Err(e) => {
-                return Decision {
-                    detail: Some(e.to_string()),
-                    ..Decision::refused("invalid_user_name")
-                };
-            }
-        };
         let explicit = self.opts.config.is_some();
         let path = self
             .opts
@@ -139,6 +130,16 @@ impl Run<'_> {
                 .kv("arguments", &self.opts.unknown.join(" "));
             self.sink.write(Severity::Warning, &line.finish());
         }
+        // Judged after the configuration is read, so the decision goes to the configured audit log.
+        let user = match UserName::parse(&self.req.user) {
+            Ok(user) => user,
+            Err(e) => {
+                return Decision {
+                    detail: Some(e.to_string()),
+                    ..Decision::refused("invalid_user_name")
+                };
+            }
+        };
         let require =
             (self.opts.require_groups.as_deref()).unwrap_or(&config.policy.require_groups);
         let exempt = (self.opts.exempt_groups.as_deref()).unwrap_or(&config.policy.exempt_groups);
