@@ -401,7 +401,7 @@ function updateEmpty() {
   show($('#no-requests'), cards.size === 0);
 }
 
-const timeFormat = new Intl.DateTimeFormat(LANG, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+const timeFormat = new Intl.DateTimeFormat(LANG, { timeStyle: 'medium' });
 const dateTimeFormat = new Intl.DateTimeFormat(LANG, { dateStyle: 'medium', timeStyle: 'medium' });
 
 function formatTime(unix) {
@@ -458,8 +458,9 @@ function addCard(key, account, challenge) {
   $('#announce').textContent = t('newRequest', { user: challenge.user, host: challenge.host });
   // Opened for this request with nothing else in hand: the number field takes the focus, so
   // the keyboard is up and Enter approves.
+  // (A heading or status that got the focus after an earlier step does not count as in hand.)
   const active = document.activeElement;
-  if (!active || active === document.body || active.id === 'main') input.focus();
+  if (!active || !active.matches('input, button, select, textarea, a[href], summary')) input.focus();
 }
 
 function setNumberError(card, on) {

@@ -1,0 +1,355 @@
+// The phone page (web/) in headless Chromium, driven by playwright-core, against the approval
+// service (tests/web/service.mjs says which), with this test as the host (tests/web/host.mjs):
+// pair from the QR URL, see the request with its context, type the number, approve; the
+// waiting host gets a decision that verifies against the paired key. Also deny, report,
+// Dutch, 320 px, dark, reload, a Web Push message, broken links.
+//
+//   cd tests/web && npm ci && node --test browser.test.mjs
+// Needs /usr/bin/chromium (Debian's chromium) or CHROMIUM=/path. Screenshots go to
+// $TWOFOLD_SCREENSHOT_DIR (default: <tmp>/twofold-page-screenshots).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { Host, hostVerdict } from './host.mjs';
+import { startService } from './service.mjs';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = process.env.TWOFOLD_SCREENSHOT_DIR || path.join(os.tmpdir(), 'twofold-page-screenshots');
+const WAIT = 30000; // any single wait in the browser: generous for a slow 2-core machine
+const TEST_TIMEOUT = 180000;
+
+let service;
+let browser;
+let host;
+let userDataDir;
+const LAUNCH = {
+  executablePath: CHROMIUM,
+  headless: true,
+  timeout: 120000,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+};
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  service = await startService();
+  host = new Host(service.url, service.hostToken);
+  userDataDir = mkdtempSync(path.join(os.tmpdir(), 'twofold-chromium-'));
+  browser = await chromium.launch(LAUNCH);
+  console.log(`# chromium ${browser.version()}, service: ${service.kind} at ${service.url}, screenshots: ${SHOTS}`);
+});
+
+after(async () => {
+  await browser?.close();
+  await service?.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+/** A phone: a fresh browser context (own IndexedDB), watched for errors and for what it sends. */
+async function phone({ locale = 'en-US', width = 390, height = 844, colorScheme = 'light', notifications = false, persistent = false } = {}) {
+  const options = {
+    locale, colorScheme, viewport: { width, height }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+    timezoneId: 'Europe/Amsterdam',
+  };
+  // A persistent profile is a normal (not incognito) one: Chrome has no Push API in incognito.
+  const context = persistent
+    ? await chromium.launchPersistentContext(mkdtempSync(path.join(userDataDir, 'profile-')), { ...LAUNCH, ...options })
+    : await browser.newContext(options);
+  context.setDefaultTimeout(WAIT);
+  if (notifications) await context.grantPermissions(['notifications'], { origin: service.url });
+  const page = (persistent && context.pages()[0]) || await context.newPage();
+  const problems = [];
+  const sent = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`console ${msg.type()}: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  context.on('request', (req) => sent.push({ url: req.url(), body: req.postData() || '', headers: req.headers() }));
+  return { context, page, problems, sent };
+}
+
+/** Pairs a phone from the QR URL as a person would; returns the device as the host sees it. */
+async function pair(ph, user, { deviceName } = {}) {
+  const pairing = await host.createPairing(user);
+  const { page } = ph;
+  await page.goto(pairing.url);
+  await page.locator('#pair-form').waitFor({ state: 'visible' });
+  // The secret left the address bar as soon as the page read it.
+  assert.equal(new URL(page.url()).hash, '', 'fragment cleared');
+  assert.equal(new URL(page.url()).pathname, '/', 'path back to the page');
+  if (deviceName) await page.locator('#device-name').fill(deviceName);
+  const waiting = host.waitPairing(pairing);
+  await page.locator('#pair-button').click();
+  const device = await waiting;
+  await page.locator('#pair-status[data-state="paired"]').waitFor();
+  // The pairing secret never went anywhere.
+  for (const r of ph.sent) {
+    assert.ok(!r.url.includes(pairing.secretB64u) && !r.body.includes(pairing.secretB64u), `secret sent in ${r.url}`);
+  }
+  if (service.requests) {
+    for (const r of service.requests) {
+      assert.ok(!r.url.includes(pairing.secretB64u) && !r.body.includes(pairing.secretB64u) && !JSON.stringify(r.headers).includes(pairing.secretB64u));
+    }
+  }
+  return { ...device, pairing };
+}
+
+/** The card of a challenge, once it is shown. */
+async function card(page, challenge) {
+  const el = page.locator(`li.request[data-challenge="${challenge.id}"]`);
+  await el.waitFor({ state: 'visible' });
+  return el;
+}
+
+async function shot(page, name) {
+  const file = path.join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+test('pair from the QR URL, see the sign-in with its context, type the number, approve', { timeout: TEST_TIMEOUT }, async () => {
+  const ph = await phone({ notifications: true, persistent: true });
+  const { page } = ph;
+  const device = await pair(ph, 'alice', { deviceName: 'Alice’s test phone' });
+  assert.equal(device.deviceName, 'Alice’s test phone');
+  assert.equal(await page.locator('#pair-title').textContent(), 'Paired ✓');
+  await page.locator('#account-list .account-name', { hasText: 'alice on build-01.example.org' }).waitFor();
+  await shot(page, '01-paired-en');
+
+  // The key is in IndexedDB as a CryptoKeyPair whose private half cannot be exported.
+  const stored = await page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('twofold');
+    open.onsuccess = () => {
+      const req = open.result.transaction('accounts').objectStore('accounts').getAll();
+      req.onsuccess = () => resolve(req.result.map((a) => ({
+        device_id: a.device_id, user: a.user, host: a.host,
+        privateType: a.keys.privateKey.type, extractable: a.keys.privateKey.extractable,
+        algorithm: a.keys.privateKey.algorithm, usages: a.keys.privateKey.usages,
+        isCryptoKey: a.keys.privateKey instanceof CryptoKey,
+      })));
+      req.onerror = () => reject(req.error);
+    };
+    open.onerror = () => reject(open.error);
+  }));
+  assert.deepEqual(stored, [{
+    device_id: device.deviceId, user: 'alice', host: 'build-01.example.org', privateType: 'private',
+    extractable: false, algorithm: { name: 'ECDSA', namedCurve: 'P-256' }, usages: ['sign'], isCryptoKey: true,
+  }]);
+  const exportRefused = await page.evaluate(() => new Promise((resolve) => {
+    const open = indexedDB.open('twofold');
+    open.onsuccess = () => {
+      const req = open.result.transaction('accounts').objectStore('accounts').getAll();
+      req.onsuccess = () => crypto.subtle.exportKey('pkcs8', req.result[0].keys.privateKey)
+        .then(() => resolve(false), (e) => resolve(e.name));
+    };
+  }));
+  assert.equal(exportRefused, 'InvalidAccessError');
+
+  // A sign-in: the host posts the challenge and keeps the number.
+  const { challenge, number } = await host.challenge('alice', [device.deviceId]);
+  const c = await card(page, challenge);
+  assert.equal(await c.locator('.f-user').textContent(), 'alice');
+  assert.equal(await c.locator('.f-host').textContent(), 'build-01.example.org');
+  assert.equal(await c.locator('.f-service').textContent(), 'sshd');
+  assert.equal(await c.locator('.f-rhost').textContent(), '192.0.2.10');
+  assert.match(await c.locator('.f-time').textContent(), /^\d{1,2}:\d{2}:\d{2}( [AP]M)?$/);
+  assert.match(await c.locator('.f-expires').textContent(), /^[0-2]:[0-5]\d$/);
+  assert.match(await page.locator('#announce').textContent(), /New sign-in request: alice on build-01\.example\.org/);
+  const input = c.getByLabel('Enter the number shown on your screen');
+  assert.equal(await input.getAttribute('inputmode'), 'numeric');
+  assert.equal(await input.getAttribute('autocomplete'), 'one-time-code');
+  // Opened for the request, the number field has the focus (keyboard up, Enter approves).
+  assert.equal(await input.evaluate((el) => el === document.activeElement), true);
+
+  // Approve without the number: refused on the phone, nothing sent.
+  const decisionsBefore = ph.sent.filter((r) => r.url.endsWith('/decision')).length;
+  await c.getByRole('button', { name: 'Approve' }).click();
+  await c.locator('.number-error', { hasText: '2-digit number' }).waitFor();
+  assert.equal(await input.getAttribute('aria-invalid'), 'true');
+  assert.equal(ph.sent.filter((r) => r.url.endsWith('/decision')).length, decisionsBefore);
+  await shot(page, '02-request-number-missing-en');
+
+  await input.fill(number);
+  await shot(page, '03-request-number-typed-en');
+  const waiting = host.waitDecision(challenge.id); // the host is already waiting when the user taps
+  const tapped = Date.now();
+  await input.press('Enter'); // Enter in the number field approves
+  const decision = await waiting;
+  const latency = Date.now() - tapped;
+  await c.locator('.result', { hasText: 'Approved ✓' }).waitFor();
+  await shot(page, '04-approved-en');
+
+  assert.equal(decision.decision, 'approve');
+  assert.equal(decision.number, number);
+  assert.equal(decision.device_id, device.deviceId);
+  const verdict = hostVerdict(challenge, number, decision, { [device.deviceId]: device.publicKey });
+  assert.deepEqual(verdict, { ok: true, signatureValid: true, reason: 'approved' });
+  // The same signature does not approve with another number, nor another challenge.
+  assert.equal(hostVerdict(challenge, number === '42' ? '43' : '42', decision, { [device.deviceId]: device.publicKey }).ok, false);
+  assert.equal(hostVerdict({ ...challenge, rhost: '198.51.100.1' }, number, decision, { [device.deviceId]: device.publicKey }).signatureValid, false);
+  console.log(`# tap to host: ${latency} ms (includes signing in the page)`);
+
+  // The service checked the page's device signatures on every poll and refused none.
+  if (service.deviceAuthFailures) assert.deepEqual(service.deviceAuthFailures, []);
+  // Once decided, the request leaves the pending list; the card keeps its answer.
+  assert.deepEqual(ph.problems, []);
+  await ph.context.close();
+});
+
+test('deny and "This wasn\'t me" reach the host signed, and approve needs two digits', { timeout: TEST_TIMEOUT }, async () => {
+  const ph = await phone();
+  const { page } = ph;
+  const device = await pair(ph, 'bob');
+  const keys = { [device.deviceId]: device.publicKey };
+
+  const first = await host.challenge('bob', [device.deviceId], { service: 'sudo', rhost: '' });
+  let c = await card(page, first.challenge);
+  assert.equal(await c.locator('.f-service').textContent(), 'sudo');
+  assert.equal(await c.locator('.f-rhost').textContent(), 'the computer itself (no network address)');
+  // Letters are dropped, one digit is not enough.
+  await c.locator('input.number').pressSequentially('4x');
+  assert.equal(await c.locator('input.number').inputValue(), '4');
+  await c.getByRole('button', { name: 'Approve' }).click();
+  await c.locator('.number-error:not(:empty)').waitFor();
+  let waiting = host.waitDecision(first.challenge.id);
+  await c.getByRole('button', { name: 'Deny' }).click();
+  let decision = await waiting;
+  await c.locator('.result', { hasText: 'Denied' }).waitFor();
+  assert.equal(decision.decision, 'deny');
+  assert.equal(decision.number, '');
+  assert.deepEqual(hostVerdict(first.challenge, first.number, decision, keys), { ok: false, signatureValid: true, reason: 'deny' });
+
+  const second = await host.challenge('bob', [device.deviceId], { rhost: '203.0.113.66' });
+  c = await card(page, second.challenge);
+  waiting = host.waitDecision(second.challenge.id);
+  await c.getByRole('button', { name: 'This wasn’t me' }).click();
+  decision = await waiting;
+  await c.locator('.result', { hasText: 'Reported — your administrator has been told' }).waitFor();
+  assert.equal(decision.decision, 'report');
+  assert.deepEqual(hostVerdict(second.challenge, second.number, decision, keys), { ok: false, signatureValid: true, reason: 'report' });
+  await shot(page, '05-denied-and-reported-en');
+
+  // After a reload the pairing is still there (key in IndexedDB) and new requests show.
+  await page.reload();
+  await page.locator('#account-list .account-name', { hasText: 'bob on build-01.example.org' }).waitFor();
+  const third = await host.challenge('bob', [device.deviceId]);
+  c = await card(page, third.challenge);
+  await c.locator('input.number').fill(third.number);
+  waiting = host.waitDecision(third.challenge.id);
+  await c.getByRole('button', { name: 'Approve' }).click();
+  decision = await waiting;
+  assert.deepEqual(hostVerdict(third.challenge, third.number, decision, keys), { ok: true, signatureValid: true, reason: 'approved' });
+  assert.deepEqual(ph.problems, []);
+  await ph.context.close();
+});
+
+test('Dutch phone, 320 px wide, dark: pair and approve', { timeout: TEST_TIMEOUT }, async () => {
+  const ph = await phone({ locale: 'nl-NL', width: 320, height: 640, colorScheme: 'dark' });
+  const { page } = ph;
+  const pairing = await host.createPairing('jürgen');
+  await page.goto(pairing.url);
+  await page.getByRole('heading', { name: 'Deze telefoon koppelen' }).waitFor();
+  assert.equal(await page.locator('html').getAttribute('lang'), 'nl');
+  assert.equal(await page.locator('#pair-account').textContent(), 'Voor jürgen op build-01.example.org');
+  await shot(page, '06-pair-nl-320-dark');
+  const waiting = host.waitPairing(pairing);
+  await page.getByRole('button', { name: 'Koppelen' }).click();
+  const device = await waiting;
+  await page.getByRole('heading', { name: 'Gekoppeld ✓' }).waitFor();
+
+  const { challenge, number } = await host.challenge('jürgen', [device.deviceId], { rhost: '2001:db8::7' });
+  const c = await card(page, challenge);
+  assert.equal(await c.locator('h3').textContent(), 'Aanmelding goedkeuren?');
+  const input = c.getByLabel('Voer het getal in dat op uw scherm staat');
+  await input.fill(number);
+  // Nothing is wider than the 320 px screen.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.equal(overflow, 0, 'no horizontal scrolling at 320 px');
+  // Targets are at least 44 px high.
+  for (const name of ['Goedkeuren', 'Weigeren', 'Dit was ik niet']) {
+    const box = await c.getByRole('button', { name }).boundingBox();
+    assert.ok(box.height >= 44 && box.width >= 44, `${name}: ${box.width}x${box.height}`);
+  }
+  await shot(page, '07-request-nl-320-dark');
+  const decisionPromise = host.waitDecision(challenge.id);
+  await c.getByRole('button', { name: 'Goedkeuren' }).click();
+  const decision = await decisionPromise;
+  await c.locator('.result', { hasText: 'Goedgekeurd ✓' }).waitFor();
+  await shot(page, '08-approved-nl-320-dark');
+  assert.deepEqual(hostVerdict(challenge, number, decision, { [device.deviceId]: device.publicKey }).ok, true);
+  assert.deepEqual(ph.problems, []);
+  await ph.context.close();
+});
+
+test('a used, expired or broken pairing link says so, and the secret still leaves the address bar', { timeout: TEST_TIMEOUT }, async () => {
+  const ph = await phone();
+  const { page } = ph;
+  const device = await pair(ph, 'carol');
+  assert.ok(device.deviceId);
+  // The same link again: already used.
+  await page.goto(device.pairing.url);
+  await page.locator('#pair-button').click();
+  await page.locator('#pair-status', { hasText: 'already been used' }).waitFor();
+  assert.equal(new URL(page.url()).hash, '');
+  // A link whose pairing the service does not know.
+  const unknown = new URL(device.pairing.url);
+  unknown.hash = new URLSearchParams({ p: 'no-such-pairing', k: device.pairing.secretB64u, u: 'carol', h: 'x' }).toString();
+  await page.goto(unknown.href);
+  await page.locator('#pair-button').click();
+  await page.locator('#pair-status', { hasText: 'expired or is unknown' }).waitFor();
+  // A damaged link (secret cut off).
+  await page.goto(`${service.url}/pair#p=abc&u=carol&h=x`);
+  await page.locator('#pair-status', { hasText: 'incomplete or damaged' }).waitFor();
+  assert.equal(new URL(page.url()).hash, '');
+  // The earlier pairing is untouched.
+  await page.locator('#account-list .account-name', { hasText: 'carol on build-01.example.org' }).waitFor();
+  assert.deepEqual(ph.problems.filter((p) => !/status of 40[49]/.test(p)), []);
+  await ph.context.close();
+});
+
+test('a Web Push message shows a notification and makes an open page look at once', { timeout: TEST_TIMEOUT }, async () => {
+  const ph = await phone({ notifications: true, persistent: true });
+  const { page, context } = ph;
+  const device = await pair(ph, 'dave');
+  if (service.devices) console.log('# push subscription at pairing:', JSON.stringify(service.devices.get(device.deviceId).subscription));
+  // The worker is installed and controls the page after a reload.
+  await page.reload();
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  const cdp = await context.newCDPSession(page);
+  const registrations = [];
+  cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => registrations.push(...e.registrations));
+  await cdp.send('ServiceWorker.enable');
+  await page.waitForFunction(() => navigator.serviceWorker.ready.then(() => true));
+  const deadline = Date.now() + WAIT;
+  while (!registrations.some((r) => r.scopeURL === `${service.url}/` && !r.isDeleted) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const reg = registrations.find((r) => r.scopeURL === `${service.url}/`);
+  assert.ok(reg, 'service worker registration seen');
+
+  // No page in front: the worker shows a notification (texts from the page, English here).
+  await page.goto('about:blank');
+  const { challenge } = await host.challenge('dave', [device.deviceId]);
+  await cdp.send('ServiceWorker.deliverPushMessage', {
+    origin: service.url, registrationId: reg.registrationId, data: JSON.stringify({ type: 'challenge', id: challenge.id }),
+  });
+  const viewer = await context.newPage();
+  await viewer.goto(`${service.url}/`);
+  const notes = await viewer.waitForFunction(async (tag) => {
+    const r = await navigator.serviceWorker.ready;
+    const list = await r.getNotifications({ tag });
+    return list.length ? list.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data })) : null;
+  }, `twofold-${challenge.id}`).then((h) => h.jsonValue());
+  assert.deepEqual(notes, [{ title: 'Sign-in request', body: 'Tap to see who is signing in, and approve or deny.', tag: `twofold-${challenge.id}`, data: { id: challenge.id } }]);
+  // The page shows the request; answering it closes the notification.
+  const c = await card(viewer, challenge);
+  const waiting = host.waitDecision(challenge.id);
+  await c.getByRole('button', { name: 'Deny' }).click();
+  await waiting;
+  await viewer.waitForFunction(async (tag) => (await (await navigator.serviceWorker.ready).getNotifications({ tag })).length === 0, `twofold-${challenge.id}`);
+  assert.deepEqual(ph.problems, []);
+  await context.close();
+});
