@@ -11,8 +11,10 @@ mod common;
 
 use sha2::{Digest, Sha256};
 use std::io::Write as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn web_tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web")
@@ -34,18 +36,45 @@ fn chromium() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
 }
 
-/// Runs a command in tests/web, shows its output (always: it names the browser and the
-/// screenshots), and panics with it when the command fails.
+/// Longest a command may run before it is killed (with everything it started): generous for a
+/// slow 2-core machine, but a hung browser must not hang the test suite.
+const COMMAND_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+/// Runs a command in tests/web in a process group of its own, shows its output (always: it
+/// names the browser and the screenshots), and panics with it when the command fails or hangs.
 fn run(what: &str, cmd: &mut Command) {
-    let out = cmd
+    let logs = tempfile::tempdir().expect("tempdir");
+    let out_path = logs.path().join("out");
+    let stdout = std::fs::File::create(&out_path).expect("log file");
+    let stderr = stdout.try_clone().expect("log file");
+    let mut child = cmd
         .current_dir(web_tests_dir())
         .stdin(Stdio::null())
-        .output()
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
         .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    let mut err = std::io::stderr();
-    let _ = err.write_all(&out.stdout);
-    let _ = err.write_all(&out.stderr);
-    assert!(out.status.success(), "{what} failed ({})", out.status);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if started.elapsed() > COMMAND_LIMIT {
+            if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let output = std::fs::read(&out_path).unwrap_or_default();
+    let _ = std::io::stderr().write_all(&output);
+    match status {
+        Some(s) => assert!(s.success(), "{what} failed ({s})"),
+        None => panic!("{what}: still running after {COMMAND_LIMIT:?}, killed"),
+    }
 }
 
 fn node_test(files: &[&str]) -> Command {
@@ -57,7 +86,10 @@ fn node_test(files: &[&str]) -> Command {
 #[test]
 fn protocol_module_and_vectors_in_node() {
     if !have_node() {
-        common::skip("protocol_module_and_vectors_in_node", "node is not installed");
+        common::skip(
+            "protocol_module_and_vectors_in_node",
+            "node is not installed",
+        );
         return;
     }
     run(
