@@ -1,10 +1,11 @@
-//! The `twofold` command: enrollment, administration, the demo.
+//! The `twofold` command: enrollment, administration, the demo, the approval service.
 #![forbid(unsafe_code)]
 
 mod admin;
 mod demo;
 mod enroll;
 mod import;
+pub mod serve;
 mod terminal;
 
 use crate::clock::SystemClock;
@@ -69,12 +70,15 @@ enum Command {
         #[arg(long, default_value = "ansi")]
         qr: QrStyle,
     },
+    /// Run the push approval service, or add/remove the hosts that may use it.
+    Serve(serve::ServeArgs),
 }
 
-/// Runs the command line; the binary's `main` calls only this.
-pub fn main() -> ExitCode {
+/// Runs the command line; the binary's `main` calls only this, handing in the approval service
+/// (which lives in the binary, see src/bin/twofold.rs).
+pub fn main(service: serve::Service) -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(cli, service) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("twofold: {message}");
@@ -86,9 +90,12 @@ pub fn main() -> ExitCode {
 /// What a command reports on failure: one line for the administrator.
 pub type CliResult = Result<ExitCode, String>;
 
-fn run(cli: Cli) -> CliResult {
+fn run(cli: Cli, service: serve::Service) -> CliResult {
     if let Command::Demo { module, qr } = cli.command {
         return demo::run(module, qr);
+    }
+    if let Command::Serve(args) = cli.command {
+        return serve::run(&cli.config, args, service);
     }
     if let Command::CheckConfig = cli.command {
         return admin::check_config(&config_path(&cli.config), cli.config.is_some());
@@ -107,7 +114,7 @@ fn run(cli: Cli) -> CliResult {
         Command::ImportGoogleAuthenticator { user, file } => {
             import::run(&config, &user_name(&user)?, file, &clock)
         }
-        Command::Demo { .. } | Command::CheckConfig => unreachable_command(),
+        Command::Demo { .. } | Command::CheckConfig | Command::Serve(_) => unreachable_command(),
     }
 }
 
