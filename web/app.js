@@ -51,8 +51,7 @@ const TEXTS = {
     accountDevice: 'this phone: {name}',
     removeAccount: 'Remove',
     removeConfirm: 'Tap again to remove',
-    notPaired: 'The approval service no longer knows this phone (removed?).',
-    badSignature: 'The approval service refused this phone’s signature. Check the date and time of this phone.',
+    refused: 'The approval service refuses this phone: it was removed from the account, or the date and time of this phone are wrong.',
     offline: 'Cannot reach the approval service. Trying again…',
     enableNotifications: 'Turn on notifications',
     notificationsOn: 'Notifications are on.',
@@ -116,8 +115,7 @@ const TEXTS = {
     accountDevice: 'deze telefoon: {name}',
     removeAccount: 'Verwijderen',
     removeConfirm: 'Tik nogmaals om te verwijderen',
-    notPaired: 'De goedkeuringsdienst kent deze telefoon niet meer (verwijderd?).',
-    badSignature: 'De goedkeuringsdienst weigert de handtekening van deze telefoon. Controleer de datum en tijd van deze telefoon.',
+    refused: 'De goedkeuringsdienst weigert deze telefoon: hij is van het account verwijderd, of de datum en tijd van deze telefoon kloppen niet.',
     offline: 'De goedkeuringsdienst is niet bereikbaar. Opnieuw proberen…',
     enableNotifications: 'Meldingen aanzetten',
     notificationsOn: 'Meldingen staan aan.',
@@ -348,8 +346,10 @@ async function pollNow() {
         for (const key of cards.keys()) if (key.startsWith(`${account.device_id} `)) seen.add(key);
         return;
       }
-      setAccountProblem(account, res.status === 404 || res.status === 410 ? 'notPaired'
-        : res.status === 401 || res.status === 403 ? 'badSignature' : null);
+      // The service answers every refused device request alike (401): unknown, removed, or a
+      // timestamp outside its window.
+      setAccountProblem(account, res.status === 401 || res.status === 403 || res.status === 404 || res.status === 410
+        ? 'refused' : null);
       if (!res.ok) {
         for (const key of cards.keys()) if (key.startsWith(`${account.device_id} `)) seen.add(key);
         return;
@@ -579,9 +579,9 @@ async function registerServiceWorker() {
 }
 
 async function vapidKey() {
-  const res = await request('GET', '/v1/push/vapid-key');
+  const res = await request('GET', '/v1/push-key');
   if (!res.ok) throw new HttpError(res.status);
-  const { public_key: key } = await res.json();
+  const { vapid_public_key: key } = await res.json();
   return proto.b64uDecode(key);
 }
 
@@ -683,6 +683,13 @@ function defaultDeviceName() {
   return [browser, platform].filter(Boolean).join(' · ') || 'phone';
 }
 
+/** One line, no control characters, at most 64 bytes of UTF-8 (what the service accepts). */
+function cleanDeviceName(text) {
+  let name = String(text).replace(/[\p{Cc}\s]+/gu, ' ').trim();
+  while (new TextEncoder().encode(name).length > 64) name = Array.from(name).slice(0, -1).join('').trimEnd();
+  return name;
+}
+
 let pairing = null; // {pairingId, secret, user, host} while a pairing is shown
 
 function showPairing(p) {
@@ -723,7 +730,7 @@ async function completePairing(ev) {
     const keys = await proto.generateDeviceKey();
     const publicKey = await proto.exportPublicKey(keys.publicKey);
     const proof = await proto.pairingProof(pairing.secret, pairing.pairingId, publicKey);
-    const deviceName = $('#device-name').value.replace(/\s+/g, ' ').trim().slice(0, 64) || defaultDeviceName();
+    const deviceName = cleanDeviceName($('#device-name').value) || cleanDeviceName(defaultDeviceName());
     // A subscription is welcome in the same request but must not hold pairing up.
     const subscription = await withTimeout(subscriptionPromise, 4000);
 

@@ -198,6 +198,7 @@ test('pair from the QR URL, see the sign-in with its context, type the number, a
 
   // The service checked the page's device signatures on every poll and refused none.
   if (service.deviceAuthFailures) assert.deepEqual(service.deviceAuthFailures, []);
+  if (service.log) assert.doesNotMatch(service.log(), /device_auth_failed/);
   // Once decided, the request leaves the pending list; the card keeps its answer.
   assert.deepEqual(ph.problems, []);
   await ph.context.close();

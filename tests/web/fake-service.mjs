@@ -102,7 +102,7 @@ export async function startFakeService({ log = false } = {}) {
             : null;
     if (why) {
       deviceAuthFailures.push({ method, pathname, why });
-      throw new Reply(device ? 401 : 404, { error: why });
+      throw new Reply(401, { error: 'device not authenticated' }); // every refusal alike
     }
     return device;
   }
@@ -146,7 +146,7 @@ export async function startFakeService({ log = false } = {}) {
       res.end(data);
       return;
     }
-    if (method === 'GET' && p === '/v1/push/vapid-key') return [200, { public_key: vapidPublicKey }];
+    if (method === 'GET' && p === '/v1/push-key') return [200, { vapid_public_key: vapidPublicKey }];
 
     if (method === 'POST' && p === '/v1/pairings') {
       const host = hostOf(req);
