@@ -4,11 +4,18 @@
 //! the QR URL, see the request with its context, type the number, approve — the waiting host
 //! gets a signed decision that verifies.
 //!
-//! Needs node (with npm) and Chromium; without them each test prints `SKIP <name>: <why>` and
+//! With a built `twofold` (cargo provides it), the browser test runs against the real
+//! `twofold serve`. Needs node (with npm) and Chromium; without them each test prints `SKIP <name>: <why>` and
 //! passes, except with CI=true, where a skip is a failure. `npm ci` runs in tests/web when its
 //! node_modules is missing (package-lock.json pins playwright-core).
 mod common;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
@@ -137,64 +144,116 @@ fn phone_page_in_headless_chromium() {
 
 // ---------------------------------------------------------------- vectors, from Rust
 
-/// Unpadded base64url, written here so the check does not share code with the page.
 fn b64u(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The page's canonical strings and challenge hashes, rebuilt from the vectors' fields in Rust
-/// (the host builds them the same way). The signatures are checked by node's crypto in
-/// protocol.test.mjs; the module's verifier should check them too (they are in the file).
+fn unb64u(text: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(text).expect("base64url")
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().expect("string").to_owned()
+}
+
+/// Whether a b64u P1363 signature verifies with the p256 crate (what the service and the host
+/// verify with): high-S accepted, as WebCrypto does not normalise.
+fn p256_verifies(key: &VerifyingKey, message: &str, signature: &str) -> bool {
+    let raw = unb64u(signature);
+    assert_eq!(raw.len(), 64, "P1363 r||s");
+    let sig = Signature::from_slice(&raw).expect("signature scalars in range");
+    key.verify(message.as_bytes(), &sig).is_ok()
+}
+
+/// The page's vectors (`tests/web/vectors.json`, made by web/protocol.js on WebCrypto), rebuilt
+/// and verified from Rust: canonical strings, challenge hashes, the pairing proof, and every
+/// signature (both halves of s) with p256 — the crate `twofold serve` and the host use.
 #[test]
-fn vectors_challenge_hashes_and_messages_match_from_rust() {
-    let text = std::fs::read_to_string(web_tests_dir().join("vectors.json")).expect("vectors.json");
-    let v: serde_json::Value = serde_json::from_str(&text).expect("vectors.json is JSON");
-    let s = |x: &serde_json::Value| x.as_str().expect("string").to_owned();
+fn page_vectors_verify_in_rust() {
+    let json = std::fs::read_to_string(web_tests_dir().join("vectors.json")).expect("vectors.json");
+    let v: Value = serde_json::from_str(&json).expect("vectors.json is JSON");
+
+    let public = unb64u(&text(&v["device_key"]["public_key_b64u"]));
+    assert_eq!(public.len(), 65);
+    assert_eq!(public[0], 4, "uncompressed SEC1 point");
+    let key = VerifyingKey::from_sec1_bytes(&public).expect("point on P-256");
+
+    // The pairing proof: HMAC-SHA256(secret, "twofold-pairing-v1\n{pairing_id}\n{public_key}").
+    let pairing = &v["pairing"];
+    let message = format!(
+        "twofold-pairing-v1\n{}\n{}",
+        text(&pairing["pairing_id"]),
+        text(&pairing["public_key_b64u"])
+    );
+    assert_eq!(message, text(&pairing["message"]));
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&unb64u(&text(&pairing["pairing_secret_b64u"])))
+            .expect("HMAC key");
+    mac.update(message.as_bytes());
+    assert_eq!(
+        b64u(&mac.finalize().into_bytes()),
+        text(&pairing["proof_b64u"])
+    );
+
+    // A device request.
+    let r = &v["device_request"];
+    let message = format!(
+        "twofold-device-request-v1\n{}\n{}\n{}\n{}",
+        text(&r["method"]),
+        text(&r["path"]),
+        text(&r["device_id"]),
+        r["timestamp"].as_u64().expect("timestamp")
+    );
+    assert_eq!(message, text(&r["message"]));
+    assert!(p256_verifies(&key, &message, &text(&r["signature_b64u"])));
+
+    // Challenges and decisions.
     let challenges = v["challenges"].as_array().expect("challenges");
     assert!(challenges.len() >= 3);
     for c in challenges {
+        let name = text(&c["name"]);
         let ch = &c["challenge"];
         let message = [
             "twofold-challenge-v1".to_owned(),
-            s(&ch["id"]),
-            s(&ch["nonce"]),
-            s(&ch["user"]),
-            s(&ch["host"]),
-            s(&ch["service"]),
-            s(&ch["rhost"]),
+            text(&ch["id"]),
+            text(&ch["nonce"]),
+            text(&ch["user"]),
+            text(&ch["host"]),
+            text(&ch["service"]),
+            text(&ch["rhost"]),
             ch["created"].as_u64().expect("created").to_string(),
             ch["expires"].as_u64().expect("expires").to_string(),
         ]
         .join("\n");
-        assert_eq!(message, s(&c["challenge_message"]));
+        assert_eq!(message, text(&c["challenge_message"]), "{name}");
         let hash = b64u(&Sha256::digest(message.as_bytes()));
-        assert_eq!(hash, s(&c["challenge_hash_b64u"]), "{}", s(&c["name"]));
+        assert_eq!(hash, text(&c["challenge_hash_b64u"]), "{name}");
         let d = &c["decision_body"];
         let decision = [
             "twofold-decision-v1".to_owned(),
             hash,
-            s(&d["decision"]),
-            s(&d["number"]),
-            s(&d["device_id"]),
+            text(&d["decision"]),
+            text(&d["number"]),
+            text(&d["device_id"]),
             d["decided_at"].as_u64().expect("decided_at").to_string(),
         ]
         .join("\n");
-        assert_eq!(decision, s(&c["decision_message"]));
-        assert_eq!(s(&d["signature"]).len(), 86, "64 bytes in b64u");
+        assert_eq!(decision, text(&c["decision_message"]), "{name}");
+        assert!(
+            p256_verifies(&key, &decision, &text(&d["signature"])),
+            "{name}"
+        );
+        assert!(
+            p256_verifies(&key, &decision, &text(&c["signature_other_s"])),
+            "{name}: the other s (n - s) verifies too"
+        );
+        assert!(
+            !p256_verifies(
+                &key,
+                &text(&c["must_not_verify_message"]),
+                &text(&d["signature"])
+            ),
+            "{name}: a changed message must not verify"
+        );
     }
-    let key = s(&v["device_key"]["public_key_b64u"]);
-    assert_eq!(key.len(), 87, "65 bytes in b64u");
-    assert!(key.starts_with('B'), "0x04 prefix: uncompressed point");
-    assert_eq!(b64u(&[0xfb, 0xff]), "-_8");
 }

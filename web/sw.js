@@ -90,7 +90,9 @@ self.addEventListener('push', (event) => {
     // Open pages fetch the request at once.
     for (const client of clients) client.postMessage({ type: 'challenge', id });
     // A page the user is looking at shows the request itself; otherwise a notification.
-    if (clients.some((c) => c.focused && c.visibilityState === 'visible')) return;
+    const inFront = clients.some((c) => c.focused && c.visibilityState === 'visible');
+    self.lastPush = { id, clients: clients.length, inFront, at: Date.now() }; // for diagnosis
+    if (inFront) return;
     const s = await settings();
     await self.registration.showNotification(s.title || 'twofold', {
       body: s.body,

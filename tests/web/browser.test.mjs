@@ -348,15 +348,26 @@ test('a Web Push message shows a notification in the page\'s language; answering
   // Asked of the worker itself (a twofold page opened now could race the push and be the
   // focused page the worker leaves the request to).
   let notes = [];
+  const seen = new Set(); // what went wrong on the way, for the failure message
   const until = Date.now() + WAIT;
   while (notes.length === 0 && Date.now() < until) {
-    const worker = context.serviceWorkers().find((w) => w.url() === swUrl);
-    notes = worker
-      ? await worker.evaluate(async (t) => (await self.registration.getNotifications({ tag: t }))
-        .map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data })), tag).catch(() => [])
-      : [];
+    // Every worker of ours, afresh each round: a handle can go stale when the worker restarts.
+    for (const worker of context.serviceWorkers().filter((w) => w.url() === swUrl)) {
+      try {
+        const r = await worker.evaluate(async (t) => ({
+          notes: (await self.registration.getNotifications({ tag: t }))
+            .map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data })),
+          lastPush: self.lastPush || null,
+        }), tag);
+        seen.add(`lastPush=${JSON.stringify(r.lastPush && { ...r.lastPush, at: undefined })}`);
+        if (r.notes.length) notes = r.notes;
+      } catch (e) {
+        seen.add(`evaluate: ${e.message.split('\n')[0]}`);
+      }
+    }
     if (notes.length === 0) await new Promise((r) => setTimeout(r, 100));
   }
+  if (notes.length === 0) console.log(`# no notification; seen: ${[...seen].join(' | ')}; workers: ${context.serviceWorkers().map((w) => w.url())}`);
   assert.deepEqual(notes, [{ title: 'Sign-in request', body: 'Tap to see who is signing in, and approve or deny.', tag, data: { id: challenge.id } }]);
   // The page shows the request; answering it closes the notification.
   await page.goto(`${service.url}/`);

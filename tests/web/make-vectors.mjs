@@ -11,6 +11,17 @@ import * as proto from '../../web/protocol.js';
 
 const b64u = proto.b64uEncode;
 
+// The group order of P-256: (r, n - s) is the other valid signature for (r, s). WebCrypto does
+// not normalise s, so a verifier must accept both halves ("high S" too).
+const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+function otherS(signatureB64u) {
+  const sig = proto.b64uDecode(signatureB64u);
+  const s = BigInt('0x' + Buffer.from(sig.subarray(32)).toString('hex'));
+  const twin = Buffer.from((N - s).toString(16).padStart(64, '0'), 'hex');
+  return b64u(Buffer.concat([Buffer.from(sig.subarray(0, 32)), twin]));
+}
+const isHighS = (signatureB64u) => BigInt('0x' + Buffer.from(proto.b64uDecode(signatureB64u).subarray(32)).toString('hex')) > N / 2n;
+
 // The fixed device key: d = SHA-256("twofold test vector device key 1").
 const d = createHash('sha256').update('twofold test vector device key 1').digest();
 const ecdh = createECDH('prime256v1');
@@ -62,7 +73,8 @@ const challenges = [
 const out = {
   description: 'twofold push protocol v1 device-side vectors, made by tests/web/make-vectors.mjs with web/protocol.js. ' +
     'Strings are UTF-8; b64u is unpadded base64url; signatures are ECDSA P-256/SHA-256 in IEEE P1363 form (r||s, 64 bytes) ' +
-    'and randomized: check that they verify, not that they are equal.',
+    'and randomized: check that they verify, not that they are equal. WebCrypto does not normalise s: each decision carries ' +
+    'signature_other_s, the same signature with s replaced by n - s, which must verify too (one of the two is high-S).',
   device_key: {
     jwk,
     private_key_d_b64u: b64u(d),
@@ -98,6 +110,9 @@ for (const v of challenges) {
     challenge_hash_b64u: hash,
     decision_body: { device_id: deviceId, decision: v.decision, number: v.number, decided_at: v.decided_at, signature },
     decision_message: message,
+    // The same signature with s replaced by n - s: equally valid, and one of the two is high-S.
+    signature_other_s: otherS(signature),
+    signature_is_high_s: isHighS(signature),
     must_not_verify_message: tampered,
   });
 }

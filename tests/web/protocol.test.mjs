@@ -128,6 +128,13 @@ test('vectors: challenge hashes, decision messages and signatures', async () => 
     assert.ok(nodeVerifies(pub, message, b.signature), `node verifies: ${v.name}`);
     assert.ok(await proto.verify(pub, message, b.signature), `webcrypto verifies: ${v.name}`);
     assert.ok(!nodeVerifies(pub, v.must_not_verify_message, b.signature), `tampered must fail: ${v.name}`);
+    // The twin with s' = n - s verifies too; exactly one of the two is high-S.
+    assert.ok(nodeVerifies(pub, message, v.signature_other_s), `other s verifies: ${v.name}`);
+    assert.ok(await proto.verify(pub, message, v.signature_other_s), `webcrypto: other s verifies: ${v.name}`);
+    const sOf = (sig) => BigInt('0x' + Buffer.from(sig, 'base64url').subarray(32).toString('hex'));
+    const half = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n / 2n;
+    assert.equal(sOf(b.signature) > half, v.signature_is_high_s);
+    assert.notEqual(sOf(b.signature) > half, sOf(v.signature_other_s) > half);
   }
   const r = vectors.device_request;
   assert.equal(proto.deviceRequestMessage(r.method, r.path, r.device_id, r.timestamp), r.message);
