@@ -123,7 +123,10 @@ fn phone_page_in_headless_chromium() {
         return;
     }
     let dir = web_tests_dir();
-    if !dir.join("node_modules/playwright-core").is_dir() {
+    let installed = ["playwright-core", "axe-core"]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).is_dir());
+    if !installed {
         run(
             "npm ci in tests/web",
             Command::new("npm").args(["ci", "--no-audit", "--no-fund"]),

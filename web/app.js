@@ -493,7 +493,7 @@ function finishCard(card, state, text) {
   card.el.dataset.state = state;
   const hadFocus = card.el.contains(document.activeElement);
   show($('form', card.el), false);
-  $('.f-expires', card.el).closest('div').hidden = true;
+  $('.expires-row', card.el).hidden = true;
   if (hadFocus) {
     result.tabIndex = -1;
     result.focus();

@@ -9,7 +9,8 @@
 // $TWOFOLD_SCREENSHOT_DIR (default: <tmp>/twofold-page-screenshots).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -41,6 +42,13 @@ before(async () => {
   userDataDir = mkdtempSync(path.join(os.tmpdir(), 'twofold-chromium-'));
   browser = await chromium.launch(LAUNCH);
   console.log(`# chromium ${browser.version()}, service: ${service.kind} at ${service.url}, screenshots: ${SHOTS}`);
+  // The service must serve this very page (a twofold binary built before a change to web/
+  // would test an older one).
+  for (const file of ['index.html', 'app.js', 'protocol.js', 'sw.js', 'style.css', 'manifest.webmanifest']) {
+    const served = await (await fetch(`${service.url}/${file}`)).text();
+    const onDisk = readFileSync(new URL(`../../web/${file}`, import.meta.url), 'utf8');
+    assert.equal(served, onDisk, `${file} served by the service differs from web/${file}: rebuild twofold`);
+  }
 });
 
 after(async () => {
@@ -51,10 +59,10 @@ after(async () => {
 });
 
 /** A phone: a fresh browser context (own IndexedDB), watched for errors and for what it sends. */
-async function phone({ locale = 'en-US', width = 390, height = 844, colorScheme = 'light', notifications = false, persistent = false } = {}) {
+async function phone({ locale = 'en-US', width = 390, height = 844, colorScheme = 'light', notifications = false, persistent = false, bypassCSP = false } = {}) {
   const options = {
     locale, colorScheme, viewport: { width, height }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
-    timezoneId: 'Europe/Amsterdam',
+    timezoneId: 'Europe/Amsterdam', bypassCSP,
   };
   // A persistent profile is a normal (not incognito) one: Chrome has no Push API in incognito.
   const context = persistent
@@ -378,4 +386,58 @@ test('a Web Push message shows a notification in the page\'s language; answering
   await page.waitForFunction(async (t) => (await (await navigator.serviceWorker.ready).getNotifications({ tag: t })).length === 0, tag);
   assert.deepEqual(ph.problems, []);
   await context.close();
+});
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's WCAG 2.1 A/AA and best-practice rules on the page as it is now. */
+async function axe(page, label) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE_SOURCE });
+  // A card fading in is not yet at its final contrast: measure the settled page.
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState === 'finished'));
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
+    return { violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })), passes: r.passes.length };
+  });
+  assert.deepEqual(result.violations, [], `${label}: axe violations`);
+  assert.ok(result.passes > 10, `${label}: axe ran (${result.passes} rules passed)`);
+  return result.passes;
+}
+
+test('no accessibility violations (axe-core, WCAG 2.1 AA) on pairing, a request, an error and a result, light and dark', { timeout: TEST_TIMEOUT }, async () => {
+  for (const [colorScheme, locale, width] of [['light', 'en-US', 390], ['dark', 'nl-NL', 320]]) {
+    // axe is injected as a script: this context alone lets it past the page's CSP.
+    const ph = await phone({ colorScheme, locale, width, height: 700, bypassCSP: true });
+    const { page } = ph;
+    const pairing = await host.createPairing('erin');
+    await page.goto(pairing.url);
+    await page.locator('#pair-form').waitFor();
+    let passes = await axe(page, `${colorScheme} pairing`);
+    const waiting = host.waitPairing(pairing);
+    await page.locator('#pair-button').click();
+    const device = await waiting;
+    await page.locator('#pair-status[data-state="paired"]').waitFor();
+    const { challenge } = await host.challenge('erin', [device.deviceId]);
+    const c = await card(page, challenge);
+    passes = Math.min(passes, await axe(page, `${colorScheme} request`));
+    // Keyboard: from the number field, Tab goes Approve, Deny, This wasn't me.
+    await c.locator('input.number').focus();
+    const order = [];
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await page.evaluate(() => document.activeElement.className));
+    }
+    assert.deepEqual(order, ['primary approve', 'deny', 'report danger']);
+    await c.locator('button.approve').click(); // no number: the error is shown
+    await c.locator('.number-error:not(:empty)').waitFor();
+    passes = Math.min(passes, await axe(page, `${colorScheme} number error`));
+    const decided = host.waitDecision(challenge.id);
+    await c.locator('button.report').click();
+    await decided;
+    await c.locator('.result[data-state="report"]').waitFor();
+    passes = Math.min(passes, await axe(page, `${colorScheme} result`));
+    console.log(`# axe ${colorScheme}/${locale}/${width}px: no violations (at least ${passes} rules passed per screen)`);
+    assert.deepEqual(ph.problems, []);
+    await ph.context.close();
+  }
 });
