@@ -441,3 +441,41 @@ test('no accessibility violations (axe-core, WCAG 2.1 AA) on pairing, a request,
     await ph.context.close();
   }
 });
+
+test('phone-driver.mjs (the phone for other end-to-end tests) pairs, approves and denies over JSON lines', { timeout: TEST_TIMEOUT }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const driver = spawn(process.execPath, [new URL('./phone-driver.mjs', import.meta.url).pathname], {
+    stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, CHROMIUM },
+  });
+  const replies = createInterface({ input: driver.stdout })[Symbol.asyncIterator]();
+  const next = async () => JSON.parse((await replies.next()).value);
+  const ask = async (msg) => {
+    driver.stdin.write(JSON.stringify(msg) + '\n');
+    return next();
+  };
+  try {
+    assert.equal((await next()).ready, true);
+    const pairing = await host.createPairing('frank');
+    const waiting = host.waitPairing(pairing);
+    assert.deepEqual(await ask({ cmd: 'pair', url: pairing.url, device_name: 'driver phone' }), { ok: true });
+    const device = await waiting;
+    assert.equal(device.deviceName, 'driver phone');
+    const keys = { [device.deviceId]: device.publicKey };
+
+    const first = await host.challenge('frank', [device.deviceId]);
+    let decided = host.waitDecision(first.challenge.id);
+    assert.deepEqual(await ask({ cmd: 'answer', decision: 'approve', number: first.number }),
+      { ok: true, result: 'Approved ✓', user: 'frank', host: 'build-01.example.org', service: 'sshd', rhost: '192.0.2.10' });
+    assert.equal(hostVerdict(first.challenge, first.number, await decided, keys).ok, true);
+
+    const second = await host.challenge('frank', [device.deviceId]);
+    decided = host.waitDecision(second.challenge.id);
+    assert.equal((await ask({ cmd: 'answer', decision: 'deny' })).result, 'Denied');
+    assert.equal(hostVerdict(second.challenge, second.number, await decided, keys).reason, 'deny');
+    assert.equal((await ask({ cmd: 'nonsense' })).ok, false);
+  } finally {
+    driver.stdin.end(JSON.stringify({ cmd: 'quit' }) + '\n');
+    await new Promise((resolve) => (driver.exitCode !== null ? resolve() : driver.once('exit', resolve)));
+  }
+});
