@@ -94,7 +94,8 @@ self.addEventListener('push', (event) => {
     self.lastPush = { id, clients: clients.length, inFront, at: Date.now() }; // for diagnosis
     if (inFront) return;
     const s = await settings();
-    await self.registration.showNotification(s.title || 'twofold', {
+    self.lastPush.texts = Boolean(s.body);
+    const shown = self.registration.showNotification(s.title || 'twofold', {
       body: s.body,
       lang: s.lang,
       tag: id ? `twofold-${id}` : 'twofold',
@@ -104,6 +105,7 @@ self.addEventListener('push', (event) => {
       badge: 'icon-192.png',
       data: { id },
     });
+    await shown.then(() => { self.lastPush.shown = true; }, (e) => { self.lastPush.shown = String(e); throw e; });
   })());
 });
 
