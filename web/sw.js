@@ -94,11 +94,13 @@ self.addEventListener('push', (event) => {
     self.lastPush = { id, clients: clients.length, inFront, at: Date.now() }; // for diagnosis
     if (inFront) return;
     const s = await settings();
-    self.lastPush.texts = Boolean(s.body);
-    const shown = self.registration.showNotification(s.title || 'twofold', {
+    const title = s.title || 'twofold';
+    const tag = id ? `twofold-${id}` : 'twofold';
+    Object.assign(self.lastPush, { title, body: s.body, tag });
+    const shown = self.registration.showNotification(title, {
       body: s.body,
       lang: s.lang,
-      tag: id ? `twofold-${id}` : 'twofold',
+      tag,
       renotify: true,
       requireInteraction: true,
       icon: 'icon-192.png',

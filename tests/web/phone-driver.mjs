@@ -87,5 +87,7 @@ for await (const line of lines) {
     say({ ok: false, error: String(e.message || e).split('\n')[0] });
   }
 }
+lines.close();
 await context.close();
 rmSync(profile, { recursive: true, force: true });
+process.exit(0); // stdin may still be open: do not wait for it
