@@ -452,7 +452,7 @@ function addCard(key, account, challenge) {
   $('.deny', el).addEventListener('click', () => decide(card, 'deny'));
   $('.report', el).addEventListener('click', () => decide(card, 'report'));
 
-  $('#request-list').append(el);
+  $('#request-list').prepend(el); // the newest request first: it is the one the user came for
   updateCountdown(card);
   updateEmpty();
   $('#announce').textContent = t('newRequest', { user: challenge.user, host: challenge.host });
