@@ -697,7 +697,7 @@ function showPairing(p) {
   $('#pair-account').textContent = t('pairAccount', { user: p.user, host: p.host });
   const name = $('#device-name');
   if (!name.value) name.value = defaultDeviceName();
-  show($('#notify-row'), pushSupported);
+  show($('#notify-row'), pushSupported && Notification.permission !== 'denied');
   show($('#pair-form'), true);
   $('#pair-status').textContent = '';
   show($('#pair'), true);
