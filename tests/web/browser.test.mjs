@@ -491,3 +491,27 @@ test('phone-driver.mjs (the phone for other end-to-end tests) pairs, approves an
     await new Promise((resolve) => (driver.exitCode !== null ? resolve() : driver.once('exit', resolve)));
   }
 });
+
+test('a phone clock 10 minutes fast: the page corrects it from the service\'s Date header', { timeout: TEST_TIMEOUT }, async () => {
+  const ph = await phone();
+  const { page, context } = ph;
+  // Only the clock is fake (Date.now runs 10 minutes ahead); timers and the network are real.
+  await context.clock.install({ time: Date.now() + 10 * 60 * 1000 });
+  await context.clock.resume();
+  const device = await pair(ph, 'gina');
+  assert.ok(await page.evaluate(() => Date.now()) - Date.now() > 9 * 60 * 1000, 'the page\'s clock is fast');
+  const { challenge, number } = await host.challenge('gina', [device.deviceId]);
+  const c = await card(page, challenge); // device-signed polls got through (±120 s window)
+  // The countdown counts on the service's time, not the phone's.
+  const left = await c.locator('.f-expires').textContent();
+  assert.match(left, /^(1:[0-5]\d|2:00)$/, `countdown ${left}`);
+  await c.locator('input.number').fill(number);
+  const waiting = host.waitDecision(challenge.id);
+  await c.getByRole('button', { name: 'Approve' }).click();
+  const decision = await waiting;
+  assert.deepEqual(hostVerdict(challenge, number, decision, { [device.deviceId]: device.publicKey }),
+    { ok: true, signatureValid: true, reason: 'approved' });
+  assert.ok(Math.abs(decision.decided_at - Math.floor(Date.now() / 1000)) < 30, 'decided_at is the service\'s time');
+  assert.deepEqual(ph.problems.filter((p) => !/status of 401/.test(p)), []);
+  await ph.context.close();
+});
