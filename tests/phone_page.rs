@@ -21,6 +21,7 @@ use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 fn web_tests_dir() -> PathBuf {
@@ -105,16 +106,21 @@ fn protocol_module_and_vectors_in_node() {
     );
 }
 
-#[test]
-fn phone_page_in_headless_chromium() {
+/// One browser suite at a time: two Chromiums side by side on a 2-core machine only slow both.
+static BROWSER: Mutex<()> = Mutex::new(());
+
+/// Runs tests/web/browser.test.mjs against `service` ("real": the built `twofold serve`;
+/// "fake": tests/web/fake-service.mjs, the contract in node, which checks the page's device
+/// signatures with OpenSSL rather than p256).
+fn browser_suite(test: &str, service: &str) {
     if !have_node() {
-        common::skip("phone_page_in_headless_chromium", "node is not installed");
+        common::skip(test, "node is not installed");
         return;
     }
     let chromium = chromium();
     if !chromium.is_file() {
         common::skip(
-            "phone_page_in_headless_chromium",
+            test,
             &format!(
                 "{} not found (apt-get install chromium chromium-driver)",
                 chromium.display()
@@ -122,6 +128,7 @@ fn phone_page_in_headless_chromium() {
         );
         return;
     }
+    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = web_tests_dir();
     let installed = ["playwright-core", "axe-core"]
         .iter()
@@ -133,15 +140,34 @@ fn phone_page_in_headless_chromium() {
         );
     }
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let mut cmd = node_test(&["browser.test.mjs"]);
+    cmd.env("CHROMIUM", &chromium)
+        .env("TWOFOLD_SERVICE", service)
+        .env(
+            "TWOFOLD_SCREENSHOT_DIR",
+            target.join(format!("phone-page-screenshots-{service}")),
+        );
+    if service == "real" {
+        cmd.env("TWOFOLD_BIN", env!("CARGO_BIN_EXE_twofold"));
+    }
     run(
-        "node --test browser.test.mjs",
-        node_test(&["browser.test.mjs"])
-            .env("CHROMIUM", &chromium)
-            .env("TWOFOLD_BIN", env!("CARGO_BIN_EXE_twofold"))
-            .env(
-                "TWOFOLD_SCREENSHOT_DIR",
-                target.join("phone-page-screenshots"),
-            ),
+        &format!("node --test browser.test.mjs ({service} service)"),
+        &mut cmd,
+    );
+}
+
+/// The page in headless Chromium against the real `twofold serve`.
+#[test]
+fn phone_page_in_headless_chromium() {
+    browser_suite("phone_page_in_headless_chromium", "real");
+}
+
+/// The same suite against the contract's node implementation.
+#[test]
+fn phone_page_in_headless_chromium_against_the_fake_service() {
+    browser_suite(
+        "phone_page_in_headless_chromium_against_the_fake_service",
+        "fake",
     );
 }
 

@@ -14,6 +14,7 @@ import { startFakeService } from './fake-service.mjs';
 export async function startService() {
   const bin = process.env.TWOFOLD_BIN;
   if (bin && process.env.TWOFOLD_SERVICE !== 'fake') return startRealService(bin);
+  if (process.env.TWOFOLD_SERVICE === 'real') throw new Error('TWOFOLD_SERVICE=real needs TWOFOLD_BIN');
   const s = await startFakeService({ log: process.env.TWOFOLD_SERVICE_LOG === '1' });
   return { kind: 'fake', ...s };
 }
