@@ -515,3 +515,29 @@ test('a phone clock 10 minutes fast: the page corrects it from the service\'s Da
   assert.deepEqual(ph.problems.filter((p) => !/status of 401/.test(p)), []);
   await ph.context.close();
 });
+
+test('offline: the worker\'s cached shell starts the page, which says it cannot reach the service and recovers', { timeout: TEST_TIMEOUT }, async () => {
+  const ph = await phone();
+  const { page, context } = ph;
+  const device = await pair(ph, 'hank');
+  await page.waitForFunction(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    const cache = await caches.open('twofold-shell-v1');
+    return Boolean(reg.active) && (await cache.keys()).length >= 5;
+  });
+  await context.setOffline(true);
+  await page.reload();
+  await page.locator('#page-status', { hasText: 'Cannot reach the approval service' }).waitFor();
+  await page.locator('#account-list .account-name', { hasText: 'hank on build-01.example.org' }).waitFor();
+  await shot(page, '09-offline-en');
+  await context.setOffline(false);
+  const { challenge, number } = await host.challenge('hank', [device.deviceId]);
+  const c = await card(page, challenge);
+  await page.locator('#page-status').waitFor({ state: 'hidden' });
+  await c.locator('input.number').fill(number);
+  const waiting = host.waitDecision(challenge.id);
+  await c.getByRole('button', { name: 'Approve' }).click();
+  assert.equal(hostVerdict(challenge, number, await waiting, { [device.deviceId]: device.publicKey }).ok, true);
+  assert.deepEqual(ph.problems.filter((p) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch|Failed to load resource/.test(p)), []);
+  await context.close();
+});
