@@ -251,6 +251,16 @@ type_line() {
     tm send-keys -t "$1" Enter
 }
 
+# user_shell PANE NAME: an interactive shell of NAME (no PAM involved in getting it).
+user_shell() {
+    local p=$1 name=$2
+    pane "$p" setpriv --reuid="$name" --regid="$name" --init-groups \
+        env -i HOME="${HOME_OF[$name]}" USER="$name" LOGNAME="$name" SHELL=/bin/bash \
+        PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 TERM=screen PS1='tf$ ' \
+        bash --norc --noprofile -i
+    wait_for "$p" '^tf\$ $'
+}
+
 # pane_exit NAME: waits for the pane's command to end and prints its exit status.
 pane_exit() {
     wait_for "$1" '^PANE_EXIT=[0-9]+$'

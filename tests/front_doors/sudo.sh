@@ -18,16 +18,6 @@ sudo_user() {
     enroll "$name"
 }
 
-# user_shell PANE NAME: an interactive shell of NAME (no PAM involved in getting it).
-user_shell() {
-    local p=$1 name=$2
-    pane "$p" setpriv --reuid="$name" --regid="$name" --init-groups \
-        env -i HOME="${HOME_OF[$name]}" USER="$name" LOGNAME="$name" SHELL=/bin/bash \
-        PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 TERM=screen PS1='tf$ ' \
-        bash --norc --noprofile -i
-    wait_for "$p" '^tf\$ $'
-}
-
 # sudo_until_code PANE NAME: runs sudo, types the password, waits for the code prompt (the Nth).
 sudo_until_code() {
     local p=$1 name=$2 n=${3:-1}
