@@ -118,7 +118,7 @@ dump_diagnostics() {
     local p
     for p in $(tm list-sessions -F '#{session_name}' 2>/dev/null); do
         printf -- '----- screen of pane %s -----\n' "$p" >&2
-        screen "$p" >&2
+        screen "$p" | awk 'NF { while (blank) { print ""; blank-- } print; next } { blank++ }' >&2
     done
     for p in "$AUDIT" "$T/sshd.log"; do
         if [ -s "$p" ]; then
@@ -235,10 +235,16 @@ screen() { tm capture-pane -p -J -t "$1" -S - -E - 2>/dev/null || true; }
 # count NAME REGEX: number of screen lines matching.
 count() { screen "$1" | grep -cE -- "$2" || true; }
 
-# wait_for NAME REGEX [N]: waits (up to $WAIT s) until at least N screen lines match.
+# wait_for NAME REGEX [N]: waits (up to $WAIT s) until at least N screen lines match. Fails at
+# once when the pane's command has ended without it (the screen will not change any more).
 wait_for() {
-    local name=$1 re=$2 n=${3:-1} deadline=$((SECONDS + WAIT))
-    while [ "$(count "$name" "$re")" -lt "$n" ]; do
+    local name=$1 re=$2 n=${3:-1} deadline=$((SECONDS + WAIT)) text
+    while :; do
+        text=$(screen "$name")
+        [ "$(grep -cE -- "$re" <<<"$text" || true)" -lt "$n" ] || return 0
+        if grep -qE '^PANE_EXIT=[0-9]+$' <<<"$text"; then
+            die "pane $name ended without $n line(s) matching /$re/"
+        fi
         [ $SECONDS -lt $deadline ] ||
             die "waited ${WAIT}s for $n line(s) matching /$re/ on pane $name"
         sleep 0.1
@@ -247,7 +253,7 @@ wait_for() {
 
 # type_line NAME TEXT: types TEXT literally and presses Enter.
 type_line() {
-    tm send-keys -t "$1" -l -- "$2"
+    if [ -n "$2" ]; then tm send-keys -t "$1" -l -- "$2"; fi
     tm send-keys -t "$1" Enter
 }
 

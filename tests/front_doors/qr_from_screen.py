@@ -20,8 +20,9 @@ import re
 import subprocess
 import sys
 
-# SGR sequences: a real ESC, or how ssh/vis(3) shows it ("\033"), or other textual spellings.
-SGR = re.compile(r"(?:\x1b|\\033|\\x1b|\\e|\^\[)\[[0-9;]*m")
+# CSI sequences (colours and the like): a real ESC, or how ssh/vis(3) shows it ("\033"), or
+# other textual spellings of ESC.
+SGR = re.compile(r"(?:\x1b|\\033|\\x1b|\\e|\^\[)\[[0-9;?]*[A-Za-z]")
 GLYPHS = {"▀": (True, False), "▄": (False, True), "█": (True, True), " ": (False, False)}
 INK = set("▀▄█")
 SCALE = 4  # pixels per module

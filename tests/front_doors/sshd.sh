@@ -236,10 +236,18 @@ enroll_on_screen() {
     esac
     secret=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' <<<"$uri")
     [ -n "$secret" ] || die "no secret in $uri"
-    key=$(sed -n 's/.*Or enter this key by hand: *\([A-Z2-7 ]*[A-Z2-7]\).*/\1/p' "$T/screen-$p.txt" | head -n 1)
-    [ "${key// /}" = "$secret" ] || die "key in text '$key' differs from the QR's secret"
+    key=$(sed -n 's/.*Or enter this key by hand: *\([A-Za-z2-7 ]*[A-Za-z2-7]\).*/\1/p' "$T/screen-$p.txt" | head -n 1)
+    key=${key// /}
+    [ "${key^^}" = "$secret" ] || die "key in text '$key' differs from the QR's secret $secret"
     SECRET[$user]=$secret
     log "read the QR code off the ssh client: $uri"
+    # Not part of the spec, but what a user at an 80-column terminal would see.
+    local widest
+    widest=$(python3 -c 'import sys
+print(max((len(l.rstrip()) for l in open(sys.argv[1], encoding="utf-8") if set(l) & set("▀▄█")), default=0))' "$T/screen-$p.txt")
+    if [ "$widest" -gt 80 ]; then
+        log "NOTE: QR lines are $widest columns wide on the ssh client's screen (wrap at 80)"
+    fi
 }
 
 enrollment_config() {
@@ -322,6 +330,9 @@ case_ssh_enrollment_after_the_deadline_is_refused() {
     refused a
     assert_absent a 'More information required'
     [ ! -e "$STATE/users/tflate.toml" ] || die "record saved after the deadline"
+    # Refused for the deadline, not because the configuration was not understood.
+    audit_has "user=tflate service=sshd .*result=failure"
+    ! grep -qE 'reason=(config_error|bad_state_dir)' "$AUDIT" || die "refused for a configuration error"
 }
 
 setup_sandbox
