@@ -263,6 +263,12 @@ fn sudo_user_cannot_read_own_record() {
     front_door("sudo_user_cannot_read_own_record", "sudo", SUDO);
 }
 
+/// Linux-PAM semantics behind the RHEL-family recipe, on a synthetic RHEL-9-like system-auth.
+#[test]
+fn sudo_rhel_style_stack_needs_substack() {
+    front_door("sudo_rhel_style_stack_needs_substack", "sudo", SUDO);
+}
+
 // ---- su --------------------------------------------------------------------------------------
 
 #[test]

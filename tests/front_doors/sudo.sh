@@ -115,5 +115,51 @@ case_sudo_user_cannot_read_own_record() {
     assert_absent a "secret =|${SECRET[tfsudoread]}"
 }
 
+# The RHEL-family recipe (docs/front-doors.md), as far as it can be checked on Debian: Linux-PAM
+# is the same, the files are not. system-auth is written here after RHEL 9's authselect output,
+# with the modules Debian has: pam_unix is `sufficient`, so its success returns at once —
+# from the whole stack with `include` (the twofold line after it never runs: the code is
+# skipped), only from the substack with `substack` (the recipe: the code is asked).
+case_sudo_rhel_style_stack_needs_substack() {
+    sudo_user tfrhel
+    cat >/etc/pam.d/system-auth <<'EOT'
+auth        required      pam_env.so
+auth        required      pam_faildelay.so delay=2000000
+auth        sufficient    pam_unix.so nullok
+auth        required      pam_deny.so
+account     required      pam_unix.so
+password    required      pam_deny.so
+session     required      pam_unix.so
+EOT
+    local mode
+    for mode in include substack; do
+        # RHEL 9's /etc/pam.d/sudo, with the twofold line after the auth line.
+        cat >/etc/pam.d/sudo <<EOT
+#%PAM-1.0
+auth       $mode      system-auth
+auth       required     $TWOFOLD_MODULE config=$CFG
+account    include      system-auth
+password   include      system-auth
+session    optional     pam_keyinit.so revoke
+session    required     pam_limits.so
+session    include      system-auth
+EOT
+        user_shell "$mode" tfrhel
+        type_line "$mode" "$SUDO_CMD"
+        wait_for "$mode" '^\[sudo\] password for tfrhel: $'
+        type_line "$mode" "${PASSWORD[tfrhel]}"
+        if [ "$mode" = include ]; then
+            wait_for "$mode" "$SUDO_OK"     # through on the password alone
+            assert_absent "$mode" 'Verification code:'
+        else
+            wait_for "$mode" '^Verification code: $'
+            type_line "$mode" "$(code tfrhel)"
+            wait_for "$mode" "$SUDO_OK"
+        fi
+    done
+    audit_has "user=tfrhel service=sudo .*method=totp result=success reason=ok"
+    [ "$(grep -c 'user=tfrhel' "$AUDIT")" -eq 1 ] || die "twofold ran more than once"
+}
+
 setup_sandbox
 "case_$CASE"
