@@ -200,6 +200,11 @@ fn ssh_unenrolled_user_is_refused() {
     front_door("ssh_unenrolled_user_is_refused", "sshd", SSHD);
 }
 
+#[test]
+fn ssh_key_nullok_lets_unenrolled_users_in() {
+    front_door("ssh_key_nullok_lets_unenrolled_users_in", "sshd", SSHD);
+}
+
 /// The harness and the OpenSSH client with a first-sign-in-like prompt (a test-only module sends
 /// `twofold enroll`'s QR output as one echo-on prompt); passes today, so a failure of the
 /// enrollment tests below points at the module, not the harness.

@@ -168,6 +168,29 @@ case_ssh_unenrolled_user_is_refused() {
     audit_has "user=tfnone service=sshd .*result=failure reason=not_enrolled"
 }
 
+# The roll-out variant the snippet documents: `nullok` added to the twofold line lets a user who
+# is not enrolled in with the key alone — which needs the snippet's pam_permit line (without it
+# the only module returns PAM_IGNORE and libpam refuses); enrolled users still need the code.
+case_ssh_key_nullok_lets_unenrolled_users_in() {
+    install_pam sshd sshd
+    sed -i -E "s#(config=$CFG)#\1 nullok#" /etc/pam.d/sshd
+    grep -q "config=$CFG nullok" /etc/pam.d/sshd || die "nullok not added"
+    start_sshd key
+    add_user tfnullok
+    client_key tfnullok
+    add_user tfnullok2
+    enroll tfnullok2
+    client_key tfnullok2
+    ssh_pane a tfnullok key
+    signed_in a
+    assert_absent a 'Verification code:'
+    audit_has "user=tfnullok service=sshd .*result=ignore reason=not_enrolled"
+    ssh_pane b tfnullok2 key -o NumberOfPasswordPrompts=1
+    wait_for b '\) Verification code: $'
+    type_line b "$(wrong_code tfnullok2)"
+    refused b
+}
+
 # The harness itself, and the OpenSSH client, with a prompt like first-sign-in enrollment's: a
 # test-only module (prompt_probe.c) sends `twofold enroll`'s own QR output (qr::render, both
 # styles) as ONE echo-on prompt; the QR is read back off the client's screen with zbarimg.
