@@ -232,7 +232,11 @@ fn ssh_first_sign_in_wrong_code_asks_again() {
 #[test]
 #[ignore = "PENDING(first-sign-in enrollment): [enrollment] unenrolled = \"allow\" is not in src/ yet"]
 fn ssh_unenrolled_allow_lets_in_with_the_key_alone() {
-    front_door("ssh_unenrolled_allow_lets_in_with_the_key_alone", "sshd", SSHD);
+    front_door(
+        "ssh_unenrolled_allow_lets_in_with_the_key_alone",
+        "sshd",
+        SSHD,
+    );
 }
 
 #[test]
@@ -260,7 +264,11 @@ fn sudo_replayed_code_is_refused() {
 
 #[test]
 fn sudo_wrong_password_stops_before_the_code_prompt() {
-    front_door("sudo_wrong_password_stops_before_the_code_prompt", "sudo", SUDO);
+    front_door(
+        "sudo_wrong_password_stops_before_the_code_prompt",
+        "sudo",
+        SUDO,
+    );
 }
 
 #[test]
@@ -300,7 +308,11 @@ fn login_wrong_code_is_refused() {
 
 #[test]
 fn login_common_auth_password_and_code_signs_in() {
-    front_door("login_common_auth_password_and_code_signs_in", "login", LOGIN);
+    front_door(
+        "login_common_auth_password_and_code_signs_in",
+        "login",
+        LOGIN,
+    );
 }
 
 #[test]

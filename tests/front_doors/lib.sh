@@ -21,6 +21,7 @@
 
 set -euo pipefail
 shopt -s inherit_errexit
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
 
 : "${TWOFOLD_MODULE:?}" "${TWOFOLD_CLI:?}" "${TWOFOLD_REPO:?}" "${TWOFOLD_HOST_MNTNS:?}"
 WAIT=${TWOFOLD_WAIT:-20}
@@ -136,6 +137,7 @@ dump_diagnostics() {
 # add_user NAME: appends the user to the copies of passwd/shadow/group/gshadow with a fresh random
 # password (in PASSWORD[NAME]) and a home directory under $T. useradd cannot be used: it renames
 # files, which fails on bind mounts (and would touch the host's files).
+# shellcheck disable=SC2034 # used by the scripts that source this file
 declare -A PASSWORD=() HOME_OF=()
 add_user() {
     local name=$1 id=61000
@@ -149,6 +151,7 @@ add_user() {
     printf '%s:!::\n' "$name" >>/etc/gshadow
     mkdir -m 0755 "$home"
     chown "$id:$id" "$home"
+    # shellcheck disable=SC2034 # read by the scripts that source this file
     PASSWORD[$name]=$pw
     HOME_OF[$name]=$home
     getent passwd "$name" >/dev/null || die "user $name not visible through NSS"

@@ -5,6 +5,7 @@
 # usage (through tests/front_doors.rs): login.sh CASE — see lib.sh for the sandbox.
 source "$(dirname "$0")/lib.sh"
 
+# shellcheck disable=SC2016 # expanded by the new shell
 LOGIN_CMD='echo LOGIN_$((6*7))_OK'   # the new shell prints LOGIN_42_OK; the typed line does not match
 LOGIN_OK='^LOGIN_42_OK$'
 

@@ -5,6 +5,7 @@
 # usage (through tests/front_doors.rs): sshd.sh CASE — see lib.sh for the sandbox.
 source "$(dirname "$0")/lib.sh"
 
+# shellcheck disable=SC2016 # expanded by the remote shell
 MARKER_CMD='echo TWOFOLD_LOGIN_$((6*7))'   # the remote shell prints TWOFOLD_LOGIN_42
 MARKER='^TWOFOLD_LOGIN_42$'
 
@@ -19,7 +20,7 @@ start_sshd() {
     PORT=$(free_port)
     mkdir -m 0700 "$T/ssh"
     ssh-keygen -q -t ed25519 -N '' -C twofold-test-host -f "$T/ssh/host_ed25519"
-    mkdir -p -m 0755 /run/sshd "$T/authorized_keys"
+    mkdir -m 0755 /run/sshd "$T/authorized_keys"
     cat >"$T/ssh/sshd_config" <<EOF
 # The recipe under test:
 Include $TWOFOLD_REPO/sshd_config.d/twofold-$variant-and-code.conf
@@ -63,6 +64,7 @@ ssh_pane() {
     local opts=(-F /dev/null -p "$PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
         -o LogLevel=ERROR -o BatchMode=no)
     if [ "$variant" = key ]; then
+        # shellcheck disable=SC2054 # the commas belong to one ssh option
         opts+=(-i "$T/ssh/id_$user" -o IdentitiesOnly=yes
             -o PreferredAuthentications=publickey,keyboard-interactive)
     else

@@ -4,6 +4,7 @@
 # usage (through tests/front_doors.rs): sudo.sh CASE — see lib.sh for the sandbox.
 source "$(dirname "$0")/lib.sh"
 
+# shellcheck disable=SC2016 # expanded by the user's shell
 SUDO_CMD='sudo -k; sudo echo SUDO_$((6*7))_OK'   # prints SUDO_42_OK; the typed line does not match
 SUDO_OK='^SUDO_42_OK$'
 
