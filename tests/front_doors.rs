@@ -196,6 +196,16 @@ fn ssh_replayed_code_is_refused() {
 }
 
 #[test]
+fn ssh_recovery_code_works_once() {
+    front_door("ssh_recovery_code_works_once", "sshd", SSHD);
+}
+
+#[test]
+fn ssh_lockout_refuses_the_right_code() {
+    front_door("ssh_lockout_refuses_the_right_code", "sshd", SSHD);
+}
+
+#[test]
 fn ssh_unenrolled_user_is_refused() {
     front_door("ssh_unenrolled_user_is_refused", "sshd", SSHD);
 }

@@ -91,14 +91,16 @@ setup_sandbox() {
     log "sandbox in $T (module $TWOFOLD_MODULE)"
 }
 
-# Writes the twofold configuration; $1 is extra TOML appended (e.g. an [enrollment] section).
+# write_config [TOML [RATE_LIMIT_LINES]]: the twofold configuration; TOML is appended (e.g. an
+# [enrollment] section), RATE_LIMIT_LINES go into [rate_limit].
 write_config() {
     {
         printf 'state_dir = "%s"\n' "$STATE"
         printf 'audit_log = "%s"\n' "$AUDIT"
         printf 'issuer = "twofold-test"\n'
         printf '\n[rate_limit]\nfailure_delay_ms = 0\n'
-        if [ -n "$1" ]; then printf '\n%s\n' "$1"; fi
+        if [ -n "${2:-}" ]; then printf '%s\n' "$2"; fi
+        if [ -n "${1:-}" ]; then printf '\n%s\n' "$1"; fi
     } >"$CFG"
     chmod 0644 "$CFG"
 }
