@@ -66,13 +66,24 @@ fn missing_requirement(tools: &[&str]) -> Option<String> {
         .copied()
         .filter(|tool| !found(tool))
         .collect();
-    if missing.is_empty() {
-        None
-    } else {
-        Some(format!(
+    if !missing.is_empty() {
+        return Some(format!(
             "not installed: {} (scripts/test installs them)",
             missing.join(", ")
-        ))
+        ));
+    }
+    // Root in a container without CAP_SYS_ADMIN cannot make namespaces.
+    let unshare = Command::new("unshare")
+        .args(["--mount", "--pid", "--fork", "true"])
+        .stdin(Stdio::null())
+        .output();
+    match unshare {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!(
+            "cannot create mount and PID namespaces: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Some(format!("cannot run unshare: {e}")),
     }
 }
 
