@@ -208,10 +208,9 @@ impl Run<'_> {
     ) -> Decision {
         // A locked user is told so before typing anything; a remembered one is not asked.
         let now = self.clock.now();
-        match store
-            .lock(user)
-            .and_then(|lock| store.load_state(user, &lock))
-        {
+        // Read without the lock: writes replace the file atomically, so this is a consistent
+        // snapshot; the decision itself re-reads under the lock.
+        match store.peek_state(user) {
             Ok(state) if ratelimit::is_locked(&state, now) => return self.locked(),
             Ok(state)
                 if remember::is_remembered(&state, &self.req.service, &self.req.rhost, now) =>
@@ -297,7 +296,15 @@ impl Run<'_> {
         if ratelimit::is_locked(&state, now) {
             return self.locked();
         }
-        let result = verify::verify(answer.expose(), record, &mut state, config, now);
+        // Recovery hashes are read only when a recovery code was typed.
+        let recovery = match verify::classify(answer.expose(), record.totp.digits) {
+            verify::Shape::Recovery(_) => match store.load_recovery(user) {
+                Ok(recovery) => recovery,
+                Err(e) => return Decision::unavailable("bad_recovery_codes", e),
+            },
+            _ => Vec::new(),
+        };
+        let result = verify::verify(answer.expose(), record, &recovery, &mut state, config, now);
         if result.is_ok() {
             let (service, rhost) = (&self.req.service, &self.req.rhost);
             remember::remember(&mut state, &config.remember, service, rhost, now);
