@@ -332,6 +332,26 @@ impl Host {
         self.sign_in_raw(user.as_bytes(), answers, flags)
     }
 
+    /// Signs in from `rhost` (None: a local service such as sudo), answering prompts with
+    /// `responder` (which sees each message and may compute its answer from it).
+    pub fn sign_in_with(
+        &self,
+        user: &str,
+        rhost: Option<&str>,
+        responder: &mut dyn client::Responder,
+    ) -> Outcome {
+        let sign_in = client::SignIn {
+            service: SERVICE,
+            user: user.as_bytes(),
+            confdir: &self.pamd,
+            rhost,
+            tty: None,
+            flags: 0,
+        };
+        client::authenticate(&sign_in, responder)
+            .unwrap_or_else(|e| panic!("sign-in could not be attempted: {e}"))
+    }
+
     /// Signs in with a raw user name and raw answers.
     pub fn sign_in_raw(
         &self,
