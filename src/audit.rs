@@ -52,7 +52,9 @@ impl AuditSink {
                 .mode(0o600)
                 .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                 .open(path)
-                .and_then(|mut f| writeln!(f, "{line}")),
+                // One write(2) per line: with O_APPEND the line cannot interleave with another
+                // process's (`writeln!` would issue the text and the newline separately).
+                .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes())),
             AuditSink::Null => Ok(()),
         };
         if result.is_err() && !matches!(self, AuditSink::Syslog) {

@@ -4,12 +4,15 @@
 
 use crate::audit::{AuditSink, Line, Severity};
 use crate::clock::Clock;
-use crate::config::{Config, DEFAULT_PATH, WriteErrorPolicy};
+use crate::config::{Config, DEFAULT_PATH, Unenrolled, WriteErrorPolicy};
 use crate::conversation::Conversation;
 use crate::factor::Method;
+use crate::guided_enrollment;
 use crate::messages;
 use crate::options::{ModuleOptions, PassMode};
+use crate::policy::{self, Requirement};
 use crate::ratelimit;
+use crate::remember;
 use crate::secret::SecretString;
 use crate::store::{UserRecord, UserStore};
 use crate::username::UserName;
@@ -100,15 +103,6 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn decide(&mut self) -> Decision {
-        let user = match UserName::parse(&self.req.user) {
-            Ok(user) => user,
-            Err(e) => {
-                return Decision {
-                    detail: Some(e.to_string()),
-                    ..Decision::refused("invalid_user_name")
-                };
-            }
-        };
         let explicit = self.opts.config.is_some();
         let path = self
             .opts
@@ -136,6 +130,28 @@ impl Run<'_> {
                 .kv("arguments", &self.opts.unknown.join(" "));
             self.sink.write(Severity::Warning, &line.finish());
         }
+        // Judged after the configuration is read, so the decision goes to the configured audit log.
+        let user = match UserName::parse(&self.req.user) {
+            Ok(user) => user,
+            Err(e) => {
+                return Decision {
+                    detail: Some(e.to_string()),
+                    ..Decision::refused("invalid_user_name")
+                };
+            }
+        };
+        let require =
+            (self.opts.require_groups.as_deref()).unwrap_or(&config.policy.require_groups);
+        let exempt = (self.opts.exempt_groups.as_deref()).unwrap_or(&config.policy.exempt_groups);
+        match policy::requirement(require, exempt, || policy::groups_of(user.as_str())) {
+            Requirement::Required => {}
+            Requirement::ExemptGroup => {
+                return Decision::new(Verdict::Ignore, Method::None, "exempt_group");
+            }
+            Requirement::NotInRequiredGroup => {
+                return Decision::new(Verdict::Ignore, Method::None, "not_in_required_group");
+            }
+        }
         let store = match UserStore::open(&config.state_dir) {
             Ok(store) => Some(store),
             Err(crate::store::StoreError::File(e)) if e.is_not_found() => None,
@@ -145,15 +161,41 @@ impl Run<'_> {
             Ok(record) => record.flatten(),
             Err(e) => return Decision::unavailable("bad_record", e),
         };
-        match (store, record) {
-            (Some(store), Some(record)) => self.enrolled(&store, &user, &record, &config),
-            _ if self.opts.nullok => Decision::new(Verdict::Ignore, Method::None, "not_enrolled"),
-            _ => {
-                // Ask anyway, so the prompt does not tell who is enrolled.
+        if let (Some(store), Some(record)) = (&store, &record) {
+            return self.enrolled(store, &user, record, &config);
+        }
+        let unenrolled = match self.opts.nullok {
+            true => Unenrolled::Allow,
+            false => config.unenrolled_at(self.clock.now()),
+        };
+        match unenrolled {
+            Unenrolled::Allow => Decision::new(Verdict::Ignore, Method::None, "not_enrolled"),
+            // Only accounts that exist get a record: a stranger's name must not fill the disk.
+            Unenrolled::Enroll if policy::account_exists(user.as_str()) => {
+                self.enroll(&user, &config)
+            }
+            Unenrolled::Refuse | Unenrolled::Enroll => {
+                // Ask anyway, so the prompt does not tell who is enrolled (or exists).
                 let _ = self.obtain_answer(config.totp.digits);
                 self.conv.fail_delay(config.rate_limit.failure_delay_ms);
                 Decision::refused("not_enrolled")
             }
+        }
+    }
+
+    /// Enrollment inside this sign-in (`[enrollment] unenrolled = "enroll"`).
+    fn enroll(&mut self, user: &UserName, config: &Config) -> Decision {
+        let store = match UserStore::create(&config.state_dir) {
+            Ok(store) => store,
+            Err(e) => return Decision::unavailable("bad_state_dir", e),
+        };
+        use guided_enrollment::Outcome;
+        match guided_enrollment::run(self.conv, &store, user, config, self.clock) {
+            Outcome::Enrolled => Decision::new(Verdict::Success, Method::Enrollment, "enrolled"),
+            Outcome::WrongCodes => Decision::refused("enrollment_wrong_code"),
+            Outcome::NoAnswer => Decision::refused("conversation_failed"),
+            Outcome::AlreadyEnrolled => Decision::refused("enrollment_conflict"),
+            Outcome::Failed(e) => Decision::unavailable("enrollment_failed", e),
         }
     }
 
@@ -164,12 +206,17 @@ impl Run<'_> {
         record: &UserRecord,
         config: &Config,
     ) -> Decision {
-        // A locked user is told so before typing anything.
-        match store
-            .lock(user)
-            .and_then(|lock| store.load_state(user, &lock))
-        {
-            Ok(state) if ratelimit::is_locked(&state, self.clock.now()) => return self.locked(),
+        // A locked user is told so before typing anything; a remembered one is not asked.
+        let now = self.clock.now();
+        // Read without the lock: writes replace the file atomically, so this is a consistent
+        // snapshot; the decision itself re-reads under the lock.
+        match store.peek_state(user) {
+            Ok(state) if ratelimit::is_locked(&state, now) => return self.locked(),
+            Ok(state)
+                if remember::is_remembered(&state, &self.req.service, &self.req.rhost, now) =>
+            {
+                return Decision::new(Verdict::Success, Method::Remembered, "remembered");
+            }
             Ok(_) => {}
             Err(e) => return Decision::unavailable("bad_state", e),
         }
@@ -249,7 +296,19 @@ impl Run<'_> {
         if ratelimit::is_locked(&state, now) {
             return self.locked();
         }
-        let result = verify::verify(answer.expose(), record, &mut state, config, now);
+        // Recovery hashes are read only when a recovery code was typed.
+        let recovery = match verify::classify(answer.expose(), record.totp.digits) {
+            verify::Shape::Recovery(_) => match store.load_recovery(user) {
+                Ok(recovery) => recovery,
+                Err(e) => return Decision::unavailable("bad_recovery_codes", e),
+            },
+            _ => Vec::new(),
+        };
+        let result = verify::verify(answer.expose(), record, &recovery, &mut state, config, now);
+        if result.is_ok() {
+            let (service, rhost) = (&self.req.service, &self.req.rhost);
+            remember::remember(&mut state, &config.remember, service, rhost, now);
+        }
         let saved = store.save_state(user, &lock, &state);
         drop(lock);
         match (result, saved) {

@@ -29,6 +29,56 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Recovery codes.
     pub recovery: RecoveryConfig,
+    /// What happens to users without a record.
+    pub enrollment: EnrollmentConfig,
+    /// Who needs the second factor.
+    pub policy: PolicyConfig,
+    /// Skipping the second factor for a while after a success.
+    pub remember: RememberConfig,
+}
+
+/// `[enrollment]`: users who have no record yet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrollmentConfig {
+    /// `"refuse"` (default), `"allow"` (through without a second factor) or `"enroll"` (set up
+    /// inside the sign-in).
+    pub unenrolled: Unenrolled,
+    /// Last day (UTC, `YYYY-MM-DD`) on which `allow`/`enroll` apply; afterwards such users are refused.
+    pub deadline: Option<String>,
+    /// How the QR code is drawn inside the sign-in: `"ansi"` (explicit colours) or `"utf8"`.
+    pub qr: String,
+}
+
+/// See [`EnrollmentConfig::unenrolled`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Unenrolled {
+    #[default]
+    Refuse,
+    Allow,
+    Enroll,
+}
+
+/// `[policy]`: group-based requirement; module arguments may override per service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// If not empty, only members of these groups need the second factor.
+    pub require_groups: Vec<String>,
+    /// Members of these groups never need it (wins over `require_groups`).
+    pub exempt_groups: Vec<String>,
+}
+
+/// `[remember]`: after a success, skip the second factor for the same user, service and
+/// remote address for a while. Off by default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RememberConfig {
+    /// Seconds to remember a success; 0 turns it off.
+    pub seconds: u64,
+    /// Also remember for local services without a remote address (sudo, su, login).
+    pub local: bool,
 }
 
 /// `[totp]`: parameters given to new enrollments (existing records keep theirs).
@@ -82,6 +132,19 @@ impl Default for Config {
             totp: TotpConfig::default(),
             rate_limit: RateLimitConfig::default(),
             recovery: RecoveryConfig::default(),
+            enrollment: EnrollmentConfig::default(),
+            policy: PolicyConfig::default(),
+            remember: RememberConfig::default(),
+        }
+    }
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        EnrollmentConfig {
+            unenrolled: Unenrolled::Refuse,
+            deadline: None,
+            qr: "ansi".into(),
         }
     }
 }
@@ -243,6 +306,29 @@ impl Config {
                 "must be at most 30000".into(),
             ));
         }
+        if let Some(deadline) = &self.enrollment.deadline
+            && parse_date(deadline).is_none()
+        {
+            p.push((
+                "enrollment.deadline",
+                format!("must be a date YYYY-MM-DD (got {deadline:?})"),
+            ));
+        }
+        if self.enrollment.qr != "ansi" && self.enrollment.qr != "utf8" {
+            p.push((
+                "enrollment.qr",
+                format!(
+                    "must be \"ansi\" or \"utf8\" (got {:?})",
+                    self.enrollment.qr
+                ),
+            ));
+        }
+        if self.remember.seconds > 30 * 86400 {
+            p.push((
+                "remember.seconds",
+                "must be at most 2592000 (30 days)".into(),
+            ));
+        }
         if !(1..=100).contains(&self.recovery.count) {
             p.push((
                 "recovery.count",
@@ -252,10 +338,66 @@ impl Config {
         p
     }
 
+    /// What applies to a user without a record at `now`: the deadline turns `allow` and
+    /// `enroll` into `refuse` after the given day.
+    pub fn unenrolled_at(&self, now: u64) -> Unenrolled {
+        let expired = self
+            .enrollment
+            .deadline
+            .as_deref()
+            .and_then(parse_date)
+            .is_some_and(|end| now >= end);
+        if expired {
+            Unenrolled::Refuse
+        } else {
+            self.enrollment.unenrolled
+        }
+    }
+
     /// The algorithm for new enrollments (validated at load).
     pub fn algorithm(&self) -> Algorithm {
         self.totp.algorithm.parse().unwrap_or_default()
     }
+}
+
+/// Unix time at the END of a `YYYY-MM-DD` day (UTC), i.e. the first second after it.
+fn parse_date(text: &str) -> Option<u64> {
+    let mut parts = text.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || d < 1
+        || d > month_days[(m - 1) as usize]
+    {
+        return None;
+    }
+    // Days since 1970-01-01 (civil-from-days inverse, proleptic Gregorian).
+    let (yy, mm) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from((days + 1) * 86_400).ok()
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -294,6 +436,22 @@ mod tests {
                 .iter()
                 .any(|s| s.starts_with("/etc/x.toml: totp.algorithm: unknown algorithm"))
         );
+    }
+
+    #[test]
+    fn deadline_ends_enrollment_after_the_day() {
+        let c = Config::parse(
+            "[enrollment]\nunenrolled = \"enroll\"\ndeadline = \"2027-01-31\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        let end_of_day = 1_801_440_000; // 2027-02-01T00:00:00Z
+        assert_eq!(c.unenrolled_at(end_of_day - 1), Unenrolled::Enroll);
+        assert_eq!(c.unenrolled_at(end_of_day), Unenrolled::Refuse);
+        assert!(
+            Config::parse("[enrollment]\ndeadline = \"2027-02-30\"\n", Path::new("c")).is_err()
+        );
+        assert_eq!(parse_date("1970-01-01"), Some(86_400));
     }
 
     #[test]

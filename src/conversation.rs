@@ -13,6 +13,9 @@ pub struct ConversationError(pub String);
 pub trait Conversation {
     /// Asks a question whose answer is not echoed.
     fn ask_hidden(&mut self, prompt: &str) -> Result<SecretString, ConversationError>;
+    /// Asks a question whose answer is echoed (used where the text matters more than secrecy,
+    /// e.g. a confirmation code during enrollment, "press Enter").
+    fn ask_visible(&mut self, prompt: &str) -> Result<SecretString, ConversationError>;
     /// Shows a message.
     fn info(&mut self, text: &str);
     /// Shows an error message.

@@ -29,6 +29,11 @@ pub struct ModuleOptions {
     pub prompt: Option<String>,
     /// `debug`: extra log lines (never secrets).
     pub debug: bool,
+    /// `require_group=a,b`: for this service, only members need the second factor
+    /// (replaces the configuration's `policy.require_groups`).
+    pub require_groups: Option<Vec<String>>,
+    /// `exempt_group=a,b`: for this service, members never need it (replaces `policy.exempt_groups`).
+    pub exempt_groups: Option<Vec<String>>,
     /// Arguments not understood, for a warning in the log.
     pub unknown: Vec<String>,
 }
@@ -42,6 +47,13 @@ impl ModuleOptions {
             match arg.split_once('=') {
                 Some(("config", v)) if !v.is_empty() => o.config = Some(PathBuf::from(v)),
                 Some(("prompt", v)) => o.prompt = Some(v.to_string()),
+                Some(("require_group", v)) => o
+                    .require_groups
+                    .get_or_insert_with(Vec::new)
+                    .extend(list(v)),
+                Some(("exempt_group", v)) => {
+                    o.exempt_groups.get_or_insert_with(Vec::new).extend(list(v))
+                }
                 None if arg == "nullok" => o.nullok = true,
                 None if arg == "debug" => o.debug = true,
                 None if arg == "try_first_pass" => o.pass_mode = PassMode::TryFirstPass,
@@ -52,6 +64,10 @@ impl ModuleOptions {
         }
         o
     }
+}
+
+fn list(v: &str) -> impl Iterator<Item = String> + '_ {
+    v.split(',').filter(|g| !g.is_empty()).map(str::to_string)
 }
 
 #[cfg(test)]
@@ -73,5 +89,13 @@ mod tests {
         assert_eq!(o.pass_mode, PassMode::ForwardPass);
         assert_eq!(o.prompt.as_deref(), Some("Code: "));
         assert_eq!(o.unknown, vec!["bogus".to_string()]);
+        assert!(o.exempt_groups.is_none());
+        let o = ModuleOptions::parse(&[
+            "exempt_group=deploy,backup",
+            "exempt_group=ci",
+            "require_group=admins",
+        ]);
+        assert_eq!(o.exempt_groups.unwrap(), ["deploy", "backup", "ci"]);
+        assert_eq!(o.require_groups.unwrap(), ["admins"]);
     }
 }

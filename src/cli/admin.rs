@@ -5,7 +5,6 @@ use super::enroll::print_recovery_codes;
 use super::{CliResult, open_store};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::enrollment::Pending;
 use crate::factor::recovery;
 use crate::ratelimit;
 use crate::store::UserStore;
@@ -31,8 +30,8 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
     let state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
     drop(lock);
     let now = clock.now();
-    let unused = record
-        .recovery
+    let recovery = store.load_recovery(user).map_err(|e| e.to_string())?;
+    let unused = recovery
         .iter()
         .filter(|r| !state.used_recovery.contains(&r.id))
         .count();
@@ -57,10 +56,7 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             "{user}: enrolled (TOTP, {}, {} digits, {} s)",
             record.totp.algorithm, record.totp.digits, record.totp.period
         );
-        println!(
-            "  recovery codes left: {unused} of {}",
-            record.recovery.len()
-        );
+        println!("  recovery codes left: {unused} of {}", recovery.len());
         println!("  consecutive failures: {}", state.failures);
         if locked {
             println!(
@@ -128,15 +124,18 @@ pub fn unlock(config: &Config, user: &UserName) -> CliResult {
 pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult {
     let store = open_store(config)?;
     let lock = store.lock(user).map_err(|e| e.to_string())?;
-    let Some(mut record) = store.load_record(user).map_err(|e| e.to_string())? else {
+    if store
+        .load_record(user)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
         return Err(format!("{user} is not enrolled"));
-    };
+    }
     let (codes, hashes) = recovery::generate(config.recovery.count).map_err(|e| e.to_string())?;
-    record.recovery = hashes;
     let mut state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
     state.used_recovery.clear();
     store
-        .save_record(user, &record)
+        .save_recovery(user, &hashes)
         .map_err(|e| e.to_string())?;
     store
         .save_state(user, &lock, &state)
@@ -149,10 +148,7 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
         );
     } else {
         println!("✓ {user}: new recovery codes; the old ones no longer work.");
-        print_recovery_codes(&Pending {
-            record,
-            recovery_codes: codes,
-        });
+        print_recovery_codes(&codes);
     }
     Ok(ExitCode::SUCCESS)
 }

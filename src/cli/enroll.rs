@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::enrollment::{self, EnrollOptions, Pending};
 use crate::factor::totp::{Algorithm, normalize_base32};
 use crate::qr::{self, QrStyle};
+use crate::secret::SecretString;
 use crate::username::UserName;
 use std::process::ExitCode;
 
@@ -97,7 +98,7 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
         println!("{out}");
     } else {
         println!("✓ Saved. {user} now needs a code from the app at every sign-in.");
-        print_recovery_codes(&pending);
+        print_recovery_codes(&pending.recovery_codes);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -138,12 +139,12 @@ fn confirm(config: &Config, pending: &Pending, clock: &dyn Clock) -> Result<u64,
 }
 
 /// Prints recovery codes with the instructions that go with them.
-pub fn print_recovery_codes(pending: &Pending) {
+pub fn print_recovery_codes(codes: &[SecretString]) {
     println!(
         "\nRecovery codes: each works once, for when the phone is lost. Store them somewhere safe;"
     );
     println!("they will not be shown again.\n");
-    for code in &pending.recovery_codes {
+    for code in codes {
         println!("    {}", code.expose());
     }
 }

@@ -31,11 +31,4 @@ impl<R: BufRead> TakeLine for R {
     }
 }
 
-/// Groups a base32 key in fours for reading aloud or typing.
-pub fn grouped(key: &str) -> String {
-    key.as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use crate::guided_enrollment::grouped;

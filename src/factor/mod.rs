@@ -11,6 +11,10 @@ pub enum Method {
     Totp,
     /// A one-time recovery code.
     Recovery,
+    /// A recent success from the same service and address (`[remember]`).
+    Remembered,
+    /// Enrollment completed inside this sign-in.
+    Enrollment,
     /// Not determined (no answer, no record, ...).
     None,
 }
@@ -21,6 +25,8 @@ impl Method {
         match self {
             Method::Totp => "totp",
             Method::Recovery => "recovery",
+            Method::Remembered => "remembered",
+            Method::Enrollment => "enrollment",
             Method::None => "none",
         }
     }

@@ -2,7 +2,9 @@
 
 use crate::conversation::{Conversation, ConversationError};
 use crate::secret::SecretString;
-use pam::constants::{PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_TEXT_INFO, PamMessageStyle};
+use pam::constants::{
+    PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_TEXT_INFO, PamMessageStyle,
+};
 use pam::conv::Conv;
 use pam::items::AuthTok;
 use pam::module::PamHandle;
@@ -48,6 +50,11 @@ impl<'a> PamConversation<'a> {
 impl Conversation for PamConversation<'_> {
     fn ask_hidden(&mut self, prompt: &str) -> Result<SecretString, ConversationError> {
         self.send(PAM_PROMPT_ECHO_OFF, prompt)?
+            .ok_or_else(|| ConversationError("no answer".into()))
+    }
+
+    fn ask_visible(&mut self, prompt: &str) -> Result<SecretString, ConversationError> {
+        self.send(PAM_PROMPT_ECHO_ON, prompt)?
             .ok_or_else(|| ConversationError("no answer".into()))
     }
 

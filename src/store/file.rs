@@ -245,10 +245,12 @@ impl Dir {
         }
     }
 
-    /// Opens (creating, 0600) a file used only for locking.
+    /// Opens (creating, 0600) a file used only for locking. Read-only: flock needs no write
+    /// access, and an existing lock file still opens on a read-only disk, so the configured
+    /// `on_state_write_error` decides there instead of a refusal before the prompt.
     pub fn open_lock_file(&self, name: &str) -> Result<OwnedFd, FileError> {
         let path = self.path.join(name);
-        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags = OFlags::RDONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o600))
             .map_err(|e| nofollow_error(&path, e))?;
         self.policy.check(&path, &fd, FileType::RegularFile)?;

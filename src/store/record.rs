@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 /// Record format version written by this build.
 pub const RECORD_VERSION: u32 = 1;
 
-/// `users/<name>.toml`: the TOTP key and parameters, recovery code hashes.
+/// `users/<name>.toml`: the TOTP key and parameters. Recovery code hashes live apart
+/// (`recovery/<name>.toml`), read only when a recovery code is typed, so the everyday sign-in
+/// parses a few lines instead of ten hashes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
     /// Format version; records from a newer twofold are refused rather than misread.
@@ -17,9 +19,22 @@ pub struct UserRecord {
     pub created: u64,
     /// Time-based one-time password parameters and key.
     pub totp: TotpParams,
-    /// Salted hashes of the recovery codes.
+}
+
+/// `recovery/<name>.toml`: salted hashes of the user's recovery codes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryFile {
     #[serde(default)]
-    pub recovery: Vec<RecoveryHash>,
+    pub code: Vec<RecoveryHash>,
+}
+
+impl RecoveryFile {
+    /// Parses a recovery file's contents.
+    pub fn parse(text: &[u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_string())?;
+        toml::from_str(text).map_err(|e| one_line(&e.to_string()))
+    }
 }
 
 impl UserRecord {

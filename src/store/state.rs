@@ -23,6 +23,19 @@ pub struct UserState {
     /// Unix time of the last successful second factor.
     #[serde(default)]
     pub last_success: u64,
+    /// Recent successes that let the same service and remote address skip the second factor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remembered: Vec<Remembered>,
+}
+
+/// One remembered success: where from, and until when it counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remembered {
+    pub service: String,
+    pub rhost: String,
+    /// Unix time after which it no longer counts.
+    pub until: u64,
 }
 
 impl UserState {

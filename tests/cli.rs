@@ -1,0 +1,1156 @@
+//! The `twofold` command, run as a program against a private temporary state directory:
+//! enrollment (non-interactive, through a pipe, through a pty), administration commands,
+//! check-config, google-authenticator import and the libpam demo. TOTP codes come from
+//! oathtool, an independent RFC 6238 implementation.
+
+mod cli_support;
+
+use cli_support::*;
+use std::process::Command;
+use twofold::factor::Method;
+use twofold::factor::recovery;
+use twofold::username::UserName;
+use twofold::verify::{Refusal, verify};
+
+const PROMPT: &str = "Enter the code shown in the app: ";
+const NOT_RIGHT: &str =
+    "That code is not right. Check that the phone's clock is set automatically, then try again.";
+
+fn user(name: &str) -> UserName {
+    UserName::parse(name.as_bytes()).expect("valid user name")
+}
+
+/// Splits `otpauth://totp/LABEL?k=v&...` into the label and the query pairs.
+fn parse_otpauth(uri: &str) -> (String, Vec<(String, String)>) {
+    let rest = uri
+        .strip_prefix("otpauth://totp/")
+        .unwrap_or_else(|| panic!("not a TOTP otpauth URI: {uri}"));
+    let (label, query) = rest.split_once('?').expect("URI has a query");
+    let pairs = query
+        .split('&')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    (label.to_string(), pairs)
+}
+
+fn is_recovery_code_shape(code: &str) -> bool {
+    let parts: Vec<&str> = code.split('-').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| {
+            p.len() == 4
+                && p.bytes()
+                    .all(|b| b"0123456789abcdefghjkmnpqrstvwxyz".contains(&b))
+        })
+}
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .expect("JSON array")
+        .iter()
+        .map(|v| v.as_str().expect("JSON string").to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------- enroll
+
+#[test]
+fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
+    let env = Env::new();
+    let t0 = now();
+    let out = env.run(&["enroll", "bob", "--no-verify", "--json"]);
+    out.expect_code(0);
+    assert_eq!(out.stderr, "", "nothing on stderr with --json --no-verify");
+    let json = out.json();
+    let obj = json.as_object().expect("JSON object");
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "algorithm",
+            "digits",
+            "otpauth_uri",
+            "period",
+            "recovery_codes",
+            "secret",
+            "user"
+        ]
+    );
+    assert_eq!(json["user"], "bob");
+    assert_eq!(json["algorithm"], "SHA1");
+    assert_eq!(json["digits"], 6);
+    assert_eq!(json["period"], 30);
+    let secret = json["secret"].as_str().unwrap().to_string();
+    // A fresh SHA-1 key is 20 bytes: 32 base32 characters, no padding.
+    assert_eq!(secret.len(), 32, "{secret}");
+    assert!(
+        secret
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+    );
+
+    let uri = json["otpauth_uri"].as_str().unwrap();
+    let (label, pairs) = parse_otpauth(uri);
+    assert_eq!(label, "twofold:bob", "issuer:account label");
+    let get = |k: &str| {
+        let found: Vec<&str> = pairs
+            .iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(found.len(), 1, "{k} once in {uri}");
+        found[0].to_string()
+    };
+    assert_eq!(get("secret"), secret);
+    assert_eq!(get("issuer"), "twofold");
+    assert_eq!(get("algorithm"), "SHA1");
+    assert_eq!(get("digits"), "6");
+    assert_eq!(get("period"), "30");
+    assert_eq!(pairs.len(), 5, "no other parameters: {uri}");
+    assert_eq!(uri, expected_uri("bob", &secret, "SHA1", 6, 30));
+
+    let codes = strings(&json["recovery_codes"]);
+    assert_eq!(codes.len(), 10);
+    for code in &codes {
+        assert!(is_recovery_code_shape(code), "recovery code {code:?}");
+    }
+    let mut unique = codes.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 10, "recovery codes are distinct");
+
+    // Files: created directories 0700, record and state 0600.
+    assert_eq!(mode_of(&env.state_dir), 0o700);
+    assert_eq!(mode_of(&env.state_dir.join("users")), 0o700);
+    assert_eq!(mode_of(&env.state_dir.join("state")), 0o700);
+    let record = env.record_path("bob");
+    assert_eq!(mode_of(&record), 0o600, "record file mode");
+    assert_eq!(mode_of(&env.state_path("bob")), 0o600, "state file mode");
+    let record_text = std::fs::read_to_string(&record).unwrap();
+    assert!(record_text.contains(&secret), "the record holds the key");
+
+    // The key is in the record and nowhere else; recovery codes are nowhere in plain text.
+    let files = files_below(env.path());
+    assert!(files.contains(&env.state_path("bob")));
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        if *file != record {
+            assert!(
+                !text.contains(&secret),
+                "key leaked into {}",
+                file.display()
+            );
+        }
+        for code in &codes {
+            assert!(
+                !text.contains(code.as_str()) && !text.contains(&code.replace('-', "")),
+                "recovery code in plain text in {}",
+                file.display()
+            );
+        }
+    }
+
+    // The library reads the same record: same key, the codes' hashes, creation time.
+    let loaded = env.store().load_record(&user("bob")).unwrap().unwrap();
+    assert_eq!(loaded.totp.secret.expose(), secret);
+    assert!(loaded.created >= t0 && loaded.created <= now());
+    let hashes = env.store().load_recovery(&user("bob")).unwrap();
+    assert_eq!(hashes.len(), 10);
+    for code in &codes {
+        let n = recovery::normalize(code).expect("normalizes");
+        assert!(recovery::find_match(&n, &hashes, &[]).is_some());
+    }
+}
+
+#[test]
+fn enroll_refuses_an_enrolled_user_unless_forced() {
+    let env = Env::new();
+    let first = env.enroll_json("bob", &["--secret", SECRET]);
+    assert_eq!(first["secret"], SECRET);
+    let again = env.run(&["enroll", "bob", "--no-verify", "--json"]);
+    again.expect_code(1);
+    assert_eq!(
+        again.stderr,
+        "twofold: bob is already enrolled; run `twofold reset bob` first, or use --force\n"
+    );
+    assert_eq!(again.stdout, "");
+    let kept = env.store().load_record(&user("bob")).unwrap().unwrap();
+    assert_eq!(kept.totp.secret.expose(), SECRET, "record untouched");
+
+    let forced = env.enroll_json("bob", &["--force"]);
+    assert_ne!(forced["secret"], SECRET);
+    let replaced = env.store().load_record(&user("bob")).unwrap().unwrap();
+    assert_eq!(
+        replaced.totp.secret.expose(),
+        forced["secret"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn enroll_secret_is_normalised_and_bad_secret_refused() {
+    let env = Env::new();
+    let lower_spaced = "jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp";
+    let json = env.enroll_json("bob", &["--secret", lower_spaced]);
+    assert_eq!(json["secret"], SECRET);
+    let bad = env.run(&["enroll", "carol", "--no-verify", "--secret", "not base32!"]);
+    bad.expect_code(1);
+    assert_eq!(bad.stderr, "twofold: --secret is not a valid base32 key\n");
+    assert!(!env.record_path("carol").exists());
+}
+
+#[test]
+fn enroll_via_stdin_wrong_then_oathtool_code_is_saved() {
+    if !have_tool(
+        "oathtool",
+        "enroll_via_stdin_wrong_then_oathtool_code_is_saved",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let wrong = wrong_code(SECRET, &["--totp"], 6, 30);
+    let right = oathtool(SECRET, &["--totp"], None);
+    let t0 = now();
+    let out = env.run_with_stdin(
+        &["enroll", "carol", "--secret", SECRET, "--qr", "none"],
+        &format!("{wrong}\n{right}\n"),
+    );
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("\n✓ Saved. carol now needs a code from the app at every sign-in.\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stderr,
+        format!("{PROMPT}{NOT_RIGHT}\n{PROMPT}"),
+        "one wrong attempt, then accepted"
+    );
+    assert!(out.stdout.contains(
+        "Can't scan it? Enter this key by hand: JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP\n"
+    ));
+    assert!(
+        out.stdout
+            .contains("(time-based, SHA1, 6 digits, every 30 seconds)\n")
+    );
+    let shown: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter(|l| is_recovery_code_shape(l))
+        .collect();
+    assert_eq!(shown.len(), 10, "ten recovery codes printed");
+
+    // Saved, and the confirmed step is recorded: the same code cannot sign in afterwards.
+    let store = env.store();
+    let u = user("carol");
+    let record = store.load_record(&u).unwrap().expect("record saved");
+    assert_eq!(record.totp.secret.expose(), SECRET);
+    let lock = store.lock(&u).unwrap();
+    let mut state = store.load_state(&u, &lock).unwrap();
+    let step = t0 / 30;
+    assert!(
+        (step - 1..=step + 1).contains(&state.last_step),
+        "last_step {} vs now's step {step}",
+        state.last_step
+    );
+    let config = env.load_config();
+    assert_eq!(
+        verify(&right, &record, &[], &mut state, &config, now()),
+        Err((Method::Totp, Refusal::ReplayedCode)),
+        "the confirmation code is spent"
+    );
+}
+
+#[test]
+fn enroll_via_stdin_three_wrong_codes_saves_nothing() {
+    if !have_tool(
+        "oathtool",
+        "enroll_via_stdin_three_wrong_codes_saves_nothing",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let wrong = wrong_code(SECRET, &["--totp"], 6, 30);
+    let right = oathtool(SECRET, &["--totp"], None);
+    // A fourth line with the right code must not be read: three attempts only.
+    let out = env.run_with_stdin(
+        &["enroll", "carol", "--secret", SECRET, "--qr", "none"],
+        &format!("{wrong}\n{wrong}\n{wrong}\n{right}\n"),
+    );
+    out.expect_code(1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "{PROMPT}{NOT_RIGHT}\n{PROMPT}{NOT_RIGHT}\n{PROMPT}twofold: 3 wrong codes; nothing was saved\n"
+        )
+    );
+    assert!(!out.stdout.contains("Saved"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("Recovery codes"),
+        "codes not shown for an enrollment that failed"
+    );
+    assert!(!env.record_path("carol").exists(), "no record saved");
+    assert!(!env.state_path("carol").exists(), "no state saved");
+    env.run(&["status", "carol"]).expect_code(3);
+}
+
+#[test]
+fn enroll_via_stdin_end_of_input_saves_nothing() {
+    let env = Env::new();
+    let out = env.run_with_stdin(&["enroll", "carol", "--qr", "none"], "");
+    out.expect_code(1);
+    assert_eq!(
+        out.stderr,
+        format!("{PROMPT}twofold: no code given; nothing was saved\n")
+    );
+    assert!(!env.record_path("carol").exists());
+}
+
+/// Runs `cmd` on a pseudo-terminal (python3's pty module); types `code` after the prompt.
+/// Prints everything the terminal showed, exits with the command's status (99: timeout).
+const PTY_DRIVER: &str = r#"
+import os, pty, select, subprocess, sys, time
+prompt, code, cmd = sys.argv[1].encode(), sys.argv[2].encode(), sys.argv[3:]
+master, slave = pty.openpty()
+p = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+                     start_new_session=True)
+os.close(slave)
+out, sent, deadline = b"", False, time.time() + 60
+while time.time() < deadline:
+    ready, _, _ = select.select([master], [], [], 1)
+    if not ready:
+        continue
+    try:
+        data = os.read(master, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    if not sent and prompt in out:
+        os.write(master, code + b"\n")
+        sent = True
+else:
+    p.kill()
+    sys.stdout.buffer.write(out)
+    sys.exit(99)
+rc = p.wait()
+sys.stdout.buffer.write(out)
+sys.exit(rc)
+"#;
+
+#[test]
+fn enroll_through_a_pty() {
+    let test = "enroll_through_a_pty";
+    if !have_tool("python3", test) || !have_tool("oathtool", test) {
+        return;
+    }
+    let env = Env::new();
+    let code = oathtool(SECRET, &["--totp"], None);
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", PTY_DRIVER, PROMPT, &code, TWOFOLD, "--config"])
+        .arg(&env.config)
+        .args(["enroll", "dave", "--secret", SECRET, "--qr", "ansi"]);
+    let out = run_command(cmd, "");
+    out.expect_code(0);
+    let screen = out.stdout.replace("\r\n", "\n");
+    // The terminal echoed the typed code right after the prompt: the program read from a tty.
+    assert!(
+        screen.contains(&format!("{PROMPT}{code}\n")),
+        "prompt and echoed code on the terminal:\n{screen}"
+    );
+    assert!(screen.contains("✓ Saved. dave now needs a code from the app at every sign-in.\n"));
+    assert!(screen.contains("\x1b[0;38;5;16;48;5;231m"), "ANSI QR drawn");
+    assert!(env.record_path("dave").exists());
+}
+
+#[test]
+fn enroll_sha256_8_digits_60_seconds_accepts_oathtool_code() {
+    if !have_tool(
+        "oathtool",
+        "enroll_sha256_8_digits_60_seconds_accepts_oathtool_code",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let sha256 = ["--totp=sha256", "--digits=8", "--time-step-size=60s"];
+    // Same key, digits and period but SHA-1: must be refused, proving the algorithm is applied.
+    let sha1_code = oathtool(
+        SECRET_32,
+        &["--totp=sha1", "--digits=8", "--time-step-size=60s"],
+        None,
+    );
+    let right = oathtool(SECRET_32, &sha256, None);
+    assert_ne!(sha1_code, right);
+    let out = env.run_with_stdin(
+        &[
+            "enroll",
+            "erin",
+            "--secret",
+            SECRET_32,
+            "--algorithm",
+            "SHA256",
+            "--digits",
+            "8",
+            "--period",
+            "60",
+            "--json",
+        ],
+        &format!("{sha1_code}\n{right}\n"),
+    );
+    out.expect_code(0);
+    assert_eq!(out.stderr, format!("{PROMPT}{NOT_RIGHT}\n{PROMPT}"));
+    let json = out.json();
+    assert_eq!(json["algorithm"], "SHA256");
+    assert_eq!(json["digits"], 8);
+    assert_eq!(json["period"], 60);
+    assert_eq!(
+        json["otpauth_uri"],
+        expected_uri("erin", SECRET_32, "SHA256", 8, 60)
+    );
+    let status = env.run(&["status", "erin", "--json"]).expect_code(0).json();
+    assert_eq!(status["algorithm"], "SHA256");
+    assert_eq!(status["digits"], 8);
+    assert_eq!(status["period"], 60);
+    let out = env.run(&["status", "erin"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .starts_with("erin: enrolled (TOTP, SHA256, 8 digits, 60 s)\n"),
+        "{}",
+        out.stdout
+    );
+    // The next code from oathtool (a later step) signs in through the library.
+    let store = env.store();
+    let u = user("erin");
+    let record = store.load_record(&u).unwrap().unwrap();
+    let lock = store.lock(&u).unwrap();
+    let mut state = store.load_state(&u, &lock).unwrap();
+    let later = now() + 60;
+    let next = oathtool(SECRET_32, &sha256, Some(later));
+    assert_eq!(
+        verify(&next, &record, &[], &mut state, &env.load_config(), later),
+        Ok(Method::Totp)
+    );
+}
+
+// ---------------------------------------------------------------- administration
+
+#[test]
+fn status_of_enrolled_and_not_enrolled_user() {
+    let env = Env::new();
+    let t0 = now();
+    env.enroll_json("bob", &[]);
+    let t1 = now();
+    let json = env.run(&["status", "bob", "--json"]).expect_code(0).json();
+    let created = json["created"].as_u64().expect("created is a number");
+    assert!((t0..=t1).contains(&created), "created {created}");
+    let expected = serde_json::json!({
+        "user": "bob",
+        "enrolled": true,
+        "created": created,
+        "algorithm": "SHA1",
+        "digits": 6,
+        "period": 30,
+        "recovery_codes_left": 10,
+        "failures": 0,
+        "locked": false,
+        "locked_until": 0,
+        "last_success": 0,
+    });
+    assert_eq!(json, expected);
+
+    let text = env.run(&["status", "bob"]);
+    text.expect_code(0);
+    assert_eq!(
+        text.stdout,
+        "bob: enrolled (TOTP, SHA1, 6 digits, 30 s)\n  recovery codes left: 10 of 10\n  consecutive failures: 0\n"
+    );
+
+    let missing = env.run(&["status", "zed", "--json"]);
+    missing.expect_code(3);
+    assert_eq!(
+        missing.json(),
+        serde_json::json!({ "user": "zed", "enrolled": false })
+    );
+    let missing = env.run(&["status", "zed"]);
+    missing.expect_code(3);
+    assert_eq!(missing.stdout, "zed: not enrolled\n");
+}
+
+#[test]
+fn list_shows_odd_names_decoded_and_sorted() {
+    let env = Env::new();
+    let empty = env.run(&["list"]);
+    empty.expect_code(0);
+    assert_eq!(empty.stdout, "", "no users before any enrollment");
+    assert_eq!(
+        env.run(&["list", "--json"]).expect_code(0).json(),
+        serde_json::json!([])
+    );
+
+    let names = [
+        "bob",
+        "alice@corp.example",
+        "DOMAIN\\carol",
+        ".dotfile",
+        "ünïcode",
+    ];
+    for name in names {
+        env.enroll_json(name, &[]);
+    }
+    // On disk the names are encoded: no '@', '\' or leading '.' in file names.
+    let mut on_disk: Vec<String> = std::fs::read_dir(env.state_dir.join("users"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    on_disk.sort();
+    assert_eq!(
+        on_disk,
+        [
+            "%2Edotfile.toml",
+            "%C3%BCn%C3%AFcode.toml",
+            "DOMAIN%5Ccarol.toml",
+            "alice%40corp.example.toml",
+            "bob.toml"
+        ]
+    );
+    let mut sorted: Vec<&str> = names.to_vec();
+    sorted.sort();
+    let out = env.run(&["list"]);
+    out.expect_code(0);
+    let listed: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(listed, sorted, "decoded and sorted by name");
+    let json = env.run(&["list", "--json"]).expect_code(0).json();
+    assert_eq!(strings(&json), sorted);
+
+    // Each decoded name works as an argument again.
+    let status = env
+        .run(&["status", "alice@corp.example", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(status["user"], "alice@corp.example");
+    assert_eq!(status["enrolled"], true);
+}
+
+#[test]
+fn reset_removes_record_and_state() {
+    let env = Env::new();
+    env.enroll_json("bob", &[]);
+    env.enroll_json("alice@corp.example", &[]);
+    assert!(env.record_path("bob").exists() && env.state_path("bob").exists());
+
+    let out = env.run(&["reset", "bob"]);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        "✓ bob: enrollment removed; they must enroll again.\n"
+    );
+    assert!(!env.record_path("bob").exists(), "record removed");
+    assert!(!env.state_path("bob").exists(), "state removed");
+    env.run(&["status", "bob"]).expect_code(3);
+    assert_eq!(
+        env.run(&["list"]).expect_code(0).stdout,
+        "alice@corp.example\n"
+    );
+
+    let again = env.run(&["reset", "bob"]);
+    again.expect_code(1);
+    assert_eq!(again.stderr, "twofold: bob is not enrolled\n");
+
+    let out = env.run(&["reset", "alice@corp.example"]);
+    out.expect_code(0);
+    assert!(!env.record_path("alice%40corp.example").exists());
+    assert_eq!(env.run(&["list"]).expect_code(0).stdout, "");
+
+    // Enrolling again after a reset works.
+    env.enroll_json("bob", &[]);
+}
+
+#[test]
+fn unlock_clears_a_lockout_written_into_the_state_file() {
+    let env = Env::new();
+    env.enroll_json("alice@corp.example", &[]);
+    let state_file = env.state_path("alice%40corp.example");
+    let until = now() + 900;
+    // The state file, as the module writes it after five failures; last_step must survive unlock.
+    write_private(
+        &state_file,
+        &format!(
+            "last_step = 12345\nfailures = 5\nlocked_until = {until}\nused_recovery = []\nlast_success = 0\n"
+        ),
+    );
+    let json = env
+        .run(&["status", "alice@corp.example", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(json["locked"], true);
+    assert_eq!(json["failures"], 5);
+    assert_eq!(json["locked_until"], until);
+    let text = env.run(&["status", "alice@corp.example"]);
+    text.expect_code(0);
+    assert!(text.stdout.contains("  consecutive failures: 5\n"));
+    assert!(
+        text.stdout
+            .contains(" more seconds (`twofold unlock alice@corp.example` ends it)\n")
+            && text.stdout.contains("  LOCKED for "),
+        "{}",
+        text.stdout
+    );
+
+    let out = env.run(&["unlock", "alice@corp.example"]);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        "✓ alice@corp.example: unlocked, failure count cleared.\n"
+    );
+    let json = env
+        .run(&["status", "alice@corp.example", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(json["locked"], false);
+    assert_eq!(json["failures"], 0);
+    assert_eq!(json["locked_until"], 0);
+    let text = env.run(&["status", "alice@corp.example"]).stdout;
+    assert!(!text.contains("LOCKED"), "{text}");
+
+    let store = env.store();
+    let u = user("alice@corp.example");
+    let lock = store.lock(&u).unwrap();
+    let state = store.load_state(&u, &lock).unwrap();
+    assert_eq!(state.last_step, 12345, "unlock keeps replay protection");
+    assert_eq!(mode_of(&state_file), 0o600);
+
+    let missing = env.run(&["unlock", "zed"]);
+    missing.expect_code(1);
+    assert_eq!(missing.stderr, "twofold: zed is not enrolled\n");
+}
+
+#[test]
+fn unlock_clears_a_lockout_made_by_failed_verifications() {
+    let env = Env::new();
+    env.enroll_json("bob", &["--secret", SECRET]);
+    let config = env.load_config();
+    let store = env.store();
+    let u = user("bob");
+    let record = store.load_record(&u).unwrap().unwrap();
+    let t = now();
+    // The codes of the whole accepted window, so that the wrong code is certainly wrong.
+    let near: Vec<String> = (0..3)
+        .map(|i| record.totp.code_at(t + i * 30 - 30).unwrap())
+        .collect();
+    let wrong = ["000000", "111111", "222222", "333333"]
+        .into_iter()
+        .find(|c| !near.iter().any(|n| n == c))
+        .unwrap();
+    {
+        let lock = store.lock(&u).unwrap();
+        let mut state = store.load_state(&u, &lock).unwrap();
+        for _ in 0..config.rate_limit.max_failures {
+            assert_eq!(
+                verify(wrong, &record, &[], &mut state, &config, t),
+                Err((Method::Totp, Refusal::WrongCode))
+            );
+        }
+        store.save_state(&u, &lock, &state).unwrap();
+    }
+    let json = env.run(&["status", "bob", "--json"]).expect_code(0).json();
+    assert_eq!(json["locked"], true);
+    assert_eq!(json["failures"], 5);
+    assert_eq!(json["locked_until"], t + 900);
+
+    env.run(&["unlock", "bob"]).expect_code(0);
+    let json = env.run(&["status", "bob", "--json"]).expect_code(0).json();
+    assert_eq!(json["locked"], false);
+    assert_eq!(json["failures"], 0);
+}
+
+#[test]
+fn recovery_codes_replaces_the_old_codes() {
+    let env = Env::new();
+    let enrolled = env.enroll_json("bob", &[]);
+    let old = strings(&enrolled["recovery_codes"]);
+    assert_eq!(old.len(), 10);
+    let store = env.store();
+    let u = user("bob");
+    let config = env.load_config();
+
+    // Use one old code, so the state has a used id that must be forgotten.
+    {
+        let record = store.load_record(&u).unwrap().unwrap();
+        let lock = store.lock(&u).unwrap();
+        let mut state = store.load_state(&u, &lock).unwrap();
+        assert_eq!(
+            verify(
+                &old[0],
+                &record,
+                &store.load_recovery(&u).unwrap(),
+                &mut state,
+                &config,
+                now()
+            ),
+            Ok(Method::Recovery)
+        );
+        store.save_state(&u, &lock, &state).unwrap();
+    }
+    let status = env.run(&["status", "bob", "--json"]).expect_code(0).json();
+    assert_eq!(status["recovery_codes_left"], 9);
+
+    let out = env.run(&["recovery-codes", "bob", "--json"]);
+    out.expect_code(0);
+    let json = out.json();
+    assert_eq!(json["user"], "bob");
+    let new = strings(&json["recovery_codes"]);
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| is_recovery_code_shape(c)));
+    assert!(new.iter().all(|c| !old.contains(c)), "all codes are new");
+
+    let hashes = store.load_recovery(&u).unwrap();
+    assert_eq!(hashes.len(), 10);
+    for code in &old {
+        let n = recovery::normalize(code).unwrap();
+        assert_eq!(
+            recovery::find_match(&n, &hashes, &[]),
+            None,
+            "old code {code} still in the record"
+        );
+    }
+    for code in &new {
+        let n = recovery::normalize(code).unwrap();
+        assert!(recovery::find_match(&n, &hashes, &[]).is_some());
+    }
+    let status = env.run(&["status", "bob", "--json"]).expect_code(0).json();
+    assert_eq!(status["recovery_codes_left"], 10);
+    {
+        let lock = store.lock(&u).unwrap();
+        let mut state = store.load_state(&u, &lock).unwrap();
+        assert!(state.used_recovery.is_empty(), "used ids cleared");
+        let record = store.load_record(&u).unwrap().unwrap();
+        assert_eq!(
+            verify(
+                &old[1],
+                &record,
+                &store.load_recovery(&u).unwrap(),
+                &mut state,
+                &config,
+                now()
+            ),
+            Err((Method::Recovery, Refusal::WrongRecoveryCode))
+        );
+    }
+
+    // The text form prints ten codes, none seen before.
+    let out = env.run(&["recovery-codes", "bob"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .starts_with("✓ bob: new recovery codes; the old ones no longer work.\n"),
+        "{}",
+        out.stdout
+    );
+    let printed: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .collect();
+    assert_eq!(printed.len(), 10, "{}", out.stdout);
+    assert!(printed.iter().all(|c| is_recovery_code_shape(c)));
+    assert!(printed.iter().all(|c| !new.iter().any(|n| n == c)));
+
+    let missing = env.run(&["recovery-codes", "zed"]);
+    missing.expect_code(1);
+    assert_eq!(missing.stderr, "twofold: zed is not enrolled\n");
+}
+
+// ---------------------------------------------------------------- check-config
+
+#[test]
+fn check_config_accepts_a_good_file() {
+    let env = Env::new();
+    let cfg = env.config.display().to_string();
+    let out = env.run(&["check-config"]);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        format!("{cfg}: state_dir: does not exist yet; `twofold enroll` creates it\n{cfg}: OK\n")
+    );
+    assert_eq!(out.stderr, "");
+    assert!(!env.state_dir.exists(), "check-config creates nothing");
+
+    env.enroll_json("bob", &[]);
+    let out = env.run(&["check-config"]);
+    out.expect_code(0);
+    assert_eq!(out.stdout, format!("{cfg}: OK\n"));
+}
+
+#[test]
+fn check_config_names_file_key_line_and_reason() {
+    let env = Env::new();
+    let path = env.path().join("bad.toml");
+    let shown = path.display().to_string();
+    let check = |text: &str| {
+        write_private(&path, text);
+        let out = run_command(
+            {
+                let mut c = Command::new(TWOFOLD);
+                c.arg("--config").arg(&path).arg("check-config");
+                c
+            },
+            "",
+        );
+        out.expect_code(1);
+        assert_eq!(out.stdout, "", "no OK line for a bad file");
+        out.stderr
+    };
+    let state = format!("state_dir = \"{}\"\n", env.state_dir.display());
+
+    // A bad value: key and reason.
+    let stderr = check(&format!("{state}[totp]\ndigits = 9\n"));
+    assert_eq!(
+        stderr,
+        format!("{shown}: totp.digits: must be 6, 7 or 8 (got 9)\n")
+    );
+
+    // An unknown key: line and the key's name.
+    let stderr = check(&format!(
+        "{state}[rate_limit]\nfailure_delay_ms = 0\nmax_failurez = 3\n"
+    ));
+    assert!(
+        stderr.starts_with(&format!("{shown}: line 4: unknown field `max_failurez`")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+
+    // Both in one file: refused, naming the file, the unknown key's line and the reason.
+    let stderr = check(&format!(
+        "{state}[totp]\ndigits = 9\n\n[rate_limit]\nmax_failurez = 3\n"
+    ));
+    assert!(
+        stderr.starts_with(&format!(
+            "{shown}: line 6: unknown field `max_failurez`, expected one of `max_failures`"
+        )),
+        "{stderr}"
+    );
+
+    // Several bad values are all reported, one line each.
+    let stderr = check(&format!(
+        "{state}issuer = \"a:b\"\n[totp]\ndigits = 5\nperiod = 1\n"
+    ));
+    assert_eq!(
+        stderr,
+        format!(
+            "{shown}: issuer: must be non-empty and contain no ':'\n{shown}: totp.digits: must be 6, 7 or 8 (got 5)\n{shown}: totp.period: must be 15..=300 seconds (got 1)\n"
+        )
+    );
+
+    // A wrong type: the line and the reason.
+    let stderr = check(&format!(
+        "{state}[rate_limit]\nfailure_delay_ms = \"fast\"\n"
+    ));
+    assert_eq!(
+        stderr,
+        format!("{shown}: line 3: invalid type: string \"fast\", expected u64\n")
+    );
+
+    // A relative state_dir.
+    let stderr = check("state_dir = \"var/lib/twofold\"\n");
+    assert_eq!(
+        stderr,
+        format!("{shown}: state_dir: must be an absolute path\n")
+    );
+
+    // An explicitly named file that does not exist.
+    std::fs::remove_file(&path).unwrap();
+    let out = run_command(
+        {
+            let mut c = Command::new(TWOFOLD);
+            c.arg("--config").arg(&path).arg("check-config");
+            c
+        },
+        "",
+    );
+    out.expect_code(1);
+    assert_eq!(out.stderr, format!("{shown}: no such file\n"));
+}
+
+#[test]
+fn group_writable_config_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.enroll_json("bob", &[]);
+    std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let cfg = env.config.display().to_string();
+    let reason = "mode 0664 gives access to group or others";
+
+    let out = env.run(&["check-config"]);
+    out.expect_code(1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with(&format!("{cfg}: ")) && out.stderr.contains(reason),
+        "{}",
+        out.stderr
+    );
+    // Every other command refuses it too.
+    let out = env.run(&["status", "bob"]);
+    out.expect_code(1);
+    assert!(out.stderr.contains(reason), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+
+    // World-readable but not writable is fine for configuration.
+    std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    env.run(&["check-config"]).expect_code(0);
+
+    // A state directory open to others is reported by check-config.
+    std::fs::set_permissions(&env.state_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env.run(&["check-config"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.starts_with(&format!("{cfg}: state_dir: "))
+            && out
+                .stderr
+                .contains("mode 0755 gives access to group or others"),
+        "{}",
+        out.stderr
+    );
+}
+
+// ---------------------------------------------------------------- import-google-authenticator
+
+/// Runs google-authenticator non-interactively, writing `file`; `mode` is `-t` or `-c`.
+fn google_authenticator(file: &std::path::Path, args: &[&str]) {
+    let out = Command::new("google-authenticator")
+        .args(args)
+        .args(["-f", "-q", "-C", "-s"])
+        .arg(file)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run google-authenticator");
+    assert!(
+        out.status.success() && file.exists(),
+        "google-authenticator failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn import_google_authenticator_totp_file() {
+    let test = "import_google_authenticator_totp_file";
+    if !have_tool("google-authenticator", test) || !have_tool("oathtool", test) {
+        return;
+    }
+    let env = Env::new();
+    let file = env.path().join("google_authenticator");
+    google_authenticator(&file, &["-t", "-d", "-r", "3", "-R", "30", "-w", "3"]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let secret = text.lines().next().unwrap().to_string();
+    let scratch: Vec<&str> = text
+        .lines()
+        .filter(|l| l.len() == 8 && l.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    assert_eq!(
+        scratch.len(),
+        5,
+        "google-authenticator's default: 5 scratch codes"
+    );
+    let file_arg = file.to_str().unwrap();
+
+    let out = env.run(&["import-google-authenticator", "frank", file_arg]);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "✓ Imported {file_arg} for frank: the same app entry keeps working.\n\
+             \x20 period 30 s, accepted skew ±1 step(s), 5 scratch code(s) now recovery codes (each works once).\n\
+             \x20 RATE_LIMIT is replaced by twofold's [rate_limit] settings.\n\
+             \x20 The old file was left in place; remove it once pam_google_authenticator is out of the PAM stack.\n"
+        )
+    );
+    let status = env
+        .run(&["status", "frank", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(status["enrolled"], true);
+    assert_eq!(status["algorithm"], "SHA1");
+    assert_eq!(status["digits"], 6);
+    assert_eq!(status["period"], 30);
+    assert_eq!(status["recovery_codes_left"], 5);
+
+    let store = env.store();
+    let u = user("frank");
+    let config = env.load_config();
+    let record = store.load_record(&u).unwrap().unwrap();
+    assert_eq!(record.totp.secret.expose(), secret);
+    assert_eq!(record.totp.skew, Some(1), "WINDOW_SIZE 3 = ±1 step");
+    // No scratch code in plain text in the record.
+    let record_text = std::fs::read_to_string(env.record_path("frank")).unwrap();
+    assert!(scratch.iter().all(|c| !record_text.contains(c)));
+
+    // An oathtool code for the file's key signs in once.
+    let t = now();
+    let code = oathtool(&secret, &["--totp"], Some(t));
+    {
+        let lock = store.lock(&u).unwrap();
+        let mut state = store.load_state(&u, &lock).unwrap();
+        assert_eq!(
+            verify(&code, &record, &[], &mut state, &config, t),
+            Ok(Method::Totp)
+        );
+        assert_eq!(
+            verify(&code, &record, &[], &mut state, &config, t),
+            Err((Method::Totp, Refusal::ReplayedCode))
+        );
+        // A scratch code works as a recovery code, once (state saved in between).
+        assert_eq!(
+            verify(
+                scratch[2],
+                &record,
+                &store.load_recovery(&u).unwrap(),
+                &mut state,
+                &config,
+                t
+            ),
+            Ok(Method::Recovery)
+        );
+        store.save_state(&u, &lock, &state).unwrap();
+    }
+    {
+        let lock = store.lock(&u).unwrap();
+        let mut state = store.load_state(&u, &lock).unwrap();
+        assert_eq!(
+            verify(
+                scratch[2],
+                &record,
+                &store.load_recovery(&u).unwrap(),
+                &mut state,
+                &config,
+                t
+            ),
+            Err((Method::Recovery, Refusal::WrongRecoveryCode)),
+            "a scratch code works only once"
+        );
+        assert_eq!(
+            verify(
+                scratch[3],
+                &record,
+                &store.load_recovery(&u).unwrap(),
+                &mut state,
+                &config,
+                t
+            ),
+            Ok(Method::Recovery)
+        );
+    }
+    let status = env
+        .run(&["status", "frank", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(status["recovery_codes_left"], 4);
+
+    // Importing over an enrolled user is refused.
+    let again = env.run(&["import-google-authenticator", "frank", file_arg]);
+    again.expect_code(1);
+    assert_eq!(
+        again.stderr,
+        "twofold: frank is already enrolled in twofold; run `twofold reset frank` first\n"
+    );
+}
+
+#[test]
+fn import_google_authenticator_refuses_hotp_file() {
+    if !have_tool(
+        "google-authenticator",
+        "import_google_authenticator_refuses_hotp_file",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let file = env.path().join("google_authenticator_hotp");
+    google_authenticator(&file, &["-c", "-u", "-w", "3"]);
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("\" HOTP_COUNTER ")
+    );
+    let file_arg = file.to_str().unwrap();
+    let out = env.run(&["import-google-authenticator", "gina", file_arg]);
+    out.expect_code(1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "twofold: {file_arg}: this file is for counter-based (HOTP) codes; twofold supports only \
+             time-based (TOTP) codes — enrol the user afresh with `twofold enroll`\n"
+        )
+    );
+    assert!(!env.record_path("gina").exists(), "nothing saved");
+    assert!(!env.state_path("gina").exists(), "nothing saved");
+    env.run(&["status", "gina"]).expect_code(3);
+    assert_eq!(env.run(&["list"]).expect_code(0).stdout, "");
+}
+
+// ---------------------------------------------------------------- demo
+
+#[test]
+fn demo_without_a_terminal_signs_in_through_libpam() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = std::path::Path::new(TWOFOLD);
+    let mut cmd = Command::new(exe);
+    cmd.arg("demo")
+        .arg("--qr")
+        .arg("none")
+        .env("TMPDIR", tmp.path());
+    let module = exe.parent().unwrap().join("libtwofold.so");
+    if !module.exists() {
+        // `cargo test` may leave the module only in deps/.
+        let deps = exe.parent().unwrap().join("deps").join("libtwofold.so");
+        assert!(deps.exists(), "build the PAM module first: cargo build");
+        cmd.arg("--module").arg(deps);
+    }
+    let out = run_command(cmd, "");
+    out.expect_code(0);
+    let stdout = &out.stdout;
+    for line in [
+        "No terminal: saving without a confirmation code (as `twofold enroll --no-verify`).",
+        "✓ Enrolled; 10 recovery codes made.",
+        "  ✓ the right code is accepted: libpam returned PAM_SUCCESS",
+        "  ✓ a replayed code is refused: libpam returned PAM_AUTH_ERR",
+        "  ✓ a wrong code is refused: libpam returned PAM_AUTH_ERR",
+        "✓ Demo passed.",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing line {line:?} in:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains('✗'), "{stdout}");
+    for reason in [
+        "result=success reason=ok",
+        "result=failure reason=replayed_code",
+        "result=failure reason=wrong_code",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("  auth user=demo service=twofold-demo")
+                    && l.ends_with(reason)),
+            "audit line with {reason} in:\n{stdout}"
+        );
+    }
+    // Its temporary directory was inside TMPDIR and is gone afterwards.
+    let first = stdout.lines().next().unwrap();
+    let dir = first
+        .strip_prefix("twofold demo — everything happens in ")
+        .and_then(|r| r.strip_suffix(" and is removed afterwards."))
+        .unwrap_or_else(|| panic!("first line {first:?}"));
+    assert!(dir.starts_with(tmp.path().to_str().unwrap()), "{dir}");
+    assert!(
+        !std::path::Path::new(dir).exists(),
+        "demo directory removed"
+    );
+}
