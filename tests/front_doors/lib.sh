@@ -159,6 +159,16 @@ add_user() {
     getent passwd "$name" >/dev/null || die "user $name not visible through NSS"
 }
 
+# add_group NAME MEMBER...: a supplementary group (in the copies of group and gshadow).
+add_group() {
+    local name=$1 id=62000
+    shift
+    while getent group "$id" >/dev/null; do id=$((id + 1)); done
+    local IFS=,
+    printf '%s:x:%d:%s\n' "$name" "$id" "$*" >>/etc/group
+    printf '%s:!::%s\n' "$name" "$*" >>/etc/gshadow
+}
+
 # enroll NAME: enrolls the user with a fresh secret (in SECRET[NAME]) through the real command.
 declare -A SECRET=()
 enroll() {
@@ -217,7 +227,7 @@ audit_has() {
 
 tm() { tmux -u -S "$TMUX_SOCK" -f "$T/tmux.conf" "$@"; }
 
-# pane NAME COMMAND...: starts COMMAND on a fresh 200x100 terminal in a UTF-8 locale. The
+# pane NAME COMMAND...: starts COMMAND on a fresh 200x100 (PANE_COLS x 100) terminal in a UTF-8 locale. The
 # command runs through a small script, so no quoting passes through tmux's shell; when it
 # ends, the pane stays (remain-on-exit) and the script prints "PANE_EXIT=<status>".
 pane() {
@@ -231,11 +241,14 @@ pane() {
         printf '\necho "PANE_EXIT=$?"\n'
     } >"$script"
     chmod 0755 "$script"
-    tm new-session -d -s "$name" -x 200 -y 100 "$script"
+    tm new-session -d -s "$name" -x "${PANE_COLS:-200}" -y 100 "$script"
 }
 
 # screen NAME: everything the pane showed (scrollback included), wrapped lines joined.
 screen() { tm capture-pane -p -J -t "$1" -S - -E - 2>/dev/null || true; }
+
+# screen_as_shown NAME: the screen as the terminal shows it, wrapped lines not joined.
+screen_as_shown() { tm capture-pane -p -t "$1" -S - -E - 2>/dev/null || true; }
 
 # count NAME REGEX: number of screen lines matching.
 count() { screen "$1" | grep -cE -- "$2" || true; }

@@ -37,6 +37,7 @@ PrintLastLog no
 LogLevel VERBOSE
 EOF
     /usr/sbin/sshd -t -f "$T/ssh/sshd_config" || die "sshd -t rejects the configuration"
+    : >"$T/sshd.log"
     /usr/sbin/sshd -D -e -f "$T/ssh/sshd_config" >>"$T/sshd.log" 2>&1 &
     SSHD_PID=$!
     local deadline=$((SECONDS + WAIT))
@@ -204,6 +205,56 @@ case_ssh_lockout_refuses_the_right_code() {
     fi
 }
 
+# [policy] exempt_groups: a member gets in with the key alone (the snippet's pam_permit line
+# carries the PAM_IGNORE); an enrolled non-member still needs the code.
+case_ssh_exempt_group_member_needs_only_the_key() {
+    install_pam sshd sshd
+    write_config '[policy]
+exempt_groups = ["tfexempt"]'
+    start_sshd key
+    add_user tfexm
+    add_user tfnonm
+    add_group tfexempt tfexm
+    enroll tfexm
+    enroll tfnonm
+    client_key tfexm
+    client_key tfnonm
+    ssh_pane a tfexm key
+    signed_in a
+    assert_absent a 'Verification code:'
+    audit_has "user=tfexm service=sshd .*reason=exempt_group"
+    ssh_pane b tfnonm key
+    wait_for b '\) Verification code: $'
+    type_line b "$(code tfnonm)"
+    signed_in b
+}
+
+# [remember] seconds: after a success, the same user from the same address skips the code for
+# a while; the window is per user.
+case_ssh_remember_skips_the_code_within_the_window() {
+    install_pam sshd sshd
+    write_config '[remember]
+seconds = 600'
+    start_sshd key
+    add_user tfrem
+    add_user tfrem2
+    enroll tfrem
+    enroll tfrem2
+    client_key tfrem
+    client_key tfrem2
+    ssh_pane a tfrem key
+    wait_for a '\) Verification code: $'
+    type_line a "$(code tfrem)"
+    signed_in a
+    ssh_pane b tfrem key
+    signed_in b
+    assert_absent b 'Verification code:'
+    audit_has "user=tfrem service=sshd .*reason=remembered"
+    ssh_pane c tfrem2 key
+    wait_for c '\) Verification code: $'
+    tm send-keys -t c C-c
+}
+
 # What exists today: without nullok (and without an [enrollment] policy) a user who is not
 # enrolled is asked for a code like everybody else, and refused.
 case_ssh_unenrolled_user_is_refused() {
@@ -286,13 +337,12 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------
-# PENDING(first-sign-in enrollment): the [enrollment] policy is being implemented in src/.
-# Spec: for an un-enrolled user with unenrolled = "enroll", ONE echo-on prompt holding
-# "More information required", an explanation, the QR code, "Or enter this key by hand: XXXX
-# XXXX ..." and ending "Code shown in the app: "; a wrong code gives "That code is not right.
-# Code shown in the app: " (3 attempts); the right one a second echo-on prompt with "Recovery
-# codes", the codes, ending "Press Enter to continue: "; then success. Later sign-ins ask
-# "Verification code: " as usual.
+# First-sign-in enrollment ([enrollment] unenrolled = "enroll"), as specified: for a user without
+# a record, ONE echo-on prompt holding "More information required", an explanation, the QR code,
+# "Or enter this key by hand: XXXX XXXX ..." and ending "Code shown in the app: "; a wrong code
+# gives "That code is not right. Code shown in the app: " (3 attempts); the right one a second
+# echo-on prompt with "Recovery codes", the codes, ending "Press Enter to continue: "; then
+# success. Later sign-ins ask "Verification code: " as usual.
 # ---------------------------------------------------------------------------------------------
 
 # enroll_on_screen PANE USER: reads the QR off the pane, checks it against the key in text and
@@ -358,7 +408,7 @@ case_ssh_first_sign_in_enrolls_then_requires_a_code() {
 
 case_ssh_first_sign_in_wrong_code_asks_again() {
     install_pam sshd sshd
-    enrollment_config enroll
+    enrollment_config enroll 'qr = "utf8"'
     start_sshd key
     add_user tfenroll2
     client_key tfenroll2
@@ -372,6 +422,29 @@ case_ssh_first_sign_in_wrong_code_asks_again() {
     wait_for a 'Press Enter to continue: $'
     type_line a ''
     signed_in a
+}
+
+# With the default configuration, on the 80-column terminal many users have, the QR code as
+# displayed (wrapped lines not joined) must still scan.
+case_ssh_first_sign_in_qr_scans_on_an_80_column_terminal() {
+    install_pam sshd sshd
+    enrollment_config enroll
+    start_sshd key
+    add_user tfnarrow
+    client_key tfnarrow
+    PANE_COLS=80 ssh_pane a tfnarrow key
+    wait_for a 'Code shown in the app: $'
+    screen_as_shown a >"$T/screen-80.txt"
+    local uri
+    if grep -qF '\033[' "$T/screen-80.txt"; then
+        log "the ssh client shows the prompt's ANSI escapes as text (\\033[...m), widening every QR line"
+    fi
+    uri=$(python3 "$TWOFOLD_REPO/tests/front_doors/qr_from_screen.py" "$T/screen-80.txt" "$T") ||
+        die "the QR code does not scan as an 80-column terminal shows it"
+    case $uri in
+        otpauth://totp/*tfnarrow\?*) ;;
+        *) die "QR says $uri" ;;
+    esac
 }
 
 case_ssh_unenrolled_allow_lets_in_with_the_key_alone() {

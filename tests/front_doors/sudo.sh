@@ -162,5 +162,33 @@ EOT
     [ "$(grep -c 'user=tfrhel' "$AUDIT")" -eq 1 ] || die "twofold ran more than once"
 }
 
+# [remember] is for remote sign-ins unless `local = true`: sudo (no remote address) asks for
+# the code every time by default, and not within the window with `local = true`.
+case_sudo_remember_only_with_local() {
+    write_config '[remember]
+seconds = 600'
+    sudo_user tfsudorem
+    user_shell a tfsudorem
+    sudo_until_code a tfsudorem
+    type_line a "$(code tfsudorem)"
+    wait_for a "$SUDO_OK"
+    sudo_until_code a tfsudorem 2      # asked again: local services are not remembered
+    tm send-keys -t a C-c
+    write_config '[remember]
+seconds = 600
+local = true'
+    sudo_user tfsudorem2
+    user_shell b tfsudorem2
+    sudo_until_code b tfsudorem2
+    type_line b "$(code tfsudorem2)"
+    wait_for b "$SUDO_OK"
+    type_line b "$SUDO_CMD"
+    wait_for b '^\[sudo\] password for tfsudorem2: $' 2
+    type_line b "${PASSWORD[tfsudorem2]}"
+    wait_for b "$SUDO_OK" 2
+    assert_count b 'Verification code:' 1
+    audit_has "user=tfsudorem2 service=sudo .*reason=remembered"
+}
+
 setup_sandbox
 "case_$CASE"
