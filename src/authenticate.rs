@@ -87,10 +87,24 @@ pub fn authenticate(
     };
     let decision = run.decide();
     if matches!(decision.verdict, Verdict::Unavailable) && !req.silent {
-        run.conv.error(messages::UNAVAILABLE);
+        notify(run.conv, req, messages::UNAVAILABLE);
     }
     run.log_decision(&decision);
     decision.verdict
+}
+
+/// Tells the user why they are refused. Over SSH (a remote address) the OpenSSH client before
+/// 10.3 shows PAM messages only with a following prompt, so the text becomes a prompt of its
+/// own; elsewhere it is an error message. Nothing under PAM_SILENT.
+fn notify(conv: &mut dyn Conversation, req: &SignIn, text: &str) {
+    if req.silent {
+        return;
+    }
+    if req.rhost.is_empty() {
+        conv.error(text);
+    } else {
+        let _ = conv.ask_visible(&format!("{text}\n{}", messages::PRESS_ENTER));
+    }
 }
 
 struct Run<'a> {
@@ -326,8 +340,8 @@ impl Run<'_> {
             (Err((method, refusal)), saved) => {
                 self.conv
                     .fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
-                if ratelimit::is_locked(&state, now) && !self.req.silent {
-                    self.conv.error(messages::LOCKED);
+                if ratelimit::is_locked(&state, now) {
+                    notify(self.conv, self.req, messages::LOCKED);
                 }
                 let detail = saved.err().map(|e| format!("state not saved: {e}"));
                 Decision {
@@ -339,9 +353,7 @@ impl Run<'_> {
     }
 
     fn locked(&mut self) -> Decision {
-        if !self.req.silent {
-            self.conv.error(messages::LOCKED);
-        }
+        notify(self.conv, self.req, messages::LOCKED);
         Decision::refused("locked_out")
     }
 

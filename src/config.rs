@@ -46,7 +46,9 @@ pub struct EnrollmentConfig {
     pub unenrolled: Unenrolled,
     /// Last day (UTC, `YYYY-MM-DD`) on which `allow`/`enroll` apply; afterwards such users are refused.
     pub deadline: Option<String>,
-    /// How the QR code is drawn inside the sign-in: `"ansi"` (explicit colours) or `"utf8"`.
+    /// How the QR code is drawn inside the sign-in: `"utf8"` (plain half blocks; the default,
+    /// because the OpenSSH client shows escape sequences in prompts as text) or `"ansi"`
+    /// (explicit colours, for consoles only).
     pub qr: String,
 }
 
@@ -144,7 +146,7 @@ impl Default for EnrollmentConfig {
         EnrollmentConfig {
             unenrolled: Unenrolled::Refuse,
             deadline: None,
-            qr: "ansi".into(),
+            qr: "utf8".into(),
         }
     }
 }
@@ -220,7 +222,15 @@ impl Config {
             Ok(None) if !explicit => return Ok(Config::default()),
             Ok(None) => return Err(err("", "no such file".into())),
             Err(e) if e.is_not_found() && !explicit => return Ok(Config::default()),
-            Err(e) => return Err(err("", e.to_string())),
+            Err(e) => {
+                // The file's own path is already in front of the message.
+                let text = e.to_string();
+                let own = format!("{}: ", path.display());
+                return Err(err(
+                    "",
+                    text.strip_prefix(&own).unwrap_or(&text).to_string(),
+                ));
+            }
         };
         let text = std::str::from_utf8(&bytes).map_err(|_| err("", "not UTF-8 text".into()))?;
         Config::parse(text, path)

@@ -28,5 +28,7 @@ pub const ENROLL_RETRY: &str = "That code is not right. Code shown in the app: "
 pub const ENROLL_DONE: &str = "✓ Your second factor is set up.\n\
 Recovery codes: each one works once, for when you lose your phone. Write them down now;\n\
 they will not be shown again.\n";
+/// Closes a prompt that only shows a message (over SSH).
+pub const PRESS_ENTER: &str = "Press Enter: ";
 /// Closes the recovery codes prompt.
 pub const ENROLL_CONTINUE: &str = "Press Enter to continue: ";

@@ -1154,3 +1154,29 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         "demo directory removed"
     );
 }
+
+#[test]
+fn enroll_whose_output_is_lost_saves_nothing() {
+    // A reader that went away (`twofold enroll bob --json | true`): the recovery codes cannot
+    // be shown, so no record may be saved that nobody has the codes for.
+    for args in [
+        &["enroll", "bob", "--no-verify", "--json"][..],
+        &["enroll", "bob", "--no-verify", "--qr", "none"][..],
+    ] {
+        let env = Env::new();
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env
+            .command(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("nothing was saved"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        env.run(&["status", "bob"]).expect_code(3);
+    }
+}

@@ -18,8 +18,7 @@
 //!
 //! First-sign-in enrollment is tested as a user meets it: the QR code is read off the ssh
 //! client's screen (tests/front_doors/qr_from_screen.py, zbarimg), the code computed with
-//! oathtool and typed. A test marked `#[ignore = "BUG: ..."]` shows a known bug and fails until
-//! it is fixed (`cargo test --test front_doors -- --ignored`).
+//! oathtool and typed.
 
 mod common;
 
@@ -243,10 +242,9 @@ fn ssh_first_sign_in_wrong_code_asks_again() {
     front_door("ssh_first_sign_in_wrong_code_asks_again", "sshd", SSHD_QR);
 }
 
-/// BUG (reported): with the default `[enrollment] qr = "ansi"` the OpenSSH client shows each
-/// ESC as the text `\033`, so every QR line is 84 columns and wraps on an 80-column terminal.
+/// The OpenSSH client shows each ESC in a prompt as the text `\033`, so the default drawing
+/// inside the sign-in is plain half blocks: 53 columns, within an 80-column terminal.
 #[test]
-#[ignore = "BUG: default enrollment.qr = \"ansi\" does not fit 80 columns over OpenSSH; enable when fixed"]
 fn ssh_first_sign_in_qr_scans_on_an_80_column_terminal() {
     front_door(
         "ssh_first_sign_in_qr_scans_on_an_80_column_terminal",

@@ -1,7 +1,7 @@
 //! Administration: status, list, reset, unlock, recovery-codes, check-config.
 #![forbid(unsafe_code)]
 
-use super::enroll::print_recovery_codes;
+use super::enroll::{recovery_codes_text, write_stdout};
 use super::{CliResult, open_store};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -134,22 +134,28 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
     let (codes, hashes) = recovery::generate(config.recovery.count).map_err(|e| e.to_string())?;
     let mut state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
     state.used_recovery.clear();
+    // Shown before they replace the old ones: if the output is lost, the old codes still work.
+    let shown = if json {
+        let list: Vec<&str> = codes.iter().map(|c| c.expose()).collect();
+        format!(
+            "{}\n",
+            serde_json::json!({ "user": user.as_str(), "recovery_codes": list })
+        )
+    } else {
+        format!(
+            "✓ {user}: new recovery codes; the old ones no longer work.\n{}",
+            recovery_codes_text(&codes)
+        )
+    };
+    write_stdout(&shown).map_err(|e| {
+        format!("cannot show the new recovery codes ({e}); the old ones still work")
+    })?;
     store
         .save_recovery(user, &hashes)
         .map_err(|e| e.to_string())?;
     store
         .save_state(user, &lock, &state)
         .map_err(|e| e.to_string())?;
-    if json {
-        let list: Vec<&str> = codes.iter().map(|c| c.expose()).collect();
-        println!(
-            "{}",
-            serde_json::json!({ "user": user.as_str(), "recovery_codes": list })
-        );
-    } else {
-        println!("✓ {user}: new recovery codes; the old ones no longer work.");
-        print_recovery_codes(&codes);
-    }
     Ok(ExitCode::SUCCESS)
 }
 
