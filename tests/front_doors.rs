@@ -1,6 +1,6 @@
 //! Through the real front doors: OpenSSH sshd with the real ssh client, sudo, su and login on a
 //! terminal (tmux), each configured with this repository's pam.d/ snippets and sshd_config.d/
-//! drop-ins — the files docs/front-doors.md tells administrators to install — with only the
+//! drop-ins — the files the README's "Front doors" section tells administrators to install — with only the
 //! module path and `config=` substituted.
 //!
 //! Each test runs one case of a bash script in tests/front_doors/ (one script per front door,

@@ -116,7 +116,7 @@ case_sudo_user_cannot_read_own_record() {
     assert_absent a "secret =|${SECRET[tfsudoread]}"
 }
 
-# The RHEL-family recipe (docs/front-doors.md), as far as it can be checked on Debian: Linux-PAM
+# The RHEL-family recipe (README, "Front doors"), as far as it can be checked on Debian: Linux-PAM
 # is the same, the files are not. system-auth is written here after RHEL 9's authselect output,
 # with the modules Debian has: pam_unix is `sufficient`, so its success returns at once —
 # from the whole stack with `include` (the twofold line after it never runs: the code is
