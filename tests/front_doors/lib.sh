@@ -58,7 +58,20 @@ check_namespace() {
 # /etc/pam.d bound over the real ones; a twofold configuration and state directory.
 setup_sandbox() {
     check_namespace
-    mount -t tmpfs -o mode=1777 twofold-tmp /tmp
+    # The repository and the build may live below /tmp (a CI clone does), which the fresh /tmp
+    # would hide: the new tmpfs is filled at /mnt with what the tests use, then moved over /tmp.
+    [ -d /mnt ] || die "/mnt is missing (needed as a staging mount point)"
+    mount -t tmpfs -o mode=1777 twofold-tmp /mnt
+    local src=/mnt/twofold-src
+    mkdir -p -m 0755 "$src/repo/tests"
+    cp "$TWOFOLD_MODULE" "$src/libtwofold.so"
+    cp "$TWOFOLD_CLI" "$src/twofold"
+    cp -a "$TWOFOLD_REPO/pam.d" "$TWOFOLD_REPO/sshd_config.d" "$src/repo/"
+    cp -a "$TWOFOLD_REPO/tests/front_doors" "$src/repo/tests/"
+    mount --move /mnt /tmp
+    TWOFOLD_MODULE=/tmp/twofold-src/libtwofold.so
+    TWOFOLD_CLI=/tmp/twofold-src/twofold
+    TWOFOLD_REPO=/tmp/twofold-src/repo
     mount -t tmpfs -o mode=0755 twofold-run /run
     mount -t tmpfs -o mode=0755 twofold-log /var/log
     T=$(mktemp -d /tmp/front-doors.XXXXXX)
