@@ -64,6 +64,7 @@ pub fn prepare(
         created: clock.now(),
         totp,
         recovery: hashes,
+        devices: Vec::new(),
     };
     Ok(Pending {
         record,

@@ -17,6 +17,7 @@ pub mod messages;
 pub mod options;
 pub mod pam;
 pub mod policy;
+pub mod push;
 pub mod qr;
 pub mod ratelimit;
 pub mod remember;

@@ -144,6 +144,7 @@ mod tests {
                 created: 0,
                 totp,
                 recovery: hashes,
+                devices: Vec::new(),
             },
             codes,
         )
