@@ -4,13 +4,14 @@
 
 use crate::audit::{AuditSink, Line, Severity};
 use crate::clock::Clock;
-use crate::config::{Config, DEFAULT_PATH, Unenrolled, WriteErrorPolicy};
+use crate::config::{Config, DEFAULT_PATH, FailMode, Unenrolled, WriteErrorPolicy};
 use crate::conversation::Conversation;
 use crate::factor::Method;
 use crate::guided_enrollment;
 use crate::messages;
 use crate::options::{ModuleOptions, PassMode};
 use crate::policy::{self, Requirement};
+use crate::push_signin::{self, PushSignIn};
 use crate::ratelimit;
 use crate::remember;
 use crate::secret::SecretString;
@@ -49,6 +50,10 @@ struct Decision {
     method: Method,
     reason: &'static str,
     detail: Option<String>,
+    /// "Not me" from the phone: `suspicious=yes` in the log.
+    suspicious: bool,
+    /// Logged at error level whatever the verdict (a success by `fail_mode = "allow"`).
+    alarm: bool,
 }
 
 impl Decision {
@@ -58,6 +63,8 @@ impl Decision {
             method,
             reason,
             detail: None,
+            suspicious: false,
+            alarm: false,
         }
     }
     fn refused(reason: &'static str) -> Self {
@@ -239,10 +246,105 @@ impl Run<'_> {
         } else if self.opts.pass_mode == PassMode::UseFirstPass {
             return Decision::refused("no_stacked_answer");
         }
+        // forward_pass asks for password and code in one answer: no room for push there.
+        if self.opts.pass_mode != PassMode::ForwardPass && push_signin::applies(record, config) {
+            return self.push(store, user, record, config);
+        }
+        self.code(store, user, record, config)
+    }
+
+    /// Asks for a code and checks it.
+    fn code(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
         match self.obtain_answer(record.totp.digits) {
             Some(answer) => self.check(store, user, record, config, &answer),
             None => Decision::refused("conversation_failed"),
         }
+    }
+
+    /// Approval on the phone; a typed code, a pause or an unreachable service lead back to codes.
+    fn push(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
+        let outcome = PushSignIn {
+            conv: &mut *self.conv,
+            store,
+            user,
+            record,
+            config,
+            clock: self.clock,
+            service: &self.req.service,
+            rhost: &self.req.rhost,
+            silent: self.req.silent,
+        }
+        .run();
+        use push_signin::Outcome;
+        let refused = |reason| Decision::new(Verdict::Refused, Method::Push, reason);
+        match outcome {
+            Outcome::Approved => Decision::new(Verdict::Success, Method::Push, "push_approved"),
+            Outcome::Denied => refused("push_denied"),
+            Outcome::Reported => Decision {
+                suspicious: true,
+                ..refused("push_reported")
+            },
+            Outcome::TimedOut => refused("push_timeout"),
+            Outcome::Invalid(why) => {
+                self.conv.fail_delay(config.rate_limit.failure_delay_ms);
+                refused(why.as_str())
+            }
+            Outcome::NoAnswer => refused("conversation_failed"),
+            Outcome::Code(answer) => self.check(store, user, record, config, &answer),
+            Outcome::Skipped { reason } => {
+                self.push_fallback(reason, None, store, user, record, config)
+            }
+            Outcome::Unavailable { reason, detail } => match config.push.fail_mode {
+                FailMode::Code => {
+                    self.push_fallback(reason, Some(detail), store, user, record, config)
+                }
+                FailMode::Deny => Decision {
+                    detail: Some(detail),
+                    ..refused(reason)
+                },
+                FailMode::Allow => Decision {
+                    detail: Some(format!("fail_mode=allow: {detail}")),
+                    alarm: true,
+                    ..Decision::new(Verdict::Success, Method::Push, reason)
+                },
+            },
+        }
+    }
+
+    /// Push was not possible: log why, tell the user, ask for a code.
+    fn push_fallback(
+        &mut self,
+        reason: &'static str,
+        detail: Option<String>,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
+        let mut line = self
+            .line("push")
+            .kv("result", "code_instead")
+            .kv("reason", reason);
+        if let Some(detail) = &detail {
+            line = line.kv("detail", detail);
+        }
+        self.sink.write(Severity::Warning, &line.finish());
+        if !self.req.silent {
+            self.conv.info(messages::PUSH_USE_CODE);
+        }
+        self.code(store, user, record, config)
     }
 
     /// Prompts for the code (or password and code, passing the password on).
@@ -347,17 +449,23 @@ impl Run<'_> {
     }
 
     fn log_decision(&self, d: &Decision) {
-        let (result, severity) = match d.verdict {
+        let (result, mut severity) = match d.verdict {
             Verdict::Success => ("success", Severity::Notice),
             Verdict::Refused => ("failure", Severity::Warning),
             Verdict::Ignore => ("ignore", Severity::Info),
             Verdict::Unavailable => ("error", Severity::Error),
         };
+        if d.alarm {
+            severity = Severity::Error;
+        }
         let mut line = self
             .line("auth")
             .kv("method", d.method.as_str())
             .kv("result", result)
             .kv("reason", d.reason);
+        if d.suspicious {
+            line = line.kv("suspicious", "yes");
+        }
         if let Some(detail) = &d.detail {
             line = line.kv("detail", detail);
         }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 use crate::factor::totp::Algorithm;
+pub use crate::push::config::{FailMode, PushConfig, PushMode};
 use crate::store::file::{Dir, Policy};
 use serde::Deserialize;
 use std::fmt;
@@ -35,6 +36,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Skipping the second factor for a while after a success.
     pub remember: RememberConfig,
+    /// Push approval (`[push]`).
+    pub push: PushConfig,
 }
 
 /// `[enrollment]`: users who have no record yet.
@@ -135,6 +138,7 @@ impl Default for Config {
             enrollment: EnrollmentConfig::default(),
             policy: PolicyConfig::default(),
             remember: RememberConfig::default(),
+            push: PushConfig::default(),
         }
     }
 }
@@ -335,6 +339,7 @@ impl Config {
                 format!("must be 1..=100 (got {})", self.recovery.count),
             ));
         }
+        self.push.problems(&mut p);
         p
     }
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod config;
 pub mod device;
 pub mod endpoint;
 pub mod protocol;
