@@ -50,6 +50,8 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             "locked": locked,
             "locked_until": state.locked_until,
             "last_success": state.last_success,
+            "devices": record.devices,
+            "push_paused": crate::push_signin::paused(&state, now),
         });
         println!("{out}");
     } else {
@@ -73,6 +75,12 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
                 "  last successful second factor: {} (unix time)",
                 state.last_success
             );
+        }
+        let active = record.active_devices().count();
+        println!("  push devices: {active} active");
+        super::push::print_devices(&record.devices);
+        if let Some(why) = crate::push_signin::paused(&state, now) {
+            println!("  push paused: {why}");
         }
     }
     Ok(ExitCode::SUCCESS)
