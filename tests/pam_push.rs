@@ -325,7 +325,7 @@ fn a_challenge_without_a_valid_host_token_is_refused() {
     let err = p
         .service
         .as_host(&wrong_token())
-        .create_challenge(&challenge, &[p.phone.id.clone()])
+        .create_challenge(&challenge, std::slice::from_ref(&p.phone.id))
         .unwrap_err();
     assert!(
         matches!(err, twofold::push::service::ServiceError::Unauthorized(_)),

@@ -38,7 +38,7 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         .count();
     let locked = ratelimit::is_locked(&state, now);
     if json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "user": user.as_str(),
             "enrolled": true,
             "created": record.created,
@@ -50,9 +50,12 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             "locked": locked,
             "locked_until": state.locked_until,
             "last_success": state.last_success,
-            "devices": record.devices,
-            "push_paused": crate::push_signin::paused(&state, now),
         });
+        // Push fields only for users with devices: older consumers see what they always saw.
+        if !record.devices.is_empty() {
+            out["devices"] = serde_json::json!(record.devices);
+            out["push_paused"] = serde_json::json!(crate::push_signin::paused(&state, now));
+        }
         println!("{out}");
     } else {
         println!(
@@ -76,11 +79,13 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
                 state.last_success
             );
         }
-        let active = record.active_devices().count();
-        println!("  push devices: {active} active");
-        super::push::print_devices(&record.devices);
-        if let Some(why) = crate::push_signin::paused(&state, now) {
-            println!("  push paused: {why}");
+        if !record.devices.is_empty() {
+            let active = record.active_devices().count();
+            println!("  push devices: {active} active");
+            super::push::print_devices(&record.devices);
+            if let Some(why) = crate::push_signin::paused(&state, now) {
+                println!("  push paused: {why}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
