@@ -3,6 +3,8 @@
 //! number to match. Pure, apart from the OS random source for fresh values.
 #![forbid(unsafe_code)]
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -12,12 +14,13 @@ pub const MAX_CHALLENGE_SECONDS: u64 = 300;
 
 /// Unpadded base64url (RFC 4648 §5), as every binary value travels.
 pub fn b64u(bytes: &[u8]) -> String {
-    data_encoding::BASE64URL_NOPAD.encode(bytes)
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Decodes unpadded base64url; refuses padding, other alphabets and non-canonical trailing bits.
 pub fn from_b64u(text: &str) -> Option<Vec<u8>> {
-    data_encoding::BASE64URL_NOPAD.decode(text.as_bytes()).ok()
+    // The engine refuses padding and non-zero trailing bits (one encoding per value).
+    URL_SAFE_NO_PAD.decode(text.as_bytes()).ok()
 }
 
 /// A field that may go into a protocol message: no line breaks (they separate the fields) and
