@@ -15,6 +15,7 @@ use crate::push::service::{Service, ServiceError};
 use crate::push::verify::{Invalid, PushVerdict, verify};
 use crate::ratelimit;
 use crate::secret::SecretString;
+use crate::store::lock::UserLock;
 use crate::store::{UserRecord, UserState, UserStore};
 use crate::username::UserName;
 use std::time::Duration;
@@ -101,22 +102,25 @@ impl PushSignIn<'_> {
             Ok(number) => number,
             Err(e) => return unavailable("push_no_randomness", e),
         };
-        if let Err(reason) = self.reserve(&challenge) {
-            return Outcome::Skipped { reason };
-        }
+        let waiting = match self.reserve(&challenge) {
+            Ok(waiting) => waiting,
+            Err(reason) => return Outcome::Skipped { reason },
+        };
         let outcome = self.converse(&service, &challenge, number);
         if matches!(outcome, Outcome::Code(_) | Outcome::NoAnswer) {
             // Best effort: the phone stops showing a request nobody waits for.
             let _ = service.withdraw_challenge(&challenge.id);
         }
-        self.settle(&challenge, &outcome);
+        self.settle(&outcome);
+        drop(waiting);
         self.tell(&outcome);
         outcome
     }
 
-    /// Under the user's lock: refuses while paused or while another push is pending, else
-    /// marks this challenge pending until it expires.
-    fn reserve(&self, challenge: &Challenge) -> Result<(), &'static str> {
+    /// Under the user's lock: refuses while paused or while another sign-in waits for an
+    /// unexpired push; else records this challenge and returns the push lock to hold while
+    /// waiting. One durable write, before the number is shown.
+    fn reserve(&self, challenge: &Challenge) -> Result<Option<UserLock>, &'static str> {
         let lock = self.store.lock(self.user).map_err(|_| "push_state")?;
         let mut state = self
             .store
@@ -129,7 +133,13 @@ impl PushSignIn<'_> {
         if state.push_backoff_until > now {
             return Err("push_backoff");
         }
-        if state.push_pending_until > now {
+        let waiting = self
+            .store
+            .try_push_lock(self.user)
+            .map_err(|_| "push_state")?;
+        // Someone holds the push lock: pending, unless its challenge has expired (a sign-in
+        // left sitting at its prompt does not block push for ever).
+        if waiting.is_none() && state.push_pending_until > now {
             return Err("push_pending");
         }
         state.push_challenge = challenge.id.clone();
@@ -137,7 +147,8 @@ impl PushSignIn<'_> {
         state.push_pending_until = challenge.expires;
         self.store
             .save_state(self.user, &lock, &state)
-            .map_err(|_| "push_state")
+            .map_err(|_| "push_state")?;
+        Ok(waiting)
     }
 
     /// Posts the challenge and waits for the answer the way the mode says.
@@ -236,9 +247,11 @@ impl PushSignIn<'_> {
         }
     }
 
-    /// Under the user's lock: this push is no longer pending; a denial or timeout starts the
-    /// back-off, a report the suspension, an invalid answer counts as a failure.
-    fn settle(&self, challenge: &Challenge, outcome: &Outcome) {
+    /// Under the user's lock: a denial or timeout starts the back-off, a report the
+    /// suspension, an invalid answer counts as a failure. An approval writes only when it
+    /// changes what later sign-ins see (failures to clear, `[remember]`), so the common case
+    /// adds no disk sync between the tap and the return.
+    fn settle(&self, outcome: &Outcome) {
         let Ok(lock) = self.store.lock(self.user) else {
             return;
         };
@@ -247,11 +260,12 @@ impl PushSignIn<'_> {
         };
         let now = self.clock.now();
         let push = &self.config.push;
-        if state.push_challenge == challenge.id {
-            state.push_pending_until = 0;
-        }
         match outcome {
-            Outcome::Approved => ratelimit::record_success(&mut state, now),
+            Outcome::Approved if state.failures > 0 || self.config.remember.seconds > 0 => {
+                ratelimit::record_success(&mut state, now);
+                let (service, rhost) = (self.service, self.rhost);
+                crate::remember::remember(&mut state, &self.config.remember, service, rhost, now);
+            }
             Outcome::Denied | Outcome::TimedOut => {
                 state.push_backoff_until = now + push.backoff_seconds;
             }
@@ -259,16 +273,7 @@ impl PushSignIn<'_> {
             Outcome::Invalid(_) => {
                 ratelimit::record_failure(&mut state, &self.config.rate_limit, now)
             }
-            _ => {}
-        }
-        if approved_remember(outcome) {
-            crate::remember::remember(
-                &mut state,
-                &self.config.remember,
-                self.service,
-                self.rhost,
-                now,
-            );
+            _ => return,
         }
         let _ = self.store.save_state(self.user, &lock, &state);
     }
@@ -287,10 +292,6 @@ impl PushSignIn<'_> {
         };
         self.conv.error(text);
     }
-}
-
-fn approved_remember(outcome: &Outcome) -> bool {
-    matches!(outcome, Outcome::Approved)
 }
 
 fn unavailable(reason: &'static str, detail: impl ToString) -> Outcome {
@@ -312,8 +313,6 @@ pub fn paused(state: &UserState, now: u64) -> Option<&'static str> {
         Some("suspended after a report")
     } else if state.push_backoff_until > now {
         Some("backing off after a denial or timeout")
-    } else if state.push_pending_until > now {
-        Some("a push is pending")
     } else {
         None
     }

@@ -44,8 +44,19 @@ fn approval_with_the_right_number_signs_in_over_ssh() {
     d.assert_decision("alice", "success", "push_approved");
     assert_eq!(d.get("method"), "push");
     assert_number_not_logged(&p, &transcript);
+    // No longer pending: the next sign-in pushes again.
+    let (outcome, transcript) = p.sign_in(approve, &[]);
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
+}
+
+#[test]
+fn approval_clears_earlier_failures() {
+    let p = PushHost::new("");
+    p.host.update_state("alice", |s| s.failures = 3);
+    let (outcome, _) = p.sign_in(approve, &[]);
+    assert_eq!(outcome.name, "PAM_SUCCESS");
     let state = p.host.state("alice");
-    assert_eq!(state.push_pending_until, 0, "no longer pending");
+    assert_eq!(state.failures, 0);
     assert!(state.last_success >= now() - 5);
 }
 
@@ -155,7 +166,6 @@ fn a_code_typed_at_the_push_prompt_is_checked_as_a_code() {
     let d = p.host.last_decision();
     d.assert_decision("alice", "success", "ok");
     assert_eq!(d.get("method"), "totp");
-    assert_eq!(p.host.state("alice").push_pending_until, 0);
     let (outcome, _) = p.sign_in(nothing, &["000000"]);
     assert_eq!(
         outcome.name, "PAM_AUTH_ERR",
@@ -215,7 +225,6 @@ fn service_down_falls_back_to_a_code_by_default() {
     let lines = p.host.audit_lines();
     let push_line = common::Entry::parse(&lines[lines.len() - 2]);
     assert_eq!(push_line.get("reason"), "push_unreachable");
-    assert_eq!(p.host.state("alice").push_pending_until, 0);
 }
 
 #[test]

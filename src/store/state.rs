@@ -38,7 +38,8 @@ pub struct UserState {
     /// When the last push challenge was made.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub push_challenge_at: u64,
-    /// Until when the last push challenge is pending; 0 once it was answered.
+    /// When the last push challenge expires: while a sign-in still holds the push lock before
+    /// then, no second push starts.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub push_pending_until: u64,
 }
