@@ -8,6 +8,9 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod serve;
+pub use serve::{PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host};
+
 /// Where the configuration is read from unless `config=` / `--config` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/twofold/twofold.toml";
 
@@ -38,6 +41,8 @@ pub struct Config {
     pub remember: RememberConfig,
     /// Push approval (`[push]`).
     pub push: PushConfig,
+    /// The approval service (`twofold serve`).
+    pub serve: ServeConfig,
 }
 
 /// `[enrollment]`: users who have no record yet.
@@ -139,6 +144,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             remember: RememberConfig::default(),
             push: PushConfig::default(),
+            serve: ServeConfig::default(),
         }
     }
 }
@@ -203,6 +209,16 @@ impl Config {
     /// Reads and validates the file. A missing file at the default path means defaults;
     /// a missing file named explicitly is an error.
     pub fn load(path: &Path, explicit: bool) -> Result<Config, Vec<ConfigError>> {
+        Config::load_with_policy(path, explicit, Policy::config())
+    }
+
+    /// Like [`Config::load`], with the owner and mode rules given (the service, which runs as
+    /// its own user, reads a root-owned file).
+    pub fn load_with_policy(
+        path: &Path,
+        explicit: bool,
+        policy: Policy,
+    ) -> Result<Config, Vec<ConfigError>> {
         let err = |at: &str, reason: String| {
             vec![ConfigError {
                 file: path.into(),
@@ -219,7 +235,7 @@ impl Config {
         } else {
             dir
         };
-        let bytes = match Dir::open(dir, Policy::config()).and_then(|d| d.read(name)) {
+        let bytes = match Dir::open(dir, policy).and_then(|d| d.read(name)) {
             Ok(Some(bytes)) => bytes,
             Ok(None) if !explicit => return Ok(Config::default()),
             Ok(None) => return Err(err("", "no such file".into())),
@@ -340,6 +356,7 @@ impl Config {
             ));
         }
         self.push.problems(&mut p);
+        p.extend(self.serve.problems());
         p
     }
 

@@ -23,6 +23,7 @@ pub mod qr;
 pub mod ratelimit;
 pub mod remember;
 pub mod secret;
+pub mod serve;
 pub mod store;
 pub mod username;
 pub mod verify;

@@ -1,4 +1,4 @@
-//! The `twofold` command: enrollment, administration, the demo.
+//! The `twofold` command: enrollment, administration, the demo, the approval service.
 #![forbid(unsafe_code)]
 
 mod admin;
@@ -6,6 +6,7 @@ mod demo;
 mod enroll;
 mod import;
 mod push;
+mod serve;
 mod terminal;
 
 use crate::clock::SystemClock;
@@ -79,6 +80,8 @@ enum Command {
         #[arg(long, default_value = "ansi")]
         qr: QrStyle,
     },
+    /// Run the push approval service, or add/remove the hosts that may use it.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command line; the binary's `main` calls only this.
@@ -100,6 +103,9 @@ fn run(cli: Cli) -> CliResult {
     if let Command::Demo { module, qr } = cli.command {
         return demo::run(module, qr);
     }
+    if let Command::Serve(args) = cli.command {
+        return serve::run(&cli.config, args);
+    }
     if let Command::CheckConfig = cli.command {
         return admin::check_config(&config_path(&cli.config), cli.config.is_some());
     }
@@ -120,7 +126,7 @@ fn run(cli: Cli) -> CliResult {
         Command::ImportGoogleAuthenticator { user, file } => {
             import::run(&config, &user_name(&user)?, file, &clock)
         }
-        Command::Demo { .. } | Command::CheckConfig => unreachable_command(),
+        Command::Demo { .. } | Command::CheckConfig | Command::Serve(_) => unreachable_command(),
     }
 }
 
