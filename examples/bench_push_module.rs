@@ -7,11 +7,7 @@
 //! `pam_authenticate`.
 //!
 //! `TWOFOLD_PUSH_URL` + `TWOFOLD_PUSH_TOKEN` point it at a running `twofold serve`; without them
-//! it starts the tests' minimal stand-in service.
-
-#[path = "../tests/common/fake_service.rs"]
-#[allow(dead_code)]
-mod fake_service;
+//! it starts `$TWOFOLD_BIN serve` on 127.0.0.1 in a temporary directory.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -37,19 +33,18 @@ fn main() -> Result<(), String> {
         .transpose()?
         .unwrap_or(1000);
     let module = std::env::var("TWOFOLD_MODULE").map_err(|_| "set TWOFOLD_MODULE")?;
-    let (_fake, url, token) = match (
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tmp.path();
+    let (_serve, url, token) = match (
         std::env::var("TWOFOLD_PUSH_URL"),
         std::env::var("TWOFOLD_PUSH_TOKEN"),
     ) {
         (Ok(url), Ok(token)) => (None, url, token),
         _ => {
-            let fake = fake_service::FakeService::start();
-            let (url, token) = (fake.url.clone(), fake.token.clone());
-            (Some(fake), url, token)
+            let (serve, url, token) = start_serve(dir)?;
+            (Some(serve), url, token)
         }
     };
-    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let dir = tmp.path();
     let token_path = dir.join("host-token");
     write(&token_path, &format!("{token}\n"))?;
     let config_path = dir.join("twofold.toml");
@@ -157,8 +152,8 @@ fn main() -> Result<(), String> {
     let mean = times.iter().map(|d| ms(*d)).sum::<f64>() / times.len() as f64;
     println!(
         "push round trip (decision POST -> pam_authenticate returns), {n} sign-ins on loopback, service {}:",
-        if _fake.is_some() {
-            "stand-in (tests/common/fake_service.rs)"
+        if _serve.is_some() {
+            "twofold serve started for this run"
         } else {
             url.as_str()
         }
@@ -180,6 +175,69 @@ fn main() -> Result<(), String> {
         }
     );
     Ok(())
+}
+
+/// `twofold serve` on a free loopback port, stopped when dropped.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `$TWOFOLD_BIN serve` with host "bench" registered: (process, url, host token).
+fn start_serve(dir: &Path) -> Result<(Serve, String, String), String> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let bin = std::env::var("TWOFOLD_BIN").map_err(|_| "set TWOFOLD_BIN (or TWOFOLD_PUSH_URL)")?;
+    let config = dir.join("serve.toml");
+    write(
+        &config,
+        &format!(
+            "[serve]\nlisten = \"127.0.0.1:0\"\ndatabase = {:?}\nvapid_key_file = {:?}\nclient_requests_per_minute = 0\n",
+            dir.join("serve.db").display().to_string(),
+            dir.join("vapid.key").display().to_string()
+        ),
+    )?;
+    let added = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--add-host", "bench"])
+        .output()
+        .map_err(|e| format!("{bin}: {e}"))?;
+    let text = String::from_utf8_lossy(&added.stdout).into_owned();
+    let token = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() >= 43 && twofold::push::protocol::from_b64u(l).is_some())
+        .ok_or_else(|| format!("no host token from --add-host: {text}"))?
+        .to_string();
+    let mut child = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{bin}: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let serve = Serve(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(url) = line.strip_prefix("twofold serve: listening on ") {
+                    break url.to_string();
+                }
+            }
+            _ => return Err("twofold serve did not start".into()),
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok((serve, url, token))
 }
 
 fn number_in(text: &str) -> Option<u8> {

@@ -84,7 +84,7 @@ fn finish(child: Child, rx: mpsc::Receiver<String>) -> (Option<i32>, String, Str
 
 #[test]
 fn enroll_push_pairs_the_phone_and_the_test_push_is_approved() {
-    let service = ServiceHandle::fake();
+    let service = ServiceHandle::real();
     let env = env_for(&service);
     let (child, rx) = start(&env);
     let url = wait_line(&rx, |l| l.contains("/pair#"));
@@ -129,7 +129,7 @@ fn enroll_push_pairs_the_phone_and_the_test_push_is_approved() {
 
 #[test]
 fn a_pairing_whose_proof_does_not_match_is_refused() {
-    let service = ServiceHandle::fake();
+    let service = ServiceHandle::real();
     let env = env_for(&service);
     let (child, rx) = start(&env);
     let url = wait_line(&rx, |l| l.contains("/pair#"));
@@ -164,7 +164,7 @@ fn enroll_push_needs_an_enrolled_user_and_a_configured_service() {
 
 #[test]
 fn a_removed_device_is_kept_as_removed() {
-    let service = ServiceHandle::fake();
+    let service = ServiceHandle::real();
     let env = env_for(&service);
     let phone = TestDevice::new("dev-9").unwrap();
     let store = env.store();

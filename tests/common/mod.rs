@@ -5,8 +5,6 @@
 #![allow(dead_code)]
 
 #[allow(dead_code)]
-pub mod fake_service;
-#[allow(dead_code)]
 pub mod push;
 #[allow(dead_code)]
 pub mod qr_image;

@@ -2,7 +2,6 @@
 //! host token, a user enrolled with a paired test device, and sign-ins in which the "phone"
 //! acts the moment the module shows the number.
 
-use super::fake_service::FakeService;
 use super::{Host, RHOST, SERVICE, user_name};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -16,21 +15,104 @@ use twofold::push::service::Service;
 use twofold::secret::SecretString;
 use twofold::store::UserStore;
 
-/// The approval service a test talks to.
+/// The approval service a test talks to: the real `twofold serve`, a child process.
 pub struct ServiceHandle {
     pub url: String,
     pub token: String,
-    pub fake: Option<FakeService>,
+    real: Option<RealService>,
+}
+
+/// A running `twofold serve` in a temporary directory, stopped when dropped.
+struct RealService {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for RealService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl ServiceHandle {
-    pub fn fake() -> Self {
-        let fake = FakeService::start();
+    /// The real `twofold serve` on 127.0.0.1 (a free port), with host "testhost" registered.
+    pub fn real() -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::Builder::new()
+            .prefix("twofold-serve-")
+            .tempdir()
+            .expect("tempdir");
+        let config = dir.path().join("serve.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[serve]\nlisten = \"127.0.0.1:0\"\ndatabase = {:?}\nvapid_key_file = {:?}\nclient_requests_per_minute = 0\n",
+                dir.path().join("serve.db").display().to_string(),
+                dir.path().join("vapid.key").display().to_string(),
+            ),
+        )
+        .unwrap();
+        let twofold = env!("CARGO_BIN_EXE_twofold");
+        let added = std::process::Command::new(twofold)
+            .arg("--config")
+            .arg(&config)
+            .args(["serve", "--add-host", "testhost"])
+            .output()
+            .expect("run twofold serve --add-host");
+        let text = String::from_utf8_lossy(&added.stdout).into_owned();
+        assert!(
+            added.status.success(),
+            "add-host: {text}\n{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+        let token = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.len() >= 43 && twofold::push::protocol::from_b64u(l).is_some())
+            .unwrap_or_else(|| panic!("no token in: {text}"))
+            .to_string();
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+        let mut child = std::process::Command::new(twofold)
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start twofold serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("twofold serve: listening on ") {
+                        break url.to_string();
+                    }
+                }
+                _ => {
+                    let log =
+                        std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+                    panic!("twofold serve did not start:\n{log}");
+                }
+            }
+        };
+        // Keep draining stdout so the service never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
         ServiceHandle {
-            url: fake.url.clone(),
-            token: fake.token.clone(),
-            fake: Some(fake),
+            url,
+            token,
+            real: Some(RealService { child, dir }),
         }
+    }
+
+    /// The service's own log (real service only).
+    pub fn log(&self) -> String {
+        self.real
+            .as_ref()
+            .and_then(|r| std::fs::read_to_string(r.dir.path().join("serve.log")).ok())
+            .unwrap_or_default()
     }
 
     /// The service as a host sees it (with `token`).
@@ -72,9 +154,9 @@ pub fn push_config(url: &str, token_path: &std::path::Path, extra: &str) -> Stri
 }
 
 impl PushHost {
-    /// `extra` goes into `[push]` (e.g. `fail_mode = "deny"`).
+    /// Against the real `twofold serve`; `extra` goes into `[push]` (e.g. `fail_mode = "deny"`).
     pub fn new(extra: &str) -> Self {
-        Self::with_service(ServiceHandle::fake(), extra)
+        Self::with_service(ServiceHandle::real(), extra)
     }
 
     pub fn with_service(service: ServiceHandle, extra: &str) -> Self {
