@@ -2,13 +2,14 @@
 #![forbid(unsafe_code)]
 
 use crate::factor::totp::Algorithm;
-pub use crate::push::config::{FailMode, PushConfig, PushMode};
 use crate::store::file::{Dir, Policy};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod push;
 mod serve;
+pub use push::{DEFAULT_TOKEN_FILE, FailMode, PushConfig, PushMode, check_url};
 pub use serve::{PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host};
 
 /// Where the configuration is read from unless `config=` / `--config` say otherwise.

@@ -182,3 +182,25 @@ fn a_removed_device_is_kept_as_removed() {
     env.run(&["devices", "alice", "--remove", "dev-9"])
         .expect_code(1);
 }
+
+#[test]
+fn check_config_checks_the_host_token_when_push_is_on() {
+    let env = Env::with_config_extra(
+        "[push]\nurl = \"https://push.example.org\"\nhost_token_file = \"/nonexistent/host-token\"\n",
+    );
+    let out = env.run(&["check-config"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("push.host_token_file"),
+        "{}",
+        out.stderr
+    );
+    let env = Env::with_config_extra("[push]\nurl = \"http://push.example.org\"\n");
+    let out = env.run(&["check-config"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("push.url: must be https://"),
+        "{}",
+        out.stderr
+    );
+}

@@ -197,6 +197,12 @@ pub fn check_config(path: &Path, explicit: bool) -> CliResult {
             return Ok(ExitCode::FAILURE);
         }
     }
+    if config.push.enabled()
+        && let Err(e) = crate::push::token::read_host_token(&config.push.host_token_file)
+    {
+        eprintln!("{}: push.host_token_file: {e}", path.display());
+        return Ok(ExitCode::FAILURE);
+    }
     println!("{}: OK", path.display());
     Ok(ExitCode::SUCCESS)
 }

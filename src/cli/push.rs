@@ -4,10 +4,11 @@
 use super::{CliResult, open_store};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::check_url;
 use crate::push::client::Client;
-use crate::push::config::{check_url, read_host_token};
 use crate::push::protocol::{Challenge, b64u, field_ok, new_number, pairing_proof_ok};
 use crate::push::service::{Service, ServiceError};
+use crate::push::token::read_host_token;
 use crate::push::verify::{PushVerdict, parse_public_key, verify};
 use crate::qr::{self, QrStyle};
 use crate::store::UserStore;

@@ -3,10 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
-pub mod config;
 pub mod device;
 pub mod endpoint;
 pub mod protocol;
 pub mod service;
 pub mod tls;
+pub mod token;
 pub mod verify;

@@ -2,11 +2,9 @@
 //! waits, and what happens when the service cannot be reached.
 #![forbid(unsafe_code)]
 
-use super::endpoint::Endpoint;
-use crate::secret::SecretString;
-use crate::store::file::{Dir, Policy};
+use crate::push::endpoint::Endpoint;
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where the host token is kept unless `host_token_file` says otherwise.
 pub const DEFAULT_TOKEN_FILE: &str = "/etc/twofold/host-token";
@@ -119,7 +117,7 @@ impl PushConfig {
         if self.ca_file.as_ref().is_some_and(|f| !f.is_absolute()) {
             p.push(("push.ca_file", "must be an absolute path".into()));
         }
-        if !(2..=super::protocol::MAX_CHALLENGE_SECONDS).contains(&self.timeout_seconds) {
+        if !(2..=crate::push::protocol::MAX_CHALLENGE_SECONDS).contains(&self.timeout_seconds) {
             p.push(("push.timeout_seconds", "must be 2..=300".into()));
         }
         if !(50..=30_000).contains(&self.connect_timeout_ms) {
@@ -168,36 +166,6 @@ impl PushConfig {
 
 fn host_name_ok(name: &str) -> bool {
     !name.is_empty() && name.len() <= 253 && name.chars().all(|c| !c.is_control())
-}
-
-/// Why the host token could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error("{0}: not a file path")]
-    Path(String),
-    #[error(transparent)]
-    File(#[from] crate::store::file::FileError),
-    #[error("{0}: no such file (run `twofold serve --add-host NAME` on the service)")]
-    Missing(String),
-    #[error("{0}: not a host token (one line of base64url)")]
-    Malformed(String),
-}
-
-/// Reads the host token: root-owned, no group/other access, one line of b64u.
-pub fn read_host_token(path: &Path) -> Result<SecretString, TokenError> {
-    let shown = path.display().to_string();
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
-        return Err(TokenError::Path(shown));
-    };
-    let bytes = Dir::open(dir, Policy::config())?
-        .read_secret(name)?
-        .ok_or_else(|| TokenError::Missing(shown.clone()))?;
-    let text = SecretString::from_bytes(bytes);
-    let token = text.expose().trim();
-    if token.is_empty() || super::protocol::from_b64u(token).is_none() {
-        return Err(TokenError::Malformed(shown));
-    }
-    Ok(SecretString::new(token.to_string()))
 }
 
 #[cfg(test)]
