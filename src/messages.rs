@@ -54,3 +54,6 @@ pub const PUSH_INVALID: &str = "The answer from your phone could not be verified
 /// Push cannot be used now; a code is asked for next.
 pub const PUSH_USE_CODE: &str =
     "Push approval is not available right now: use a code from your app.";
+/// Push cannot be used now and `fail_mode = "deny"`: the sign-in is refused.
+pub const PUSH_UNAVAILABLE: &str =
+    "Push approval is not available right now, and this system accepts nothing else.";

@@ -54,10 +54,15 @@ impl Run<'_> {
                 FailMode::Code => {
                     self.push_fallback(reason, Some(detail), store, user, record, config)
                 }
-                FailMode::Deny => Decision {
-                    detail: Some(detail),
-                    ..refused(reason)
-                },
+                FailMode::Deny => {
+                    if !self.req.silent {
+                        self.conv.error(messages::PUSH_UNAVAILABLE);
+                    }
+                    Decision {
+                        detail: Some(detail),
+                        ..refused(reason)
+                    }
+                }
                 FailMode::Allow => Decision {
                     detail: Some(format!("fail_mode=allow: {detail}")),
                     alarm: true,
