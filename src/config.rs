@@ -42,8 +42,10 @@ pub struct Config {
     pub remember: RememberConfig,
     /// Push approval (`[push]`).
     pub push: PushConfig,
-    /// The approval service (`twofold serve`).
-    pub serve: ServeConfig,
+    /// `[serve]`, the approval service's section, kept unparsed: the module ignores it (a typo
+    /// there must not stop sign-ins); `twofold serve` and `check-config` read it with
+    /// [`Config::serve_config`].
+    pub serve: toml::Table,
 }
 
 /// `[enrollment]`: users who have no record yet.
@@ -145,7 +147,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             remember: RememberConfig::default(),
             push: PushConfig::default(),
-            serve: ServeConfig::default(),
+            serve: toml::Table::new(),
         }
     }
 }
@@ -357,8 +359,28 @@ impl Config {
             ));
         }
         self.push.problems(&mut p);
-        p.extend(self.serve.problems());
         p
+    }
+
+    /// The `[serve]` section, parsed and validated; `file` is used in messages.
+    pub fn serve_config(&self, file: &Path) -> Result<ServeConfig, Vec<ConfigError>> {
+        let error = |at: &str, reason: String| ConfigError {
+            file: file.into(),
+            at: at.into(),
+            reason,
+        };
+        let serve = ServeConfig::deserialize(toml::Value::Table(self.serve.clone()))
+            .map_err(|e| vec![error("serve", e.message().trim().to_string())])?;
+        let problems: Vec<ConfigError> = serve
+            .problems()
+            .into_iter()
+            .map(|(key, reason)| error(key, reason))
+            .collect();
+        if problems.is_empty() {
+            Ok(serve)
+        } else {
+            Err(problems)
+        }
     }
 
     /// What applies to a user without a record at `now`: the deadline turns `allow` and

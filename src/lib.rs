@@ -1,7 +1,9 @@
 //! twofold: a self-hosted second factor for Linux.
 //!
 //! The PAM module (`pam_twofold.so`, this crate's cdylib) and the `twofold` command share
-//! this library. Table of contents:
+//! this library. The approval service (`twofold serve`) is not here: it lives in src/serve/ and
+//! is compiled into the binary only, so its async runtime never reaches the module.
+//! Table of contents:
 
 pub mod audit;
 pub mod authenticate;
@@ -23,7 +25,6 @@ pub mod qr;
 pub mod ratelimit;
 pub mod remember;
 pub mod secret;
-pub mod serve;
 pub mod store;
 pub mod username;
 pub mod verify;

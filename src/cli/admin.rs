@@ -184,6 +184,12 @@ pub fn check_config(path: &Path, explicit: bool) -> CliResult {
     if !path.exists() {
         println!("{}: not present; built-in defaults apply", path.display());
     }
+    if let Err(errors) = config.serve_config(path) {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
     match Dir::open(&config.state_dir, Policy::secrets()) {
         Ok(_) => {}
         Err(e) if e.is_not_found() => {

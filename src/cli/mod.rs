@@ -6,7 +6,7 @@ mod demo;
 mod enroll;
 mod import;
 mod push;
-mod serve;
+pub mod serve;
 mod terminal;
 
 use crate::clock::SystemClock;
@@ -84,10 +84,11 @@ enum Command {
     Serve(serve::ServeArgs),
 }
 
-/// Runs the command line; the binary's `main` calls only this.
-pub fn main() -> ExitCode {
+/// Runs the command line; the binary's `main` calls only this, handing in the approval service
+/// (which lives in the binary, see src/bin/twofold.rs).
+pub fn main(service: serve::Service) -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(cli, service) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("twofold: {message}");
@@ -99,12 +100,12 @@ pub fn main() -> ExitCode {
 /// What a command reports on failure: one line for the administrator.
 pub type CliResult = Result<ExitCode, String>;
 
-fn run(cli: Cli) -> CliResult {
+fn run(cli: Cli, service: serve::Service) -> CliResult {
     if let Command::Demo { module, qr } = cli.command {
         return demo::run(module, qr);
     }
     if let Command::Serve(args) = cli.command {
-        return serve::run(&cli.config, args);
+        return serve::run(&cli.config, args, service);
     }
     if let Command::CheckConfig = cli.command {
         return admin::check_config(&config_path(&cli.config), cli.config.is_some());

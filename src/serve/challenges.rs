@@ -62,6 +62,7 @@ impl Entry {
     }
 
     /// The status now.
+    #[cfg(test)]
     pub fn status(&self) -> Status {
         self.status.borrow().clone()
     }
@@ -237,14 +238,10 @@ impl Challenges {
         sweep_locked(&mut self.lock(), Instant::now());
     }
 
-    /// Challenges held (pending or decided, not yet swept).
-    pub fn len(&self) -> usize {
-        self.lock().by_id.len()
-    }
-
     /// True when none are held.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.lock().by_id.is_empty()
     }
 }
 

@@ -1,8 +1,8 @@
 //! `twofold serve`, the approval service: start-up, the accept loop (plain HTTP on loopback or
 //! behind a proxy, else TLS with rustls), and host administration for the CLI.
 //!
-//! Only the CLI calls into this module. The PAM module's entry points never reach it, so the
-//! linker leaves tokio, hyper, rustls and SQLite out of pam_twofold.so.
+//! Compiled into the `twofold` binary only (src/bin/twofold.rs declares this module), never into
+//! the library that is also pam_twofold.so: tokio, hyper, rustls and SQLite stay out of sshd.
 #![forbid(unsafe_code)]
 
 mod api;
@@ -17,7 +17,6 @@ mod tls;
 pub mod webpush;
 mod wire;
 
-use crate::config::ServeConfig;
 use api::{AppState, Peer};
 use challenges::Challenges;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -25,12 +24,16 @@ use hyper_util::service::TowerToHyperService;
 use limits::ClientLimiter;
 use notify::Notifier;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+use twofold::cli::CliResult;
+use twofold::cli::serve::ServeAction;
+use twofold::config::ServeConfig;
 
 /// Why the service could not start (or stopped).
 #[derive(Debug, thiserror::Error)]
@@ -91,8 +94,40 @@ pub fn log(line: &str) {
     eprintln!("twofold-serve: {line}");
 }
 
+/// `twofold serve [--add-host NAME | --remove-host NAME]`.
+pub fn command(config: &ServeConfig, action: ServeAction) -> CliResult {
+    match action {
+        ServeAction::Run => run(config).map_err(|e| e.to_string())?,
+        ServeAction::AddHost(name) => {
+            let token = add_host(config, &name).map_err(|e| e.to_string())?;
+            print_token(&name, &token);
+        }
+        ServeAction::RemoveHost(name) => {
+            if !remove_host(config, &name).map_err(|e| e.to_string())? {
+                return Err(format!("no host named {name:?}"));
+            }
+            println!(
+                "Host {name:?} removed: its token no longer works, its devices are forgotten."
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_token(name: &str, token: &str) {
+    println!("Host {name:?} added. Its token, shown only this once:");
+    println!();
+    println!("  {token}");
+    println!();
+    println!("On {name}, as root, store it where the PAM module reads it (root, mode 0600):");
+    println!();
+    println!("  (umask 077; printf '%s\\n' '{token}' > /etc/twofold/host-token)");
+    println!();
+    println!("Lost it? `twofold serve --remove-host {name}`, then add the host again.");
+}
+
 /// Registers a host and returns its token (shown once; only its SHA-256 is stored).
-pub fn add_host(config: &ServeConfig, name: &str) -> Result<String, ServeError> {
+fn add_host(config: &ServeConfig, name: &str) -> Result<String, ServeError> {
     let valid = (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -108,12 +143,12 @@ pub fn add_host(config: &ServeConfig, name: &str) -> Result<String, ServeError> 
 }
 
 /// Removes a host (its token stops working, its devices are marked removed). False if unknown.
-pub fn remove_host(config: &ServeConfig, name: &str) -> Result<bool, ServeError> {
+fn remove_host(config: &ServeConfig, name: &str) -> Result<bool, ServeError> {
     Ok(Store::open(&config.database)?.with(|db| store::remove_host(db, name, unix_now()))?)
 }
 
 /// Runs the service until SIGTERM or SIGINT.
-pub fn run(config: &ServeConfig) -> Result<(), ServeError> {
+fn run(config: &ServeConfig) -> Result<(), ServeError> {
     let addr = config.listen_addr().ok_or_else(|| {
         ServeError::Config(format!(
             "serve.listen: {:?} is not an address",

@@ -8,10 +8,10 @@ use super::store::{self, DeviceRow, Store};
 use super::webpush::{self, VapidKey};
 use super::wire::PushSubscription;
 use super::{b64u, log, unix_now};
-use crate::config::ServeConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use twofold::config::ServeConfig;
 
 /// Notifications in flight at once; more wait for a slot.
 const MAX_IN_FLIGHT: usize = 64;

@@ -5,8 +5,8 @@
 use super::auth::valid_public_key;
 use super::b64u;
 use super::error::ApiError;
-use crate::config::{authority_host, is_loopback_host};
 use serde::{Deserialize, Serialize};
+use twofold::config::{authority_host, is_loopback_host};
 
 /// How far a host's `created` may be ahead of our clock.
 const HOST_CLOCK_WINDOW: u64 = 120;
