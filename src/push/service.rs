@@ -68,7 +68,7 @@ fn json<T: for<'de> Deserialize<'de>>(r: &Response) -> Result<T, ServiceError> {
     serde_json::from_slice(&r.body).map_err(|e| ServiceError::Body(e.to_string()))
 }
 
-fn expect(r: Response, ok: &[u16]) -> Result<Response, ServiceError> {
+fn accept(r: Response, ok: &[u16]) -> Result<Response, ServiceError> {
     match r.status {
         s if ok.contains(&s) => Ok(r),
         401 | 403 => Err(ServiceError::Unauthorized(r.status)),
@@ -119,7 +119,7 @@ impl Service {
         })
         .map_err(|e| ServiceError::Body(e.to_string()))?;
         let r = self.call("POST", "/v1/challenges", Some(body), &[], 0)?;
-        expect(r, &[200, 201]).map(|_| ())
+        accept(r, &[200, 201]).map(|_| ())
     }
 
     /// `GET /v1/challenges/{id}/decision?wait=S`: the decision, or None when none came in time.
@@ -130,7 +130,7 @@ impl Service {
     ) -> Result<Option<SignedDecision>, ServiceError> {
         let wait = wait.min(MAX_WAIT);
         let path = format!("/v1/challenges/{id}/decision?wait={wait}");
-        let r = expect(self.call("GET", &path, None, &[], wait)?, &[200, 204])?;
+        let r = accept(self.call("GET", &path, None, &[], wait)?, &[200, 204])?;
         if r.status == 204 {
             return Ok(None);
         }
@@ -140,14 +140,14 @@ impl Service {
     /// `DELETE /v1/challenges/{id}`: withdraws a challenge nobody waits for any more.
     pub fn withdraw_challenge(&self, id: &str) -> Result<(), ServiceError> {
         let r = self.call("DELETE", &format!("/v1/challenges/{id}"), None, &[], 0)?;
-        expect(r, &[200, 202, 204]).map(|_| ())
+        accept(r, &[200, 202, 204]).map(|_| ())
     }
 
     /// `POST /v1/pairings`.
     pub fn create_pairing(&self, user: &str) -> Result<NewPairing, ServiceError> {
         let body = serde_json::to_vec(&serde_json::json!({ "user": user }))
             .map_err(|e| ServiceError::Body(e.to_string()))?;
-        let r = expect(
+        let r = accept(
             self.call("POST", "/v1/pairings", Some(body), &[], 0)?,
             &[200, 201],
         )?;
@@ -162,7 +162,7 @@ impl Service {
     ) -> Result<Option<CompletedPairing>, ServiceError> {
         let wait = wait.min(MAX_WAIT);
         let path = format!("/v1/pairings/{id}?wait={wait}");
-        let r = expect(self.call("GET", &path, None, &[], wait)?, &[200])?;
+        let r = accept(self.call("GET", &path, None, &[], wait)?, &[200])?;
         let status: PairingStatus = json(&r)?;
         match (status.status.as_str(), status.complete) {
             ("complete", Some(done)) => Ok(Some(done)),
@@ -174,7 +174,7 @@ impl Service {
     /// `DELETE /v1/devices/{id}`.
     pub fn delete_device(&self, id: &str) -> Result<(), ServiceError> {
         let r = self.call("DELETE", &format!("/v1/devices/{id}"), None, &[], 0)?;
-        expect(r, &[200, 204]).map(|_| ())
+        accept(r, &[200, 204]).map(|_| ())
     }
 
     /// Device side, `POST /v1/pairings/{id}/complete` → the new device id.
@@ -190,7 +190,7 @@ impl Service {
         }))
         .map_err(|e| ServiceError::Body(e.to_string()))?;
         let path = format!("/v1/pairings/{pairing_id}/complete");
-        let r = expect(self.call("POST", &path, Some(body), &[], 0)?, &[200, 201])?;
+        let r = accept(self.call("POST", &path, Some(body), &[], 0)?, &[200, 201])?;
         #[derive(Deserialize)]
         struct Done {
             device_id: String,
@@ -205,7 +205,7 @@ impl Service {
         headers: &[(&str, &str)],
     ) -> Result<Vec<Challenge>, ServiceError> {
         let path = format!("/v1/devices/{device_id}/pending");
-        let r = expect(self.call("GET", &path, None, headers, 0)?, &[200])?;
+        let r = accept(self.call("GET", &path, None, headers, 0)?, &[200])?;
         json(&r)
     }
 
@@ -217,7 +217,7 @@ impl Service {
     ) -> Result<(), ServiceError> {
         let body = serde_json::to_vec(decision).map_err(|e| ServiceError::Body(e.to_string()))?;
         let path = format!("/v1/challenges/{challenge_id}/decision");
-        expect(
+        accept(
             self.call("POST", &path, Some(body), &[], 0)?,
             &[200, 202, 204],
         )
