@@ -216,3 +216,71 @@ async fn the_database_and_vapid_key_are_private() {
         "only the token's hash is stored"
     );
 }
+
+#[test]
+fn a_database_root_creates_belongs_to_the_service_directory_owner() {
+    if !rustix::process::geteuid().is_root() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true: must run as root"
+        );
+        eprintln!("SKIP a_database_root_creates_belongs_to_the_service_directory_owner: not root");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("twofold-serve");
+    std::fs::create_dir(&state).unwrap();
+    // As systemd's StateDirectory= for a DynamicUser: owned by the service's user.
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let moved = text.replace(
+        &format!("{}/serve.db", dir.path().display()),
+        &format!("{}/serve.db", state.display()),
+    );
+    std::fs::write(&config, moved).unwrap();
+    let out = Command::new(TWOFOLD)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--add-host", "web1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let db = std::fs::metadata(state.join("serve.db")).unwrap();
+    assert_eq!(
+        (db.uid(), db.gid(), db.mode() & 0o777),
+        (65534, 65534, 0o600)
+    );
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(out) = Command::new("systemd-analyze").arg("--version").output() else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true: systemd-analyze missing"
+        );
+        eprintln!("SKIP the_systemd_unit_verifies: systemd-analyze not installed");
+        return;
+    };
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/twofold-serve.service"
+    ))
+    .unwrap()
+    .replace("/usr/sbin/twofold", TWOFOLD);
+    let path = dir.path().join("twofold-serve.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
+}

@@ -45,7 +45,7 @@ pub type Shared = Arc<AppState>;
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
-/// The whole service: API, page and the headers every answer carries.
+/// The whole service: API and page. (The accept loop adds [`common_headers`] to every answer.)
 pub fn router(state: Shared) -> Router {
     let mut app = Router::new()
         .route("/v1/pairings", post(pairings::create))
@@ -69,7 +69,6 @@ pub fn router(state: Shared) -> Router {
     }
     app.fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(common_headers))
         .with_state(state)
 }
 
@@ -79,7 +78,7 @@ async fn not_found() -> ApiError {
 
 /// Headers on every answer: no sniffing, no referrer (the pairing URL must not leak), and
 /// API answers are never cached.
-async fn common_headers(mut response: Response) -> Response {
+pub fn common_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -215,7 +215,15 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                tokio::spawn(connection(stream, peer, app.clone(), tls.clone()));
+                // Small answers must leave at once, not wait for Nagle.
+                let _ = stream.set_nodelay(true);
+                // Separate tasks, so a waiting plain connection carries no TLS state.
+                match &tls {
+                    None => tokio::spawn(serve_http(TokioIo::new(stream), peer, app.clone())),
+                    Some(acceptor) => {
+                        tokio::spawn(serve_tls(stream, peer, app.clone(), acceptor.clone()))
+                    }
+                };
             }
             Err(e) => {
                 // Out of file descriptors or memory: wait a moment instead of spinning.
@@ -228,35 +236,32 @@ async fn accept_loop(
     Ok(())
 }
 
+/// Completes a TLS handshake (at most 10 s), then serves HTTP over it.
+async fn serve_tls(stream: TcpStream, peer: SocketAddr, app: axum::Router, acceptor: TlsAcceptor) {
+    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+    if let Ok(Ok(stream)) = handshake {
+        serve_http(TokioIo::new(stream), peer, app).await;
+    }
+}
+
 /// Serves one connection (HTTP/1.1, keep-alive), with limits on slow or huge headers.
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: axum::Router,
-    tls: Option<TlsAcceptor>,
-) {
-    // Small answers must leave at once, not wait for Nagle.
-    let _ = stream.set_nodelay(true);
-    let service =
-        TowerToHyperService::new(app.map_request(move |mut req: axum::extract::Request<_>| {
+async fn serve_http<I>(io: I, peer: SocketAddr, app: axum::Router)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = app
+        .map_request(move |mut req: axum::extract::Request<_>| {
             req.extensions_mut().insert(Peer(peer));
             req
-        }));
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
+        })
+        .map_response(api::common_headers);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10))
-        .max_buf_size(64 * 1024);
-    let served = match tls {
-        None => http.serve_connection(TokioIo::new(stream), service).await,
-        Some(acceptor) => {
-            let handshake =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-            let Ok(Ok(stream)) = handshake else { return };
-            http.serve_connection(TokioIo::new(stream), service).await
-        }
-    };
+        .max_buf_size(64 * 1024)
+        .serve_connection(io, TowerToHyperService::new(service));
     // Clients going away mid-request is normal for long-polls; nothing to log.
-    drop(served);
+    let _ = connection.await;
 }
 
 /// Forgets expired challenges and pairings now and then. (Correctness does not depend on

@@ -123,12 +123,16 @@ impl Store {
                 .map_err(|e| open_err(e.into()))?;
         }
         // Create the file ourselves so it is never world-readable, whatever the umask.
-        std::fs::OpenOptions::new()
+        let created = !path.exists();
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(path)
             .map_err(|e| open_err(e.into()))?;
+        if created {
+            give_to_directory_owner(&file, path).map_err(|e| open_err(e.into()))?;
+        }
         let conn = Connection::open(path).map_err(|e| open_err(e.into()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Rollback journal (not WAL): `--add-host`, run as root while the service runs as its
@@ -161,6 +165,29 @@ impl Store {
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
+}
+
+/// When root (`--add-host`) creates the database in the service's own state directory, the
+/// file goes to the directory's owner, so the service (running as its own user) can open it.
+/// SQLite itself gives root-created journal files the database file's owner.
+fn give_to_directory_owner(file: &std::fs::File, path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    let owner = std::fs::metadata(dir)?;
+    if owner.uid() == 0 {
+        return Ok(());
+    }
+    rustix::fs::fchown(
+        file,
+        Some(rustix::process::Uid::from_raw(owner.uid())),
+        Some(rustix::process::Gid::from_raw(owner.gid())),
+    )?;
+    Ok(())
 }
 
 /// Registers a host by the SHA-256 of its token.
