@@ -7,6 +7,11 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod push;
+mod serve;
+pub use push::{DEFAULT_TOKEN_FILE, FailMode, PushConfig, PushMode, check_url};
+pub use serve::{PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host};
+
 /// Where the configuration is read from unless `config=` / `--config` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/twofold/twofold.toml";
 
@@ -35,6 +40,12 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Skipping the second factor for a while after a success.
     pub remember: RememberConfig,
+    /// Push approval (`[push]`).
+    pub push: PushConfig,
+    /// `[serve]`, the approval service's section, kept unparsed: the module ignores it (a typo
+    /// there must not stop sign-ins); `twofold serve` and `check-config` read it with
+    /// [`Config::serve_config`].
+    pub serve: toml::Table,
 }
 
 /// `[enrollment]`: users who have no record yet.
@@ -137,6 +148,8 @@ impl Default for Config {
             enrollment: EnrollmentConfig::default(),
             policy: PolicyConfig::default(),
             remember: RememberConfig::default(),
+            push: PushConfig::default(),
+            serve: toml::Table::new(),
         }
     }
 }
@@ -201,6 +214,16 @@ impl Config {
     /// Reads and validates the file. A missing file at the default path means defaults;
     /// a missing file named explicitly is an error.
     pub fn load(path: &Path, explicit: bool) -> Result<Config, Vec<ConfigError>> {
+        Config::load_with_policy(path, explicit, Policy::config())
+    }
+
+    /// Like [`Config::load`], with the owner and mode rules given (the service, which runs as
+    /// its own user, reads a root-owned file).
+    pub fn load_with_policy(
+        path: &Path,
+        explicit: bool,
+        policy: Policy,
+    ) -> Result<Config, Vec<ConfigError>> {
         let err = |at: &str, reason: String| {
             vec![ConfigError {
                 file: path.into(),
@@ -217,7 +240,7 @@ impl Config {
         } else {
             dir
         };
-        let bytes = match Dir::open(dir, Policy::config()).and_then(|d| d.read(name)) {
+        let bytes = match Dir::open(dir, policy).and_then(|d| d.read(name)) {
             Ok(Some(bytes)) => bytes,
             Ok(None) if !explicit => return Ok(Config::default()),
             Ok(None) => return Err(err("", "no such file".into())),
@@ -345,7 +368,29 @@ impl Config {
                 format!("must be 1..=100 (got {})", self.recovery.count),
             ));
         }
+        self.push.problems(&mut p);
         p
+    }
+
+    /// The `[serve]` section, parsed and validated; `file` is used in messages.
+    pub fn serve_config(&self, file: &Path) -> Result<ServeConfig, Vec<ConfigError>> {
+        let error = |at: &str, reason: String| ConfigError {
+            file: file.into(),
+            at: at.into(),
+            reason,
+        };
+        let serve = ServeConfig::deserialize(toml::Value::Table(self.serve.clone()))
+            .map_err(|e| vec![error("serve", e.message().trim().to_string())])?;
+        let problems: Vec<ConfigError> = serve
+            .problems()
+            .into_iter()
+            .map(|(key, reason)| error(key, reason))
+            .collect();
+        if problems.is_empty() {
+            Ok(serve)
+        } else {
+            Err(problems)
+        }
     }
 
     /// What applies to a user without a record at `now`: the deadline turns `allow` and

@@ -64,6 +64,7 @@ pub fn prepare(
         version: RECORD_VERSION,
         created: clock.now(),
         totp,
+        devices: Vec::new(),
     };
     Ok(Pending {
         record,

@@ -1,7 +1,9 @@
 //! twofold: a self-hosted second factor for Linux.
 //!
 //! The PAM module (`pam_twofold.so`, this crate's cdylib) and the `twofold` command share
-//! this library. Table of contents:
+//! this library. The approval service (`twofold serve`) is not here: it lives in src/serve/ and
+//! is compiled into the binary only, so its async runtime never reaches the module.
+//! Table of contents:
 
 pub mod audit;
 pub mod authenticate;
@@ -17,6 +19,8 @@ pub mod messages;
 pub mod options;
 pub mod pam;
 pub mod policy;
+pub mod push;
+pub mod push_signin;
 pub mod qr;
 pub mod ratelimit;
 pub mod remember;

@@ -32,3 +32,30 @@ they will not be shown again.\n";
 pub const PRESS_ENTER: &str = "Press Enter: ";
 /// Closes the recovery codes prompt.
 pub const ENROLL_CONTINUE: &str = "Press Enter to continue: ";
+
+/// Push, prompt mode (SSH): everything in the prompt; `{number}` is filled in.
+pub const PUSH_PROMPT: &str =
+    "Approve the sign-in on your phone: number {number}. Then press Enter — or type a code: ";
+/// Push, prompt mode, after Enter while no answer has come yet.
+pub const PUSH_PROMPT_AGAIN: &str = "No answer from your phone yet (number {number}). \
+Press Enter once you have approved — or type a code: ";
+/// Push, wait mode (console): `{number}` and `{seconds}` are filled in.
+pub const PUSH_WAIT: &str = "Approve on your phone — number {number} (waiting {seconds} s)";
+/// Push, wait mode, every 15 seconds.
+pub const PUSH_STILL_WAITING: &str =
+    "Still waiting for your phone — number {number} ({seconds} s left)";
+/// The phone said no.
+pub const PUSH_DENIED: &str = "The sign-in was denied on your phone.";
+/// The phone said "not me".
+pub const PUSH_REPORTED: &str =
+    "The sign-in was reported as not you. Push approval is paused for your account.";
+/// No answer in time.
+pub const PUSH_TIMEOUT: &str = "No answer from your phone in time.";
+/// The answer did not check out.
+pub const PUSH_INVALID: &str = "The answer from your phone could not be verified.";
+/// Push cannot be used now; a code is asked for next.
+pub const PUSH_USE_CODE: &str =
+    "Push approval is not available right now: use a code from your app.";
+/// Push cannot be used now and `fail_mode = "deny"`: the sign-in is refused.
+pub const PUSH_UNAVAILABLE: &str =
+    "Push approval is not available right now, and this system accepts nothing else.";

@@ -171,6 +171,7 @@ mod tests {
                 version: 1,
                 created: 0,
                 totp,
+                devices: Vec::new(),
             },
             hashes,
             codes,

@@ -37,7 +37,7 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         .count();
     let locked = ratelimit::is_locked(&state, now);
     if json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "user": user.as_str(),
             "enrolled": true,
             "created": record.created,
@@ -50,6 +50,11 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             "locked_until": state.locked_until,
             "last_success": state.last_success,
         });
+        // Push fields only for users with devices: older consumers see what they always saw.
+        if !record.devices.is_empty() {
+            out["devices"] = serde_json::json!(record.devices);
+            out["push_paused"] = serde_json::json!(crate::push_signin::paused(&state, now));
+        }
         println!("{out}");
     } else {
         println!(
@@ -69,6 +74,14 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
                 "  last successful second factor: {} (unix time)",
                 state.last_success
             );
+        }
+        if !record.devices.is_empty() {
+            let active = record.active_devices().count();
+            println!("  push devices: {active} active");
+            super::push::print_devices(&record.devices);
+            if let Some(why) = crate::push_signin::paused(&state, now) {
+                println!("  push paused: {why}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -173,6 +186,12 @@ pub fn check_config(path: &Path, explicit: bool) -> CliResult {
     if !path.exists() {
         println!("{}: not present; built-in defaults apply", path.display());
     }
+    if let Err(errors) = config.serve_config(path) {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
     match Dir::open(&config.state_dir, Policy::secrets()) {
         Ok(_) => {}
         Err(e) if e.is_not_found() => {
@@ -185,6 +204,12 @@ pub fn check_config(path: &Path, explicit: bool) -> CliResult {
             eprintln!("{}: state_dir: {e}", path.display());
             return Ok(ExitCode::FAILURE);
         }
+    }
+    if config.push.enabled()
+        && let Err(e) = crate::push::token::read_host_token(&config.push.host_token_file)
+    {
+        eprintln!("{}: push.host_token_file: {e}", path.display());
+        return Ok(ExitCode::FAILURE);
     }
     println!("{}: OK", path.display());
     Ok(ExitCode::SUCCESS)

@@ -43,10 +43,16 @@ pub struct EnrollArgs {
     /// Replace an existing enrollment.
     #[arg(long)]
     force: bool,
+    /// Pair a phone for push approval (the user must be enrolled already), then send a test push.
+    #[arg(long, conflicts_with_all = ["no_verify", "secret", "algorithm", "digits", "period", "json", "force"])]
+    push: bool,
 }
 
 pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
     let user = user_name(&args.user)?;
+    if args.push {
+        return super::push::enroll(config, &user, args.qr, clock);
+    }
     let store = open_store(config)?;
     if store
         .load_record(&user)

@@ -1,10 +1,12 @@
-//! The `twofold` command: enrollment, administration, the demo.
+//! The `twofold` command: enrollment, administration, the demo, the approval service.
 #![forbid(unsafe_code)]
 
 mod admin;
 mod demo;
 mod enroll;
 mod import;
+mod push;
+pub mod serve;
 mod terminal;
 
 use crate::clock::SystemClock;
@@ -52,6 +54,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List USER's paired push devices, or remove one (it can then approve nothing).
+    Devices {
+        user: String,
+        /// Remove the device with this id.
+        #[arg(long, value_name = "ID")]
+        remove: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the configuration file, like `sshd -t`.
     CheckConfig,
     /// Migrate a ~/.google_authenticator file (TOTP only) to a twofold record.
@@ -69,12 +80,15 @@ enum Command {
         #[arg(long, default_value = "ansi")]
         qr: QrStyle,
     },
+    /// Run the push approval service, or add/remove the hosts that may use it.
+    Serve(serve::ServeArgs),
 }
 
-/// Runs the command line; the binary's `main` calls only this.
-pub fn main() -> ExitCode {
+/// Runs the command line; the binary's `main` calls only this, handing in the approval service
+/// (which lives in the binary, see src/bin/twofold.rs).
+pub fn main(service: serve::Service) -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(cli, service) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("twofold: {message}");
@@ -86,9 +100,12 @@ pub fn main() -> ExitCode {
 /// What a command reports on failure: one line for the administrator.
 pub type CliResult = Result<ExitCode, String>;
 
-fn run(cli: Cli) -> CliResult {
+fn run(cli: Cli, service: serve::Service) -> CliResult {
     if let Command::Demo { module, qr } = cli.command {
         return demo::run(module, qr);
+    }
+    if let Command::Serve(args) = cli.command {
+        return serve::run(&cli.config, args, service);
     }
     if let Command::CheckConfig = cli.command {
         return admin::check_config(&config_path(&cli.config), cli.config.is_some());
@@ -101,13 +118,16 @@ fn run(cli: Cli) -> CliResult {
         Command::List { json } => admin::list(&config, json),
         Command::Reset { user } => admin::reset(&config, &user_name(&user)?),
         Command::Unlock { user } => admin::unlock(&config, &user_name(&user)?),
+        Command::Devices { user, remove, json } => {
+            push::devices(&config, &user_name(&user)?, remove, json, &clock)
+        }
         Command::RecoveryCodes { user, json } => {
             admin::recovery_codes(&config, &user_name(&user)?, json)
         }
         Command::ImportGoogleAuthenticator { user, file } => {
             import::run(&config, &user_name(&user)?, file, &clock)
         }
-        Command::Demo { .. } | Command::CheckConfig => unreachable_command(),
+        Command::Demo { .. } | Command::CheckConfig | Command::Serve(_) => unreachable_command(),
     }
 }
 

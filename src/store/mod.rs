@@ -142,6 +142,19 @@ impl UserStore {
         })
     }
 
+    /// The lock a sign-in holds while it waits for the user's phone (`state/<name>.push.lock`);
+    /// `None` while another sign-in holds it. The kernel releases it when that process ends,
+    /// however it ends, so a killed sign-in never leaves a push "pending".
+    pub fn try_push_lock(&self, user: &UserName) -> Result<Option<UserLock>, StoreError> {
+        let fd = self
+            .state_dir()?
+            .open_lock_file(&format!("{}.push.lock", user.encoded()))?;
+        UserLock::try_acquire(fd).map_err(|source| StoreError::Lock {
+            user: user.to_string(),
+            source,
+        })
+    }
+
     /// The user's state (fresh if none was written yet). The lock proves the caller holds it.
     pub fn load_state(&self, user: &UserName, _lock: &UserLock) -> Result<UserState, StoreError> {
         self.read_state(user)

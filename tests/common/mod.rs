@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 #[allow(dead_code)]
+pub mod push;
+#[allow(dead_code)]
 pub mod qr_image;
 
 use std::collections::BTreeMap;

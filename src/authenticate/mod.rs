@@ -2,6 +2,8 @@
 //! the answer, verification, state update, audit line. Knows nothing of libpam.
 #![forbid(unsafe_code)]
 
+mod push;
+
 use crate::audit::{AuditSink, Line, Severity};
 use crate::clock::Clock;
 use crate::config::{Config, DEFAULT_PATH, Unenrolled, WriteErrorPolicy};
@@ -11,6 +13,7 @@ use crate::guided_enrollment;
 use crate::messages;
 use crate::options::{ModuleOptions, PassMode};
 use crate::policy::{self, Requirement};
+use crate::push_signin;
 use crate::ratelimit;
 use crate::remember;
 use crate::secret::SecretString;
@@ -49,6 +52,10 @@ struct Decision {
     method: Method,
     reason: &'static str,
     detail: Option<String>,
+    /// "Not me" from the phone: `suspicious=yes` in the log.
+    suspicious: bool,
+    /// Logged at error level whatever the verdict (a success by `fail_mode = "allow"`).
+    alarm: bool,
 }
 
 impl Decision {
@@ -58,6 +65,8 @@ impl Decision {
             method,
             reason,
             detail: None,
+            suspicious: false,
+            alarm: false,
         }
     }
     fn refused(reason: &'static str) -> Self {
@@ -252,6 +261,21 @@ impl Run<'_> {
         } else if self.opts.pass_mode == PassMode::UseFirstPass {
             return Decision::refused("no_stacked_answer");
         }
+        // forward_pass asks for password and code in one answer: no room for push there.
+        if self.opts.pass_mode != PassMode::ForwardPass && push_signin::applies(record, config) {
+            return self.push(store, user, record, config);
+        }
+        self.code(store, user, record, config)
+    }
+
+    /// Asks for a code and checks it.
+    fn code(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
         match self.obtain_answer(record.totp.digits) {
             Some(answer) => self.check(store, user, record, config, &answer),
             None => Decision::refused("conversation_failed"),
@@ -366,17 +390,23 @@ impl Run<'_> {
     }
 
     fn log_decision(&self, d: &Decision) {
-        let (result, severity) = match d.verdict {
+        let (result, mut severity) = match d.verdict {
             Verdict::Success => ("success", Severity::Notice),
             Verdict::Refused => ("failure", Severity::Warning),
             Verdict::Ignore => ("ignore", Severity::Info),
             Verdict::Unavailable => ("error", Severity::Error),
         };
+        if d.alarm {
+            severity = Severity::Error;
+        }
         let mut line = self
             .line("auth")
             .kv("method", d.method.as_str())
             .kv("result", result)
             .kv("reason", d.reason);
+        if d.suspicious {
+            line = line.kv("suspicious", "yes");
+        }
         if let Some(detail) = &d.detail {
             line = line.kv("detail", detail);
         }

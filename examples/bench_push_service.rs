@@ -1,0 +1,271 @@
+//! Load generator for `scripts/bench-push` (the service half of the push benchmark).
+//!
+//! `bench_push_service URL HOST_TOKEN SERVICE_PID [WAITING] [ROUNDS]` against a running
+//! `twofold serve` (with `client_requests_per_minute = 0`):
+//!
+//! (a) WAITING challenges (default 10,000), each with a host long-poll waiting on its own
+//!     connection; prints the service's resident memory (VmRSS) and the decision-delivery delay
+//!     (decision POST sent → waiting long-poll answered) for 1,000 of them, one at a time, while
+//!     the rest keep waiting.
+//! (b) ROUNDS round trips (default 1,000) without load: challenge, long-poll, decision POST;
+//!     prints median and p99 of POST sent → long-poll answered.
+//!
+//! Figures only; nothing is asserted.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, oneshot};
+
+type Sender = SendRequest<Full<Bytes>>;
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+struct Target {
+    addr: String,
+    token: String,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn connect(target: &Target) -> Result<Sender, Error> {
+    let stream = TcpStream::connect(&target.addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn send(
+    sender: &mut Sender,
+    target: &Target,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<(StatusCode, Bytes), Error> {
+    sender.ready().await?;
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", &target.addr)
+        .header("authorization", format!("Bearer {}", target.token))
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+    let response = sender.send_request(req).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
+}
+
+fn challenge(id: &str, user: &str) -> String {
+    let created = now();
+    serde_json::json!({
+        "id": id, "nonce": "bench-nonce-0123456789", "user": user, "host": "bench.example",
+        "service": "sshd", "rhost": "192.0.2.1", "created": created, "expires": created + 280,
+        "device_ids": ["bench"],
+    })
+    .to_string()
+}
+
+/// 64 bytes in base64url: well-formed; the service relays decisions without verifying them.
+const SIGNATURE: &str =
+    "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ";
+
+fn decision() -> String {
+    serde_json::json!({
+        "device_id": "bench", "decision": "approve", "number": "42", "decided_at": now(),
+        "signature": SIGNATURE,
+    })
+    .to_string()
+}
+
+/// A host long-poll on its own connection; sends the instant its decision arrived.
+async fn long_poll(
+    mut sender: Sender,
+    target: Arc<Target>,
+    id: String,
+    arrived: oneshot::Sender<Instant>,
+) {
+    let path = format!("/v1/challenges/{id}/decision?wait=60");
+    loop {
+        match send(&mut sender, &target, "GET", &path, None).await {
+            Ok((StatusCode::OK, _)) => {
+                let _ = arrived.send(Instant::now());
+                return;
+            }
+            Ok((StatusCode::NO_CONTENT, _)) => continue, // waited 60 s: ask again
+            Ok((status, _)) => return eprintln!("long-poll {id}: {status}"),
+            Err(e) => return eprintln!("long-poll {id}: {e}"),
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+fn summary(label: &str, mut delays: Vec<Duration>) {
+    delays.sort();
+    println!(
+        "{label}: n={} median={:.3} ms p99={:.3} ms max={:.3} ms",
+        delays.len(),
+        percentile(&delays, 0.5).as_secs_f64() * 1e3,
+        percentile(&delays, 0.99).as_secs_f64() * 1e3,
+        delays.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+}
+
+fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse::<u64>()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+async fn under_load(target: Arc<Target>, pid: u32, waiting: usize) -> Result<(), Error> {
+    let setup = Instant::now();
+    let mut control = connect(&target).await?;
+    let rss_before = rss_kib(pid);
+    let mut arrivals = Vec::with_capacity(waiting);
+    let connecting = Arc::new(Semaphore::new(256));
+    let mut ids = Vec::with_capacity(waiting);
+    for i in 0..waiting {
+        let id = format!("bench-load-{i:08}-abcdef");
+        let (status, body) = send(
+            &mut control,
+            &target,
+            "POST",
+            "/v1/challenges",
+            Some(challenge(&id, &format!("u{i}"))),
+        )
+        .await?;
+        if status != StatusCode::CREATED {
+            return Err(
+                format!("challenge {i}: {status} {}", String::from_utf8_lossy(&body)).into(),
+            );
+        }
+        let permit = Arc::clone(&connecting).acquire_owned().await?;
+        let sender = connect(&target).await?;
+        drop(permit);
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(long_poll(sender, Arc::clone(&target), id.clone(), tx));
+        arrivals.push(rx);
+        ids.push(id);
+    }
+    // Let the last requests reach the service and settle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "(a) {waiting} challenges with a waiting long-poll each, set up in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+    if let (Some((before, _)), Some((rss, hwm))) = (rss_before, rss_kib(pid)) {
+        println!(
+            "(a) service memory: VmRSS {:.1} MB (before: {:.1} MB, peak {:.1} MB)",
+            rss as f64 / 1024.0,
+            before as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        );
+    }
+    let sample = waiting.min(1000);
+    let mut delays = Vec::with_capacity(sample);
+    for (id, arrived) in ids.iter().zip(arrivals).take(sample) {
+        let path = format!("/v1/challenges/{id}/decision");
+        let posted = Instant::now();
+        let (status, _) = send(&mut control, &target, "POST", &path, Some(decision())).await?;
+        if status != StatusCode::ACCEPTED {
+            return Err(format!("decision for {id}: {status}").into());
+        }
+        let at = tokio::time::timeout(Duration::from_secs(5), arrived).await??;
+        delays.push(at.saturating_duration_since(posted));
+    }
+    summary(
+        &format!(
+            "(a) delivery under load ({} still waiting)",
+            waiting - sample
+        ),
+        delays,
+    );
+    Ok(())
+}
+
+async fn round_trips(target: Arc<Target>, rounds: usize) -> Result<(), Error> {
+    let mut control = connect(&target).await?;
+    let mut delays = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let id = format!("bench-rtt-{i:08}-abcdefgh");
+        let (status, _) = send(
+            &mut control,
+            &target,
+            "POST",
+            "/v1/challenges",
+            Some(challenge(&id, &format!("r{i}"))),
+        )
+        .await?;
+        if status != StatusCode::CREATED {
+            return Err(format!("challenge {i}: {status}").into());
+        }
+        let sender = connect(&target).await?;
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(long_poll(sender, Arc::clone(&target), id.clone(), tx));
+        // Give the long-poll time to be waiting at the service before deciding.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        let posted = Instant::now();
+        let path = format!("/v1/challenges/{id}/decision");
+        send(&mut control, &target, "POST", &path, Some(decision())).await?;
+        let at = tokio::time::timeout(Duration::from_secs(5), rx).await??;
+        delays.push(at.saturating_duration_since(posted));
+    }
+    summary(
+        "(b) round trip decision POST -> waiting host answered",
+        delays,
+    );
+    Ok(())
+}
+
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        return Err(
+            "usage: bench_push_service URL HOST_TOKEN SERVICE_PID [WAITING] [ROUNDS]".into(),
+        );
+    }
+    raise_open_files_limit();
+    let addr = args[1]
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let target = Arc::new(Target {
+        addr,
+        token: args[2].clone(),
+    });
+    let pid: u32 = args[3].parse()?;
+    let waiting: usize = args.get(4).map_or(Ok(10_000), |a| a.parse())?;
+    let rounds: usize = args.get(5).map_or(Ok(1_000), |a| a.parse())?;
+    round_trips(Arc::clone(&target), rounds).await?;
+    under_load(target, pid, waiting).await?;
+    Ok(())
+}

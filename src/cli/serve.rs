@@ -1,0 +1,69 @@
+//! `twofold serve`: the arguments, and the configuration the approval service gets. The service
+//! itself is compiled into the binary only (src/bin/twofold.rs), never into this library: the
+//! library is also the PAM module, and the service's async runtime and database stay out of it.
+#![forbid(unsafe_code)]
+
+use super::{CliResult, config_path};
+use crate::config::{Config, ServeConfig};
+use crate::store::file::Policy;
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `twofold serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Register a host: prints its token once (the service keeps only its SHA-256).
+    #[arg(long, value_name = "NAME", conflicts_with = "remove_host")]
+    add_host: Option<String>,
+    /// Remove a host: its token stops working and its devices are forgotten.
+    #[arg(long, value_name = "NAME")]
+    remove_host: Option<String>,
+}
+
+/// What `twofold serve` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServeAction {
+    /// Run the service until SIGTERM.
+    Run,
+    AddHost(String),
+    RemoveHost(String),
+}
+
+/// The approval service, supplied by the binary's `main`.
+pub type Service = fn(&ServeConfig, ServeAction) -> CliResult;
+
+pub fn run(explicit: &Option<PathBuf>, args: ServeArgs, service: Service) -> CliResult {
+    let path = config_path(explicit);
+    let config = load(&path, explicit.is_some())?;
+    let serve = config.serve_config(&path).map_err(join)?;
+    let action = match (args.add_host, args.remove_host) {
+        (Some(name), _) => ServeAction::AddHost(name),
+        (None, Some(name)) => ServeAction::RemoveHost(name),
+        (None, None) => ServeAction::Run,
+    };
+    service(&serve, action)
+}
+
+/// The service runs as its own user but reads root's configuration file: accept a file owned
+/// by root or by the running user, never writable by others.
+fn load(path: &Path, explicit: bool) -> Result<Config, String> {
+    match Config::load(path, explicit) {
+        Ok(config) => Ok(config),
+        Err(errors) if !rustix::process::geteuid().is_root() => {
+            let root_owned = Policy {
+                owner: 0,
+                forbidden_mode: 0o022,
+            };
+            Config::load_with_policy(path, explicit, root_owned).map_err(|_| join(errors))
+        }
+        Err(errors) => Err(join(errors)),
+    }
+}
+
+fn join(errors: Vec<crate::config::ConfigError>) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,217 @@
+//! `[serve]`: the approval service (`twofold serve`). Only the service reads these keys.
+#![forbid(unsafe_code)]
+
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// The longest a challenge may live (`expires - created`), fixed by the push protocol.
+pub const PROTOCOL_MAX_CHALLENGE_SECONDS: u64 = 300;
+
+/// `[serve]`: where the service listens, where it keeps its data, how it notifies phones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address and port, e.g. `"127.0.0.1:8080"` or `"[::]:443"`; port 0 picks a free one.
+    pub listen: String,
+    /// SQLite database: hosts, pairings, devices.
+    pub database: PathBuf,
+    /// PEM certificate chain; with `tls_key` the service speaks HTTPS itself.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1).
+    pub tls_key: Option<PathBuf>,
+    /// A reverse proxy on this machine terminates TLS: plain HTTP is allowed on any address
+    /// and the client address is taken from the proxy's `X-Forwarded-For`.
+    pub behind_proxy: bool,
+    /// The address phones use, e.g. `"https://push.example.org"` (notification links, VAPID).
+    pub public_url: Option<String>,
+    /// The VAPID private key (base64url, 32 bytes); created on first start if missing.
+    pub vapid_key_file: PathBuf,
+    /// An ntfy topic URL that gets a POST with a link to the page for every challenge.
+    pub ntfy_url: Option<String>,
+    /// Pending challenges held at once (all hosts); more are refused with 503.
+    pub max_pending: usize,
+    /// The longest a challenge may live; at most 300 (the protocol's limit).
+    pub challenge_max_seconds: u64,
+    /// Unauthenticated requests (pairing completion, decisions, device requests) allowed per
+    /// client address and minute; 0 turns the limit off.
+    pub client_requests_per_minute: u32,
+    /// Accept `http://` Web Push endpoints on loopback addresses (tests only).
+    pub allow_loopback_push: bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: "127.0.0.1:8080".into(),
+            database: PathBuf::from("/var/lib/twofold-serve/serve.db"),
+            tls_cert: None,
+            tls_key: None,
+            behind_proxy: false,
+            public_url: None,
+            vapid_key_file: PathBuf::from("/var/lib/twofold-serve/vapid.key"),
+            ntfy_url: None,
+            max_pending: 100_000,
+            challenge_max_seconds: PROTOCOL_MAX_CHALLENGE_SECONDS,
+            client_requests_per_minute: 600,
+            allow_loopback_push: false,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// The listen address (validated at load).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen.parse().ok()
+    }
+
+    /// True when both TLS files are configured.
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// `public_url` without a trailing slash.
+    pub fn public_base(&self) -> Option<&str> {
+        self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
+    /// Semantic checks, as (key, reason).
+    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        match self.listen_addr() {
+            None => p.push((
+                "serve.listen",
+                format!(
+                    "must be an address and port such as \"127.0.0.1:8080\" or \"[::]:443\" (got {:?})",
+                    self.listen
+                ),
+            )),
+            Some(addr) if !self.tls() && !self.behind_proxy && !addr.ip().is_loopback() => p.push((
+                "serve.listen",
+                format!(
+                    "plain HTTP is only served on a loopback address (got {addr}): set tls_cert and \
+                     tls_key, or behind_proxy = true when a proxy on this machine terminates TLS"
+                ),
+            )),
+            Some(_) => {}
+        }
+        for (key, path) in [
+            ("serve.database", Some(&self.database)),
+            ("serve.vapid_key_file", Some(&self.vapid_key_file)),
+            ("serve.tls_cert", self.tls_cert.as_ref()),
+            ("serve.tls_key", self.tls_key.as_ref()),
+        ] {
+            if path.is_some_and(|p| !p.is_absolute()) {
+                p.push((key, "must be an absolute path".into()));
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            p.push((
+                "serve.tls_cert",
+                "tls_cert and tls_key must be set together".into(),
+            ));
+        }
+        if let Some(url) = &self.public_url
+            && let Err(reason) = check_url(url, true)
+        {
+            p.push(("serve.public_url", reason));
+        }
+        if let Some(url) = &self.ntfy_url {
+            if let Err(reason) = check_url(url, false) {
+                p.push(("serve.ntfy_url", reason));
+            }
+            if self.public_url.is_none() {
+                p.push((
+                    "serve.ntfy_url",
+                    "needs public_url (the link in the notification)".into(),
+                ));
+            }
+        }
+        if !(1..=10_000_000).contains(&self.max_pending) {
+            p.push(("serve.max_pending", "must be 1..=10000000".into()));
+        }
+        if !(10..=PROTOCOL_MAX_CHALLENGE_SECONDS).contains(&self.challenge_max_seconds) {
+            p.push((
+                "serve.challenge_max_seconds",
+                format!("must be 10..=300 (got {})", self.challenge_max_seconds),
+            ));
+        }
+        p
+    }
+}
+
+/// An `http(s)://host[:port][/path]` URL without query, fragment or credentials.
+/// `https_unless_loopback`: plain `http` only for loopback hosts.
+fn check_url(url: &str, https_unless_loopback: bool) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("{why} (got {url:?})"));
+    let (scheme, rest) = match url.split_once("://") {
+        Some(("https", rest)) => ("https", rest),
+        Some(("http", rest)) => ("http", rest),
+        _ => return bad("must start with https:// or http://"),
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.contains(['?', '#', '@']) {
+        return bad("must not contain spaces, '?', '#' or '@'");
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority_host(authority);
+    if host.is_empty() {
+        return bad("has no host name");
+    }
+    if https_unless_loopback && scheme == "http" && !is_loopback_host(host) {
+        return bad("must use https:// (phones need a secure page), except on a loopback host");
+    }
+    Ok(())
+}
+
+/// The host part of `host[:port]` or `[v6][:port]`.
+pub fn authority_host(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    }
+}
+
+/// `localhost` or a loopback IP literal.
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<(&'static str, String)> {
+        let c: ServeConfig = toml::from_str(text).expect("parses");
+        c.problems()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(ServeConfig::default().problems().is_empty());
+    }
+
+    #[test]
+    fn plain_http_on_a_public_address_is_refused() {
+        let p = problems("listen = \"0.0.0.0:80\"\n");
+        assert!(p[0].1.contains("plain HTTP"), "{p:?}");
+        assert!(problems("listen = \"0.0.0.0:80\"\nbehind_proxy = true\n").is_empty());
+        assert!(
+            problems("listen = \"[::]:443\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n")
+                .is_empty()
+        );
+        assert!(problems("listen = \"[::1]:8080\"\n").is_empty());
+    }
+
+    #[test]
+    fn urls_and_paths_are_checked() {
+        assert!(!problems("public_url = \"http://push.example.org\"\n").is_empty());
+        assert!(problems("public_url = \"http://127.0.0.1:8080/\"\n").is_empty());
+        assert!(!problems("public_url = \"https://x/?a\"\n").is_empty());
+        assert!(!problems("ntfy_url = \"https://ntfy.sh/t\"\n").is_empty()); // no public_url
+        assert!(!problems("database = \"rel.db\"\n").is_empty());
+        assert!(!problems("tls_cert = \"/c.pem\"\n").is_empty());
+        assert!(!problems("challenge_max_seconds = 301\n").is_empty());
+    }
+}

@@ -1,0 +1,207 @@
+//! Who is asking: hosts by bearer token (constant-time comparison of SHA-256 digests), devices
+//! by an ECDSA P-256 signature over the device-request message with a ±120 s clock window.
+#![forbid(unsafe_code)]
+
+use super::b64u;
+use super::store::HostRow;
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// How far a device's clock may be from ours.
+pub const DEVICE_CLOCK_WINDOW: u64 = 120;
+
+/// Bytes of randomness in a host token.
+const TOKEN_BYTES: usize = 32;
+
+/// A new host token (base64url) and the SHA-256 the service stores.
+pub fn new_host_token() -> Result<(String, Vec<u8>), getrandom::Error> {
+    let mut raw = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut raw)?;
+    let token = b64u::encode(raw);
+    let digest = Sha256::digest(token.as_bytes()).to_vec();
+    zeroize::Zeroize::zeroize(&mut raw);
+    Ok((token, digest))
+}
+
+/// The host whose token is in `authorization` (`Bearer <token>`), if any. Every stored digest
+/// is compared, in constant time, so timing reveals neither which host nor how close a guess was.
+pub fn host_for(authorization: Option<&str>, hosts: &[HostRow]) -> Option<String> {
+    let token = authorization?.strip_prefix("Bearer ")?.trim();
+    if token.is_empty() || token.len() > 256 {
+        return None;
+    }
+    let digest = Sha256::digest(token.as_bytes());
+    let mut found = None;
+    for host in hosts {
+        if bool::from(host.token_sha256.as_slice().ct_eq(digest.as_slice())) {
+            found = Some(host.name.clone());
+        }
+    }
+    found
+}
+
+/// Why a device request was refused (all are answered 401; the reason is only logged).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceAuthError {
+    #[error("missing or malformed X-Twofold-* headers")]
+    Headers,
+    #[error("device header does not match the path")]
+    WrongDevice,
+    #[error("timestamp outside the ±120 s window")]
+    Stale,
+    #[error("unknown or removed device")]
+    UnknownDevice,
+    #[error("bad signature")]
+    BadSignature,
+}
+
+/// The device-request message a device signs (protocol v1).
+pub fn device_request_message(
+    method: &str,
+    path: &str,
+    device_id: &str,
+    timestamp: &str,
+) -> String {
+    format!("twofold-device-request-v1\n{method}\n{path}\n{device_id}\n{timestamp}")
+}
+
+/// The `X-Twofold-*` headers of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceHeaders<'a> {
+    pub device_id: Option<&'a str>,
+    pub timestamp: Option<&'a str>,
+    pub signature: Option<&'a str>,
+}
+
+impl<'a> DeviceHeaders<'a> {
+    /// Checks everything that needs no database: presence, the device named in the path,
+    /// and the time window. Returns the timestamp text and the decoded signature.
+    pub fn precheck(
+        &self,
+        path_device: &str,
+        now: u64,
+    ) -> Result<(&'a str, Signature), DeviceAuthError> {
+        let (Some(device), Some(ts_text), Some(sig)) =
+            (self.device_id, self.timestamp, self.signature)
+        else {
+            return Err(DeviceAuthError::Headers);
+        };
+        if device != path_device {
+            return Err(DeviceAuthError::WrongDevice);
+        }
+        let ts: u64 = ts_text.parse().map_err(|_| DeviceAuthError::Headers)?;
+        if ts.to_string() != ts_text {
+            return Err(DeviceAuthError::Headers); // one spelling per time: no '+', no leading zeros
+        }
+        if ts.abs_diff(now) > DEVICE_CLOCK_WINDOW {
+            return Err(DeviceAuthError::Stale);
+        }
+        let sig = b64u::decode(sig)
+            .ok()
+            .and_then(|raw| Signature::from_slice(&raw).ok())
+            .ok_or(DeviceAuthError::BadSignature)?;
+        Ok((ts_text, sig))
+    }
+}
+
+/// Verifies an ECDSA P-256 (SHA-256, IEEE P1363 `r‖s`) signature by an uncompressed SEC1 key.
+/// High-S signatures are accepted: WebCrypto does not normalise them.
+pub fn verify(
+    public_key: &[u8],
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), DeviceAuthError> {
+    let key =
+        VerifyingKey::from_sec1_bytes(public_key).map_err(|_| DeviceAuthError::UnknownDevice)?;
+    key.verify(message, signature)
+        .map_err(|_| DeviceAuthError::BadSignature)
+}
+
+/// True if `raw` is an uncompressed SEC1 P-256 point on the curve (WebCrypto's `raw` export).
+pub fn valid_public_key(raw: &[u8]) -> bool {
+    raw.len() == 65 && raw[0] == 4 && VerifyingKey::from_sec1_bytes(raw).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::signature::Signer;
+
+    fn key() -> SigningKey {
+        SigningKey::from_slice(&[7u8; 32]).unwrap()
+    }
+
+    fn public(k: &SigningKey) -> Vec<u8> {
+        k.verifying_key().to_sec1_point(false).as_bytes().to_vec()
+    }
+
+    #[test]
+    fn host_token_matches_only_its_own_digest() {
+        let (token, digest) = new_host_token().unwrap();
+        assert_eq!(token.len(), 43);
+        let hosts = vec![
+            HostRow {
+                name: "a".into(),
+                token_sha256: vec![0; 32],
+            },
+            HostRow {
+                name: "b".into(),
+                token_sha256: digest,
+            },
+        ];
+        assert_eq!(
+            host_for(Some(&format!("Bearer {token}")), &hosts),
+            Some("b".into())
+        );
+        assert_eq!(host_for(Some(&format!("Bearer {token}x")), &hosts), None);
+        assert_eq!(host_for(Some(&token), &hosts), None);
+        assert_eq!(host_for(None, &hosts), None);
+    }
+
+    #[test]
+    fn device_signature_is_checked_and_high_s_is_accepted() {
+        let k = key();
+        let msg = device_request_message("GET", "/v1/devices/d/pending", "d", "1000");
+        let sig: Signature = k.sign(msg.as_bytes());
+        assert!(verify(&public(&k), msg.as_bytes(), &sig).is_ok());
+        // The other, equally valid, S (WebCrypto produces either).
+        let (r, s) = sig.split_scalars();
+        let high = Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
+        assert!(verify(&public(&k), msg.as_bytes(), &high).is_ok());
+        let other = device_request_message("GET", "/v1/devices/d/pending", "d", "1001");
+        assert_eq!(
+            verify(&public(&k), other.as_bytes(), &sig),
+            Err(DeviceAuthError::BadSignature)
+        );
+        assert!(valid_public_key(&public(&k)));
+        assert!(!valid_public_key(&[4u8; 65]));
+    }
+
+    #[test]
+    fn device_headers_must_match_path_and_clock() {
+        let sig: Signature = key().sign(b"anything");
+        let sig = b64u::encode(sig.to_bytes());
+        let h = DeviceHeaders {
+            device_id: Some("d"),
+            timestamp: Some("1000"),
+            signature: Some(&sig),
+        };
+        assert!(h.precheck("d", 1100).is_ok());
+        assert_eq!(
+            h.precheck("e", 1000).err(),
+            Some(DeviceAuthError::WrongDevice)
+        );
+        assert_eq!(h.precheck("d", 1121).err(), Some(DeviceAuthError::Stale));
+        let zero = DeviceHeaders {
+            timestamp: Some("01000"),
+            ..h
+        };
+        assert_eq!(
+            zero.precheck("d", 1000).err(),
+            Some(DeviceAuthError::Headers)
+        );
+    }
+}

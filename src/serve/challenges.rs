@@ -1,0 +1,341 @@
+//! Pending challenges, in memory, with their expiry. Each challenge carries a `watch` channel:
+//! a decision (or the challenge's withdrawal) wakes every waiting request at once.
+#![forbid(unsafe_code)]
+
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// A sign-in challenge as the host posted it (without the number, which the host keeps).
+#[derive(Debug, Clone, Serialize)]
+pub struct Challenge {
+    pub id: String,
+    pub nonce: String,
+    pub user: String,
+    pub host: String,
+    pub service: String,
+    pub rhost: String,
+    pub created: u64,
+    pub expires: u64,
+    /// Devices allowed to answer (from the host's own record).
+    #[serde(skip)]
+    pub device_ids: Vec<String>,
+    /// The authenticated host that posted it (from its token).
+    #[serde(skip)]
+    pub owner: String,
+}
+
+/// A device's signed answer, relayed to the host unverified (the host checks the signature).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Decision {
+    pub decision: String,
+    pub number: String,
+    pub device_id: String,
+    pub decided_at: u64,
+    pub signature: String,
+}
+
+/// Where a challenge stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Decided(Arc<Decision>),
+    /// The host withdrew it (the user signed in another way).
+    Withdrawn,
+}
+
+/// One challenge and the channel its waiters listen on.
+pub struct Entry {
+    pub challenge: Challenge,
+    /// When it expires, on the monotonic clock.
+    pub deadline: Instant,
+    status: watch::Sender<Status>,
+}
+
+impl Entry {
+    /// A receiver that sees the current status and every change.
+    pub fn subscribe(&self) -> watch::Receiver<Status> {
+        self.status.subscribe()
+    }
+
+    /// The status now.
+    #[cfg(test)]
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+}
+
+/// Why a challenge was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// This host already has a pending challenge for this user.
+    UserPending,
+    /// A challenge with this id exists.
+    DuplicateId,
+    /// `max_pending` challenges are held already.
+    Full,
+}
+
+/// Why a decision was not stored.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DecideError {
+    NotFound,
+    /// The challenge was decided (or withdrawn) before.
+    AlreadyDecided,
+    /// The device is not one the host named for this challenge.
+    NotForDevice,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_id: HashMap<String, Arc<Entry>>,
+    /// (owner host, user) → id of the challenge still waiting for a decision.
+    pending: HashMap<(String, String), String>,
+}
+
+/// All challenges held by the service.
+pub struct Challenges {
+    inner: Mutex<Inner>,
+    max: usize,
+}
+
+/// Unix time as a `Duration`.
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// The monotonic instant at which Unix second `expires` begins.
+pub fn deadline_of(expires: u64) -> Instant {
+    let left = Duration::from_secs(expires).saturating_sub(unix_now());
+    Instant::now() + left
+}
+
+impl Challenges {
+    /// Holds at most `max` challenges (pending or decided but not yet expired).
+    pub fn new(max: usize) -> Challenges {
+        Challenges {
+            inner: Mutex::new(Inner::default()),
+            max,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps inconsistent in a way that
+        // matters more than refusing service, so recover the guard.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a challenge unless the host has one pending for the user, the id is taken, or
+    /// the service is full.
+    pub fn insert(&self, challenge: Challenge) -> Result<Arc<Entry>, InsertError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let key = (challenge.owner.clone(), challenge.user.clone());
+        if let Some(old) = inner.pending.get(&key).cloned() {
+            match inner.by_id.get(&old) {
+                Some(e) if e.deadline > now => return Err(InsertError::UserPending),
+                _ => {
+                    inner.by_id.remove(&old);
+                    inner.pending.remove(&key);
+                }
+            }
+        }
+        if let Some(e) = inner.by_id.get(&challenge.id) {
+            if e.deadline > now {
+                return Err(InsertError::DuplicateId);
+            }
+            inner.by_id.remove(&challenge.id);
+        }
+        if inner.by_id.len() >= self.max {
+            sweep_locked(&mut inner, now);
+            if inner.by_id.len() >= self.max {
+                return Err(InsertError::Full);
+            }
+        }
+        let (status, _) = watch::channel(Status::Pending);
+        let entry = Arc::new(Entry {
+            deadline: deadline_of(challenge.expires),
+            challenge,
+            status,
+        });
+        inner.pending.insert(key, entry.challenge.id.clone());
+        inner
+            .by_id
+            .insert(entry.challenge.id.clone(), Arc::clone(&entry));
+        Ok(entry)
+    }
+
+    /// A challenge that has not expired.
+    pub fn get(&self, id: &str) -> Option<Arc<Entry>> {
+        let inner = self.lock();
+        inner
+            .by_id
+            .get(id)
+            .filter(|e| e.deadline > Instant::now())
+            .cloned()
+    }
+
+    /// Stores the first decision for a challenge and wakes its waiters.
+    pub fn decide(&self, id: &str, decision: Decision) -> Result<(), DecideError> {
+        let mut inner = self.lock();
+        let entry = inner
+            .by_id
+            .get(id)
+            .filter(|e| e.deadline > Instant::now())
+            .cloned()
+            .ok_or(DecideError::NotFound)?;
+        if !entry.challenge.device_ids.contains(&decision.device_id) {
+            return Err(DecideError::NotForDevice);
+        }
+        if *entry.status.borrow() != Status::Pending {
+            return Err(DecideError::AlreadyDecided);
+        }
+        entry
+            .status
+            .send_replace(Status::Decided(Arc::new(decision)));
+        let key = (entry.challenge.owner.clone(), entry.challenge.user.clone());
+        inner.pending.remove(&key);
+        Ok(())
+    }
+
+    /// Withdraws a host's own pending challenge; false if it has none with this id.
+    pub fn withdraw(&self, id: &str, owner: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(entry) = inner.by_id.get(id).cloned() else {
+            return false;
+        };
+        if entry.challenge.owner != owner {
+            return false;
+        }
+        entry.status.send_replace(Status::Withdrawn);
+        inner.by_id.remove(id);
+        let key = (owner.to_string(), entry.challenge.user.clone());
+        if inner.pending.get(&key).is_some_and(|p| p == id) {
+            inner.pending.remove(&key);
+        }
+        true
+    }
+
+    /// The challenge waiting for `device_id` (of `owner`'s `user`), if any.
+    pub fn pending_for(&self, owner: &str, user: &str, device_id: &str) -> Option<Challenge> {
+        let inner = self.lock();
+        let id = inner.pending.get(&(owner.to_string(), user.to_string()))?;
+        let entry = inner.by_id.get(id)?;
+        let open = entry.deadline > Instant::now()
+            && *entry.status.borrow() == Status::Pending
+            && entry.challenge.device_ids.iter().any(|d| d == device_id);
+        open.then(|| entry.challenge.clone())
+    }
+
+    /// Drops expired challenges (their waiters have returned already: they wait until the
+    /// deadline at most).
+    pub fn sweep(&self) {
+        sweep_locked(&mut self.lock(), Instant::now());
+    }
+
+    /// True when none are held.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.lock().by_id.is_empty()
+    }
+}
+
+fn sweep_locked(inner: &mut Inner, now: Instant) {
+    inner.by_id.retain(|_, e| e.deadline > now);
+    let Inner { by_id, pending } = inner;
+    pending.retain(|_, id| by_id.contains_key(id));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge(id: &str, user: &str, expires_in: u64) -> Challenge {
+        let now = unix_now().as_secs();
+        Challenge {
+            id: id.into(),
+            nonce: "n".into(),
+            user: user.into(),
+            host: "h".into(),
+            service: "sshd".into(),
+            rhost: String::new(),
+            created: now,
+            expires: now + expires_in,
+            device_ids: vec!["d1".into()],
+            owner: "web1".into(),
+        }
+    }
+
+    fn decision(device: &str) -> Decision {
+        Decision {
+            decision: "approve".into(),
+            number: "42".into(),
+            device_id: device.into(),
+            decided_at: unix_now().as_secs(),
+            signature: "s".into(),
+        }
+    }
+
+    #[test]
+    fn one_pending_challenge_per_host_and_user() {
+        let c = Challenges::new(10);
+        c.insert(challenge("a", "alice", 60)).unwrap();
+        assert_eq!(
+            c.insert(challenge("b", "alice", 60)).err(),
+            Some(InsertError::UserPending)
+        );
+        assert_eq!(
+            c.insert(challenge("a", "bob", 60)).err(),
+            Some(InsertError::DuplicateId)
+        );
+        c.insert(challenge("c", "bob", 60)).unwrap();
+        // Once decided, the user may get a new challenge.
+        c.decide("a", decision("d1")).unwrap();
+        c.insert(challenge("d", "alice", 60)).unwrap();
+    }
+
+    #[test]
+    fn first_decision_wins_and_only_named_devices_may_answer() {
+        let c = Challenges::new(10);
+        let entry = c.insert(challenge("a", "alice", 60)).unwrap();
+        assert_eq!(
+            c.decide("a", decision("d2")),
+            Err(DecideError::NotForDevice)
+        );
+        assert_eq!(entry.status(), Status::Pending);
+        c.decide("a", decision("d1")).unwrap();
+        let mut late = decision("d1");
+        late.decision = "deny".into();
+        assert_eq!(c.decide("a", late), Err(DecideError::AlreadyDecided));
+        assert_eq!(entry.status(), Status::Decided(Arc::new(decision("d1"))));
+        assert_eq!(c.decide("zz", decision("d1")), Err(DecideError::NotFound));
+    }
+
+    #[test]
+    fn full_service_refuses_and_expired_challenges_are_gone() {
+        let c = Challenges::new(1);
+        c.insert(challenge("a", "alice", 0)).unwrap(); // expires now
+        assert!(c.get("a").is_none());
+        c.insert(challenge("b", "bob", 60)).unwrap(); // the expired one is swept to make room
+        assert_eq!(
+            c.insert(challenge("c", "carol", 60)).err(),
+            Some(InsertError::Full)
+        );
+        assert!(c.withdraw("b", "web1"));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn pending_is_listed_only_for_named_devices() {
+        let c = Challenges::new(10);
+        c.insert(challenge("a", "alice", 60)).unwrap();
+        assert!(c.pending_for("web1", "alice", "d1").is_some());
+        assert!(c.pending_for("web1", "alice", "d9").is_none());
+        assert!(c.pending_for("web2", "alice", "d1").is_none());
+    }
+}
