@@ -9,7 +9,6 @@
 //! `TWOFOLD_PUSH_URL` + `TWOFOLD_PUSH_TOKEN` point it at a running `twofold serve`; without them
 //! it starts `$TWOFOLD_BIN serve` on 127.0.0.1 in a temporary directory.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,8 +17,9 @@ use twofold::config::Config;
 use twofold::enrollment::{self, EnrollOptions};
 use twofold::pam::client::{self, Message};
 use twofold::push::client::Client;
-use twofold::push::device::TestDevice;
+use twofold::push::device::{TestDevice, number_shown};
 use twofold::push::endpoint::Endpoint;
+use twofold::push::local::LocalService;
 use twofold::push::protocol::DecisionKind;
 use twofold::push::service::Service;
 use twofold::secret::SecretString;
@@ -41,7 +41,18 @@ fn main() -> Result<(), String> {
     ) {
         (Ok(url), Ok(token)) => (None, url, token),
         _ => {
-            let (serve, url, token) = start_serve(dir)?;
+            let bin = std::env::var("TWOFOLD_BIN")
+                .map_err(|_| "set TWOFOLD_BIN (or TWOFOLD_PUSH_URL)")?;
+            let serve_dir = dir.join("serve");
+            std::fs::create_dir(&serve_dir).map_err(|e| e.to_string())?;
+            let serve = LocalService::start(
+                Path::new(&bin),
+                &serve_dir,
+                "bench",
+                "client_requests_per_minute = 0",
+            )
+            .map_err(|e| e.to_string())?;
+            let (url, token) = (serve.url().to_string(), serve.token().expose().to_string());
             (Some(serve), url, token)
         }
     };
@@ -122,7 +133,7 @@ fn main() -> Result<(), String> {
     for i in 0..n {
         let mut responder = |msg: Message<'_>| {
             if let Message::TextInfo(text) = msg
-                && let Some(number) = number_in(text)
+                && let Some(number) = number_shown(text)
             {
                 let _ = number_tx.send(number);
             }
@@ -177,76 +188,6 @@ fn main() -> Result<(), String> {
     Ok(())
 }
 
-/// `twofold serve` on a free loopback port, stopped when dropped.
-struct Serve(std::process::Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `$TWOFOLD_BIN serve` with host "bench" registered: (process, url, host token).
-fn start_serve(dir: &Path) -> Result<(Serve, String, String), String> {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    let bin = std::env::var("TWOFOLD_BIN").map_err(|_| "set TWOFOLD_BIN (or TWOFOLD_PUSH_URL)")?;
-    let config = dir.join("serve.toml");
-    write(
-        &config,
-        &format!(
-            "[serve]\nlisten = \"127.0.0.1:0\"\ndatabase = {:?}\nvapid_key_file = {:?}\nclient_requests_per_minute = 0\n",
-            dir.join("serve.db").display().to_string(),
-            dir.join("vapid.key").display().to_string()
-        ),
-    )?;
-    let added = Command::new(&bin)
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--add-host", "bench"])
-        .output()
-        .map_err(|e| format!("{bin}: {e}"))?;
-    let text = String::from_utf8_lossy(&added.stdout).into_owned();
-    let token = text
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() >= 43 && twofold::push::protocol::from_b64u(l).is_some())
-        .ok_or_else(|| format!("no host token from --add-host: {text}"))?
-        .to_string();
-    let mut child = Command::new(&bin)
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{bin}: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let serve = Serve(child);
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let url = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(url) = line.strip_prefix("twofold serve: listening on ") {
-                    break url.to_string();
-                }
-            }
-            _ => return Err("twofold serve did not start".into()),
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Ok((serve, url, token))
-}
-
-fn number_in(text: &str) -> Option<u8> {
-    let rest = &text[text.find("number ")? + 7..];
-    rest.get(..2)?.parse().ok()
-}
-
 fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| e.to_string())
+    twofold::push::local::write_private(path, text).map_err(|e| e.to_string())
 }

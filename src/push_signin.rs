@@ -7,18 +7,14 @@ use crate::clock::Clock;
 use crate::config::{Config, PushMode};
 use crate::conversation::Conversation;
 use crate::messages;
-use crate::push::client::Client;
-use crate::push::endpoint::Endpoint;
 use crate::push::protocol::{Challenge, new_number};
-use crate::push::service::{Service, ServiceError};
-use crate::push::token::read_host_token;
+use crate::push::service::{HostServiceError, Service, ServiceError};
 use crate::push::verify::{Invalid, PushVerdict, verify};
 use crate::ratelimit;
 use crate::secret::SecretString;
 use crate::store::lock::UserLock;
 use crate::store::{UserRecord, UserState, UserStore};
 use crate::username::UserName;
-use std::time::Duration;
 
 /// Longest single wait for a decision after Enter in prompt mode (seconds).
 const PROMPT_POLL: u64 = 5;
@@ -69,18 +65,11 @@ pub fn applies(record: &UserRecord, config: &Config) -> bool {
 impl PushSignIn<'_> {
     /// Runs the dialogue and records its result in the user's state.
     pub fn run(&mut self) -> Outcome {
-        let token = match read_host_token(&self.config.push.host_token_file) {
-            Ok(token) => token,
-            Err(e) => return unavailable("push_host_token", e),
-        };
-        let endpoint = match Endpoint::parse(self.config.push.url.as_deref().unwrap_or_default()) {
-            Ok(endpoint) => endpoint,
+        let service = match Service::for_host(&self.config.push) {
+            Ok(service) => service,
+            Err(e @ HostServiceError::Token(_)) => return unavailable("push_host_token", e),
             Err(e) => return unavailable("push_config", e),
         };
-        let timeout = Duration::from_millis(self.config.push.connect_timeout_ms);
-        let client = Client::new(endpoint, Some(token), timeout)
-            .with_ca_file(self.config.push.ca_file.clone());
-        let service = Service::new(client);
         let now = self.clock.now();
         let host = self.config.push.host_name();
         let challenge = match Challenge::new(

@@ -1121,6 +1121,11 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         "  ✓ the right code is accepted: libpam returned PAM_SUCCESS",
         "  ✓ a replayed code is refused: libpam returned PAM_AUTH_ERR",
         "  ✓ a wrong code is refused: libpam returned PAM_AUTH_ERR",
+        "No terminal: the built-in test device (src/push/device.rs) is the phone.",
+        "  ✓ an approved push signs in: libpam returned PAM_SUCCESS",
+        "  [The sign-in was denied on your phone.]",
+        "  ✓ a denied push is refused: libpam returned PAM_AUTH_ERR",
+        "  ✓ twofold serve stopped",
         "✓ Demo passed.",
     ] {
         assert!(
@@ -1129,10 +1134,64 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         );
     }
     assert!(!stdout.contains('✗'), "{stdout}");
+    // The push part: a service of its own, the pairing URL (secret in the fragment), the test
+    // device pairing through it, then the number shown by the module typed on the "phone".
+    let has = |prefix: &str| stdout.lines().find(|l| l.starts_with(prefix));
+    let listening = has("  twofold serve (pid ").unwrap_or_else(|| panic!("{stdout}"));
+    let pid: u32 = listening["  twofold serve (pid ".len()..]
+        .split(')')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{listening}"));
+    assert!(
+        listening.contains(") listening on http://127.0.0.1:"),
+        "{listening}"
+    );
+    let url = has("http://127.0.0.1:").unwrap_or_else(|| panic!("pairing URL in:\n{stdout}"));
+    assert!(url.contains("/pair#p=") && url.contains("&k=") && url.contains("&u=demo&h="));
+    assert!(
+        has("  phone: opened the pairing address").is_some(),
+        "{stdout}"
+    );
+    assert!(
+        has("  ✓ Paired \"twofold test device\" (device ").is_some(),
+        "{stdout}"
+    );
+    let shown: Vec<u8> = stdout
+        .lines()
+        .filter(|l| l.starts_with("  [Approve on your phone — number "))
+        .filter_map(twofold::push::device::number_shown)
+        .collect();
+    assert_eq!(shown.len(), 2, "two pushes:\n{stdout}");
+    let approved = format!(
+        "(service twofold-demo), number typed {}, approved ✓",
+        shown[0]
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("  phone: request for demo@")
+                && l.contains(" from this machine ")
+                && l.ends_with(&approved)),
+        "{approved:?} in:\n{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("  phone: request for demo@") && l.ends_with(", denied")),
+        "{stdout}"
+    );
+    // The service was stopped (and reaped: no zombie left either).
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "twofold serve (pid {pid}) still running"
+    );
     for reason in [
         "result=success reason=ok",
         "result=failure reason=replayed_code",
         "result=failure reason=wrong_code",
+        "method=push result=success reason=push_approved",
+        "method=push result=failure reason=push_denied",
     ] {
         assert!(
             stdout

@@ -3,6 +3,9 @@
 //! reached from the module's entry points.
 #![forbid(unsafe_code)]
 
+use super::client::Client;
+use super::endpoint::Endpoint;
+use super::pairing::scan_pairing_url;
 use super::protocol::{
     Challenge, DecisionKind, SignedDecision, b64u, decision_message, device_request_message,
     pairing_proof,
@@ -11,6 +14,15 @@ use super::service::{Service, ServiceError};
 use crate::store::record::Device;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// The number a person reads off the screen in the module's push texts ("... number 42 ...").
+pub fn number_shown(text: &str) -> Option<u8> {
+    let rest = &text[text.find("number ")? + "number ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|n| (10..=99).contains(n))
+}
 
 /// A device key pair and the id the service gave it.
 pub struct TestDevice {
@@ -32,6 +44,21 @@ impl TestDevice {
                 });
             }
         }
+    }
+
+    /// A device whose private key is `secret` (32 bytes, from [`TestDevice::secret_bytes`]).
+    pub fn from_secret_bytes(id: &str, secret: &[u8]) -> Option<Self> {
+        Some(TestDevice {
+            id: id.to_string(),
+            name: "twofold test device".into(),
+            key: SigningKey::from_slice(secret).ok()?,
+        })
+    }
+
+    /// The private key, so a test phone can keep it between runs (the phone page's key never
+    /// leaves the browser; this is a test device).
+    pub fn secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.key.to_bytes().to_vec())
     }
 
     pub fn verifying_key(&self) -> &VerifyingKey {
@@ -95,6 +122,17 @@ impl TestDevice {
         let proof = b64u(&pairing_proof(secret, pairing_id, &key));
         self.id = service.complete_pairing(pairing_id, &key, &proof, &self.name)?;
         Ok(())
+    }
+
+    /// "Scans" a pairing URL (as the page reads its fragment) and completes that pairing with
+    /// the service at the URL's base: what a phone does after scanning the QR code.
+    pub fn pair_from_url(&mut self, url: &str, timeout: Duration) -> Result<Service, ServiceError> {
+        let scanned = scan_pairing_url(url)
+            .ok_or_else(|| ServiceError::Body(format!("not a pairing URL: {url}")))?;
+        let endpoint = Endpoint::parse(&scanned.base_url).map_err(ServiceError::Body)?;
+        let service = Service::new(Client::new(endpoint, None, timeout));
+        self.pair(&service, &scanned.pairing_id, &scanned.secret)?;
+        Ok(service)
     }
 
     /// The challenges waiting for this device (signed device request).

@@ -5,6 +5,8 @@
 pub mod client;
 pub mod device;
 pub mod endpoint;
+pub mod local;
+pub mod pairing;
 pub mod protocol;
 pub mod service;
 pub mod tls;

@@ -4,6 +4,8 @@
 
 use super::client::{Client, HttpError, Response};
 use super::protocol::{Challenge, SignedDecision};
+use super::token::{TokenError, read_host_token};
+use crate::config::{PushConfig, check_url};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -78,6 +80,17 @@ fn accept(r: Response, ok: &[u16]) -> Result<Response, ServiceError> {
     }
 }
 
+/// Why this host cannot talk to its service: `[push]` or the host token.
+#[derive(Debug, thiserror::Error)]
+pub enum HostServiceError {
+    #[error("push approval is not configured: set [push] url in the configuration (see README)")]
+    NotConfigured,
+    #[error("[push] url: {0}")]
+    Url(String),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
 /// A host's (or a device's) view of the service.
 pub struct Service {
     client: Client,
@@ -86,6 +99,16 @@ pub struct Service {
 impl Service {
     pub fn new(client: Client) -> Self {
         Service { client }
+    }
+
+    /// The service as this host reaches it (`[push]`), authenticated with the host token.
+    pub fn for_host(push: &PushConfig) -> Result<Self, HostServiceError> {
+        let url = push.url.as_deref().ok_or(HostServiceError::NotConfigured)?;
+        let endpoint = check_url(url).map_err(HostServiceError::Url)?;
+        let token = read_host_token(&push.host_token_file)?;
+        let timeout = Duration::from_millis(push.connect_timeout_ms);
+        let client = Client::new(endpoint, Some(token), timeout).with_ca_file(push.ca_file.clone());
+        Ok(Service::new(client))
     }
 
     /// A call's deadline: connecting, plus as long again for the answer, plus the long-poll.

@@ -10,6 +10,7 @@ use twofold::pam::client::{self, Message, Outcome};
 use twofold::push::client::Client;
 use twofold::push::device::TestDevice;
 use twofold::push::endpoint::Endpoint;
+use twofold::push::local::LocalService;
 use twofold::push::protocol::{Challenge, DecisionKind, b64u};
 use twofold::push::service::Service;
 use twofold::secret::SecretString;
@@ -19,91 +20,29 @@ use twofold::store::UserStore;
 pub struct ServiceHandle {
     pub url: String,
     pub token: String,
-    real: Option<RealService>,
-}
-
-/// A running `twofold serve` in a temporary directory, stopped when dropped.
-struct RealService {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for RealService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    /// The service (stopped first when dropped), then its directory.
+    real: Option<(LocalService, tempfile::TempDir)>,
 }
 
 impl ServiceHandle {
     /// The real `twofold serve` on 127.0.0.1 (a free port), with host "testhost" registered.
     pub fn real() -> Self {
-        use std::io::BufRead;
         let dir = tempfile::Builder::new()
             .prefix("twofold-serve-")
             .tempdir()
             .expect("tempdir");
-        let config = dir.path().join("serve.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[serve]\nlisten = \"127.0.0.1:0\"\ndatabase = {:?}\nvapid_key_file = {:?}\nclient_requests_per_minute = 0\n",
-                dir.path().join("serve.db").display().to_string(),
-                dir.path().join("vapid.key").display().to_string(),
-            ),
+        let twofold = std::path::Path::new(env!("CARGO_BIN_EXE_twofold"));
+        let service = LocalService::start(
+            twofold,
+            dir.path(),
+            "testhost",
+            "client_requests_per_minute = 0",
         )
-        .unwrap();
-        let twofold = env!("CARGO_BIN_EXE_twofold");
-        let added = std::process::Command::new(twofold)
-            .arg("--config")
-            .arg(&config)
-            .args(["serve", "--add-host", "testhost"])
-            .output()
-            .expect("run twofold serve --add-host");
-        let text = String::from_utf8_lossy(&added.stdout).into_owned();
-        assert!(
-            added.status.success(),
-            "add-host: {text}\n{}",
-            String::from_utf8_lossy(&added.stderr)
-        );
-        let token = text
-            .lines()
-            .map(str::trim)
-            .find(|l| l.len() >= 43 && twofold::push::protocol::from_b64u(l).is_some())
-            .unwrap_or_else(|| panic!("no token in: {text}"))
-            .to_string();
-        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-        let mut child = std::process::Command::new(twofold)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start twofold serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let url = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(url) = line.strip_prefix("twofold serve: listening on ") {
-                        break url.to_string();
-                    }
-                }
-                _ => {
-                    let log =
-                        std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
-                    panic!("twofold serve did not start:\n{log}");
-                }
-            }
-        };
-        // Keep draining stdout so the service never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        .unwrap_or_else(|e| panic!("{e}"));
         ServiceHandle {
-            url,
-            token,
-            real: Some(RealService { child, dir }),
+            url: service.url().to_string(),
+            token: service.token().expose().to_string(),
+            real: Some((service, dir)),
         }
     }
 
@@ -111,7 +50,7 @@ impl ServiceHandle {
     pub fn log(&self) -> String {
         self.real
             .as_ref()
-            .and_then(|r| std::fs::read_to_string(r.dir.path().join("serve.log")).ok())
+            .map(|(service, _)| service.log())
             .unwrap_or_default()
     }
 
@@ -275,10 +214,7 @@ impl PushHost {
 }
 
 /// The number in "... number 42 ...".
-pub fn number_in(text: &str) -> Option<u8> {
-    let rest = &text[text.find("number ")? + 7..];
-    rest.get(..2)?.parse().ok()
-}
+pub use twofold::push::device::number_shown as number_in;
 
 /// Writes a host token file (0600).
 pub fn write_token(path: &std::path::Path, token: &str) {
