@@ -59,3 +59,28 @@ pub const PUSH_USE_CODE: &str =
 /// Push cannot be used now and `fail_mode = "deny"`: the sign-in is refused.
 pub const PUSH_UNAVAILABLE: &str =
     "Push approval is not available right now, and this system accepts nothing else.";
+
+/// First sign-in with `[push]` configured, after the app is set up: before the pairing QR code.
+pub const ENROLL_PUSH_OFFER: &str = "✓ Your authenticator app is set up.\n\
+Optional: approve sign-ins on your phone instead of typing codes.\n\
+Scan this QR code with your phone's camera:\n";
+/// After the pairing QR code; `{url}` is filled in.
+pub const ENROLL_PUSH_URL: &str =
+    "Or open this address on your phone (it holds a one-time secret; do not share it):\n{url}\n";
+/// Closes the pairing prompt.
+pub const ENROLL_PUSH_PROMPT: &str =
+    "Open it on your phone, then press Enter (or just press Enter to skip): ";
+/// The test push after pairing; `{name}` and `{number}` are filled in.
+pub const ENROLL_PUSH_TEST: &str = "✓ Phone paired ({name}).\n\
+Approve the test notification on your phone: number {number}, then press Enter: ";
+/// Above the recovery codes: the test push came back approved.
+pub const ENROLL_PUSH_APPROVED: &str = "Notification approved ✓\n";
+/// Above the recovery codes: paired, but the test push was not approved.
+pub const ENROLL_PUSH_NOT_APPROVED: &str = "The test notification was not approved. Your phone is \
+paired all the same; if sign-ins do not reach it, use codes from your app.\n";
+/// Above the recovery codes: a phone answered, but its pairing did not verify.
+pub const ENROLL_PUSH_REFUSED: &str =
+    "The phone's pairing could not be verified and was not saved: use codes from your app.\n";
+/// Above the recovery codes: the approval service could not be used.
+pub const ENROLL_PUSH_UNAVAILABLE: &str =
+    "Push approval is not available right now: use codes from your app.\n";

@@ -214,7 +214,10 @@ impl Run<'_> {
         };
         use guided_enrollment::Outcome;
         match guided_enrollment::run(self.conv, &store, user, config, self.clock) {
-            Outcome::Enrolled => Decision::new(Verdict::Success, Method::Enrollment, "enrolled"),
+            Outcome::Enrolled(push) => Decision {
+                detail: push.detail(),
+                ..Decision::new(Verdict::Success, Method::Enrollment, "enrolled")
+            },
             Outcome::WrongCodes => Decision::refused("enrollment_wrong_code"),
             Outcome::NoAnswer => Decision::refused("conversation_failed"),
             Outcome::AlreadyEnrolled => Decision::refused("enrollment_conflict"),
