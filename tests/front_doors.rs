@@ -18,7 +18,8 @@
 //!
 //! First-sign-in enrollment is tested as a user meets it: the QR code is read off the ssh
 //! client's screen (tests/front_doors/qr_from_screen.py, zbarimg), the code computed with
-//! oathtool and typed.
+//! oathtool and typed. Push approval likewise: the number is read off the ssh client's screen
+//! and typed on the test phone (tests/support/test_phone.rs) before Enter is pressed.
 
 mod common;
 
@@ -129,6 +130,7 @@ fn front_door(test: &str, script: &str, tools: &[&str]) {
         .env("TWOFOLD_CLI", cli)
         .env("TWOFOLD_REPO", repo)
         .env("TWOFOLD_HOST_MNTNS", &host_mntns)
+        .env("TWOFOLD_PHONE", env!("CARGO_BIN_EXE_twofold-test-phone"))
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -265,6 +267,21 @@ fn ssh_unenrolled_allow_lets_in_with_the_key_alone() {
 #[test]
 fn ssh_enrollment_after_the_deadline_is_refused() {
     front_door("ssh_enrollment_after_the_deadline_is_refused", "sshd", SSHD);
+}
+
+// ---- sshd + ssh client, push approval ---------------------------------------------------------
+// The module's [push] points at the real `twofold serve`, started inside the namespace on
+// 127.0.0.1; the user's phone is the test device as a command (tests/support/test_phone.rs),
+// paired with the real `twofold enroll --push`. The number is read off the ssh client's screen.
+
+#[test]
+fn ssh_key_and_push_signs_in() {
+    front_door("ssh_key_and_push_signs_in", "sshd_push", SSHD);
+}
+
+#[test]
+fn ssh_push_number_mismatch_is_refused() {
+    front_door("ssh_push_number_mismatch_is_refused", "sshd_push", SSHD);
 }
 
 // ---- sudo ------------------------------------------------------------------------------------

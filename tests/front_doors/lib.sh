@@ -16,6 +16,7 @@
 #   TWOFOLD_CLI         absolute path of the built `twofold` command
 #   TWOFOLD_REPO        the repository: the pam.d/ and sshd_config.d/ files under test
 #   TWOFOLD_HOST_MNTNS  the mount namespace of the test process (refuse to run in it)
+#   TWOFOLD_PHONE       optional: the test phone command (twofold-test-phone), for push cases
 #   TWOFOLD_WAIT        optional: seconds to wait for a prompt or an outcome (default 20)
 #   TWOFOLD_SHOW=1      optional: print the screens and logs also when the case passes
 
@@ -66,12 +67,14 @@ setup_sandbox() {
     mkdir -p -m 0755 "$src/repo/tests"
     cp "$TWOFOLD_MODULE" "$src/libtwofold.so"
     cp "$TWOFOLD_CLI" "$src/twofold"
+    if [ -n "${TWOFOLD_PHONE:-}" ]; then cp "$TWOFOLD_PHONE" "$src/twofold-test-phone"; fi
     cp -a "$TWOFOLD_REPO/pam.d" "$TWOFOLD_REPO/sshd_config.d" "$src/repo/"
     cp -a "$TWOFOLD_REPO/tests/front_doors" "$src/repo/tests/"
     mount --move /mnt /tmp
     TWOFOLD_MODULE=/tmp/twofold-src/libtwofold.so
     TWOFOLD_CLI=/tmp/twofold-src/twofold
     TWOFOLD_REPO=/tmp/twofold-src/repo
+    if [ -n "${TWOFOLD_PHONE:-}" ]; then TWOFOLD_PHONE=/tmp/twofold-src/twofold-test-phone; fi
     mount -t tmpfs -o mode=0755 twofold-run /run
     mount -t tmpfs -o mode=0755 twofold-log /var/log
     T=$(mktemp -d /tmp/front-doors.XXXXXX)
@@ -136,7 +139,7 @@ dump_diagnostics() {
         printf -- '----- screen of pane %s -----\n' "$p" >&2
         screen "$p" | awk 'NF { while (blank) { print ""; blank-- } print; next } { blank++ }' >&2
     done
-    for p in "$AUDIT" "$T/sshd.log"; do
+    for p in "$AUDIT" "$T/sshd.log" "$T/serve/serve.log"; do
         if [ -s "$p" ]; then
             printf -- '----- %s -----\n' "$p" >&2
             tail -n 60 "$p" >&2
