@@ -90,8 +90,10 @@ pub fn unix_now() -> u64 {
 }
 
 /// One line to the service log (stderr; journald under systemd). Never a secret or a number.
+/// A closed stderr loses the line rather than failing the request.
 pub fn log(line: &str) {
-    eprintln!("twofold-serve: {line}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "twofold-serve: {line}");
 }
 
 /// `twofold serve [--add-host NAME | --remove-host NAME]`.

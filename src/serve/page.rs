@@ -13,8 +13,7 @@ pub struct PageFile {
     pub body: &'static [u8],
 }
 
-/// A file from `web/` (expanded only where used, so a missing file only matters once listed).
-#[allow(unused_macros)]
+/// A file from `web/`, compiled in.
 macro_rules! web_file {
     ($path:literal, $file:literal, $type:literal) => {
         PageFile {
@@ -25,45 +24,36 @@ macro_rules! web_file {
     };
 }
 
-/// The real page, once `web/` holds it.
-#[allow(unused_macros)]
+/// Every file of the page.
 macro_rules! web_files {
     () => {
         &[
             web_file!("/", "index.html", "text/html; charset=utf-8"),
             web_file!("/pair", "index.html", "text/html; charset=utf-8"),
+            web_file!("/index.html", "index.html", "text/html; charset=utf-8"),
             web_file!("/app.js", "app.js", "text/javascript; charset=utf-8"),
+            web_file!("/protocol.js", "protocol.js", "text/javascript; charset=utf-8"),
             web_file!("/sw.js", "sw.js", "text/javascript; charset=utf-8"),
+            web_file!("/style.css", "style.css", "text/css; charset=utf-8"),
             web_file!(
                 "/manifest.webmanifest",
                 "manifest.webmanifest",
                 "application/manifest+json"
             ),
             web_file!("/icon.svg", "icon.svg", "image/svg+xml"),
+            web_file!("/icon-192.png", "icon-192.png", "image/png"),
+            web_file!("/icon-512.png", "icon-512.png", "image/png"),
+            web_file!(
+                "/apple-touch-icon.png",
+                "apple-touch-icon.png",
+                "image/png"
+            ),
         ]
     };
 }
 
-/// Until the page exists: a notice at `/` and `/pair`.
-const PLACEHOLDER: &[PageFile] = &[
-    PageFile {
-        path: "/",
-        content_type: "text/html; charset=utf-8",
-        body: PLACEHOLDER_HTML.as_bytes(),
-    },
-    PageFile {
-        path: "/pair",
-        content_type: "text/html; charset=utf-8",
-        body: PLACEHOLDER_HTML.as_bytes(),
-    },
-];
-
-const PLACEHOLDER_HTML: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width\"><title>twofold</title></head>\n<body>\
-<h1>twofold</h1><p>The approval page is not part of this build yet.</p></body></html>\n";
-
-/// The files served. The one line to change when `web/` is complete: `= web_files!();`
-pub const FILES: &[PageFile] = PLACEHOLDER;
+/// The files served: the page from `web/`.
+pub const FILES: &[PageFile] = web_files!();
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data:; connect-src 'self'; manifest-src 'self'; worker-src 'self'; \

@@ -1,0 +1,884 @@
+// twofold phone page: pairing and approving sign-ins (docs/push-protocol.md).
+// Plain ES module, no framework, no build step; all texts are in TEXTS below.
+import * as proto from './protocol.js';
+
+// ---------------------------------------------------------------- texts (English, Dutch)
+
+const TEXTS = {
+  en: {
+    skipToContent: 'Skip to content',
+    pairTitle: 'Pair this phone',
+    pairAccount: 'For {user} on {host}',
+    deviceName: 'Name of this phone',
+    deviceNameHint: 'Your administrator sees this name, for example "Alice’s phone".',
+    notifyLabel: 'Notify me of sign-in requests',
+    pairButton: 'Pair',
+    pairing: 'Pairing…',
+    paired: 'Paired ✓',
+    pairedDetail: 'This phone can now approve sign-ins of {user} on {host}. Go back to your computer.',
+    pairBadLink: 'This pairing link is incomplete or damaged. Scan the QR code again.',
+    pairOtherService: 'This link belongs to another approval service. Open it directly instead.',
+    pairExpired: 'This pairing link has expired or is unknown. Start the pairing again on your computer to get a new QR code.',
+    pairUsed: 'This pairing link has already been used. Start the pairing again on your computer to get a new QR code.',
+    pairFailed: 'Pairing did not work ({detail}). Try again.',
+    requestsTitle: 'Sign-in requests',
+    noRequests: 'No sign-in requests right now. When you sign in on a computer, the request appears here.',
+    requestTitle: 'Approve sign-in?',
+    fieldUser: 'Account',
+    fieldHost: 'Computer',
+    fieldService: 'Service',
+    fieldRhost: 'From',
+    fieldTime: 'Time',
+    fieldExpires: 'Expires in',
+    rhostLocal: 'the computer itself (no network address)',
+    numberLabel: 'Enter the number shown on your screen',
+    numberHint: 'The computer you are signing in to shows a 2-digit number.',
+    numberMissing: 'Type the 2-digit number that the computer you are signing in to shows.',
+    approve: 'Approve',
+    deny: 'Deny',
+    report: 'This wasn’t me',
+    sending: 'Sending…',
+    approved: 'Approved ✓',
+    denied: 'Denied',
+    reported: 'Reported — your administrator has been told',
+    expired: 'Expired — sign in again on your computer if it was you.',
+    alreadyAnswered: 'This request has already been answered.',
+    sendFailed: 'Your answer could not be sent ({detail}). Try again.',
+    newRequest: 'New sign-in request: {user} on {host}, number needed.',
+    accountsTitle: 'Paired accounts',
+    noAccounts: 'This phone is not paired yet. Scan the pairing QR code that your computer shows when you set up sign-in approval.',
+    accountLine: '{user} on {host}',
+    accountDevice: 'this phone: {name}',
+    removeAccount: 'Remove',
+    removeConfirm: 'Tap again to remove',
+    refused: 'The approval service refuses this phone: it was removed from the account, or the date and time of this phone are wrong.',
+    offline: 'Cannot reach the approval service. Trying again…',
+    enableNotifications: 'Turn on notifications',
+    notificationsOn: 'Notifications are on.',
+    notificationsBlocked: 'Notifications are blocked for this page. You can allow them in the browser’s site settings.',
+    notificationsFailed: 'Notifications could not be turned on. Open twofold when you sign in; requests appear here.',
+    iosHint: 'iPhone and iPad: tap Share, then “Add to Home Screen”. Notifications work only in the app on the Home Screen.',
+    install: 'Install app',
+    pasteTitle: 'Pair with a link',
+    pasteLabel: 'Pairing link',
+    pasteButton: 'Use link',
+    insecure: 'This page must be opened over HTTPS.',
+    unsupported: 'This browser cannot keep a key safely (WebCrypto or IndexedDB is missing). Use a current browser.',
+    notifyTitle: 'Sign-in request',
+    notifyBody: 'Tap to see who is signing in, and approve or deny.',
+    httpStatus: 'status {status}',
+    networkError: 'no connection',
+  },
+  nl: {
+    skipToContent: 'Naar de inhoud',
+    pairTitle: 'Deze telefoon koppelen',
+    pairAccount: 'Voor {user} op {host}',
+    deviceName: 'Naam van deze telefoon',
+    deviceNameHint: 'Uw beheerder ziet deze naam, bijvoorbeeld "Telefoon van Anna".',
+    notifyLabel: 'Stuur mij een melding bij een aanmeldverzoek',
+    pairButton: 'Koppelen',
+    pairing: 'Bezig met koppelen…',
+    paired: 'Gekoppeld ✓',
+    pairedDetail: 'Met deze telefoon keurt u nu aanmeldingen van {user} op {host} goed. Ga terug naar uw computer.',
+    pairBadLink: 'Deze koppelingslink is onvolledig of beschadigd. Scan de QR-code opnieuw.',
+    pairOtherService: 'Deze link hoort bij een andere goedkeuringsdienst. Open de link rechtstreeks.',
+    pairExpired: 'Deze koppelingslink is verlopen of onbekend. Begin op uw computer opnieuw met koppelen voor een nieuwe QR-code.',
+    pairUsed: 'Deze koppelingslink is al gebruikt. Begin op uw computer opnieuw met koppelen voor een nieuwe QR-code.',
+    pairFailed: 'Koppelen is niet gelukt ({detail}). Probeer het opnieuw.',
+    requestsTitle: 'Aanmeldverzoeken',
+    noRequests: 'Er zijn nu geen aanmeldverzoeken. Als u zich op een computer aanmeldt, verschijnt het verzoek hier.',
+    requestTitle: 'Aanmelding goedkeuren?',
+    fieldUser: 'Account',
+    fieldHost: 'Computer',
+    fieldService: 'Dienst',
+    fieldRhost: 'Vanaf',
+    fieldTime: 'Tijd',
+    fieldExpires: 'Verloopt over',
+    rhostLocal: 'de computer zelf (geen netwerkadres)',
+    numberLabel: 'Voer het getal in dat op uw scherm staat',
+    numberHint: 'De computer waarop u zich aanmeldt, toont een getal van 2 cijfers.',
+    numberMissing: 'Typ het getal van 2 cijfers dat de computer toont waarop u zich aanmeldt.',
+    approve: 'Goedkeuren',
+    deny: 'Weigeren',
+    report: 'Dit was ik niet',
+    sending: 'Bezig met versturen…',
+    approved: 'Goedgekeurd ✓',
+    denied: 'Geweigerd',
+    reported: 'Gemeld — uw beheerder is op de hoogte gebracht',
+    expired: 'Verlopen — meld u opnieuw aan op uw computer als u het was.',
+    alreadyAnswered: 'Dit verzoek is al beantwoord.',
+    sendFailed: 'Uw antwoord kon niet worden verstuurd ({detail}). Probeer het opnieuw.',
+    newRequest: 'Nieuw aanmeldverzoek: {user} op {host}, getal nodig.',
+    accountsTitle: 'Gekoppelde accounts',
+    noAccounts: 'Deze telefoon is nog niet gekoppeld. Scan de koppelings-QR-code die uw computer toont wanneer u goedkeuren op de telefoon instelt.',
+    accountLine: '{user} op {host}',
+    accountDevice: 'deze telefoon: {name}',
+    removeAccount: 'Verwijderen',
+    removeConfirm: 'Tik nogmaals om te verwijderen',
+    refused: 'De goedkeuringsdienst weigert deze telefoon: hij is van het account verwijderd, of de datum en tijd van deze telefoon kloppen niet.',
+    offline: 'De goedkeuringsdienst is niet bereikbaar. Opnieuw proberen…',
+    enableNotifications: 'Meldingen aanzetten',
+    notificationsOn: 'Meldingen staan aan.',
+    notificationsBlocked: 'Meldingen zijn voor deze pagina geblokkeerd. U kunt ze toestaan in de website-instellingen van de browser.',
+    notificationsFailed: 'Meldingen konden niet worden aangezet. Open twofold wanneer u zich aanmeldt; verzoeken verschijnen hier.',
+    iosHint: 'iPhone en iPad: tik op Deel en dan op “Zet op beginscherm”. Meldingen werken alleen in de app op het beginscherm.',
+    install: 'App installeren',
+    pasteTitle: 'Koppelen met een link',
+    pasteLabel: 'Koppelingslink',
+    pasteButton: 'Link gebruiken',
+    insecure: 'Deze pagina moet via HTTPS worden geopend.',
+    unsupported: 'Deze browser kan een sleutel niet veilig bewaren (WebCrypto of IndexedDB ontbreekt). Gebruik een recente browser.',
+    notifyTitle: 'Aanmeldverzoek',
+    notifyBody: 'Tik om te zien wie zich aanmeldt, en keur goed of weiger.',
+    httpStatus: 'status {status}',
+    networkError: 'geen verbinding',
+  },
+};
+
+/** The first of the browser's languages that twofold speaks; English otherwise. */
+function pickLanguage(languages) {
+  for (const tag of languages || []) {
+    const base = String(tag).toLowerCase().split('-')[0];
+    if (base in TEXTS) return base;
+  }
+  return 'en';
+}
+
+const LANG = pickLanguage(navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language]);
+const T = TEXTS[LANG];
+
+/** A text with {placeholders} filled in. */
+function t(key, vars = {}) {
+  const s = T[key] ?? TEXTS.en[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
+}
+
+// ---------------------------------------------------------------- small helpers
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+function show(el, on = true) {
+  el.hidden = !on;
+}
+
+/** The service's base: the page's own directory, so a prefix in front of /v1/ keeps working. */
+const BASE = new URL('./', document.baseURI);
+function apiUrl(path) {
+  return new URL(path.replace(/^\//, ''), BASE).href;
+}
+
+// The service's clock, learnt from each response's Date header: device requests and decisions
+// carry timestamps the service and host check (±120 s; created ≤ decided_at ≤ expires).
+let clockOffset = 0;
+function noteServerTime(res) {
+  const date = Date.parse(res.headers.get('Date') || '');
+  if (Number.isNaN(date)) return;
+  const offset = Math.round((date + 500 - Date.now()) / 1000);
+  // Date has one-second resolution: ignore small differences, trust large ones.
+  clockOffset = Math.abs(offset) >= 3 ? offset : 0;
+}
+function serverNow() {
+  return Math.floor(Date.now() / 1000) + clockOffset;
+}
+
+async function request(method, path, { body, headers = {} } = {}) {
+  const init = { method, headers: { ...headers }, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(apiUrl(path), init);
+  noteServerTime(res);
+  return res;
+}
+
+/** A device-authenticated request (X-Twofold-Device / -Time / -Signature). */
+async function deviceRequest(account, method, path, body) {
+  const headers = await proto.deviceHeaders(account.keys.privateKey, method, path, account.device_id, serverNow());
+  return request(method, path, { body, headers });
+}
+
+function failureDetail(err) {
+  if (err && typeof err.status === 'number') return t('httpStatus', { status: err.status });
+  return t('networkError');
+}
+
+class HttpError extends Error {
+  constructor(status) {
+    super(`HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+function withTimeout(promise, ms) {
+  return Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve(null), ms))]);
+}
+
+// ---------------------------------------------------------------- storage (IndexedDB)
+// One record per paired account: {device_id, user, host, device_name, public_key, keys, paired_at,
+// push_endpoint}. keys is the CryptoKeyPair itself: IndexedDB stores it by structured clone, so
+// the private key stays non-extractable and never exists as bytes outside the browser.
+
+const DB_NAME = 'twofold';
+const STORE = 'accounts';
+
+function openDb() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB_NAME, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: 'device_id' });
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+async function dbDo(mode, fn) {
+  const db = await openDb();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction(STORE, mode);
+      const result = fn(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(result && 'result' in result ? result.result : undefined);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+const db = {
+  all: () => dbDo('readonly', (s) => s.getAll()),
+  put: (account) => dbDo('readwrite', (s) => s.put(account)),
+  remove: (deviceId) => dbDo('readwrite', (s) => s.delete(deviceId)),
+};
+
+// ---------------------------------------------------------------- state
+
+let accounts = []; // records from IndexedDB
+const accountProblems = new Map(); // device_id -> text key
+const cards = new Map(); // `${device_id} ${challenge id}` -> {challenge, account, el, state}
+let cardSerial = 0;
+
+// ---------------------------------------------------------------- page status
+
+function setPageStatus(key) {
+  const el = $('#page-status');
+  el.textContent = key ? t(key) : '';
+  show(el, Boolean(key));
+}
+
+// ---------------------------------------------------------------- accounts list
+
+function renderAccounts() {
+  const list = $('#account-list');
+  list.replaceChildren();
+  for (const a of accounts) {
+    const li = $('#account-template').content.firstElementChild.cloneNode(true);
+    translate(li);
+    $('.account-name', li).textContent = t('accountLine', { user: a.user, host: a.host });
+    $('.account-device', li).textContent = a.device_name ? t('accountDevice', { name: a.device_name }) : '';
+    const problem = accountProblems.get(a.device_id);
+    $('.account-problem', li).textContent = problem ? t(problem) : '';
+    const remove = $('.remove', li);
+    remove.setAttribute('aria-label', `${t('removeAccount')}: ${t('accountLine', { user: a.user, host: a.host })}`);
+    remove.addEventListener('click', async () => {
+      if (remove.dataset.armed !== 'yes') {
+        remove.dataset.armed = 'yes';
+        remove.textContent = t('removeConfirm');
+        return;
+      }
+      await db.remove(a.device_id);
+      await loadAccounts();
+      $('#accounts-title').focus();
+    });
+    list.append(li);
+  }
+  show($('#no-accounts'), accounts.length === 0);
+  updateNotificationControls();
+}
+
+async function loadAccounts() {
+  accounts = await db.all();
+  accounts.sort((x, y) => (x.paired_at || 0) - (y.paired_at || 0));
+  renderAccounts();
+  // Cards of accounts that are gone go too.
+  for (const [key, card] of cards) {
+    if (!accounts.some((a) => a.device_id === card.account.device_id)) removeCard(key);
+  }
+}
+
+// ---------------------------------------------------------------- translation of static markup
+
+function translate(root) {
+  for (const el of root.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
+}
+
+// ---------------------------------------------------------------- pending requests
+
+const POLL_MS = 2000;
+const POLL_RETRY_MS = 5000;
+let pollTimer = null;
+let polling = false;
+let pollAgain = false;
+
+function schedulePoll(ms) {
+  clearTimeout(pollTimer);
+  pollTimer = null;
+  if (document.visibilityState === 'visible' && accounts.length > 0) pollTimer = setTimeout(pollNow, ms);
+}
+
+async function pollNow() {
+  if (polling) {
+    pollAgain = true;
+    return;
+  }
+  polling = true;
+  let ok = true;
+  try {
+    const seen = new Set();
+    await Promise.all(accounts.map(async (account) => {
+      const path = `/v1/devices/${encodeURIComponent(account.device_id)}/pending`;
+      let res;
+      try {
+        res = await deviceRequest(account, 'GET', path);
+      } catch {
+        ok = false;
+        for (const key of cards.keys()) if (key.startsWith(`${account.device_id} `)) seen.add(key);
+        return;
+      }
+      // The service answers every refused device request alike (401): unknown, removed, or a
+      // timestamp outside its window.
+      setAccountProblem(account, res.status === 401 || res.status === 403 || res.status === 404 || res.status === 410
+        ? 'refused' : null);
+      if (!res.ok) {
+        for (const key of cards.keys()) if (key.startsWith(`${account.device_id} `)) seen.add(key);
+        return;
+      }
+      let list = [];
+      try {
+        list = await res.json();
+      } catch {
+        list = [];
+      }
+      for (const raw of Array.isArray(list) ? list : []) {
+        let challenge;
+        try {
+          challenge = proto.checkChallenge(raw);
+        } catch {
+          continue; // malformed: never shown, never signed
+        }
+        const key = `${account.device_id} ${challenge.id}`;
+        seen.add(key);
+        if (!cards.has(key)) addCard(key, account, challenge);
+      }
+    }));
+    // Requests the service no longer lists were answered elsewhere or expired; cards that show
+    // this phone's own answer stay a while.
+    for (const [key, card] of cards) {
+      if (!seen.has(key) && card.state === 'open') removeCard(key);
+    }
+    setPageStatus(ok ? null : 'offline');
+  } finally {
+    polling = false;
+    updateEmpty();
+    if (pollAgain) {
+      pollAgain = false;
+      schedulePoll(0);
+    } else {
+      schedulePoll(ok ? POLL_MS : POLL_RETRY_MS);
+    }
+  }
+}
+
+function setAccountProblem(account, key) {
+  const before = accountProblems.get(account.device_id) || null;
+  if (key) accountProblems.set(account.device_id, key);
+  else accountProblems.delete(account.device_id);
+  if (before !== key) renderAccounts();
+}
+
+function updateEmpty() {
+  show($('#no-requests'), cards.size === 0);
+}
+
+const timeFormat = new Intl.DateTimeFormat(LANG, { timeStyle: 'medium' });
+const dateTimeFormat = new Intl.DateTimeFormat(LANG, { dateStyle: 'medium', timeStyle: 'medium' });
+
+function formatTime(unix) {
+  const d = new Date((unix - clockOffset) * 1000); // the service's time in this phone's clock
+  return d.toDateString() === new Date().toDateString() ? timeFormat.format(d) : dateTimeFormat.format(d);
+}
+
+function formatCountdown(seconds) {
+  const s = Math.max(0, seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function addCard(key, account, challenge) {
+  const serial = ++cardSerial;
+  const el = $('#request-template').content.firstElementChild.cloneNode(true);
+  translate(el);
+  el.dataset.challenge = challenge.id;
+  const title = $('.request-title', el);
+  title.id = `request-${serial}-title`;
+  $('article', el).setAttribute('aria-labelledby', title.id);
+  $('.f-user', el).textContent = challenge.user;
+  $('.f-host', el).textContent = challenge.host;
+  $('.f-service', el).textContent = challenge.service;
+  $('.f-rhost', el).textContent = challenge.rhost || t('rhostLocal');
+  $('.f-time', el).textContent = formatTime(challenge.created);
+  const input = $('.number', el);
+  input.id = `request-${serial}-number`;
+  $('.number-label', el).htmlFor = input.id;
+  const hint = $('.number-hint', el);
+  hint.id = `request-${serial}-hint`;
+  const error = $('.number-error', el);
+  error.id = `request-${serial}-error`;
+  input.setAttribute('aria-describedby', `${hint.id} ${error.id}`);
+
+  const card = { key, account, challenge, el, state: 'open' };
+  cards.set(key, card);
+
+  input.addEventListener('input', () => {
+    // Digits only (a phone keyboard may still offer others); full-width digits become ASCII.
+    const digits = input.value.replace(/[０-９]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0)).replace(/\D/g, '').slice(0, 2);
+    if (digits !== input.value) input.value = digits;
+    if (digits.length === 2) setNumberError(card, false);
+  });
+  $('form', el).addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    decide(card, 'approve');
+  });
+  $('.deny', el).addEventListener('click', () => decide(card, 'deny'));
+  $('.report', el).addEventListener('click', () => decide(card, 'report'));
+
+  $('#request-list').append(el);
+  updateCountdown(card);
+  updateEmpty();
+  $('#announce').textContent = t('newRequest', { user: challenge.user, host: challenge.host });
+  // Opened for this request with nothing else in hand: the number field takes the focus, so
+  // the keyboard is up and Enter approves.
+  // (A heading or status that got the focus after an earlier step does not count as in hand.)
+  const active = document.activeElement;
+  if (!active || !active.matches('input, button, select, textarea, a[href], summary')) input.focus();
+}
+
+function setNumberError(card, on) {
+  const input = $('.number', card.el);
+  const error = $('.number-error', card.el);
+  input.setAttribute('aria-invalid', on ? 'true' : 'false');
+  error.textContent = on ? t('numberMissing') : '';
+}
+
+function removeCard(key) {
+  const card = cards.get(key);
+  if (!card) return;
+  const hadFocus = card.el.contains(document.activeElement);
+  card.el.remove();
+  cards.delete(key);
+  clearTimeout(card.removeTimer);
+  if (hadFocus) $('#requests-title').focus();
+  updateEmpty();
+}
+
+function setCardBusy(card, busy) {
+  for (const b of card.el.querySelectorAll('button, input')) b.disabled = busy;
+}
+
+function finishCard(card, state, text) {
+  card.state = state;
+  const result = $('.result', card.el);
+  result.textContent = text;
+  result.dataset.state = state;
+  card.el.dataset.state = state;
+  const hadFocus = card.el.contains(document.activeElement);
+  show($('form', card.el), false);
+  $('.expires-row', card.el).hidden = true;
+  if (hadFocus) {
+    result.tabIndex = -1;
+    result.focus();
+  }
+  closeNotifications(card.challenge.id);
+  // The answer stays readable for a minute, then the card goes.
+  card.removeTimer = setTimeout(() => removeCard(card.key), 60000);
+}
+
+function updateCountdown(card) {
+  if (card.state !== 'open' && card.state !== 'sending') return;
+  const left = card.challenge.expires - serverNow();
+  $('.f-expires', card.el).textContent = formatCountdown(left);
+  if (left <= 0 && card.state === 'open') finishCard(card, 'expired', t('expired'));
+}
+
+setInterval(() => {
+  for (const card of cards.values()) updateCountdown(card);
+}, 1000);
+
+async function decide(card, decision) {
+  if (card.state !== 'open') return;
+  const input = $('.number', card.el);
+  const number = decision === 'approve' ? input.value.trim() : '';
+  if (decision === 'approve' && !/^[0-9]{2}$/.test(number)) {
+    setNumberError(card, true);
+    input.focus();
+    return;
+  }
+  setNumberError(card, false);
+  const { challenge, account } = card;
+  const decidedAt = Math.max(challenge.created, serverNow());
+  if (decidedAt >= challenge.expires) {
+    finishCard(card, 'expired', t('expired'));
+    return;
+  }
+  card.state = 'sending';
+  setCardBusy(card, true);
+  const result = $('.result', card.el);
+  result.textContent = t('sending');
+  try {
+    const body = await proto.decisionBody(account.keys.privateKey, challenge, decision, number, account.device_id, decidedAt);
+    const res = await request('POST', `/v1/challenges/${encodeURIComponent(challenge.id)}/decision`, { body });
+    if (res.status === 202 || res.status === 200 || res.status === 204) {
+      finishCard(card, decision, t({ approve: 'approved', deny: 'denied', report: 'reported' }[decision]));
+    } else if (res.status === 409) {
+      finishCard(card, 'answered', t('alreadyAnswered'));
+    } else if (res.status === 404 || res.status === 410) {
+      finishCard(card, 'expired', t('expired'));
+    } else {
+      throw new HttpError(res.status);
+    }
+  } catch (err) {
+    card.state = 'open';
+    setCardBusy(card, false);
+    result.textContent = t('sendFailed', { detail: failureDetail(err) });
+    updateCountdown(card);
+  }
+}
+
+// ---------------------------------------------------------------- notifications (Web Push)
+
+const pushSupported = 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+let swRegistration = null;
+
+function isIos() {
+  return /iPad|iPhone|iPod/.test(navigator.userAgent) || (navigator.platform === 'MacIntel' && navigator.maxTouchPoints > 1);
+}
+function isStandalone() {
+  return navigator.standalone === true || window.matchMedia('(display-mode: standalone)').matches;
+}
+
+async function registerServiceWorker() {
+  if (!('serviceWorker' in navigator)) return;
+  try {
+    swRegistration = await navigator.serviceWorker.register('sw.js', { scope: './' });
+    const ready = await navigator.serviceWorker.ready;
+    // The worker shows notifications in the page's language; it has no texts of its own.
+    ready.active?.postMessage({ type: 'texts', lang: LANG, title: t('notifyTitle'), body: t('notifyBody') });
+  } catch {
+    swRegistration = null; // the page works without it (no notifications, no offline shell)
+  }
+}
+
+async function vapidKey() {
+  const res = await request('GET', '/v1/push-key');
+  if (!res.ok) throw new HttpError(res.status);
+  const { vapid_public_key: key } = await res.json();
+  return proto.b64uDecode(key);
+}
+
+/** The Web Push subscription as JSON (endpoint, keys), or null when it cannot be had. */
+async function pushSubscription() {
+  if (!pushSupported || Notification.permission !== 'granted') return null;
+  try {
+    const reg = swRegistration || (await navigator.serviceWorker.ready);
+    let sub = await reg.pushManager.getSubscription();
+    if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: await vapidKey() });
+    return sub.toJSON();
+  } catch {
+    return null;
+  }
+}
+
+async function sendSubscription(account, subscription) {
+  const res = await deviceRequest(account, 'PUT', `/v1/devices/${encodeURIComponent(account.device_id)}/subscription`,
+    { push_subscription: subscription });
+  if (!res.ok) throw new HttpError(res.status);
+  account.push_endpoint = subscription.endpoint;
+  await db.put(account);
+}
+
+/** Tells the service about a new or changed subscription, for every account that needs it. */
+async function syncSubscriptions(subscription) {
+  if (!subscription) return;
+  for (const a of accounts) {
+    if (a.push_endpoint === subscription.endpoint) continue;
+    try {
+      await sendSubscription(a, subscription);
+    } catch {
+      // tried again on the next start
+    }
+  }
+}
+
+function updateNotificationControls() {
+  const button = $('#enable-notifications');
+  const status = $('#notify-status');
+  if (!pushSupported || accounts.length === 0) {
+    show(button, false);
+    status.textContent = '';
+  } else if (Notification.permission === 'denied') {
+    show(button, false);
+    status.textContent = t('notificationsBlocked');
+  } else if (Notification.permission === 'granted' && accounts.every((a) => a.push_endpoint)) {
+    show(button, false);
+    status.textContent = t('notificationsOn');
+  } else {
+    show(button, true);
+  }
+  show($('#ios-hint'), isIos() && !isStandalone());
+}
+
+async function enableNotifications() {
+  const status = $('#notify-status');
+  const permission = await Notification.requestPermission();
+  if (permission !== 'granted') {
+    updateNotificationControls();
+    return;
+  }
+  const sub = await withTimeout(pushSubscription(), 10000);
+  if (!sub) {
+    status.textContent = t('notificationsFailed');
+    return;
+  }
+  await syncSubscriptions(sub);
+  updateNotificationControls();
+}
+
+async function closeNotifications(challengeId) {
+  try {
+    const reg = swRegistration || (await withTimeout(navigator.serviceWorker?.ready, 1000));
+    for (const n of (await reg?.getNotifications({ tag: `twofold-${challengeId}` })) || []) n.close();
+  } catch {
+    // nothing to close
+  }
+}
+
+// ---------------------------------------------------------------- pairing
+
+function defaultDeviceName() {
+  const uad = navigator.userAgentData;
+  const ua = navigator.userAgent;
+  let platform = uad?.platform || '';
+  if (!platform) {
+    platform = /iPhone/.test(ua) ? 'iPhone' : /iPad/.test(ua) ? 'iPad' : /Android/.test(ua) ? 'Android'
+      : /Windows/.test(ua) ? 'Windows' : /Mac OS X/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : '';
+  }
+  let browser = '';
+  const brand = uad?.brands?.find((b) => !/Not.?A.?Brand|Chromium/i.test(b.brand));
+  if (brand) browser = brand.brand.replace(/^Google /, '');
+  else if (/Firefox\//.test(ua)) browser = 'Firefox';
+  else if (/Edg\//.test(ua)) browser = 'Edge';
+  else if (/Chrome\//.test(ua)) browser = 'Chrome';
+  else if (/Safari\//.test(ua)) browser = 'Safari';
+  else if (uad?.brands?.length) browser = 'Chromium';
+  return [browser, platform].filter(Boolean).join(' · ') || 'phone';
+}
+
+/** One line, no control characters, at most 64 bytes of UTF-8 (what the service accepts). */
+function cleanDeviceName(text) {
+  let name = String(text).replace(/[\p{Cc}\s]+/gu, ' ').trim();
+  while (new TextEncoder().encode(name).length > 64) name = Array.from(name).slice(0, -1).join('').trimEnd();
+  return name;
+}
+
+let pairing = null; // {pairingId, secret, user, host} while a pairing is shown
+
+function showPairing(p) {
+  pairing = p;
+  $('#pair-account').textContent = t('pairAccount', { user: p.user, host: p.host });
+  const name = $('#device-name');
+  if (!name.value) name.value = defaultDeviceName();
+  show($('#notify-row'), pushSupported);
+  show($('#pair-form'), true);
+  $('#pair-status').textContent = '';
+  show($('#pair'), true);
+  $('#pair-button').focus();
+}
+
+function showPairError(key, vars) {
+  show($('#pair'), true);
+  $('#pair-title').textContent = t('pairTitle');
+  $('#pair-status').textContent = t(key, vars);
+  $('#pair-status').dataset.state = 'error';
+}
+
+async function completePairing(ev) {
+  ev.preventDefault();
+  if (!pairing) return;
+  const button = $('#pair-button');
+  const status = $('#pair-status');
+  button.disabled = true;
+  status.dataset.state = '';
+  status.textContent = t('pairing');
+  try {
+    // Permission first: browsers only ask during the tap.
+    let wantPush = false;
+    if (pushSupported && $('#notify').checked && Notification.permission !== 'denied') {
+      wantPush = (await Notification.requestPermission()) === 'granted';
+    }
+    const subscriptionPromise = wantPush ? pushSubscription() : Promise.resolve(null);
+
+    const keys = await proto.generateDeviceKey();
+    const publicKey = await proto.exportPublicKey(keys.publicKey);
+    const proof = await proto.pairingProof(pairing.secret, pairing.pairingId, publicKey);
+    const deviceName = cleanDeviceName($('#device-name').value) || cleanDeviceName(defaultDeviceName());
+    // A subscription is welcome in the same request but must not hold pairing up.
+    const subscription = await withTimeout(subscriptionPromise, 4000);
+
+    const body = { public_key: publicKey, proof, device_name: deviceName };
+    if (subscription) body.push_subscription = subscription;
+    const res = await request('POST', `/v1/pairings/${encodeURIComponent(pairing.pairingId)}/complete`, { body });
+    if (res.status === 409) {
+      showPairError('pairUsed');
+      return;
+    }
+    if (res.status === 404 || res.status === 410) {
+      showPairError('pairExpired');
+      return;
+    }
+    if (!res.ok) throw new HttpError(res.status);
+    const { device_id: deviceId } = await res.json();
+    if (typeof deviceId !== 'string' || deviceId === '' || deviceId.includes('\n')) throw new HttpError(res.status);
+
+    const account = {
+      device_id: deviceId,
+      user: pairing.user,
+      host: pairing.host,
+      device_name: deviceName,
+      public_key: publicKey,
+      keys,
+      paired_at: Date.now(),
+      push_endpoint: subscription ? subscription.endpoint : null,
+    };
+    await db.put(account);
+    const { user, host } = pairing;
+    pairing = null;
+    show($('#pair-form'), false);
+    $('#pair-title').textContent = t('paired');
+    status.dataset.state = 'paired';
+    status.textContent = t('pairedDetail', { user, host });
+    $('#pair-title').tabIndex = -1;
+    $('#pair-title').focus();
+    await loadAccounts();
+    schedulePoll(0);
+    // A subscription that came too late for the pairing request is sent on its own.
+    if (wantPush && !subscription) subscriptionPromise.then((s) => syncSubscriptions(s)).then(updateNotificationControls);
+  } catch (err) {
+    showPairError('pairFailed', { detail: failureDetail(err) });
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/**
+ * Reads the pairing link from the address bar and removes it at once (the secret must not
+ * stay in the history, a bookmark or a screenshot of the address bar).
+ */
+function takePairingFromAddress() {
+  const isPairPath = /\/pair\/?$/.test(location.pathname);
+  if (!isPairPath && !/[#&]k=/.test(location.hash)) return undefined;
+  const found = proto.parsePairingFragment(location.hash);
+  history.replaceState(null, '', BASE.pathname);
+  return found; // null: a pairing link, but a broken one
+}
+
+function usePastedLink(ev) {
+  ev.preventDefault();
+  const input = $('#paste-link');
+  const error = $('#paste-error');
+  let url;
+  try {
+    url = new URL(input.value.trim());
+  } catch {
+    url = null;
+  }
+  const found = url && proto.parsePairingFragment(url.hash);
+  if (!found) {
+    error.textContent = t('pairBadLink');
+    input.setAttribute('aria-invalid', 'true');
+    return;
+  }
+  if (url.origin !== location.origin) {
+    error.textContent = t('pairOtherService');
+    input.setAttribute('aria-invalid', 'true');
+    return;
+  }
+  input.value = '';
+  error.textContent = '';
+  input.removeAttribute('aria-invalid');
+  $('#paste-pairing').open = false;
+  showPairing(found);
+}
+
+// ---------------------------------------------------------------- start
+
+let installPrompt = null;
+
+async function main() {
+  document.documentElement.lang = LANG;
+  translate(document);
+  document.title = 'twofold';
+
+  if (!window.isSecureContext || !globalThis.crypto?.subtle) {
+    setPageStatus('insecure');
+    return;
+  }
+  if (!('indexedDB' in window)) {
+    setPageStatus('unsupported');
+    return;
+  }
+
+  $('#pair-form').addEventListener('submit', completePairing);
+  $('#paste-form').addEventListener('submit', usePastedLink);
+  $('#enable-notifications').addEventListener('click', enableNotifications);
+  window.addEventListener('beforeinstallprompt', (ev) => {
+    ev.preventDefault();
+    installPrompt = ev;
+    show($('#install'), true);
+  });
+  $('#install').addEventListener('click', async () => {
+    show($('#install'), false);
+    await installPrompt?.prompt();
+    installPrompt = null;
+  });
+
+  const fromAddress = takePairingFromAddress();
+  if (fromAddress === null) showPairError('pairBadLink');
+
+  try {
+    await loadAccounts();
+  } catch {
+    setPageStatus('unsupported');
+    return;
+  }
+  if (fromAddress) showPairing(fromAddress);
+  updateEmpty();
+
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') pollNow();
+    else schedulePoll(0); // stops the timer while hidden
+  });
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.addEventListener('message', (ev) => {
+      if (ev.data && ev.data.type === 'challenge') pollNow();
+    });
+  }
+  document.documentElement.dataset.ready = 'yes';
+  pollNow();
+
+  await registerServiceWorker();
+  if (pushSupported && Notification.permission === 'granted') {
+    syncSubscriptions(await withTimeout(pushSubscription(), 10000)).then(updateNotificationControls);
+  }
+}
+
+main();
