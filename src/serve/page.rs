@@ -32,7 +32,11 @@ macro_rules! web_files {
             web_file!("/pair", "index.html", "text/html; charset=utf-8"),
             web_file!("/index.html", "index.html", "text/html; charset=utf-8"),
             web_file!("/app.js", "app.js", "text/javascript; charset=utf-8"),
-            web_file!("/protocol.js", "protocol.js", "text/javascript; charset=utf-8"),
+            web_file!(
+                "/protocol.js",
+                "protocol.js",
+                "text/javascript; charset=utf-8"
+            ),
             web_file!("/sw.js", "sw.js", "text/javascript; charset=utf-8"),
             web_file!("/style.css", "style.css", "text/css; charset=utf-8"),
             web_file!(
@@ -43,11 +47,7 @@ macro_rules! web_files {
             web_file!("/icon.svg", "icon.svg", "image/svg+xml"),
             web_file!("/icon-192.png", "icon-192.png", "image/png"),
             web_file!("/icon-512.png", "icon-512.png", "image/png"),
-            web_file!(
-                "/apple-touch-icon.png",
-                "apple-touch-icon.png",
-                "image/png"
-            ),
+            web_file!("/apple-touch-icon.png", "apple-touch-icon.png", "image/png"),
         ]
     };
 }

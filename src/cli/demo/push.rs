@@ -139,7 +139,7 @@ fn pair(
     live: bool,
     clock: &dyn Clock,
 ) -> Result<(Device, Phone), String> {
-    let mut test_device = TestDevice::new("unpaired").map_err(|e| e.to_string())?;
+    let test_device = TestDevice::new("unpaired").map_err(|e| e.to_string())?;
     if !live {
         println!("No terminal: the built-in test device (src/push/device.rs) is the phone.");
         return pair_test_device(test_device, offer, host_side, clock);
@@ -182,7 +182,6 @@ fn pair(
             println!(
                 "No phone paired within {PAIRING_WAIT} s: the built-in test device stands in."
             );
-            test_device.id = "unpaired".into();
             pair_test_device(test_device, offer, host_side, clock)
         }
     }
