@@ -7,7 +7,9 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod push;
 mod serve;
+pub use push::{DEFAULT_TOKEN_FILE, FailMode, PushConfig, PushMode, check_url};
 pub use serve::{PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host};
 
 /// Where the configuration is read from unless `config=` / `--config` say otherwise.
@@ -38,6 +40,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Skipping the second factor for a while after a success.
     pub remember: RememberConfig,
+    /// Push approval (`[push]`).
+    pub push: PushConfig,
     /// `[serve]`, the approval service's section, kept unparsed: the module ignores it (a typo
     /// there must not stop sign-ins); `twofold serve` and `check-config` read it with
     /// [`Config::serve_config`].
@@ -53,7 +57,9 @@ pub struct EnrollmentConfig {
     pub unenrolled: Unenrolled,
     /// Last day (UTC, `YYYY-MM-DD`) on which `allow`/`enroll` apply; afterwards such users are refused.
     pub deadline: Option<String>,
-    /// How the QR code is drawn inside the sign-in: `"ansi"` (explicit colours) or `"utf8"`.
+    /// How the QR code is drawn inside the sign-in: `"utf8"` (plain half blocks; the default,
+    /// because the OpenSSH client shows escape sequences in prompts as text) or `"ansi"`
+    /// (explicit colours, for consoles only).
     pub qr: String,
 }
 
@@ -142,6 +148,7 @@ impl Default for Config {
             enrollment: EnrollmentConfig::default(),
             policy: PolicyConfig::default(),
             remember: RememberConfig::default(),
+            push: PushConfig::default(),
             serve: toml::Table::new(),
         }
     }
@@ -152,7 +159,7 @@ impl Default for EnrollmentConfig {
         EnrollmentConfig {
             unenrolled: Unenrolled::Refuse,
             deadline: None,
-            qr: "ansi".into(),
+            qr: "utf8".into(),
         }
     }
 }
@@ -238,7 +245,15 @@ impl Config {
             Ok(None) if !explicit => return Ok(Config::default()),
             Ok(None) => return Err(err("", "no such file".into())),
             Err(e) if e.is_not_found() && !explicit => return Ok(Config::default()),
-            Err(e) => return Err(err("", e.to_string())),
+            Err(e) => {
+                // The file's own path is already in front of the message.
+                let text = e.to_string();
+                let own = format!("{}: ", path.display());
+                return Err(err(
+                    "",
+                    text.strip_prefix(&own).unwrap_or(&text).to_string(),
+                ));
+            }
         };
         let text = std::str::from_utf8(&bytes).map_err(|_| err("", "not UTF-8 text".into()))?;
         Config::parse(text, path)
@@ -353,6 +368,7 @@ impl Config {
                 format!("must be 1..=100 (got {})", self.recovery.count),
             ));
         }
+        self.push.problems(&mut p);
         p
     }
 

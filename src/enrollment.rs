@@ -4,7 +4,7 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::factor::recovery;
+use crate::factor::recovery::{self, RecoveryHash};
 use crate::factor::totp::{Algorithm, TotpParams, generate_secret};
 use crate::secret::SecretString;
 use crate::store::record::RECORD_VERSION;
@@ -22,10 +22,11 @@ pub struct EnrollOptions {
     pub skew: Option<u8>,
 }
 
-/// A record not yet saved, with the recovery codes to show once.
+/// A record not yet saved, with the recovery codes to show once and their hashes to store.
 pub struct Pending {
     pub record: UserRecord,
     pub recovery_codes: Vec<SecretString>,
+    pub recovery_hashes: Vec<RecoveryHash>,
 }
 
 /// Why an enrollment could not be made.
@@ -63,11 +64,12 @@ pub fn prepare(
         version: RECORD_VERSION,
         created: clock.now(),
         totp,
-        recovery: hashes,
+        devices: Vec::new(),
     };
     Ok(Pending {
         record,
         recovery_codes,
+        recovery_hashes: hashes,
     })
 }
 
@@ -89,6 +91,8 @@ pub fn save(
     confirmed_step: Option<u64>,
 ) -> Result<(), StoreError> {
     let lock = store.lock(user)?;
+    // Recovery hashes first: a crash in between leaves no record, never a record without them.
+    store.save_recovery(user, &pending.recovery_hashes)?;
     store.save_record(user, &pending.record)?;
     let state = crate::store::UserState {
         last_step: confirmed_step.unwrap_or(0),
@@ -109,6 +113,7 @@ pub fn save_new(
     if store.load_record(user)?.is_some() {
         return Ok(false);
     }
+    store.save_recovery(user, &pending.recovery_hashes)?;
     store.save_record(user, &pending.record)?;
     let state = crate::store::UserState {
         last_step: confirmed_step,

@@ -19,6 +19,8 @@ pub mod messages;
 pub mod options;
 pub mod pam;
 pub mod policy;
+pub mod push;
+pub mod push_signin;
 pub mod qr;
 pub mod ratelimit;
 pub mod remember;

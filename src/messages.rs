@@ -28,5 +28,59 @@ pub const ENROLL_RETRY: &str = "That code is not right. Code shown in the app: "
 pub const ENROLL_DONE: &str = "✓ Your second factor is set up.\n\
 Recovery codes: each one works once, for when you lose your phone. Write them down now;\n\
 they will not be shown again.\n";
+/// Closes a prompt that only shows a message (over SSH).
+pub const PRESS_ENTER: &str = "Press Enter: ";
 /// Closes the recovery codes prompt.
 pub const ENROLL_CONTINUE: &str = "Press Enter to continue: ";
+
+/// Push, prompt mode (SSH): everything in the prompt; `{number}` is filled in.
+pub const PUSH_PROMPT: &str =
+    "Approve the sign-in on your phone: number {number}. Then press Enter — or type a code: ";
+/// Push, prompt mode, after Enter while no answer has come yet.
+pub const PUSH_PROMPT_AGAIN: &str = "No answer from your phone yet (number {number}). \
+Press Enter once you have approved — or type a code: ";
+/// Push, wait mode (console): `{number}` and `{seconds}` are filled in.
+pub const PUSH_WAIT: &str = "Approve on your phone — number {number} (waiting {seconds} s)";
+/// Push, wait mode, every 15 seconds.
+pub const PUSH_STILL_WAITING: &str =
+    "Still waiting for your phone — number {number} ({seconds} s left)";
+/// The phone said no.
+pub const PUSH_DENIED: &str = "The sign-in was denied on your phone.";
+/// The phone said "not me".
+pub const PUSH_REPORTED: &str =
+    "The sign-in was reported as not you. Push approval is paused for your account.";
+/// No answer in time.
+pub const PUSH_TIMEOUT: &str = "No answer from your phone in time.";
+/// The answer did not check out.
+pub const PUSH_INVALID: &str = "The answer from your phone could not be verified.";
+/// Push cannot be used now; a code is asked for next.
+pub const PUSH_USE_CODE: &str =
+    "Push approval is not available right now: use a code from your app.";
+/// Push cannot be used now and `fail_mode = "deny"`: the sign-in is refused.
+pub const PUSH_UNAVAILABLE: &str =
+    "Push approval is not available right now, and this system accepts nothing else.";
+
+/// First sign-in with `[push]` configured, after the app is set up: before the pairing QR code.
+pub const ENROLL_PUSH_OFFER: &str = "✓ Your authenticator app is set up.\n\
+Optional: approve sign-ins on your phone instead of typing codes.\n\
+Scan this QR code with your phone's camera:\n";
+/// After the pairing QR code; `{url}` is filled in.
+pub const ENROLL_PUSH_URL: &str =
+    "Or open this address on your phone (it holds a one-time secret; do not share it):\n{url}\n";
+/// Closes the pairing prompt.
+pub const ENROLL_PUSH_PROMPT: &str =
+    "Open it on your phone, then press Enter (or just press Enter to skip): ";
+/// The test push after pairing; `{name}` and `{number}` are filled in.
+pub const ENROLL_PUSH_TEST: &str = "✓ Phone paired ({name}).\n\
+Approve the test notification on your phone: number {number}, then press Enter: ";
+/// Above the recovery codes: the test push came back approved.
+pub const ENROLL_PUSH_APPROVED: &str = "Notification approved ✓\n";
+/// Above the recovery codes: paired, but the test push was not approved.
+pub const ENROLL_PUSH_NOT_APPROVED: &str = "The test notification was not approved. Your phone is \
+paired all the same; if sign-ins do not reach it, use codes from your app.\n";
+/// Above the recovery codes: a phone answered, but its pairing did not verify.
+pub const ENROLL_PUSH_REFUSED: &str =
+    "The phone's pairing could not be verified and was not saved: use codes from your app.\n";
+/// Above the recovery codes: the approval service could not be used.
+pub const ENROLL_PUSH_UNAVAILABLE: &str =
+    "Push approval is not available right now: use codes from your app.\n";

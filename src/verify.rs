@@ -3,8 +3,10 @@
 #![forbid(unsafe_code)]
 
 use crate::config::Config;
-use crate::factor::{Method, recovery};
+use crate::factor::Method;
+use crate::factor::recovery::{self, RecoveryHash};
 use crate::ratelimit;
+use crate::secret::SecretString;
 use crate::store::{UserRecord, UserState};
 
 /// Longest answer considered; anything longer is refused without further work.
@@ -33,16 +35,54 @@ impl Refusal {
     }
 }
 
+/// What an answer looks like, before any secret is consulted.
+pub enum Shape {
+    /// As many digits as the user's codes have (spaces removed).
+    Totp(SecretString),
+    /// A recovery code, normalised.
+    Recovery(SecretString),
+    TooLong,
+    Malformed,
+}
+
+/// Classifies an answer for a user whose codes have `digits` digits.
+pub fn classify(answer: &str, digits: u8) -> Shape {
+    if answer.len() > MAX_ANSWER_LEN {
+        return Shape::TooLong;
+    }
+    let compact = SecretString::new(answer.chars().filter(|c| !c.is_whitespace()).collect());
+    let code = compact.expose();
+    if code.len() == usize::from(digits) && code.bytes().all(|b| b.is_ascii_digit()) {
+        return Shape::Totp(compact);
+    }
+    match recovery::normalize(answer.trim()) {
+        Some(code) => Shape::Recovery(code),
+        None => Shape::Malformed,
+    }
+}
+
+/// Whether `answer` has the shape of a code or recovery code, so that a password handed over
+/// by an earlier module (`try_first_pass`) is not counted as a failed code.
+pub fn looks_like_code(answer: &str, digits: u8) -> bool {
+    matches!(
+        classify(answer, digits),
+        Shape::Totp(_) | Shape::Recovery(_)
+    )
+}
+
 /// Checks `answer` (a TOTP or recovery code) and records the result in `state`:
 /// the accepted step or used recovery code on success, a counted failure otherwise.
+/// `recovery` holds the user's recovery code hashes; callers load them only when
+/// [`classify`] says the answer is a recovery code.
 pub fn verify(
     answer: &str,
     record: &UserRecord,
+    recovery: &[RecoveryHash],
     state: &mut UserState,
     config: &Config,
     now: u64,
 ) -> Result<Method, (Method, Refusal)> {
-    let result = check(answer, record, state, config, now);
+    let result = check(answer, record, recovery, state, config, now);
     match result {
         Ok(_) => ratelimit::record_success(state, now),
         Err(_) => ratelimit::record_failure(state, &config.rate_limit, now),
@@ -53,50 +93,39 @@ pub fn verify(
 fn check(
     answer: &str,
     record: &UserRecord,
+    recovery: &[RecoveryHash],
     state: &mut UserState,
     config: &Config,
     now: u64,
 ) -> Result<Method, (Method, Refusal)> {
-    if answer.len() > MAX_ANSWER_LEN {
-        return Err((Method::None, Refusal::AnswerTooLong));
-    }
-    let compact: String = answer.chars().filter(|c| !c.is_whitespace()).collect();
-    let compact = crate::secret::SecretString::new(compact);
-    let code = compact.expose();
-    if code.len() == usize::from(record.totp.digits) && code.bytes().all(|b| b.is_ascii_digit()) {
-        return match record.totp.matching_step(code, now, config.totp.skew) {
+    match classify(answer, record.totp.digits) {
+        Shape::TooLong => Err((Method::None, Refusal::AnswerTooLong)),
+        Shape::Malformed => Err((Method::None, Refusal::MalformedAnswer)),
+        Shape::Totp(code) => match record
+            .totp
+            .matching_step(code.expose(), now, config.totp.skew)
+        {
             Some(step) if step > state.last_step => {
                 state.last_step = step;
                 Ok(Method::Totp)
             }
             Some(_) => Err((Method::Totp, Refusal::ReplayedCode)),
             None => Err((Method::Totp, Refusal::WrongCode)),
-        };
-    }
-    if let Some(code) = recovery::normalize(answer.trim()) {
-        return match recovery::find_match(&code, &record.recovery, &state.used_recovery) {
-            Some(id) => {
-                state.used_recovery.push(id.to_string());
-                // Forget ids of codes no longer in the record (regenerated since).
-                state
-                    .used_recovery
-                    .retain(|u| record.recovery.iter().any(|r| &r.id == u));
-                Ok(Method::Recovery)
+        },
+        Shape::Recovery(code) => {
+            match recovery::find_match(&code, recovery, &state.used_recovery) {
+                Some(id) => {
+                    state.used_recovery.push(id.to_string());
+                    // Forget ids of codes no longer stored (regenerated since).
+                    state
+                        .used_recovery
+                        .retain(|u| recovery.iter().any(|r| &r.id == u));
+                    Ok(Method::Recovery)
+                }
+                None => Err((Method::Recovery, Refusal::WrongRecoveryCode)),
             }
-            None => Err((Method::Recovery, Refusal::WrongRecoveryCode)),
-        };
+        }
     }
-    Err((Method::None, Refusal::MalformedAnswer))
-}
-
-/// Whether `answer` has the shape of a code or recovery code, so that a password handed over
-/// by an earlier module (`try_first_pass`) is not counted as a failed code.
-pub fn looks_like_code(answer: &str, digits: u8) -> bool {
-    let compact: String = answer.chars().filter(|c| !c.is_whitespace()).collect();
-    let compact = crate::secret::SecretString::new(compact);
-    let code = compact.expose();
-    (code.len() == usize::from(digits) && code.bytes().all(|b| b.is_ascii_digit()))
-        || recovery::normalize(answer).is_some()
 }
 
 /// Splits a `forward_pass` answer into (password, code): the code is the trailing
@@ -127,9 +156,8 @@ pub fn split_password_and_code(answer: &str, digits: u8) -> (&str, &str) {
 mod tests {
     use super::*;
     use crate::factor::totp::{Algorithm, TotpParams};
-    use crate::secret::SecretString;
 
-    fn record() -> (UserRecord, Vec<SecretString>) {
+    fn record() -> (UserRecord, Vec<RecoveryHash>, Vec<SecretString>) {
         let (codes, hashes) = recovery::generate(3).unwrap();
         let totp = TotpParams {
             secret: SecretString::new("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into()),
@@ -143,8 +171,9 @@ mod tests {
                 version: 1,
                 created: 0,
                 totp,
-                recovery: hashes,
+                devices: Vec::new(),
             },
+            hashes,
             codes,
         )
     }
@@ -153,19 +182,22 @@ mod tests {
 
     #[test]
     fn right_code_once_then_replay_is_refused() {
-        let (rec, _) = record();
+        let (rec, hashes, _) = record();
         let cfg = Config::default();
         let mut st = UserState::default();
         let code = rec.totp.code_at(NOW).unwrap();
-        assert_eq!(verify(&code, &rec, &mut st, &cfg, NOW), Ok(Method::Totp));
+        assert_eq!(
+            verify(&code, &rec, &hashes, &mut st, &cfg, NOW),
+            Ok(Method::Totp)
+        );
         assert_eq!(st.last_step, NOW / 30);
         assert_eq!(
-            verify(&code, &rec, &mut st, &cfg, NOW + 1),
+            verify(&code, &rec, &hashes, &mut st, &cfg, NOW + 1),
             Err((Method::Totp, Refusal::ReplayedCode))
         );
         let earlier = rec.totp.code_at(NOW - 30).unwrap();
         assert_eq!(
-            verify(&earlier, &rec, &mut st, &cfg, NOW),
+            verify(&earlier, &rec, &hashes, &mut st, &cfg, NOW),
             Err((Method::Totp, Refusal::ReplayedCode)),
             "older step after a newer one"
         );
@@ -174,37 +206,40 @@ mod tests {
 
     #[test]
     fn spaced_code_is_accepted_and_garbage_is_malformed() {
-        let (rec, _) = record();
+        let (rec, hashes, _) = record();
         let cfg = Config::default();
         let mut st = UserState::default();
         let code = rec.totp.code_at(NOW).unwrap();
         let spaced = format!("{} {}", &code[..3], &code[3..]);
-        assert_eq!(verify(&spaced, &rec, &mut st, &cfg, NOW), Ok(Method::Totp));
         assert_eq!(
-            verify("hello", &rec, &mut st, &cfg, NOW),
+            verify(&spaced, &rec, &hashes, &mut st, &cfg, NOW),
+            Ok(Method::Totp)
+        );
+        assert_eq!(
+            verify("hello", &rec, &hashes, &mut st, &cfg, NOW),
             Err((Method::None, Refusal::MalformedAnswer))
         );
         assert_eq!(
-            verify(&"9".repeat(1 << 20), &rec, &mut st, &cfg, NOW),
+            verify(&"9".repeat(1 << 20), &rec, &hashes, &mut st, &cfg, NOW),
             Err((Method::None, Refusal::AnswerTooLong))
         );
     }
 
     #[test]
     fn recovery_code_works_once() {
-        let (rec, codes) = record();
+        let (rec, hashes, codes) = record();
         let cfg = Config::default();
         let mut st = UserState::default();
         assert_eq!(
-            verify(codes[1].expose(), &rec, &mut st, &cfg, NOW),
+            verify(codes[1].expose(), &rec, &hashes, &mut st, &cfg, NOW),
             Ok(Method::Recovery)
         );
         assert_eq!(
-            verify(codes[1].expose(), &rec, &mut st, &cfg, NOW),
+            verify(codes[1].expose(), &rec, &hashes, &mut st, &cfg, NOW),
             Err((Method::Recovery, Refusal::WrongRecoveryCode))
         );
         assert_eq!(
-            verify(codes[2].expose(), &rec, &mut st, &cfg, NOW),
+            verify(codes[2].expose(), &rec, &hashes, &mut st, &cfg, NOW),
             Ok(Method::Recovery)
         );
     }

@@ -159,10 +159,11 @@ fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
     let loaded = env.store().load_record(&user("bob")).unwrap().unwrap();
     assert_eq!(loaded.totp.secret.expose(), secret);
     assert!(loaded.created >= t0 && loaded.created <= now());
-    assert_eq!(loaded.recovery.len(), 10);
+    let hashes = env.store().load_recovery(&user("bob")).unwrap();
+    assert_eq!(hashes.len(), 10);
     for code in &codes {
         let n = recovery::normalize(code).expect("normalizes");
-        assert!(recovery::find_match(&n, &loaded.recovery, &[]).is_some());
+        assert!(recovery::find_match(&n, &hashes, &[]).is_some());
     }
 }
 
@@ -260,7 +261,7 @@ fn enroll_via_stdin_wrong_then_oathtool_code_is_saved() {
     );
     let config = env.load_config();
     assert_eq!(
-        verify(&right, &record, &mut state, &config, now()),
+        verify(&right, &record, &[], &mut state, &config, now()),
         Err((Method::Totp, Refusal::ReplayedCode)),
         "the confirmation code is spent"
     );
@@ -434,7 +435,7 @@ fn enroll_sha256_8_digits_60_seconds_accepts_oathtool_code() {
     let later = now() + 60;
     let next = oathtool(SECRET_32, &sha256, Some(later));
     assert_eq!(
-        verify(&next, &record, &mut state, &env.load_config(), later),
+        verify(&next, &record, &[], &mut state, &env.load_config(), later),
         Ok(Method::Totp)
     );
 }
@@ -653,7 +654,7 @@ fn unlock_clears_a_lockout_made_by_failed_verifications() {
         let mut state = store.load_state(&u, &lock).unwrap();
         for _ in 0..config.rate_limit.max_failures {
             assert_eq!(
-                verify(wrong, &record, &mut state, &config, t),
+                verify(wrong, &record, &[], &mut state, &config, t),
                 Err((Method::Totp, Refusal::WrongCode))
             );
         }
@@ -686,7 +687,14 @@ fn recovery_codes_replaces_the_old_codes() {
         let lock = store.lock(&u).unwrap();
         let mut state = store.load_state(&u, &lock).unwrap();
         assert_eq!(
-            verify(&old[0], &record, &mut state, &config, now()),
+            verify(
+                &old[0],
+                &record,
+                &store.load_recovery(&u).unwrap(),
+                &mut state,
+                &config,
+                now()
+            ),
             Ok(Method::Recovery)
         );
         store.save_state(&u, &lock, &state).unwrap();
@@ -703,19 +711,19 @@ fn recovery_codes_replaces_the_old_codes() {
     assert!(new.iter().all(|c| is_recovery_code_shape(c)));
     assert!(new.iter().all(|c| !old.contains(c)), "all codes are new");
 
-    let record = store.load_record(&u).unwrap().unwrap();
-    assert_eq!(record.recovery.len(), 10);
+    let hashes = store.load_recovery(&u).unwrap();
+    assert_eq!(hashes.len(), 10);
     for code in &old {
         let n = recovery::normalize(code).unwrap();
         assert_eq!(
-            recovery::find_match(&n, &record.recovery, &[]),
+            recovery::find_match(&n, &hashes, &[]),
             None,
             "old code {code} still in the record"
         );
     }
     for code in &new {
         let n = recovery::normalize(code).unwrap();
-        assert!(recovery::find_match(&n, &record.recovery, &[]).is_some());
+        assert!(recovery::find_match(&n, &hashes, &[]).is_some());
     }
     let status = env.run(&["status", "bob", "--json"]).expect_code(0).json();
     assert_eq!(status["recovery_codes_left"], 10);
@@ -723,8 +731,16 @@ fn recovery_codes_replaces_the_old_codes() {
         let lock = store.lock(&u).unwrap();
         let mut state = store.load_state(&u, &lock).unwrap();
         assert!(state.used_recovery.is_empty(), "used ids cleared");
+        let record = store.load_record(&u).unwrap().unwrap();
         assert_eq!(
-            verify(&old[1], &record, &mut state, &config, now()),
+            verify(
+                &old[1],
+                &record,
+                &store.load_recovery(&u).unwrap(),
+                &mut state,
+                &config,
+                now()
+            ),
             Err((Method::Recovery, Refusal::WrongRecoveryCode))
         );
     }
@@ -982,16 +998,23 @@ fn import_google_authenticator_totp_file() {
         let lock = store.lock(&u).unwrap();
         let mut state = store.load_state(&u, &lock).unwrap();
         assert_eq!(
-            verify(&code, &record, &mut state, &config, t),
+            verify(&code, &record, &[], &mut state, &config, t),
             Ok(Method::Totp)
         );
         assert_eq!(
-            verify(&code, &record, &mut state, &config, t),
+            verify(&code, &record, &[], &mut state, &config, t),
             Err((Method::Totp, Refusal::ReplayedCode))
         );
         // A scratch code works as a recovery code, once (state saved in between).
         assert_eq!(
-            verify(scratch[2], &record, &mut state, &config, t),
+            verify(
+                scratch[2],
+                &record,
+                &store.load_recovery(&u).unwrap(),
+                &mut state,
+                &config,
+                t
+            ),
             Ok(Method::Recovery)
         );
         store.save_state(&u, &lock, &state).unwrap();
@@ -1000,12 +1023,26 @@ fn import_google_authenticator_totp_file() {
         let lock = store.lock(&u).unwrap();
         let mut state = store.load_state(&u, &lock).unwrap();
         assert_eq!(
-            verify(scratch[2], &record, &mut state, &config, t),
+            verify(
+                scratch[2],
+                &record,
+                &store.load_recovery(&u).unwrap(),
+                &mut state,
+                &config,
+                t
+            ),
             Err((Method::Recovery, Refusal::WrongRecoveryCode)),
             "a scratch code works only once"
         );
         assert_eq!(
-            verify(scratch[3], &record, &mut state, &config, t),
+            verify(
+                scratch[3],
+                &record,
+                &store.load_recovery(&u).unwrap(),
+                &mut state,
+                &config,
+                t
+            ),
             Ok(Method::Recovery)
         );
     }
@@ -1084,6 +1121,11 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         "  ✓ the right code is accepted: libpam returned PAM_SUCCESS",
         "  ✓ a replayed code is refused: libpam returned PAM_AUTH_ERR",
         "  ✓ a wrong code is refused: libpam returned PAM_AUTH_ERR",
+        "No terminal: the built-in test device (src/push/device.rs) is the phone.",
+        "  ✓ an approved push signs in: libpam returned PAM_SUCCESS",
+        "  [The sign-in was denied on your phone.]",
+        "  ✓ a denied push is refused: libpam returned PAM_AUTH_ERR",
+        "  ✓ twofold serve stopped",
         "✓ Demo passed.",
     ] {
         assert!(
@@ -1092,10 +1134,64 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         );
     }
     assert!(!stdout.contains('✗'), "{stdout}");
+    // The push part: a service of its own, the pairing URL (secret in the fragment), the test
+    // device pairing through it, then the number shown by the module typed on the "phone".
+    let has = |prefix: &str| stdout.lines().find(|l| l.starts_with(prefix));
+    let listening = has("  twofold serve (pid ").unwrap_or_else(|| panic!("{stdout}"));
+    let pid: u32 = listening["  twofold serve (pid ".len()..]
+        .split(')')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{listening}"));
+    assert!(
+        listening.contains(") listening on http://127.0.0.1:"),
+        "{listening}"
+    );
+    let url = has("http://127.0.0.1:").unwrap_or_else(|| panic!("pairing URL in:\n{stdout}"));
+    assert!(url.contains("/pair#p=") && url.contains("&k=") && url.contains("&u=demo&h="));
+    assert!(
+        has("  phone: opened the pairing address").is_some(),
+        "{stdout}"
+    );
+    assert!(
+        has("  ✓ Paired \"twofold test device\" (device ").is_some(),
+        "{stdout}"
+    );
+    let shown: Vec<u8> = stdout
+        .lines()
+        .filter(|l| l.starts_with("  [Approve on your phone — number "))
+        .filter_map(twofold::push::device::number_shown)
+        .collect();
+    assert_eq!(shown.len(), 2, "two pushes:\n{stdout}");
+    let approved = format!(
+        "(service twofold-demo), number typed {}, approved ✓",
+        shown[0]
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("  phone: request for demo@")
+                && l.contains(" from this machine ")
+                && l.ends_with(&approved)),
+        "{approved:?} in:\n{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("  phone: request for demo@") && l.ends_with(", denied")),
+        "{stdout}"
+    );
+    // The service was stopped (and reaped: no zombie left either).
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "twofold serve (pid {pid}) still running"
+    );
     for reason in [
         "result=success reason=ok",
         "result=failure reason=replayed_code",
         "result=failure reason=wrong_code",
+        "method=push result=success reason=push_approved",
+        "method=push result=failure reason=push_denied",
     ] {
         assert!(
             stdout
@@ -1116,4 +1212,30 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         !std::path::Path::new(dir).exists(),
         "demo directory removed"
     );
+}
+
+#[test]
+fn enroll_whose_output_is_lost_saves_nothing() {
+    // A reader that went away (`twofold enroll bob --json | true`): the recovery codes cannot
+    // be shown, so no record may be saved that nobody has the codes for.
+    for args in [
+        &["enroll", "bob", "--no-verify", "--json"][..],
+        &["enroll", "bob", "--no-verify", "--qr", "none"][..],
+    ] {
+        let env = Env::new();
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env
+            .command(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("nothing was saved"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        env.run(&["status", "bob"]).expect_code(3);
+    }
 }

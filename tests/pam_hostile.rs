@@ -737,3 +737,26 @@ fn read_only_state_dir_lets_a_right_code_through_when_the_policy_is_allow() {
         "allow",
     );
 }
+
+#[test]
+fn a_local_service_gets_the_unavailable_notice_as_an_error_message() {
+    // sudo, su, login: no remote address, so no extra "Press Enter" prompt is needed.
+    let host = Host::new();
+    host.enroll("grace");
+    fs::write(host.record_path("grace"), "").unwrap();
+    let mut transcript = Vec::new();
+    let outcome = host.sign_in_with("grace", None, &mut |m: twofold::pam::client::Message<
+        '_,
+    >| {
+        transcript.push(format!("{m:?}"));
+        None
+    });
+    assert_eq!(outcome.name, "PAM_AUTHINFO_UNAVAIL");
+    assert_eq!(
+        transcript,
+        vec![format!(
+            "ErrorMsg({:?})",
+            UNAVAILABLE_LOCAL_ERROR.trim_start_matches("ERROR: ")
+        )]
+    );
+}

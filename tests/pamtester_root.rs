@@ -6,6 +6,9 @@
 //! Needs root, `unshare`, `pamtester` and `oathtool`. Without them the tests print
 //! `SKIP <test>: <why>` and pass, unless `CI=true`, where a skip is a failure.
 
+mod common;
+
+use common::{module_path, skip};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -14,18 +17,6 @@ use std::process::{Command, Output, Stdio};
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 /// Exists on every system; the module's state lives in the temporary directory, not in $HOME.
 const USER: &str = "root";
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Reports a test that cannot run here; under `CI=true` that is a failure.
-fn skip(test: &str, why: &str) {
-    if in_ci() {
-        panic!("{test}: {why} (CI=true: a skip is a failure)");
-    }
-    eprintln!("SKIP {test}: {why}");
-}
 
 fn installed(tool: &str) -> bool {
     std::env::var_os("PATH")
@@ -45,26 +36,6 @@ fn can_run(test: &str) -> Option<()> {
         }
     }
     Some(())
-}
-
-/// The module cargo built for this test run. The test binary is target/<profile>/deps/<test>;
-/// `cargo test` compiles the cdylib into that same deps/ directory but only `cargo build` copies
-/// it up to target/<profile>/libtwofold.so, which can therefore be stale. So deps/ comes first.
-fn module_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("test binary has a directory");
-    let profile_dir = deps
-        .parent()
-        .expect("test binary lives in target/<profile>/deps");
-    let candidates = [
-        deps.join("libtwofold.so"),
-        profile_dir.join("libtwofold.so"),
-    ];
-    let module = candidates
-        .iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("the PAM module was not built: none of {candidates:?} exists"));
-    module.clone()
 }
 
 fn output_text(out: &Output) -> String {

@@ -1,6 +1,7 @@
 //! The QR code `twofold enroll` (and `twofold demo`) draws on the terminal really scans:
 //! the text is cut out of stdout, turned back into modules, written as an image and read by
-//! zbarimg, an independent QR decoder. The result must be exactly the otpauth URI.
+//! zbarimg, an independent QR decoder. The result must be exactly the otpauth URI (or, for the
+//! demo's second code, the phone pairing URL it prints).
 
 mod cli_support;
 #[path = "common/qr_image.rs"]
@@ -187,6 +188,17 @@ fn demo_qr_scans_to_the_uri_it_prints() {
         .and_then(|r| r.strip_suffix(')'))
         .unwrap_or_else(|| panic!("no key line in:\n{}", out.stdout));
     assert!(printed.starts_with("otpauth://totp/twofold:demo?secret="));
-    let scanned = scan(&qr_lines(&out.stdout, false), tmp.path(), "demo");
+    // Two QR codes: the authenticator app's (steps 1-4), then the phone pairing's (step 6).
+    let (totp_part, push_part) = out
+        .stdout
+        .split_once("\nStep 5. ")
+        .unwrap_or_else(|| panic!("no push part in:\n{}", out.stdout));
+    let scanned = scan(&qr_lines(totp_part, false), tmp.path(), "demo");
     assert_eq!(scanned, printed);
+    let pairing_url = push_part
+        .lines()
+        .find(|l| l.starts_with("http://127.0.0.1:") && l.contains("/pair#"))
+        .unwrap_or_else(|| panic!("no pairing URL in:\n{push_part}"));
+    let scanned = scan(&qr_lines(push_part, false), tmp.path(), "demo-pairing");
+    assert_eq!(scanned, pairing_url);
 }

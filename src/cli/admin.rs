@@ -1,11 +1,10 @@
 //! Administration: status, list, reset, unlock, recovery-codes, check-config.
 #![forbid(unsafe_code)]
 
-use super::enroll::print_recovery_codes;
+use super::enroll::{recovery_codes_text, write_stdout};
 use super::{CliResult, open_store};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::enrollment::Pending;
 use crate::factor::recovery;
 use crate::ratelimit;
 use crate::store::UserStore;
@@ -31,14 +30,14 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
     let state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
     drop(lock);
     let now = clock.now();
-    let unused = record
-        .recovery
+    let recovery = store.load_recovery(user).map_err(|e| e.to_string())?;
+    let unused = recovery
         .iter()
         .filter(|r| !state.used_recovery.contains(&r.id))
         .count();
     let locked = ratelimit::is_locked(&state, now);
     if json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "user": user.as_str(),
             "enrolled": true,
             "created": record.created,
@@ -51,16 +50,18 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             "locked_until": state.locked_until,
             "last_success": state.last_success,
         });
+        // Push fields only for users with devices: older consumers see what they always saw.
+        if !record.devices.is_empty() {
+            out["devices"] = serde_json::json!(record.devices);
+            out["push_paused"] = serde_json::json!(crate::push_signin::paused(&state, now));
+        }
         println!("{out}");
     } else {
         println!(
             "{user}: enrolled (TOTP, {}, {} digits, {} s)",
             record.totp.algorithm, record.totp.digits, record.totp.period
         );
-        println!(
-            "  recovery codes left: {unused} of {}",
-            record.recovery.len()
-        );
+        println!("  recovery codes left: {unused} of {}", recovery.len());
         println!("  consecutive failures: {}", state.failures);
         if locked {
             println!(
@@ -73,6 +74,14 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
                 "  last successful second factor: {} (unix time)",
                 state.last_success
             );
+        }
+        if !record.devices.is_empty() {
+            let active = record.active_devices().count();
+            println!("  push devices: {active} active");
+            super::push::print_devices(&record.devices);
+            if let Some(why) = crate::push_signin::paused(&state, now) {
+                println!("  push paused: {why}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -128,32 +137,38 @@ pub fn unlock(config: &Config, user: &UserName) -> CliResult {
 pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult {
     let store = open_store(config)?;
     let lock = store.lock(user).map_err(|e| e.to_string())?;
-    let Some(mut record) = store.load_record(user).map_err(|e| e.to_string())? else {
+    if store
+        .load_record(user)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
         return Err(format!("{user} is not enrolled"));
-    };
+    }
     let (codes, hashes) = recovery::generate(config.recovery.count).map_err(|e| e.to_string())?;
-    record.recovery = hashes;
     let mut state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
     state.used_recovery.clear();
+    // Shown before they replace the old ones: if the output is lost, the old codes still work.
+    let shown = if json {
+        let list: Vec<&str> = codes.iter().map(|c| c.expose()).collect();
+        format!(
+            "{}\n",
+            serde_json::json!({ "user": user.as_str(), "recovery_codes": list })
+        )
+    } else {
+        format!(
+            "✓ {user}: new recovery codes; the old ones no longer work.\n{}",
+            recovery_codes_text(&codes)
+        )
+    };
+    write_stdout(&shown).map_err(|e| {
+        format!("cannot show the new recovery codes ({e}); the old ones still work")
+    })?;
     store
-        .save_record(user, &record)
+        .save_recovery(user, &hashes)
         .map_err(|e| e.to_string())?;
     store
         .save_state(user, &lock, &state)
         .map_err(|e| e.to_string())?;
-    if json {
-        let list: Vec<&str> = codes.iter().map(|c| c.expose()).collect();
-        println!(
-            "{}",
-            serde_json::json!({ "user": user.as_str(), "recovery_codes": list })
-        );
-    } else {
-        println!("✓ {user}: new recovery codes; the old ones no longer work.");
-        print_recovery_codes(&Pending {
-            record,
-            recovery_codes: codes,
-        });
-    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -189,6 +204,12 @@ pub fn check_config(path: &Path, explicit: bool) -> CliResult {
             eprintln!("{}: state_dir: {e}", path.display());
             return Ok(ExitCode::FAILURE);
         }
+    }
+    if config.push.enabled()
+        && let Err(e) = crate::push::token::read_host_token(&config.push.host_token_file)
+    {
+        eprintln!("{}: push.host_token_file: {e}", path.display());
+        return Ok(ExitCode::FAILURE);
     }
     println!("{}: OK", path.display());
     Ok(ExitCode::SUCCESS)

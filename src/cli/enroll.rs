@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::enrollment::{self, EnrollOptions, Pending};
 use crate::factor::totp::{Algorithm, normalize_base32};
 use crate::qr::{self, QrStyle};
+use crate::secret::SecretString;
 use crate::username::UserName;
 use std::process::ExitCode;
 
@@ -42,10 +43,16 @@ pub struct EnrollArgs {
     /// Replace an existing enrollment.
     #[arg(long)]
     force: bool,
+    /// Pair a phone for push approval (the user must be enrolled already), then send a test push.
+    #[arg(long, conflicts_with_all = ["no_verify", "secret", "algorithm", "digits", "period", "json", "force"])]
+    push: bool,
 }
 
 pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
     let user = user_name(&args.user)?;
+    if args.push {
+        return super::push::enroll(config, &user, args.qr, clock);
+    }
     let store = open_store(config)?;
     if store
         .load_record(&user)
@@ -81,8 +88,9 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
     } else {
         Some(confirm(config, &pending, clock)?)
     };
-    enrollment::save(&store, &user, &pending, confirmed).map_err(|e| e.to_string())?;
-    if args.json {
+    // The recovery codes are shown before anything is saved: if they cannot be written
+    // (`twofold enroll alice | head`, a closed terminal), nothing is saved either.
+    let shown = if args.json {
         let codes: Vec<&str> = pending.recovery_codes.iter().map(|c| c.expose()).collect();
         let totp = &pending.record.totp;
         let out = serde_json::json!({
@@ -94,30 +102,36 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
             "period": totp.period,
             "recovery_codes": codes,
         });
-        println!("{out}");
+        format!("{out}\n")
     } else {
-        println!("✓ Saved. {user} now needs a code from the app at every sign-in.");
-        print_recovery_codes(&pending);
+        recovery_codes_text(&pending.recovery_codes)
+    };
+    write_stdout(&shown)
+        .map_err(|e| format!("cannot show the recovery codes ({e}); nothing was saved"))?;
+    enrollment::save(&store, &user, &pending, confirmed).map_err(|e| e.to_string())?;
+    if !args.json {
+        let _ = write_stdout(&format!(
+            "\n✓ Saved. {user} now needs a code from the app at every sign-in.\n"
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn show_setup(user: &UserName, pending: &Pending, uri: &str, style: QrStyle) -> Result<(), String> {
     let totp = &pending.record.totp;
-    println!(
-        "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google Authenticator,"
+    let text = format!(
+        "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google Authenticator,\n\
+         Aegis, 1Password, ...), choose \"add account\" and scan this QR code:\n\n\
+         {qr}\n\
+         Can't scan it? Enter this key by hand: {key}\n\
+         (time-based, {algorithm}, {digits} digits, every {period} seconds)\n\n",
+        qr = qr::render(uri, style).map_err(|e| e.to_string())?,
+        key = grouped(totp.secret.expose()),
+        algorithm = totp.algorithm,
+        digits = totp.digits,
+        period = totp.period,
     );
-    println!("Aegis, 1Password, ...), choose \"add account\" and scan this QR code:\n");
-    print!("{}", qr::render(uri, style).map_err(|e| e.to_string())?);
-    println!(
-        "\nCan't scan it? Enter this key by hand: {}",
-        grouped(totp.secret.expose())
-    );
-    println!(
-        "(time-based, {}, {} digits, every {} seconds)\n",
-        totp.algorithm, totp.digits, totp.period
-    );
-    Ok(())
+    write_stdout(&text).map_err(|e| format!("cannot show the QR code ({e}); nothing was saved"))
 }
 
 /// Asks for the code the app now shows; nothing is saved until one is right.
@@ -137,13 +151,22 @@ fn confirm(config: &Config, pending: &Pending, clock: &dyn Clock) -> Result<u64,
     Err(format!("{ATTEMPTS} wrong codes; nothing was saved"))
 }
 
-/// Prints recovery codes with the instructions that go with them.
-pub fn print_recovery_codes(pending: &Pending) {
-    println!(
-        "\nRecovery codes: each works once, for when the phone is lost. Store them somewhere safe;"
+/// Recovery codes with the instructions that go with them.
+pub fn recovery_codes_text(codes: &[SecretString]) -> String {
+    let mut text = String::from(
+        "\nRecovery codes: each works once, for when the phone is lost. Store them somewhere safe;\n\
+         they will not be shown again.\n\n",
     );
-    println!("they will not be shown again.\n");
-    for code in &pending.recovery_codes {
-        println!("    {}", code.expose());
+    for code in codes {
+        text.push_str(&format!("    {}\n", code.expose()));
     }
+    text
+}
+
+/// Writes to stdout and flushes, reporting (not panicking on) a closed pipe or terminal.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }

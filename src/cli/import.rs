@@ -47,7 +47,7 @@ pub fn run(
         skew: Some(skew),
     };
     let mut pending = enrollment::prepare(config, opts, clock).map_err(|e| e.to_string())?;
-    pending.record.recovery =
+    pending.recovery_hashes =
         recovery::hash_existing(&ga.scratch_codes).map_err(|e| e.to_string())?;
     enrollment::save(&store, user, &pending, None).map_err(|e| e.to_string())?;
     println!(

@@ -5,6 +5,7 @@ mod admin;
 mod demo;
 mod enroll;
 mod import;
+mod push;
 pub mod serve;
 mod terminal;
 
@@ -50,6 +51,15 @@ enum Command {
     /// Replace USER's recovery codes with fresh ones (shown once).
     RecoveryCodes {
         user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List USER's paired push devices, or remove one (it can then approve nothing).
+    Devices {
+        user: String,
+        /// Remove the device with this id.
+        #[arg(long, value_name = "ID")]
+        remove: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -108,6 +118,9 @@ fn run(cli: Cli, service: serve::Service) -> CliResult {
         Command::List { json } => admin::list(&config, json),
         Command::Reset { user } => admin::reset(&config, &user_name(&user)?),
         Command::Unlock { user } => admin::unlock(&config, &user_name(&user)?),
+        Command::Devices { user, remove, json } => {
+            push::devices(&config, &user_name(&user)?, remove, json, &clock)
+        }
         Command::RecoveryCodes { user, json } => {
             admin::recovery_codes(&config, &user_name(&user)?, json)
         }

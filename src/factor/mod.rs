@@ -15,6 +15,8 @@ pub enum Method {
     Remembered,
     /// Enrollment completed inside this sign-in.
     Enrollment,
+    /// Approval on a paired phone.
+    Push,
     /// Not determined (no answer, no record, ...).
     None,
 }
@@ -27,6 +29,7 @@ impl Method {
             Method::Recovery => "recovery",
             Method::Remembered => "remembered",
             Method::Enrollment => "enrollment",
+            Method::Push => "push",
             Method::None => "none",
         }
     }

@@ -178,6 +178,16 @@ impl Dir {
 
     /// Reads a whole checked file; `Ok(None)` when it does not exist.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, FileError> {
+        self.read_as(name, self.policy)
+    }
+
+    /// Reads a secret kept in a configuration directory (the host token): the directory is
+    /// checked as configuration, the file as a secret (owner only, no group/other access).
+    pub fn read_secret(&self, name: &str) -> Result<Option<Vec<u8>>, FileError> {
+        self.read_as(name, Policy::secrets())
+    }
+
+    fn read_as(&self, name: &str, policy: Policy) -> Result<Option<Vec<u8>>, FileError> {
         let path = self.path.join(name);
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
@@ -185,7 +195,7 @@ impl Dir {
             Err(rustix::io::Errno::NOENT) => return Ok(None),
             Err(e) => return Err(nofollow_error(&path, e)),
         };
-        let size = self.policy.check(&path, &fd, FileType::RegularFile)?;
+        let size = policy.check(&path, &fd, FileType::RegularFile)?;
         if size > MAX_FILE_SIZE {
             return Err(FileError::TooLarge {
                 path: path.display().to_string(),

@@ -21,4 +21,16 @@ impl UserLock {
             }
         }
     }
+
+    /// Takes the lock if nobody holds it; `None` when another process does.
+    pub fn try_acquire(fd: OwnedFd) -> std::io::Result<Option<Self>> {
+        loop {
+            match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Some(UserLock { _fd: fd })),
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The user store: per-user record and state files under `state_dir`.
 //!
-//! Layout: `users/<encoded name>.toml` (record), `state/<encoded name>.toml` (state),
-//! `state/<encoded name>.lock` (lock). Directories 0700, files 0600, owned by root (or by the
+//! Layout: `users/<encoded name>.toml` (record), `recovery/<encoded name>.toml` (recovery code
+//! hashes), `state/<encoded name>.toml` (state), `state/<encoded name>.lock` (lock). Directories 0700, files 0600, owned by root (or by the
 //! running user when not root: tests and the demo).
 #![forbid(unsafe_code)]
 
@@ -10,10 +10,11 @@ pub mod lock;
 pub mod record;
 pub mod state;
 
+use crate::factor::recovery::RecoveryHash;
 use crate::username::UserName;
 use file::{Dir, FileError, Policy};
 use lock::UserLock;
-pub use record::UserRecord;
+pub use record::{RecoveryFile, UserRecord};
 pub use state::UserState;
 use std::path::Path;
 
@@ -40,6 +41,7 @@ pub struct UserStore {
 
 const USERS: &str = "users";
 const STATE: &str = "state";
+const RECOVERY: &str = "recovery";
 
 impl UserStore {
     /// Opens an existing state directory (what the module does).
@@ -54,6 +56,7 @@ impl UserStore {
         let root = Dir::create(state_dir, Policy::secrets())?;
         root.subdir(USERS, true)?;
         root.subdir(STATE, true)?;
+        root.subdir(RECOVERY, true)?;
         Ok(UserStore { root })
     }
 
@@ -95,6 +98,39 @@ impl UserStore {
         Ok(dir.write_atomic(&name, text.as_bytes())?)
     }
 
+    /// The user's recovery code hashes (empty if none were made).
+    pub fn load_recovery(&self, user: &UserName) -> Result<Vec<RecoveryHash>, StoreError> {
+        let dir = match self.root.subdir(RECOVERY, false) {
+            Ok(dir) => dir,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let name = format!("{}.toml", user.encoded());
+        let Some(bytes) = dir.read(&name)? else {
+            return Ok(Vec::new());
+        };
+        RecoveryFile::parse(&bytes)
+            .map(|file| file.code)
+            .map_err(|reason| StoreError::Malformed {
+                path: dir.path().join(&name).display().to_string(),
+                reason,
+            })
+    }
+
+    /// Replaces the user's recovery code hashes atomically.
+    pub fn save_recovery(&self, user: &UserName, codes: &[RecoveryHash]) -> Result<(), StoreError> {
+        let dir = self.root.subdir(RECOVERY, true)?;
+        let name = format!("{}.toml", user.encoded());
+        let file = RecoveryFile {
+            code: codes.to_vec(),
+        };
+        let text = toml::to_string(&file).map_err(|e| StoreError::Write {
+            path: dir.path().join(&name).display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(dir.write_atomic(&name, text.as_bytes())?)
+    }
+
     /// Takes the user's lock; state reads and writes require it.
     pub fn lock(&self, user: &UserName) -> Result<UserLock, StoreError> {
         let fd = self
@@ -106,8 +142,25 @@ impl UserStore {
         })
     }
 
+    /// The lock a sign-in holds while it waits for the user's phone (`state/<name>.push.lock`);
+    /// `None` while another sign-in holds it. The kernel releases it when that process ends,
+    /// however it ends, so a killed sign-in never leaves a push "pending".
+    pub fn try_push_lock(&self, user: &UserName) -> Result<Option<UserLock>, StoreError> {
+        let fd = self
+            .state_dir()?
+            .open_lock_file(&format!("{}.push.lock", user.encoded()))?;
+        UserLock::try_acquire(fd).map_err(|source| StoreError::Lock {
+            user: user.to_string(),
+            source,
+        })
+    }
+
     /// The user's state (fresh if none was written yet). The lock proves the caller holds it.
     pub fn load_state(&self, user: &UserName, _lock: &UserLock) -> Result<UserState, StoreError> {
+        self.read_state(user)
+    }
+
+    fn read_state(&self, user: &UserName) -> Result<UserState, StoreError> {
         let dir = self.state_dir()?;
         let name = format!("{}.toml", user.encoded());
         let Some(bytes) = dir.read(&name)? else {
@@ -117,6 +170,12 @@ impl UserStore {
             path: dir.path().join(&name).display().to_string(),
             reason,
         })
+    }
+
+    /// The user's state as last written, without taking the lock: for a look before prompting
+    /// (lockout, remember). Decisions must use [`UserStore::load_state`] under the lock.
+    pub fn peek_state(&self, user: &UserName) -> Result<UserState, StoreError> {
+        self.read_state(user)
     }
 
     /// Writes the user's state atomically.
@@ -144,6 +203,13 @@ impl UserStore {
             Err(e) => return Err(e.into()),
         };
         self.state_dir()?.remove(&format!("{enc}.toml"))?;
+        match self.root.subdir(RECOVERY, false) {
+            Ok(dir) => {
+                dir.remove(&format!("{enc}.toml"))?;
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
         Ok(had_record)
     }
 

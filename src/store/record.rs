@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 /// Record format version written by this build.
 pub const RECORD_VERSION: u32 = 1;
 
-/// `users/<name>.toml`: the TOTP key and parameters, recovery code hashes.
+/// `users/<name>.toml`: the TOTP key and parameters, and paired push devices. Recovery code
+/// hashes live apart (`recovery/<name>.toml`), read only when a recovery code is typed, so the
+/// everyday sign-in parses a few lines instead of ten hashes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
     /// Format version; records from a newer twofold are refused rather than misread.
@@ -17,9 +19,43 @@ pub struct UserRecord {
     pub created: u64,
     /// Time-based one-time password parameters and key.
     pub totp: TotpParams,
-    /// Salted hashes of the recovery codes.
+    /// Devices paired for push approval (`[[devices]]`); older records have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<Device>,
+}
+
+/// A phone paired for push approval: only its public key is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    /// The id the approval service gave it.
+    pub id: String,
+    /// b64u of the uncompressed SEC1 P-256 point (65 bytes).
+    pub public_key: String,
+    /// What the phone calls itself ("Pixel 8", "iPhone"), for `twofold devices`.
     #[serde(default)]
-    pub recovery: Vec<RecoveryHash>,
+    pub name: String,
+    /// Unix time of pairing.
+    pub added: u64,
+    /// Unix time of `twofold devices USER --remove`; a removed device approves nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<u64>,
+}
+
+/// `recovery/<name>.toml`: salted hashes of the user's recovery codes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryFile {
+    #[serde(default)]
+    pub code: Vec<RecoveryHash>,
+}
+
+impl RecoveryFile {
+    /// Parses a recovery file's contents.
+    pub fn parse(text: &[u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_string())?;
+        toml::from_str(text).map_err(|e| one_line(&e.to_string()))
+    }
 }
 
 impl UserRecord {
@@ -37,7 +73,23 @@ impl UserRecord {
             ));
         }
         record.totp.validate()?;
+        for device in &record.devices {
+            if crate::push::verify::parse_public_key(&device.public_key).is_none() {
+                return Err(format!(
+                    "device {:?}: public_key is not a P-256 point",
+                    device.id
+                ));
+            }
+            if device.id.is_empty() || !crate::push::protocol::field_ok(&device.id) {
+                return Err("device with an empty or malformed id".into());
+            }
+        }
         Ok(record)
+    }
+
+    /// Devices that may approve (paired and not removed).
+    pub fn active_devices(&self) -> impl Iterator<Item = &Device> {
+        self.devices.iter().filter(|d| d.removed.is_none())
     }
 
     /// The file contents for this record.

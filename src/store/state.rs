@@ -26,6 +26,26 @@ pub struct UserState {
     /// Recent successes that let the same service and remote address skip the second factor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remembered: Vec<Remembered>,
+    /// Push approval: no push before this Unix time (after a denial or a timeout).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub push_backoff_until: u64,
+    /// Push approval: suspended until this Unix time (after "report: not me").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub push_suspended_until: u64,
+    /// The id of the last push challenge, and until when it is pending (at most one per user).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub push_challenge: String,
+    /// When the last push challenge was made.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub push_challenge_at: u64,
+    /// When the last push challenge expires: while a sign-in still holds the push lock before
+    /// then, no second push starts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub push_pending_until: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// One remembered success: where from, and until when it counts.

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 #[allow(dead_code)]
+pub mod push;
+#[allow(dead_code)]
 pub mod qr_image;
 
 use std::collections::BTreeMap;
@@ -33,11 +35,13 @@ pub const PASSWORD_PROMPT: &str = "PROMPT_ECHO_OFF: Password: ";
 /// A stack line that prompts "Password: " once and leaves the answer in PAM_AUTHTOK.
 pub const SET_AUTHTOK_LINE: &str =
     "auth optional pam_exec.so expose_authtok quiet /bin/sh -c [cat > /dev/null]";
-/// The lockout message as the transcript shows it.
-pub const LOCKED_ERROR: &str =
-    "ERROR: Too many failed attempts. Try again later, or ask your administrator to unlock you.";
-/// The "files or configuration unusable" message as the transcript shows it.
-pub const UNAVAILABLE_ERROR: &str =
+/// The lockout message as the transcript shows it for a sign-in from a remote address (the
+/// harness's default): a prompt of its own, because OpenSSH shows messages only with a prompt.
+pub const LOCKED_ERROR: &str = "PROMPT_ECHO_ON: Too many failed attempts. Try again later, or ask your administrator to unlock you.\nPress Enter: ";
+/// The "files or configuration unusable" message, likewise.
+pub const UNAVAILABLE_ERROR: &str = "PROMPT_ECHO_ON: The second factor is unavailable. Please contact your administrator.\nPress Enter: ";
+/// The same message for a local sign-in (no remote address): an error message.
+pub const UNAVAILABLE_LOCAL_ERROR: &str =
     "ERROR: The second factor is unavailable. Please contact your administrator.";
 
 /// Prints the skip and fails when the environment says CI=true (CI must run everything).
@@ -330,6 +334,26 @@ impl Host {
     ) -> (Outcome, Vec<String>) {
         let answers = answers.iter().map(|a| a.as_bytes().to_vec()).collect();
         self.sign_in_raw(user.as_bytes(), answers, flags)
+    }
+
+    /// Signs in from `rhost` (None: a local service such as sudo), answering prompts with
+    /// `responder` (which sees each message and may compute its answer from it).
+    pub fn sign_in_with(
+        &self,
+        user: &str,
+        rhost: Option<&str>,
+        responder: &mut dyn client::Responder,
+    ) -> Outcome {
+        let sign_in = client::SignIn {
+            service: SERVICE,
+            user: user.as_bytes(),
+            confdir: &self.pamd,
+            rhost,
+            tty: None,
+            flags: 0,
+        };
+        client::authenticate(&sign_in, responder)
+            .unwrap_or_else(|e| panic!("sign-in could not be attempted: {e}"))
     }
 
     /// Signs in with a raw user name and raw answers.

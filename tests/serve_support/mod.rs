@@ -9,7 +9,6 @@ pub use device::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -78,18 +77,9 @@ impl Service {
 
     /// `twofold serve --add-host NAME`: the token it printed.
     pub fn add_host(&self, name: &str) -> String {
-        let out = self.cli(&["serve", "--add-host", name]);
-        assert!(out.status.success(), "--add-host failed: {out:?}");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        stdout
-            .lines()
-            .map(str::trim)
-            .find(|l| {
-                l.len() == 43
-                    && l.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            })
-            .unwrap_or_else(|| panic!("no token in:\n{stdout}"))
+        twofold::push::local::add_host(Path::new(TWOFOLD), &self.config, name)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .expose()
             .to_string()
     }
 
@@ -123,44 +113,13 @@ impl Drop for Service {
 
 /// `<dir>/twofold.toml` with every path inside `dir`.
 pub fn write_config(dir: &Path, serve_extra: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let config = dir.join("twofold.toml");
-    let text = format!(
-        "state_dir = \"{d}/state\"\n\n[serve]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{d}/serve.db\"\n\
-         vapid_key_file = \"{d}/vapid.key\"\n{serve_extra}\n",
-        d = dir.display()
-    );
-    std::fs::write(&config, text).expect("write config");
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    config
+    twofold::push::local::write_config(dir, serve_extra).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Starts `twofold --config CONFIG serve` and waits for its "listening on URL" line.
 pub fn spawn(config: &Path, dir: &Path) -> (Child, String) {
-    let log = std::fs::File::create(dir.join("serve.log")).expect("log file");
-    let mut child = Command::new(TWOFOLD)
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("start twofold serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read stdout");
-    let base = line
-        .trim()
-        .strip_prefix("twofold serve: listening on ")
-        .unwrap_or_else(|| {
-            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
-            panic!("service did not start: {line:?}\n{log}")
-        })
-        .to_string();
-    (child, base)
+    twofold::push::local::spawn(Path::new(TWOFOLD), config, &dir.join("serve.log"))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A host: its token and the challenges it makes.

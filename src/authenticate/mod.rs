@@ -2,6 +2,8 @@
 //! the answer, verification, state update, audit line. Knows nothing of libpam.
 #![forbid(unsafe_code)]
 
+mod push;
+
 use crate::audit::{AuditSink, Line, Severity};
 use crate::clock::Clock;
 use crate::config::{Config, DEFAULT_PATH, Unenrolled, WriteErrorPolicy};
@@ -11,6 +13,7 @@ use crate::guided_enrollment;
 use crate::messages;
 use crate::options::{ModuleOptions, PassMode};
 use crate::policy::{self, Requirement};
+use crate::push_signin;
 use crate::ratelimit;
 use crate::remember;
 use crate::secret::SecretString;
@@ -49,6 +52,10 @@ struct Decision {
     method: Method,
     reason: &'static str,
     detail: Option<String>,
+    /// "Not me" from the phone: `suspicious=yes` in the log.
+    suspicious: bool,
+    /// Logged at error level whatever the verdict (a success by `fail_mode = "allow"`).
+    alarm: bool,
 }
 
 impl Decision {
@@ -58,6 +65,8 @@ impl Decision {
             method,
             reason,
             detail: None,
+            suspicious: false,
+            alarm: false,
         }
     }
     fn refused(reason: &'static str) -> Self {
@@ -87,10 +96,24 @@ pub fn authenticate(
     };
     let decision = run.decide();
     if matches!(decision.verdict, Verdict::Unavailable) && !req.silent {
-        run.conv.error(messages::UNAVAILABLE);
+        notify(run.conv, req, messages::UNAVAILABLE);
     }
     run.log_decision(&decision);
     decision.verdict
+}
+
+/// Tells the user why they are refused. Over SSH (a remote address) the OpenSSH client before
+/// 10.3 shows PAM messages only with a following prompt, so the text becomes a prompt of its
+/// own; elsewhere it is an error message. Nothing under PAM_SILENT.
+fn notify(conv: &mut dyn Conversation, req: &SignIn, text: &str) {
+    if req.silent {
+        return;
+    }
+    if req.rhost.is_empty() {
+        conv.error(text);
+    } else {
+        let _ = conv.ask_visible(&format!("{text}\n{}", messages::PRESS_ENTER));
+    }
 }
 
 struct Run<'a> {
@@ -191,7 +214,10 @@ impl Run<'_> {
         };
         use guided_enrollment::Outcome;
         match guided_enrollment::run(self.conv, &store, user, config, self.clock) {
-            Outcome::Enrolled => Decision::new(Verdict::Success, Method::Enrollment, "enrolled"),
+            Outcome::Enrolled(push) => Decision {
+                detail: push.detail(),
+                ..Decision::new(Verdict::Success, Method::Enrollment, "enrolled")
+            },
             Outcome::WrongCodes => Decision::refused("enrollment_wrong_code"),
             Outcome::NoAnswer => Decision::refused("conversation_failed"),
             Outcome::AlreadyEnrolled => Decision::refused("enrollment_conflict"),
@@ -208,10 +234,9 @@ impl Run<'_> {
     ) -> Decision {
         // A locked user is told so before typing anything; a remembered one is not asked.
         let now = self.clock.now();
-        match store
-            .lock(user)
-            .and_then(|lock| store.load_state(user, &lock))
-        {
+        // Read without the lock: writes replace the file atomically, so this is a consistent
+        // snapshot; the decision itself re-reads under the lock.
+        match store.peek_state(user) {
             Ok(state) if ratelimit::is_locked(&state, now) => return self.locked(),
             Ok(state)
                 if remember::is_remembered(&state, &self.req.service, &self.req.rhost, now) =>
@@ -239,6 +264,21 @@ impl Run<'_> {
         } else if self.opts.pass_mode == PassMode::UseFirstPass {
             return Decision::refused("no_stacked_answer");
         }
+        // forward_pass asks for password and code in one answer: no room for push there.
+        if self.opts.pass_mode != PassMode::ForwardPass && push_signin::applies(record, config) {
+            return self.push(store, user, record, config);
+        }
+        self.code(store, user, record, config)
+    }
+
+    /// Asks for a code and checks it.
+    fn code(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
         match self.obtain_answer(record.totp.digits) {
             Some(answer) => self.check(store, user, record, config, &answer),
             None => Decision::refused("conversation_failed"),
@@ -297,7 +337,15 @@ impl Run<'_> {
         if ratelimit::is_locked(&state, now) {
             return self.locked();
         }
-        let result = verify::verify(answer.expose(), record, &mut state, config, now);
+        // Recovery hashes are read only when a recovery code was typed.
+        let recovery = match verify::classify(answer.expose(), record.totp.digits) {
+            verify::Shape::Recovery(_) => match store.load_recovery(user) {
+                Ok(recovery) => recovery,
+                Err(e) => return Decision::unavailable("bad_recovery_codes", e),
+            },
+            _ => Vec::new(),
+        };
+        let result = verify::verify(answer.expose(), record, &recovery, &mut state, config, now);
         if result.is_ok() {
             let (service, rhost) = (&self.req.service, &self.req.rhost);
             remember::remember(&mut state, &config.remember, service, rhost, now);
@@ -319,8 +367,8 @@ impl Run<'_> {
             (Err((method, refusal)), saved) => {
                 self.conv
                     .fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
-                if ratelimit::is_locked(&state, now) && !self.req.silent {
-                    self.conv.error(messages::LOCKED);
+                if ratelimit::is_locked(&state, now) {
+                    notify(self.conv, self.req, messages::LOCKED);
                 }
                 let detail = saved.err().map(|e| format!("state not saved: {e}"));
                 Decision {
@@ -332,9 +380,7 @@ impl Run<'_> {
     }
 
     fn locked(&mut self) -> Decision {
-        if !self.req.silent {
-            self.conv.error(messages::LOCKED);
-        }
+        notify(self.conv, self.req, messages::LOCKED);
         Decision::refused("locked_out")
     }
 
@@ -347,17 +393,23 @@ impl Run<'_> {
     }
 
     fn log_decision(&self, d: &Decision) {
-        let (result, severity) = match d.verdict {
+        let (result, mut severity) = match d.verdict {
             Verdict::Success => ("success", Severity::Notice),
             Verdict::Refused => ("failure", Severity::Warning),
             Verdict::Ignore => ("ignore", Severity::Info),
             Verdict::Unavailable => ("error", Severity::Error),
         };
+        if d.alarm {
+            severity = Severity::Error;
+        }
         let mut line = self
             .line("auth")
             .kv("method", d.method.as_str())
             .kv("result", result)
             .kv("reason", d.reason);
+        if d.suspicious {
+            line = line.kv("suspicious", "yes");
+        }
         if let Some(detail) = &d.detail {
             line = line.kv("detail", detail);
         }

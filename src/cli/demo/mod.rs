@@ -1,7 +1,11 @@
 //! `twofold demo`: enroll a demo user in a temporary directory and sign in through real
-//! libpam with the built module, then show that a replayed and a wrong code are refused.
-//! Nothing on the host changes and no root is needed.
+//! libpam with the built module, then show that a replayed and a wrong code are refused; then
+//! push approval (push.rs): a private `twofold serve`, a paired phone, an approved and a denied
+//! push. Nothing on the host changes and no root is needed.
 #![forbid(unsafe_code)]
+
+mod phone;
+mod push;
 
 use super::CliResult;
 use super::terminal::{ask, grouped, interactive};
@@ -130,12 +134,25 @@ pub fn run(module: Option<PathBuf>, style: QrStyle) -> CliResult {
     })?;
     let wrong_refused = report("a wrong code is refused", &wrong_result, false);
 
+    let setting = push::Setting {
+        dir: &tmp.0,
+        config_path: &config_path,
+        confdir: &confdir,
+        live,
+        style,
+    };
+    // The service is stopped inside (when its handle drops), before the directory goes.
+    let push_ok = push::run(&setting).unwrap_or_else(|e| {
+        println!("  ✗ {e}");
+        false
+    });
+
     println!("\nAudit log (in production: syslog, facility authpriv):");
     let log = std::fs::read_to_string(tmp.0.join("audit.log")).unwrap_or_default();
     for line in log.lines() {
         println!("  {line}");
     }
-    if signed_in && replay_refused && wrong_refused {
+    if signed_in && replay_refused && wrong_refused && push_ok {
         println!("\n✓ Demo passed.");
         Ok(ExitCode::SUCCESS)
     } else {
@@ -191,13 +208,20 @@ fn sign_in(
     confdir: &Path,
     mut answer: impl FnMut(&str) -> String,
 ) -> Result<client::Outcome, String> {
-    let mut responder = |msg: Message<'_>| match msg {
+    authenticate(confdir, &mut |msg: Message<'_>| match msg {
         Message::PromptEchoOff(p) | Message::PromptEchoOn(p) => Some(answer(p).into_bytes()),
         Message::ErrorMsg(t) | Message::TextInfo(t) => {
             println!("  [{t}]");
             None
         }
-    };
+    })
+}
+
+/// One sign-in of the demo user through libpam, each message handed to `responder`.
+fn authenticate(
+    confdir: &Path,
+    responder: &mut dyn client::Responder,
+) -> Result<client::Outcome, String> {
     let req = SignIn {
         service: SERVICE,
         user: USER.as_bytes(),
@@ -206,7 +230,7 @@ fn sign_in(
         tty: None,
         flags: 0,
     };
-    client::authenticate(&req, &mut responder).map_err(|e| e.to_string())
+    client::authenticate(&req, responder).map_err(|e| e.to_string())
 }
 
 fn report(what: &str, outcome: &client::Outcome, want_success: bool) -> bool {

@@ -1,7 +1,11 @@
 //! Enrollment at first sign-in, inside the PAM conversation: explanation, QR code and key,
-//! a code from the app, then the recovery codes once. The record is saved only after a
-//! correct code.
+//! a code from the app, then (with `[push]` configured) pairing the phone for push approval
+//! (push.rs), then the recovery codes once. The record is saved only after a correct code.
 #![forbid(unsafe_code)]
+
+mod push;
+
+pub use push::{PushSetup, TestResult};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -18,8 +22,8 @@ const ATTEMPTS: usize = 3;
 /// How a guided enrollment ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Saved; the sign-in may complete.
-    Enrolled,
+    /// Saved; the sign-in may complete. Whether a phone was paired too.
+    Enrolled(PushSetup),
     /// Every typed code was wrong; nothing saved.
     WrongCodes,
     /// The user went away (no answer); nothing saved.
@@ -76,17 +80,19 @@ pub fn run(
         Ok(false) => return Outcome::AlreadyEnrolled,
         Err(e) => return Outcome::Failed(e.to_string()),
     }
+    let push = push::offer(conv, store, user, config, clock);
     let codes: String = pending
         .recovery_codes
         .iter()
         .map(|c| format!("    {}\n", c.expose()))
         .collect();
     let _ = conv.ask_visible(&format!(
-        "{}{codes}{}",
+        "{}{}{codes}{}",
+        push.status(),
         messages::ENROLL_DONE,
         messages::ENROLL_CONTINUE
     ));
-    Outcome::Enrolled
+    Outcome::Enrolled(push)
 }
 
 /// Groups a base32 key in fours for reading and typing.

@@ -1,0 +1,74 @@
+//! The demo's phone: a real phone or a browser on this machine (on a terminal), or the built-in
+//! test device (src/push/device.rs), which pairs through the pairing URL and answers pushes the
+//! way the phone page does, printing each step.
+#![forbid(unsafe_code)]
+
+use crate::clock::{Clock, SystemClock};
+use crate::push::device::TestDevice;
+use crate::push::protocol::{Challenge, DecisionKind};
+use crate::push::service::Service;
+use std::time::{Duration, Instant};
+
+/// How long the test device waits for the request to show up in its list.
+const PENDING_WAIT: Duration = Duration::from_secs(5);
+/// Connect timeout of the test device's requests.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Who answers the demo's pushes.
+pub enum Phone {
+    /// A real phone or a browser: the person at the terminal answers.
+    Person,
+    /// The built-in test device and the service as it reaches it.
+    TestDevice(Box<(TestDevice, Service)>),
+}
+
+/// Pairs `device` through the pairing URL, as a phone does after scanning the QR code.
+pub fn pair_test_device(device: &mut TestDevice, url: &str) -> Result<Service, String> {
+    let service = device
+        .pair_from_url(url, CONNECT_TIMEOUT)
+        .map_err(|e| format!("the test device could not pair: {e}"))?;
+    println!(
+        "  phone: opened the pairing address, made a P-256 key pair, sent the public key with its proof"
+    );
+    Ok(service)
+}
+
+/// The test device answers the request that shows `number`: `Approve` types the number.
+pub fn answer(device: &TestDevice, service: &Service, number: u8, kind: DecisionKind) {
+    let Some(challenge) = pending(device, service) else {
+        println!("  phone: ✗ no request arrived");
+        return;
+    };
+    let typed = match kind {
+        DecisionKind::Approve => number.to_string(),
+        DecisionKind::Deny | DecisionKind::Report => String::new(),
+    };
+    let from = match challenge.rhost.as_str() {
+        "" => "this machine",
+        rhost => rhost,
+    };
+    let what = format!(
+        "request for {}@{} from {from} (service {})",
+        challenge.user, challenge.host, challenge.service
+    );
+    match device.answer(service, &challenge, kind, &typed, SystemClock.now()) {
+        Ok(()) if kind == DecisionKind::Approve => {
+            println!("  phone: {what}, number typed {typed}, approved ✓")
+        }
+        Ok(()) => println!("  phone: {what}, denied"),
+        Err(e) => println!("  phone: {what}: ✗ could not answer: {e}"),
+    }
+}
+
+/// The request waiting for the device: posted before the number is shown, but give the
+/// service a moment.
+fn pending(device: &TestDevice, service: &Service) -> Option<Challenge> {
+    let deadline = Instant::now() + PENDING_WAIT;
+    loop {
+        match device.pending(service, SystemClock.now()) {
+            Ok(list) if !list.is_empty() => return list.into_iter().next(),
+            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => return None,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Pairing the phone for push approval during enrollment at first sign-in (`[push]`
+//! configured), inside the same conversation: one prompt with the pairing QR code and URL
+//! ("… then press Enter, or just press Enter to skip"), a bounded wait for the phone, its proof
+//! checked and its key stored, then a test push whose number the next prompt shows. Push is an
+//! extra: whatever happens here, the enrollment with the app stands.
+#![forbid(unsafe_code)]
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::conversation::Conversation;
+use crate::messages;
+use crate::push::pairing::{Offer, PairingError, TestPush, save_device};
+use crate::push::service::Service;
+use crate::push::verify::PushVerdict;
+use crate::qr::{self, QrStyle};
+use crate::store::UserStore;
+use crate::username::UserName;
+
+/// After Enter on the pairing prompt, how long to wait for a phone that is still sending
+/// (seconds). A phone that has paired already answers at once; a user who skipped waits this
+/// long, so it stays short (an SSH client shows nothing while the module waits).
+const PAIRING_GRACE: u64 = 10;
+/// After Enter on the test push prompt, how long to wait for the phone's answer (seconds).
+const TEST_PUSH_WAIT: u64 = 30;
+
+/// What came of offering push at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushSetup {
+    /// `[push]` is not configured: not offered.
+    NotConfigured,
+    /// The service (or the host token) could not be used: not offered.
+    Unavailable(String),
+    /// No phone paired: the user skipped (or went away).
+    Skipped,
+    /// A phone answered but its pairing did not verify; nothing stored.
+    Refused(String),
+    /// Paired and stored; how the test push went.
+    Paired(TestResult),
+}
+
+/// How the test push after pairing ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestResult {
+    Approved,
+    Denied,
+    NoAnswer,
+    /// The answer did not verify (the audit reason).
+    Invalid(&'static str),
+    /// It could not be sent.
+    NotSent(String),
+}
+
+impl PushSetup {
+    /// The line shown above the recovery codes ("" when there is nothing to say).
+    pub fn status(&self) -> &'static str {
+        match self {
+            PushSetup::NotConfigured | PushSetup::Skipped => "",
+            PushSetup::Unavailable(_) => messages::ENROLL_PUSH_UNAVAILABLE,
+            PushSetup::Refused(_) => messages::ENROLL_PUSH_REFUSED,
+            PushSetup::Paired(TestResult::Approved) => messages::ENROLL_PUSH_APPROVED,
+            PushSetup::Paired(_) => messages::ENROLL_PUSH_NOT_APPROVED,
+        }
+    }
+
+    /// For the audit line's `detail` (never a secret, a number or the pairing URL).
+    pub fn detail(&self) -> Option<String> {
+        Some(match self {
+            PushSetup::NotConfigured => return None,
+            PushSetup::Unavailable(e) => format!("push unavailable: {e}"),
+            PushSetup::Skipped => "push skipped".into(),
+            PushSetup::Refused(e) => format!("push pairing refused: {e}"),
+            PushSetup::Paired(TestResult::Approved) => "push paired, test approved".into(),
+            PushSetup::Paired(TestResult::Denied) => "push paired, test denied".into(),
+            PushSetup::Paired(TestResult::NoAnswer) => "push paired, test not answered".into(),
+            PushSetup::Paired(TestResult::Invalid(why)) => format!("push paired, test {why}"),
+            PushSetup::Paired(TestResult::NotSent(e)) => format!("push paired, test not sent: {e}"),
+        })
+    }
+}
+
+/// Offers pairing to a user whose record was just saved.
+pub fn offer(
+    conv: &mut dyn Conversation,
+    store: &UserStore,
+    user: &UserName,
+    config: &Config,
+    clock: &dyn Clock,
+) -> PushSetup {
+    if !config.push.enabled() {
+        return PushSetup::NotConfigured;
+    }
+    let service = match Service::for_host(&config.push) {
+        Ok(service) => service,
+        Err(e) => return PushSetup::Unavailable(e.to_string()),
+    };
+    let offer = match Offer::open(&service, &config.push, user) {
+        Ok(offer) => offer,
+        Err(e) => return PushSetup::Unavailable(e.to_string()),
+    };
+    let style: QrStyle = config.enrollment.qr.parse().unwrap_or(QrStyle::Utf8);
+    // A URL too long for a QR code still works typed or pasted.
+    let drawing = qr::render(&offer.url, style).unwrap_or_default();
+    let prompt = format!(
+        "{}{drawing}{}{}",
+        messages::ENROLL_PUSH_OFFER,
+        messages::ENROLL_PUSH_URL.replace("{url}", &offer.url),
+        messages::ENROLL_PUSH_PROMPT
+    );
+    if conv.ask_visible(&prompt).is_err() {
+        return PushSetup::Skipped;
+    }
+    let device = match offer.wait(&service, PAIRING_GRACE, clock) {
+        Ok(Some(device)) => device,
+        Ok(None) | Err(PairingError::Expired) => return PushSetup::Skipped,
+        Err(e @ (PairingError::BadProof | PairingError::Malformed)) => {
+            return PushSetup::Refused(e.to_string());
+        }
+        Err(e) => return PushSetup::Unavailable(e.to_string()),
+    };
+    if let Err(e) = save_device(store, user, device.clone()) {
+        return PushSetup::Unavailable(e.to_string());
+    }
+    let test = match TestPush::send(&service, &config.push, user, &device.id, clock) {
+        Ok(test) => test,
+        Err(e) => return PushSetup::Paired(TestResult::NotSent(e.to_string())),
+    };
+    let name = match device.name.as_str() {
+        "" => "your phone",
+        name => name,
+    };
+    let prompt = messages::ENROLL_PUSH_TEST
+        .replace("{name}", name)
+        .replace("{number}", &test.number.to_string());
+    if conv.ask_visible(&prompt).is_err() {
+        test.withdraw(&service);
+        return PushSetup::Paired(TestResult::NoAnswer);
+    }
+    let result = match test.wait(
+        &service,
+        std::slice::from_ref(&device),
+        TEST_PUSH_WAIT,
+        clock,
+    ) {
+        Ok(Some(PushVerdict::Approved)) => TestResult::Approved,
+        Ok(Some(PushVerdict::Denied | PushVerdict::Reported)) => TestResult::Denied,
+        Ok(Some(PushVerdict::Invalid(why))) => TestResult::Invalid(why.as_str()),
+        Ok(None) => TestResult::NoAnswer,
+        Err(e) => TestResult::NotSent(e.to_string()),
+    };
+    if result == TestResult::NoAnswer {
+        test.withdraw(&service);
+    }
+    PushSetup::Paired(result)
+}

@@ -1,0 +1,298 @@
+//! Enrollment at first sign-in with `[push]` configured, through real libpam with the built
+//! module and the real `twofold serve`: after the app's code, one prompt with the pairing QR
+//! code and URL; the test device "scans" the URL and pairs, approves the test push whose number
+//! the next prompt shows, and "Notification approved ✓" heads the recovery codes. Skipping,
+//! a bad pairing proof and an unreachable service leave an enrollment with codes only.
+
+mod common;
+
+use common::push::{ServiceHandle, number_in, push_config, write_token};
+use common::qr_image::{decode_to_bitmap, write_pbm};
+use common::{Host, RHOST, code_now, skip, user_name};
+use std::process::Command;
+use std::time::Duration;
+use twofold::factor::totp::{Algorithm, TotpParams};
+use twofold::pam::client::{Message, Outcome};
+use twofold::push::device::TestDevice;
+use twofold::push::protocol::DecisionKind;
+use twofold::secret::SecretString;
+use twofold::store::UserStore;
+
+/// An account that exists on every Debian system; enrollment at sign-in needs a real account.
+const ACCOUNT: &str = "daemon";
+const PAIRING_PROMPT_END: &str =
+    "Open it on your phone, then press Enter (or just press Enter to skip): ";
+
+/// A host that enrolls at first sign-in, with `[push]` pointing at `url`.
+fn host_for(url: &str, token: &str) -> Host {
+    let host = Host::new();
+    let token_path = host.root.join("host-token");
+    write_token(&token_path, token);
+    host.configure(&format!(
+        "[enrollment]\nunenrolled = \"enroll\"\nqr = \"utf8\"\n{}",
+        push_config(url, &token_path, "")
+    ));
+    host
+}
+
+fn params(key: &str) -> TotpParams {
+    TotpParams {
+        secret: SecretString::new(key.to_string()),
+        algorithm: Algorithm::SHA1,
+        digits: 6,
+        period: 30,
+        skew: None,
+    }
+}
+
+/// The key given in text in the first enrollment prompt.
+fn key_in(prompt: &str) -> Option<String> {
+    let line = prompt
+        .lines()
+        .find_map(|l| l.strip_prefix("Or enter this key by hand: "))?;
+    Some(line.replace(' ', ""))
+}
+
+/// The pairing URL on a line of its own in the pairing prompt.
+fn pairing_url_in(prompt: &str) -> Option<&str> {
+    prompt
+        .lines()
+        .find(|l| l.starts_with("http://127.0.0.1:") && l.contains("/pair#"))
+}
+
+/// What the phone sees: the pairing prompt (with the URL), the test push's number.
+enum Shown<'a> {
+    Pairing(&'a str),
+    TestPush(u8),
+}
+
+/// Signs in as a first-time user: the right code for the app; `phone` sees the pairing and test
+/// push prompts before they are answered with Enter (as everything else is).
+fn enroll(host: &Host, mut phone: impl FnMut(Shown<'_>)) -> (Outcome, Vec<String>) {
+    let mut prompts = Vec::new();
+    let outcome = host.sign_in_with(ACCOUNT, Some(RHOST), &mut |msg: Message<'_>| {
+        let (Message::PromptEchoOn(text) | Message::PromptEchoOff(text)) = msg else {
+            return None;
+        };
+        prompts.push(text.to_string());
+        if let Some(key) = key_in(text) {
+            return Some(code_now(&params(&key)).into_bytes());
+        }
+        if text.ends_with(PAIRING_PROMPT_END) {
+            phone(Shown::Pairing(text));
+        } else if text.contains("Approve the test notification") {
+            phone(Shown::TestPush(
+                number_in(text).expect("a number in the test push prompt"),
+            ));
+        }
+        Some(Vec::new())
+    });
+    (outcome, prompts)
+}
+
+fn devices(host: &Host) -> Vec<twofold::store::record::Device> {
+    let store = UserStore::open(&host.state_dir).unwrap();
+    let record = store.load_record(&user_name(ACCOUNT)).unwrap();
+    record.expect("enrolled").devices
+}
+
+#[test]
+fn first_sign_in_pairs_the_phone_and_its_test_push_is_approved() {
+    let service = ServiceHandle::real();
+    let host = host_for(&service.url, &service.token);
+    let mut phone = TestDevice::new("new").unwrap();
+    let mut phone_side = None;
+    let (outcome, prompts) = enroll(&host, |shown| match shown {
+        Shown::Pairing(prompt) => {
+            let url = pairing_url_in(prompt).expect("the pairing URL in the prompt");
+            phone_side = Some(phone.pair_from_url(url, Duration::from_secs(2)).unwrap());
+        }
+        Shown::TestPush(number) => {
+            let side = phone_side.as_ref().unwrap();
+            let pending = phone.pending(side, common::now()).unwrap();
+            assert_eq!(pending.len(), 1, "{pending:?}");
+            assert_eq!(pending[0].service, "twofold-enroll");
+            let typed = number.to_string();
+            let now = common::now();
+            phone
+                .answer(side, &pending[0], DecisionKind::Approve, &typed, now)
+                .unwrap();
+        }
+    });
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
+    assert_eq!(
+        prompts.len(),
+        4,
+        "code, pairing, test push, recovery codes: {prompts:#?}"
+    );
+    let pairing = &prompts[1];
+    assert!(
+        pairing.starts_with("✓ Your authenticator app is set up.\n"),
+        "{pairing}"
+    );
+    assert!(pairing.contains('▀') || pairing.contains('▄'), "QR drawn");
+    let test = &prompts[2];
+    assert!(
+        test.starts_with("✓ Phone paired (twofold test device).\n"),
+        "{test}"
+    );
+    assert!(
+        test.contains("Approve the test notification on your phone: number ")
+            && test.ends_with(", then press Enter: "),
+        "{test}"
+    );
+    let last = &prompts[3];
+    assert!(last.starts_with("Notification approved ✓\n"), "{last}");
+    assert!(last.contains("Recovery codes"), "{last}");
+    assert!(last.ends_with("Press Enter to continue: "), "{last}");
+
+    // The device in the record is the phone's key, and the audit line says what happened.
+    let stored = devices(&host);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].id, phone.id);
+    assert_eq!(stored[0].public_key, phone.public_key_b64u());
+    let d = host.last_decision();
+    d.assert_decision(ACCOUNT, "success", "enrolled");
+    assert_eq!(d.get("detail"), "push paired, test approved");
+
+    // The next sign-in is a push to that phone.
+    let side = phone_side.unwrap();
+    let (outcome, prompts) = {
+        let mut prompts = Vec::new();
+        let outcome = host.sign_in_with(ACCOUNT, Some(RHOST), &mut |msg: Message<'_>| {
+            let (Message::PromptEchoOn(text) | Message::PromptEchoOff(text)) = msg else {
+                return None;
+            };
+            prompts.push(text.to_string());
+            let number = number_in(text)?.to_string();
+            let pending = phone.pending(&side, common::now()).ok()?;
+            let now = common::now();
+            let approve = DecisionKind::Approve;
+            phone
+                .answer(&side, pending.first()?, approve, &number, now)
+                .ok()?;
+            Some(Vec::new())
+        });
+        (outcome, prompts)
+    };
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
+    assert!(prompts[0].starts_with("Approve the sign-in on your phone: number "));
+    host.last_decision()
+        .assert_decision(ACCOUNT, "success", "push_approved");
+}
+
+#[test]
+fn pairing_qr_code_in_the_prompt_scans_to_the_url_shown() {
+    if Command::new("zbarimg").arg("--version").output().is_err() {
+        return skip(
+            "pairing_qr_code_in_the_prompt_scans_to_the_url_shown",
+            "zbarimg (zbar-tools) not installed",
+        );
+    }
+    let service = ServiceHandle::real();
+    let host = host_for(&service.url, &service.token);
+    let (outcome, prompts) = enroll(&host, |_| {});
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    let pairing = &prompts[1];
+    let qr: String = pairing
+        .lines()
+        .filter(|l| l.chars().any(|c| "▀▄█".contains(c)) && l.chars().all(|c| "▀▄█ ".contains(c)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let image = host.root.join("pairing.pbm");
+    write_pbm(&decode_to_bitmap(&qr), 8, &image).unwrap();
+    let out = Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    let scanned = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(scanned.trim_end(), pairing_url_in(pairing).unwrap());
+}
+
+#[test]
+fn enter_without_pairing_skips_push_and_enrolls_with_codes() {
+    let service = ServiceHandle::real();
+    let host = host_for(&service.url, &service.token);
+    let (outcome, prompts) = enroll(&host, |shown| {
+        assert!(matches!(shown, Shown::Pairing(_)), "no test push");
+    });
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
+    assert_eq!(
+        prompts.len(),
+        3,
+        "code, pairing, recovery codes: {prompts:#?}"
+    );
+    let last = &prompts[2];
+    assert!(
+        last.starts_with("✓ Your second factor is set up."),
+        "{last}"
+    );
+    assert!(devices(&host).is_empty());
+    let d = host.last_decision();
+    d.assert_decision(ACCOUNT, "success", "enrolled");
+    assert_eq!(d.get("detail"), "push skipped");
+    // Later sign-ins ask for a code, as before push existed.
+    let (_, transcript) = host.sign_in(ACCOUNT, &["000000"]);
+    assert_eq!(transcript[0], common::CODE_PROMPT);
+}
+
+#[test]
+fn a_pairing_with_the_wrong_proof_is_not_stored() {
+    let service = ServiceHandle::real();
+    let host = host_for(&service.url, &service.token);
+    let (outcome, prompts) = enroll(&host, |shown| {
+        let Shown::Pairing(prompt) = shown else {
+            panic!("no test push");
+        };
+        // Someone who knows the pairing id but not the secret in the fragment.
+        let url = pairing_url_in(prompt).unwrap();
+        let id = url
+            .split(['#', '&'])
+            .find_map(|kv| kv.strip_prefix("p="))
+            .unwrap();
+        let mut intruder = TestDevice::new("x").unwrap();
+        intruder.pair(&service.as_device(), id, &[0u8; 32]).unwrap();
+    });
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
+    assert_eq!(prompts.len(), 3, "{prompts:#?}");
+    assert!(
+        prompts[2].starts_with("The phone's pairing could not be verified and was not saved"),
+        "{}",
+        prompts[2]
+    );
+    assert!(devices(&host).is_empty());
+    let d = host.last_decision();
+    assert!(
+        d.get("detail").starts_with("push pairing refused: "),
+        "{}",
+        d.raw
+    );
+}
+
+#[test]
+fn an_unreachable_service_leaves_an_enrollment_with_codes() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = host_for(&format!("http://127.0.0.1:{port}"), &"A".repeat(43));
+    let (outcome, prompts) = enroll(&host, |_| panic!("no pairing offered"));
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
+    assert_eq!(prompts.len(), 2, "code, recovery codes: {prompts:#?}");
+    assert!(
+        prompts[1]
+            .starts_with("Push approval is not available right now: use codes from your app.\n"),
+        "{}",
+        prompts[1]
+    );
+    let d = host.last_decision();
+    d.assert_decision(ACCOUNT, "success", "enrolled");
+    assert!(
+        d.get("detail").starts_with("push unavailable: "),
+        "{}",
+        d.raw
+    );
+}

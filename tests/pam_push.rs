@@ -1,0 +1,355 @@
+//! Push approval through real libpam with the built module: the "phone" is a test device with
+//! its own P-256 key that pairs with and answers through the approval service.
+mod common;
+
+use common::push::{PushHost, number_in, write_token, wrong_token};
+use common::{RHOST, code_now, now};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+use twofold::push::protocol::DecisionKind;
+
+const APPROVE_PROMPT: &str = "PROMPT_ECHO_OFF: Approve the sign-in on your phone: number ";
+
+fn approve(p: &PushHost, n: u8) {
+    p.answer(DecisionKind::Approve, &n.to_string());
+}
+
+fn nothing(_: &PushHost, _: u8) {}
+
+/// No audit field holds the number the user was shown.
+fn assert_number_not_logged(p: &PushHost, transcript: &[String]) {
+    let shown: Vec<u8> = transcript.iter().filter_map(|t| number_in(t)).collect();
+    for line in p.host.audit_lines() {
+        let entry = common::Entry::parse(&line);
+        assert!(!entry.fields.contains_key("number"), "{line}");
+        for n in &shown {
+            let n = n.to_string();
+            assert!(
+                entry.fields.values().all(|v| *v != n),
+                "the number {n} is in the audit log: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn approval_with_the_right_number_signs_in_over_ssh() {
+    let p = PushHost::new("");
+    let (outcome, transcript) = p.sign_in(approve, &[]);
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
+    assert!(transcript[0].starts_with(APPROVE_PROMPT), "{transcript:#?}");
+    assert!(transcript[0].ends_with("Then press Enter — or type a code: "));
+    assert_eq!(transcript.len(), 1, "one prompt only: {transcript:#?}");
+    let d = p.host.last_decision();
+    d.assert_decision("alice", "success", "push_approved");
+    assert_eq!(d.get("method"), "push");
+    assert_number_not_logged(&p, &transcript);
+    // No longer pending: the next sign-in pushes again.
+    let (outcome, transcript) = p.sign_in(approve, &[]);
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
+}
+
+#[test]
+fn approval_clears_earlier_failures() {
+    let p = PushHost::new("");
+    p.host.update_state("alice", |s| s.failures = 3);
+    let (outcome, _) = p.sign_in(approve, &[]);
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    let state = p.host.state("alice");
+    assert_eq!(state.failures, 0);
+    assert!(state.last_success >= now() - 5);
+}
+
+#[test]
+fn console_sign_in_shows_the_number_and_waits_for_the_phone() {
+    let p = PushHost::new("mode = \"wait\"\ntimeout_seconds = 60");
+    let (outcome, transcript) = p.sign_in(approve, &[]);
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
+    assert!(
+        transcript[0].starts_with("INFO: Approve on your phone — number ")
+            && transcript[0].ends_with("(waiting 60 s)"),
+        "{transcript:#?}"
+    );
+    assert!(transcript.iter().all(|t| !t.starts_with("PROMPT")));
+    p.host
+        .last_decision()
+        .assert_decision("alice", "success", "push_approved");
+}
+
+#[test]
+fn denial_refuses_and_backs_off_to_codes() {
+    let p = PushHost::new("backoff_seconds = 600");
+    let (outcome, transcript) = p.sign_in(|p, _| p.answer(DecisionKind::Deny, ""), &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR", "{transcript:#?}");
+    assert!(transcript.contains(&"ERROR: The sign-in was denied on your phone.".to_string()));
+    p.host
+        .last_decision()
+        .assert_decision("alice", "failure", "push_denied");
+    assert!(p.host.state("alice").push_backoff_until >= now() + 590);
+    // While backing off, the next sign-in asks for a code straight away.
+    let code = code_now(&p.enrolled.params);
+    let (outcome, transcript) = p.sign_in(nothing, &[&code]);
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
+    assert_eq!(transcript.last().unwrap(), common::CODE_PROMPT);
+    let lines = p.host.audit_lines();
+    let push_line = common::Entry::parse(&lines[lines.len() - 2]);
+    assert_eq!(
+        (push_line.event.as_str(), push_line.get("reason")),
+        ("push", "push_backoff")
+    );
+    p.host
+        .last_decision()
+        .assert_decision("alice", "success", "ok");
+}
+
+#[test]
+fn report_refuses_logs_suspicious_and_suspends_push() {
+    let p = PushHost::new("");
+    let (outcome, _) = p.sign_in(|p, _| p.answer(DecisionKind::Report, ""), &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    let d = p.host.last_decision();
+    d.assert_decision("alice", "failure", "push_reported");
+    assert_eq!(d.get("suspicious"), "yes");
+    assert!(p.host.state("alice").push_suspended_until >= now() + 3590);
+    let (_, transcript) = p.sign_in(nothing, &["000000"]);
+    assert_eq!(
+        transcript,
+        [
+            "INFO: Push approval is not available right now: use a code from your app.",
+            common::CODE_PROMPT
+        ],
+        "no second push while suspended"
+    );
+    let lines = p.host.audit_lines();
+    let push_line = common::Entry::parse(&lines[lines.len() - 2]);
+    assert_eq!(push_line.get("reason"), "push_suspended");
+}
+
+#[test]
+fn no_answer_in_time_is_a_timeout() {
+    let p = PushHost::new("mode = \"wait\"\ntimeout_seconds = 2");
+    let started = Instant::now();
+    let (outcome, transcript) = p.sign_in(nothing, &[]);
+    let took = started.elapsed();
+    assert_eq!(outcome.name, "PAM_AUTH_ERR", "{transcript:#?}");
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    p.host
+        .last_decision()
+        .assert_decision("alice", "failure", "push_timeout");
+    assert!(p.host.state("alice").push_backoff_until > now());
+}
+
+#[test]
+fn approval_with_another_number_is_refused() {
+    let p = PushHost::new("");
+    let other = |p: &PushHost, n: u8| {
+        let wrong = if n == 99 { 10 } else { n + 1 };
+        p.answer(DecisionKind::Approve, &wrong.to_string());
+    };
+    let (outcome, _) = p.sign_in(other, &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    p.host
+        .last_decision()
+        .assert_decision("alice", "failure", "push_number_mismatch");
+    assert_eq!(
+        p.host.state("alice").failures,
+        1,
+        "counts as a failed attempt"
+    );
+}
+
+#[test]
+fn a_code_typed_at_the_push_prompt_is_checked_as_a_code() {
+    let p = PushHost::new("");
+    let code = code_now(&p.enrolled.params);
+    let (outcome, transcript) = p.sign_in(nothing, &[&code]);
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
+    let d = p.host.last_decision();
+    d.assert_decision("alice", "success", "ok");
+    assert_eq!(d.get("method"), "totp");
+    let (outcome, _) = p.sign_in(nothing, &["000000"]);
+    assert_eq!(
+        outcome.name, "PAM_AUTH_ERR",
+        "wrong code at the push prompt"
+    );
+    p.host
+        .assert_log_holds_none_of(&[code, p.enrolled.secret()]);
+}
+
+#[test]
+fn a_removed_device_gets_no_push() {
+    let p = PushHost::new("");
+    p.edit_record(|r| r.devices[0].removed = Some(now()));
+    let (_, transcript) = p.sign_in(nothing, &["000000"]);
+    assert_eq!(transcript, [common::CODE_PROMPT]);
+}
+
+/// A port on which nothing listens.
+fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+/// A PushHost whose service URL is then replaced by `url` (pairing needs a live service).
+fn host_with_url(url: &str, extra: &str) -> PushHost {
+    let p = PushHost::new(extra);
+    p.host
+        .configure(&common::push::push_config(url, &p.token_path, extra));
+    p
+}
+
+#[test]
+fn service_down_falls_back_to_a_code_by_default() {
+    let p = host_with_url(&closed_port_url(), "");
+    let code = code_now(&p.enrolled.params);
+    let started = Instant::now();
+    let (outcome, transcript) = p.sign_in(nothing, &[&code]);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
+    assert_eq!(
+        transcript,
+        [
+            "INFO: Push approval is not available right now: use a code from your app.",
+            common::CODE_PROMPT
+        ]
+    );
+    let lines = p.host.audit_lines();
+    let push_line = common::Entry::parse(&lines[lines.len() - 2]);
+    assert_eq!(push_line.get("reason"), "push_unreachable");
+}
+
+#[test]
+fn service_down_with_fail_mode_deny_refuses() {
+    let p = host_with_url(&closed_port_url(), "fail_mode = \"deny\"");
+    let (outcome, transcript) = p.sign_in(nothing, &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR", "{transcript:#?}");
+    assert_eq!(
+        transcript,
+        ["ERROR: Push approval is not available right now, and this system accepts nothing else."]
+    );
+    p.host
+        .last_decision()
+        .assert_decision("alice", "failure", "push_unreachable");
+}
+
+#[test]
+fn service_down_with_fail_mode_allow_lets_in_and_says_so() {
+    let p = host_with_url(&closed_port_url(), "fail_mode = \"allow\"");
+    let (outcome, _) = p.sign_in(nothing, &[]);
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    let d = p.host.last_decision();
+    d.assert_decision("alice", "success", "push_unreachable");
+    assert!(d.get("detail").starts_with("fail_mode=allow"), "{}", d.raw);
+}
+
+#[test]
+fn hanging_service_is_given_up_within_the_bound() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(2).collect();
+        std::thread::sleep(Duration::from_secs(8));
+        drop(held);
+    });
+    let p = host_with_url(&url, "fail_mode = \"deny\"\nconnect_timeout_ms = 300");
+    let started = Instant::now();
+    let (outcome, _) = p.sign_in(nothing, &[]);
+    let took = started.elapsed();
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    // Connect (instant) plus at most connect_timeout for the answer, twice over at most.
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    let d = p.host.last_decision();
+    d.assert_decision("alice", "failure", "push_unreachable");
+    assert!(d.get("detail").contains("timed out"), "{}", d.raw);
+    drop(held);
+}
+
+#[test]
+fn a_second_push_is_refused_while_one_is_pending() {
+    let p = PushHost::new("mode = \"wait\"\ntimeout_seconds = 30");
+    let (shown_tx, shown_rx) = std::sync::mpsc::channel();
+    let (outcome, _) = std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            p.sign_in(
+                move |_, n| {
+                    shown_tx.send(n).unwrap();
+                },
+                &[],
+            )
+        });
+        let n = shown_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        // A second sign-in meanwhile: no second push, a code instead.
+        let code = code_now(&p.enrolled.params);
+        let (second, transcript) = p.sign_in(nothing, &[&code]);
+        assert_eq!(second.name, "PAM_SUCCESS", "{transcript:#?}");
+        assert_eq!(transcript.last().unwrap(), common::CODE_PROMPT);
+        let lines = p.host.audit_lines();
+        let push_line = common::Entry::parse(&lines[lines.len() - 2]);
+        assert_eq!(push_line.get("reason"), "push_pending");
+        // Still exactly one challenge for the phone (p.pending asserts it).
+        let _ = p.pending();
+        approve(&p, n);
+        first.join().unwrap()
+    });
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+}
+
+#[test]
+fn the_service_refuses_a_second_pending_challenge_too() {
+    let p = PushHost::new("mode = \"wait\"\ntimeout_seconds = 30");
+    let (shown_tx, shown_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let first = s.spawn(|| p.sign_in(move |_, n| shown_tx.send(n).unwrap(), &[]));
+        let n = shown_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The host's own mark is lost (state restored from a backup, say): the service says 409.
+        p.host.update_state("alice", |s| s.push_pending_until = 0);
+        let code = code_now(&p.enrolled.params);
+        let (second, _) = p.sign_in(nothing, &[&code]);
+        assert_eq!(second.name, "PAM_SUCCESS");
+        let lines = p.host.audit_lines();
+        let push_line = common::Entry::parse(&lines[lines.len() - 2]);
+        assert_eq!(push_line.get("reason"), "push_pending");
+        approve(&p, n);
+        assert_eq!(first.join().unwrap().0.name, "PAM_SUCCESS");
+    });
+}
+
+#[test]
+fn a_challenge_without_a_valid_host_token_is_refused() {
+    let p = PushHost::new("fail_mode = \"deny\"");
+    write_token(&p.token_path, &wrong_token());
+    let (outcome, _) = p.sign_in(nothing, &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    let d = p.host.last_decision();
+    d.assert_decision("alice", "failure", "push_host_refused");
+    // The service itself refuses it, whoever asks.
+    let challenge =
+        twofold::push::protocol::Challenge::new("alice", "h", "sshd", RHOST, now(), 30).unwrap();
+    let err = p
+        .service
+        .as_host(&wrong_token())
+        .create_challenge(&challenge, std::slice::from_ref(&p.phone.id))
+        .unwrap_err();
+    assert!(
+        matches!(err, twofold::push::service::ServiceError::Unauthorized(_)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_host_token_readable_by_others_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = PushHost::new("fail_mode = \"deny\"");
+    std::fs::set_permissions(&p.token_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (outcome, _) = p.sign_in(nothing, &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    let d = p.host.last_decision();
+    d.assert_decision("alice", "failure", "push_host_token");
+    assert!(d.get("detail").contains("mode 0644"), "{}", d.raw);
+}
