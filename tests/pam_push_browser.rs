@@ -1,19 +1,15 @@
-// NOT COMPILED HERE: this file moves to tests/pam_push_browser.rs once the push-module branch
-// (twofold::push, tests/common/push.rs) and this branch are both in main. Cargo does not look in
-// tests/web/e2e/. It ran green in a scratch merge of push-module + push-page (see the push-page
-// report): real `twofold serve`, real `twofold enroll --push`, the real page in headless
-// Chromium (tests/web/phone-driver.mjs), the real module through libpam.
 //! The whole push approval, every part real: `twofold serve`, `twofold enroll --push` pairing
 //! the phone page in headless Chromium (tests/web/phone-driver.mjs) from the URL it prints and
 //! getting "✓ Notification approved" for the test push, then sign-ins through real libpam with
 //! the built module — the page sees the request, types the number from the prompt and approves
 //! (PAM_SUCCESS), or reports it as not the user (refused, logged suspicious=yes).
 //!
-//! Needs node, tests/web/node_modules (npm ci) and Chromium; skips by name without them
-//! (a failure with CI=true).
+//! Needs node, tests/web/node_modules (npm ci, run here when missing) and Chromium; skips by
+//! name without node or Chromium (a failure with CI=true). tests/phone_page.rs tests the page
+//! itself in depth; this test is the one where every part is the real one.
 mod common;
 
-use common::push::{ServiceHandle, number_in, push_config, write_token};
+use common::push::{ServiceHandle, push_config, write_token};
 use common::{RHOST, SERVICE};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -22,6 +18,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 use twofold::pam::client::{self, Message};
+use twofold::push::device::number_shown as number_in;
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -35,7 +32,10 @@ struct Phone {
 impl Phone {
     fn start() -> Option<Phone> {
         let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web");
-        if !web.join("node_modules/playwright-core").is_dir() {
+        if !["playwright-core", "axe-core"]
+            .iter()
+            .all(|p| web.join("node_modules").join(p).is_dir())
+        {
             let ok = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
                 .current_dir(&web)
@@ -144,7 +144,7 @@ fn enroll_push_and_sign_in_with_the_real_page_in_chromium() {
         }
     });
     let mut transcript = Vec::new();
-    let mut next_line = |what: &dyn Fn(&str) -> bool, transcript: &mut Vec<String>| loop {
+    let next_line = |what: &dyn Fn(&str) -> bool, transcript: &mut Vec<String>| loop {
         let line = lines
             .recv_timeout(WAIT)
             .unwrap_or_else(|_| panic!("enroll --push printed: {transcript:#?}"));
