@@ -286,3 +286,85 @@ fn page_vectors_verify_in_rust() {
         );
     }
 }
+
+/// The same vectors through the host's own verifier (`twofold::push::verify`, what the module
+/// runs before it says "approved"): every signature the page made — and its high-S twin — is
+/// accepted with the verdict its decision says; a wrong number, another device or a changed
+/// challenge is refused.
+#[test]
+fn page_vectors_pass_the_hosts_verifier() {
+    use twofold::push::protocol::{Challenge, SignedDecision, pairing_proof_ok};
+    use twofold::push::verify::{Invalid, PushVerdict, verify};
+    use twofold::store::record::Device;
+
+    let json = std::fs::read_to_string(web_tests_dir().join("vectors.json")).expect("vectors.json");
+    let v: Value = serde_json::from_str(&json).expect("vectors.json is JSON");
+    let p = &v["pairing"];
+    assert!(pairing_proof_ok(
+        &unb64u(&text(&p["pairing_secret_b64u"])),
+        &text(&p["pairing_id"]),
+        &text(&p["public_key_b64u"]),
+        &text(&p["proof_b64u"]),
+    ));
+    let device = Device {
+        id: text(&v["device_key"]["device_id"]),
+        public_key: text(&v["device_key"]["public_key_b64u"]),
+        name: "vector phone".into(),
+        added: 0,
+        removed: None,
+    };
+    let devices = [device];
+    for c in v["challenges"].as_array().expect("challenges") {
+        let name = text(&c["name"]);
+        let challenge: Challenge =
+            serde_json::from_value(c["challenge"].clone()).expect("challenge");
+        let decision: SignedDecision =
+            serde_json::from_value(c["decision_body"].clone()).expect("decision body");
+        let now = challenge.created + 1;
+        let number: u8 = if decision.number.is_empty() {
+            42
+        } else {
+            decision.number.parse().expect("two digits")
+        };
+        let expected = match decision.decision.as_str() {
+            "approve" => PushVerdict::Approved,
+            "deny" => PushVerdict::Denied,
+            _ => PushVerdict::Reported,
+        };
+        assert_eq!(
+            verify(&decision, &challenge, number, &devices, now),
+            expected,
+            "{name}"
+        );
+        let twin = SignedDecision {
+            signature: text(&c["signature_other_s"]),
+            ..decision.clone()
+        };
+        assert_eq!(
+            verify(&twin, &challenge, number, &devices, now),
+            expected,
+            "{name}: high-S twin"
+        );
+        let changed = Challenge {
+            rhost: "198.51.100.99".into(),
+            ..challenge.clone()
+        };
+        assert_eq!(
+            verify(&decision, &changed, number, &devices, now),
+            PushVerdict::Invalid(Invalid::BadSignature),
+            "{name}: another context"
+        );
+        if expected == PushVerdict::Approved {
+            assert_eq!(
+                verify(&decision, &challenge, number + 1, &devices, now),
+                PushVerdict::Invalid(Invalid::NumberMismatch),
+                "{name}: the host showed another number"
+            );
+        }
+        assert_eq!(
+            verify(&decision, &challenge, number, &[], now),
+            PushVerdict::Invalid(Invalid::UnknownDevice),
+            "{name}: not in the user's record"
+        );
+    }
+}
