@@ -9,22 +9,22 @@
 //! `TWOFOLD_PUSH_URL` + `TWOFOLD_PUSH_TOKEN` point it at a running `twofold serve`; without them
 //! it starts `$TWOFOLD_BIN serve` on 127.0.0.1 in a temporary directory.
 
+use pam_twofold::client::{self, Message};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use twofold::clock::{Clock, SystemClock};
-use twofold::config::Config;
-use twofold::enrollment::{self, EnrollOptions};
-use twofold::pam::client::{self, Message};
-use twofold::push::client::Client;
-use twofold::push::device::{TestDevice, number_shown};
-use twofold::push::endpoint::Endpoint;
-use twofold::push::local::LocalService;
-use twofold::push::protocol::DecisionKind;
-use twofold::push::service::Service;
-use twofold::secret::SecretString;
-use twofold::store::UserStore;
-use twofold::username::UserName;
+use twofold_core::clock::{Clock, SystemClock};
+use twofold_core::config::Config;
+use twofold_core::enrollment::{self, EnrollOptions};
+use twofold_core::push::client::Client;
+use twofold_core::push::device::{TestDevice, number_shown};
+use twofold_core::push::endpoint::Endpoint;
+use twofold_core::push::local::LocalService;
+use twofold_core::push::protocol::DecisionKind;
+use twofold_core::push::service::Service;
+use twofold_core::secret::SecretString;
+use twofold_core::store::UserStore;
+use twofold_core::username::UserName;
 
 fn main() -> Result<(), String> {
     let n: usize = std::env::args()
@@ -189,5 +189,5 @@ fn main() -> Result<(), String> {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
-    twofold::push::local::write_private(path, text).map_err(|e| e.to_string())
+    twofold_core::push::local::write_private(path, text).map_err(|e| e.to_string())
 }

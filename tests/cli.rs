@@ -7,10 +7,10 @@ mod cli_support;
 
 use cli_support::*;
 use std::process::Command;
-use twofold::factor::Method;
-use twofold::factor::recovery;
-use twofold::username::UserName;
-use twofold::verify::{Refusal, verify};
+use twofold_core::factor::Method;
+use twofold_core::factor::recovery;
+use twofold_core::signin::answer::{Refusal, verify};
+use twofold_core::username::UserName;
 
 const PROMPT: &str = "Enter the code shown in the app: ";
 const NOT_RIGHT: &str =
@@ -1105,10 +1105,10 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         .arg("--qr")
         .arg("none")
         .env("TMPDIR", tmp.path());
-    let module = exe.parent().unwrap().join("libtwofold.so");
+    let module = exe.parent().unwrap().join("libpam_twofold.so");
     if !module.exists() {
         // `cargo test` may leave the module only in deps/.
-        let deps = exe.parent().unwrap().join("deps").join("libtwofold.so");
+        let deps = exe.parent().unwrap().join("deps").join("libpam_twofold.so");
         assert!(deps.exists(), "build the PAM module first: cargo build");
         cmd.arg("--module").arg(deps);
     }
@@ -1121,7 +1121,7 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         "  ✓ the right code is accepted: libpam returned PAM_SUCCESS",
         "  ✓ a replayed code is refused: libpam returned PAM_AUTH_ERR",
         "  ✓ a wrong code is refused: libpam returned PAM_AUTH_ERR",
-        "No terminal: the built-in test device (src/push/device.rs) is the phone.",
+        "No terminal: the built-in test device (src/core/src/push/device.rs) is the phone.",
         "  ✓ an approved push signs in: libpam returned PAM_SUCCESS",
         "  [The sign-in was denied on your phone.]",
         "  ✓ a denied push is refused: libpam returned PAM_AUTH_ERR",
@@ -1160,7 +1160,7 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
     let shown: Vec<u8> = stdout
         .lines()
         .filter(|l| l.starts_with("  [Approve on your phone — number "))
-        .filter_map(twofold::push::device::number_shown)
+        .filter_map(twofold_core::push::device::number_shown)
         .collect();
     assert_eq!(shown.len(), 2, "two pushes:\n{stdout}");
     let approved = format!(

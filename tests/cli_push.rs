@@ -9,8 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-use twofold::push::device::TestDevice;
-use twofold::push::protocol::{DecisionKind, from_b64u};
+use twofold_core::push::device::TestDevice;
+use twofold_core::push::protocol::{DecisionKind, from_b64u};
 
 fn env_for(service: &ServiceHandle) -> Env {
     let env = Env::with_config_extra("");

@@ -130,7 +130,7 @@ fn front_door(test: &str, script: &str, tools: &[&str]) {
         .env("TWOFOLD_CLI", cli)
         .env("TWOFOLD_REPO", repo)
         .env("TWOFOLD_HOST_MNTNS", &host_mntns)
-        .env("TWOFOLD_PHONE", env!("CARGO_BIN_EXE_twofold-test-phone"))
+        .env("TWOFOLD_PHONE", common::test_phone_path())
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)

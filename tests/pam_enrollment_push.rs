@@ -9,14 +9,14 @@ mod common;
 use common::push::{ServiceHandle, number_in, push_config, write_token};
 use common::qr_image::{decode_to_bitmap, write_pbm};
 use common::{Host, RHOST, code_now, skip, user_name};
+use pam_twofold::client::{Message, Outcome};
 use std::process::Command;
 use std::time::Duration;
-use twofold::factor::totp::{Algorithm, TotpParams};
-use twofold::pam::client::{Message, Outcome};
-use twofold::push::device::TestDevice;
-use twofold::push::protocol::DecisionKind;
-use twofold::secret::SecretString;
-use twofold::store::UserStore;
+use twofold_core::factor::totp::{Algorithm, TotpParams};
+use twofold_core::push::device::TestDevice;
+use twofold_core::push::protocol::DecisionKind;
+use twofold_core::secret::SecretString;
+use twofold_core::store::UserStore;
 
 /// An account that exists on every Debian system; enrollment at sign-in needs a real account.
 const ACCOUNT: &str = "daemon";
@@ -90,7 +90,7 @@ fn enroll(host: &Host, mut phone: impl FnMut(Shown<'_>)) -> (Outcome, Vec<String
     (outcome, prompts)
 }
 
-fn devices(host: &Host) -> Vec<twofold::store::record::Device> {
+fn devices(host: &Host) -> Vec<twofold_core::factor::device::Device> {
     let store = UserStore::open(&host.state_dir).unwrap();
     let record = store.load_record(&user_name(ACCOUNT)).unwrap();
     record.expect("enrolled").devices

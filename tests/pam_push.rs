@@ -6,7 +6,7 @@ use common::push::{PushHost, number_in, write_token, wrong_token};
 use common::{RHOST, code_now, now};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
-use twofold::push::protocol::DecisionKind;
+use twofold_core::push::protocol::DecisionKind;
 
 const APPROVE_PROMPT: &str = "PROMPT_ECHO_OFF: Approve the sign-in on your phone: number ";
 
@@ -330,14 +330,18 @@ fn a_challenge_without_a_valid_host_token_is_refused() {
     d.assert_decision("alice", "failure", "push_host_refused");
     // The service itself refuses it, whoever asks.
     let challenge =
-        twofold::push::protocol::Challenge::new("alice", "h", "sshd", RHOST, now(), 30).unwrap();
+        twofold_core::push::protocol::Challenge::new("alice", "h", "sshd", RHOST, now(), 30)
+            .unwrap();
     let err = p
         .service
         .as_host(&wrong_token())
         .create_challenge(&challenge, std::slice::from_ref(&p.phone.id))
         .unwrap_err();
     assert!(
-        matches!(err, twofold::push::service::ServiceError::Unauthorized(_)),
+        matches!(
+            err,
+            twofold_core::push::service::ServiceError::Unauthorized(_)
+        ),
         "{err}"
     );
 }

@@ -6,7 +6,7 @@ use common::push::{PushHost, push_config};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use twofold::push::protocol::DecisionKind;
+use twofold_core::push::protocol::DecisionKind;
 
 /// A TLS-terminating relay on 127.0.0.1 in front of `backend` (one request per connection).
 /// Returns its https URL (host name "localhost") and the CA certificate in PEM.

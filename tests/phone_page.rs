@@ -287,15 +287,15 @@ fn page_vectors_verify_in_rust() {
     }
 }
 
-/// The same vectors through the host's own verifier (`twofold::push::verify`, what the module
+/// The same vectors through the host's own verifier (`twofold_core::push::verify`, what the module
 /// runs before it says "approved"): every signature the page made — and its high-S twin — is
 /// accepted with the verdict its decision says; a wrong number, another device or a changed
 /// challenge is refused.
 #[test]
 fn page_vectors_pass_the_hosts_verifier() {
-    use twofold::push::protocol::{Challenge, SignedDecision, pairing_proof_ok};
-    use twofold::push::verify::{Invalid, PushVerdict, verify};
-    use twofold::store::record::Device;
+    use twofold_core::factor::device::Device;
+    use twofold_core::push::protocol::{Challenge, SignedDecision, pairing_proof_ok};
+    use twofold_core::push::verify::{Invalid, PushVerdict, verify};
 
     let json = std::fs::read_to_string(web_tests_dir().join("vectors.json")).expect("vectors.json");
     let v: Value = serde_json::from_str(&json).expect("vectors.json is JSON");

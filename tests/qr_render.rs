@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use qr_image::{decode_to_bitmap, write_pbm};
-use twofold::qr::{QrStyle, render};
+use twofold_core::qr::{QrStyle, render};
 
 const URI: &str = "otpauth://totp/twofold:alice?secret=JBSWY3DPEHPK3PXP&issuer=twofold&algorithm=SHA1&digits=6&period=30";
 

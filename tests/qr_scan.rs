@@ -173,10 +173,10 @@ fn demo_qr_scans_to_the_uri_it_prints() {
     let exe = Path::new(TWOFOLD);
     let mut cmd = Command::new(exe);
     cmd.args(["demo", "--qr", "utf8"]).env("TMPDIR", tmp.path());
-    let module = exe.parent().unwrap().join("libtwofold.so");
+    let module = exe.parent().unwrap().join("libpam_twofold.so");
     if !module.exists() {
         cmd.arg("--module")
-            .arg(exe.parent().unwrap().join("deps").join("libtwofold.so"));
+            .arg(exe.parent().unwrap().join("deps").join("libpam_twofold.so"));
     }
     let out = run_command(cmd, "");
     out.expect_code(0);

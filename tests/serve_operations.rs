@@ -90,7 +90,7 @@ fn a_mistake_in_serve_is_reported_by_check_config_but_does_not_break_the_module_
         "{stderr}"
     );
     // The module reads the same file; [serve] is not its business.
-    let loaded = twofold::config::Config::load(&config, true);
+    let loaded = twofold_core::config::Config::load(&config, true);
     assert!(loaded.is_ok(), "{loaded:?}");
 }
 

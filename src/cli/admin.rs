@@ -3,15 +3,15 @@
 
 use super::enroll::{recovery_codes_text, write_stdout};
 use super::{CliResult, open_store};
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::factor::recovery;
-use crate::ratelimit;
-use crate::store::UserStore;
-use crate::store::file::{Dir, Policy};
-use crate::username::UserName;
 use std::path::Path;
 use std::process::ExitCode;
+use twofold_core::clock::Clock;
+use twofold_core::config::Config;
+use twofold_core::factor::recovery;
+use twofold_core::signin::ratelimit;
+use twofold_core::store::UserStore;
+use twofold_core::store::file::{Dir, Policy};
+use twofold_core::username::UserName;
 
 pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -> CliResult {
     let store = open_store(config)?;
@@ -53,7 +53,8 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         // Push fields only for users with devices: older consumers see what they always saw.
         if !record.devices.is_empty() {
             out["devices"] = serde_json::json!(record.devices);
-            out["push_paused"] = serde_json::json!(crate::push_signin::paused(&state, now));
+            out["push_paused"] =
+                serde_json::json!(twofold_core::signin::push::dialogue::paused(&state, now));
         }
         println!("{out}");
     } else {
@@ -79,7 +80,7 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             let active = record.active_devices().count();
             println!("  push devices: {active} active");
             super::push::print_devices(&record.devices);
-            if let Some(why) = crate::push_signin::paused(&state, now) {
+            if let Some(why) = twofold_core::signin::push::dialogue::paused(&state, now) {
                 println!("  push paused: {why}");
             }
         }
@@ -90,7 +91,7 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
 pub fn list(config: &Config, json: bool) -> CliResult {
     let users = match UserStore::open(&config.state_dir) {
         Ok(store) => store.list_users().map_err(|e| e.to_string())?,
-        Err(crate::store::StoreError::File(e)) if e.is_not_found() => Vec::new(),
+        Err(twofold_core::store::StoreError::File(e)) if e.is_not_found() => Vec::new(),
         Err(e) => return Err(e.to_string()),
     };
     if json {
@@ -206,7 +207,7 @@ pub fn check_config(path: &Path, explicit: bool) -> CliResult {
         }
     }
     if config.push.enabled()
-        && let Err(e) = crate::push::token::read_host_token(&config.push.host_token_file)
+        && let Err(e) = twofold_core::push::token::read_host_token(&config.push.host_token_file)
     {
         eprintln!("{}: push.host_token_file: {e}", path.display());
         return Ok(ExitCode::FAILURE);

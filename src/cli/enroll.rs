@@ -3,14 +3,14 @@
 
 use super::terminal::{ask, grouped};
 use super::{CliResult, open_store, user_name};
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::enrollment::{self, EnrollOptions, Pending};
-use crate::factor::totp::{Algorithm, normalize_base32};
-use crate::qr::{self, QrStyle};
-use crate::secret::SecretString;
-use crate::username::UserName;
 use std::process::ExitCode;
+use twofold_core::clock::Clock;
+use twofold_core::config::Config;
+use twofold_core::enrollment::{self, EnrollOptions, Pending};
+use twofold_core::factor::totp::{Algorithm, normalize_base32};
+use twofold_core::qr::{self, QrStyle};
+use twofold_core::secret::SecretString;
+use twofold_core::username::UserName;
 
 /// Attempts at typing the confirmation code before giving up.
 const ATTEMPTS: usize = 3;

@@ -2,17 +2,17 @@
 #![forbid(unsafe_code)]
 
 use super::{CliResult, open_store};
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::enrollment::{self, EnrollOptions};
-use crate::factor::recovery;
-use crate::factor::totp::{Algorithm, normalize_base32};
-use crate::import::google_authenticator::{self, MAX_FILE_SIZE};
-use crate::username::UserName;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use twofold_core::clock::Clock;
+use twofold_core::config::Config;
+use twofold_core::enrollment::{self, EnrollOptions};
+use twofold_core::factor::recovery;
+use twofold_core::factor::totp::{Algorithm, normalize_base32};
+use twofold_core::import::google_authenticator::{self, MAX_FILE_SIZE};
+use twofold_core::username::UserName;
 
 pub fn run(
     config: &Config,

@@ -2,16 +2,16 @@
 #![forbid(unsafe_code)]
 
 use super::{CliResult, open_store};
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::push::pairing::{Offer, TestPush, save_device};
-use crate::push::service::Service;
-use crate::push::verify::PushVerdict;
-use crate::qr::{self, QrStyle};
-use crate::store::UserStore;
-use crate::store::record::Device;
-use crate::username::UserName;
 use std::process::ExitCode;
+use twofold_core::clock::Clock;
+use twofold_core::config::Config;
+use twofold_core::factor::device::Device;
+use twofold_core::push::pairing::{Offer, TestPush, save_device};
+use twofold_core::push::service::Service;
+use twofold_core::push::verify::PushVerdict;
+use twofold_core::qr::{self, QrStyle};
+use twofold_core::store::UserStore;
+use twofold_core::username::UserName;
 
 /// The service as this host reaches it, with the host token.
 pub fn host_service(config: &Config) -> Result<Service, String> {

@@ -1,13 +1,13 @@
-//! `twofold serve`: the arguments, and the configuration the approval service gets. The service
-//! itself is compiled into the binary only (src/bin/twofold.rs), never into this library: the
-//! library is also the PAM module, and the service's async runtime and database stay out of it.
+//! `twofold serve`: the arguments, and the configuration the approval service (the
+//! twofold-serve package, src/serve) gets.
 #![forbid(unsafe_code)]
 
 use super::{CliResult, config_path};
-use crate::config::{Config, ServeConfig};
-use crate::store::file::Policy;
 use clap::Args;
 use std::path::{Path, PathBuf};
+use twofold_core::config::Config;
+use twofold_core::store::file::Policy;
+use twofold_serve::ServeAction;
 
 /// Arguments of `twofold serve`.
 #[derive(Args, Debug)]
@@ -20,19 +20,7 @@ pub struct ServeArgs {
     remove_host: Option<String>,
 }
 
-/// What `twofold serve` was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServeAction {
-    /// Run the service until SIGTERM.
-    Run,
-    AddHost(String),
-    RemoveHost(String),
-}
-
-/// The approval service, supplied by the binary's `main`.
-pub type Service = fn(&ServeConfig, ServeAction) -> CliResult;
-
-pub fn run(explicit: &Option<PathBuf>, args: ServeArgs, service: Service) -> CliResult {
+pub fn run(explicit: &Option<PathBuf>, args: ServeArgs) -> CliResult {
     let path = config_path(explicit);
     let config = load(&path, explicit.is_some())?;
     let serve = config.serve_config(&path).map_err(join)?;
@@ -41,7 +29,7 @@ pub fn run(explicit: &Option<PathBuf>, args: ServeArgs, service: Service) -> Cli
         (None, Some(name)) => ServeAction::RemoveHost(name),
         (None, None) => ServeAction::Run,
     };
-    service(&serve, action)
+    twofold_serve::command(&serve, action)
 }
 
 /// The service runs as its own user but reads root's configuration file: accept a file owned
@@ -60,7 +48,7 @@ fn load(path: &Path, explicit: bool) -> Result<Config, String> {
     }
 }
 
-fn join(errors: Vec<crate::config::ConfigError>) -> String {
+fn join(errors: Vec<twofold_core::config::ConfigError>) -> String {
     errors
         .iter()
         .map(ToString::to_string)

@@ -31,4 +31,4 @@ impl<R: BufRead> TakeLine for R {
     }
 }
 
-pub use crate::guided_enrollment::grouped;
+pub use twofold_core::signin::enrollment::grouped;

@@ -150,13 +150,13 @@ impl Env {
     }
 
     /// The library's view of the same state directory.
-    pub fn store(&self) -> twofold::store::UserStore {
-        twofold::store::UserStore::open(&self.state_dir).expect("open the state directory")
+    pub fn store(&self) -> twofold_core::store::UserStore {
+        twofold_core::store::UserStore::open(&self.state_dir).expect("open the state directory")
     }
 
     /// The configuration, loaded by the library.
-    pub fn load_config(&self) -> twofold::config::Config {
-        twofold::config::Config::load(&self.config, true).expect("valid configuration")
+    pub fn load_config(&self) -> twofold_core::config::Config {
+        twofold_core::config::Config::load(&self.config, true).expect("valid configuration")
     }
 }
 

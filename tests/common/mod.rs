@@ -9,6 +9,7 @@ pub mod push;
 #[allow(dead_code)]
 pub mod qr_image;
 
+use pam_twofold::client::{self, Outcome, Script};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write as _};
@@ -16,13 +17,12 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
-use twofold::clock::SystemClock;
-use twofold::config::Config;
-use twofold::enrollment::{self, EnrollOptions};
-use twofold::factor::totp::TotpParams;
-use twofold::pam::client::{self, Outcome, Script};
-use twofold::store::{UserState, UserStore};
-use twofold::username::UserName;
+use twofold_core::clock::SystemClock;
+use twofold_core::config::Config;
+use twofold_core::enrollment::{self, EnrollOptions};
+use twofold_core::factor::totp::TotpParams;
+use twofold_core::store::{UserState, UserStore};
+use twofold_core::username::UserName;
 
 /// The service name of the pam.d file each host writes.
 pub const SERVICE: &str = "twofold-test";
@@ -54,6 +54,23 @@ pub fn skip(test: &str, reason: &str) {
     }
 }
 
+/// The test-only phone (`examples/`-style target `twofold-test-phone`, tests/support/test_phone.rs),
+/// which `cargo test` builds into `target/<profile>/examples/` and no package installs.
+pub fn test_phone_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let phone = profile_dir.join("examples/twofold-test-phone");
+    assert!(
+        phone.is_file(),
+        "{} is not built (run `cargo test`, which builds it)",
+        phone.display()
+    );
+    phone
+}
+
 /// Whether the tests run as root.
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -61,8 +78,8 @@ pub fn is_root() -> bool {
 
 /// The module built by cargo for this test run.
 ///
-/// `cargo test` compiles the cdylib into `target/<profile>/deps/libtwofold.so`, next to this
-/// test binary, but only `cargo build` copies it up to `target/<profile>/libtwofold.so`: that
+/// `cargo test` compiles the cdylib into `target/<profile>/deps/libpam_twofold.so`, next to this
+/// test binary, but only `cargo build` copies it up to `target/<profile>/libpam_twofold.so`: that
 /// copy can be stale (older sources). So the newer of the two is used, and at least one must exist.
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
@@ -73,8 +90,8 @@ pub fn module_path() -> PathBuf {
         .parent()
         .expect("test binary lives in target/<profile>/deps");
     let candidates = [
-        deps.join("libtwofold.so"),
-        profile_dir.join("libtwofold.so"),
+        deps.join("libpam_twofold.so"),
+        profile_dir.join("libpam_twofold.so"),
     ];
     let newest = candidates
         .iter()

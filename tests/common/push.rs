@@ -3,18 +3,18 @@
 //! acts the moment the module shows the number.
 
 use super::{Host, RHOST, SERVICE, user_name};
+use pam_twofold::client::{self, Message, Outcome};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
-use twofold::pam::client::{self, Message, Outcome};
-use twofold::push::client::Client;
-use twofold::push::device::TestDevice;
-use twofold::push::endpoint::Endpoint;
-use twofold::push::local::LocalService;
-use twofold::push::protocol::{Challenge, DecisionKind, b64u};
-use twofold::push::service::Service;
-use twofold::secret::SecretString;
-use twofold::store::UserStore;
+use twofold_core::push::client::Client;
+use twofold_core::push::device::TestDevice;
+use twofold_core::push::endpoint::Endpoint;
+use twofold_core::push::local::LocalService;
+use twofold_core::push::protocol::{Challenge, DecisionKind, b64u};
+use twofold_core::push::service::Service;
+use twofold_core::secret::SecretString;
+use twofold_core::store::UserStore;
 
 /// The approval service a test talks to: the real `twofold serve`, a child process.
 pub struct ServiceHandle {
@@ -129,7 +129,7 @@ impl PushHost {
             .wait_pairing(&pairing.pairing_id, 5)
             .expect("wait pairing")
             .expect("pairing complete");
-        assert!(twofold::push::protocol::pairing_proof_ok(
+        assert!(twofold_core::push::protocol::pairing_proof_ok(
             &secret,
             &pairing.pairing_id,
             &done.public_key,
@@ -139,11 +139,11 @@ impl PushHost {
     }
 
     /// Adds a device entry to the user's record.
-    pub fn add_device(&self, device: twofold::store::record::Device) {
+    pub fn add_device(&self, device: twofold_core::factor::device::Device) {
         self.edit_record(|r| r.devices.push(device));
     }
 
-    pub fn edit_record(&self, change: impl FnOnce(&mut twofold::store::UserRecord)) {
+    pub fn edit_record(&self, change: impl FnOnce(&mut twofold_core::store::UserRecord)) {
         let store = UserStore::open(&self.host.state_dir).unwrap();
         let name = user_name(self.user);
         let mut record = store.load_record(&name).unwrap().unwrap();
@@ -214,7 +214,7 @@ impl PushHost {
 }
 
 /// The number in "... number 42 ...".
-pub use twofold::push::device::number_shown as number_in;
+pub use twofold_core::push::device::number_shown as number_in;
 
 /// Writes a host token file (0600).
 pub fn write_token(path: &std::path::Path, token: &str) {

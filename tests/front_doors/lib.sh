@@ -12,7 +12,7 @@
 # exits, even if it is killed.
 #
 # Input (environment, set by the Rust test):
-#   TWOFOLD_MODULE      absolute path of the built module (target/debug/libtwofold.so)
+#   TWOFOLD_MODULE      absolute path of the built module (target/debug/libpam_twofold.so)
 #   TWOFOLD_CLI         absolute path of the built `twofold` command
 #   TWOFOLD_REPO        the repository: the pam.d/ and sshd_config.d/ files under test
 #   TWOFOLD_HOST_MNTNS  the mount namespace of the test process (refuse to run in it)
@@ -65,13 +65,13 @@ setup_sandbox() {
     mount -t tmpfs -o mode=1777 twofold-tmp /mnt
     local src=/mnt/twofold-src
     mkdir -p -m 0755 "$src/repo/tests"
-    cp "$TWOFOLD_MODULE" "$src/libtwofold.so"
+    cp "$TWOFOLD_MODULE" "$src/libpam_twofold.so"
     cp "$TWOFOLD_CLI" "$src/twofold"
     if [ -n "${TWOFOLD_PHONE:-}" ]; then cp "$TWOFOLD_PHONE" "$src/twofold-test-phone"; fi
     cp -a "$TWOFOLD_REPO/pam.d" "$TWOFOLD_REPO/sshd_config.d" "$src/repo/"
     cp -a "$TWOFOLD_REPO/tests/front_doors" "$src/repo/tests/"
     mount --move /mnt /tmp
-    TWOFOLD_MODULE=/tmp/twofold-src/libtwofold.so
+    TWOFOLD_MODULE=/tmp/twofold-src/libpam_twofold.so
     TWOFOLD_CLI=/tmp/twofold-src/twofold
     TWOFOLD_REPO=/tmp/twofold-src/repo
     if [ -n "${TWOFOLD_PHONE:-}" ]; then TWOFOLD_PHONE=/tmp/twofold-src/twofold-test-phone; fi

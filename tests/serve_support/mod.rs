@@ -77,7 +77,7 @@ impl Service {
 
     /// `twofold serve --add-host NAME`: the token it printed.
     pub fn add_host(&self, name: &str) -> String {
-        twofold::push::local::add_host(Path::new(TWOFOLD), &self.config, name)
+        twofold_core::push::local::add_host(Path::new(TWOFOLD), &self.config, name)
             .unwrap_or_else(|e| panic!("{e}"))
             .expose()
             .to_string()
@@ -113,12 +113,12 @@ impl Drop for Service {
 
 /// `<dir>/twofold.toml` with every path inside `dir`.
 pub fn write_config(dir: &Path, serve_extra: &str) -> PathBuf {
-    twofold::push::local::write_config(dir, serve_extra).unwrap_or_else(|e| panic!("{e}"))
+    twofold_core::push::local::write_config(dir, serve_extra).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Starts `twofold --config CONFIG serve` and waits for its "listening on URL" line.
 pub fn spawn(config: &Path, dir: &Path) -> (Child, String) {
-    twofold::push::local::spawn(Path::new(TWOFOLD), config, &dir.join("serve.log"))
+    twofold_core::push::local::spawn(Path::new(TWOFOLD), config, &dir.join("serve.log"))
         .unwrap_or_else(|e| panic!("{e}"))
 }
 

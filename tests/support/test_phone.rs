@@ -1,4 +1,4 @@
-//! `twofold-test-phone`: the built-in test device (src/push/device.rs) as a small command, so a
+//! `twofold-test-phone`: the built-in test device (src/core/src/push/device.rs) as a small command, so a
 //! shell script — the front-door tests inside their namespaces — can play the phone:
 //!
 //! ```text
@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use twofold::push::client::Client;
-use twofold::push::device::TestDevice;
-use twofold::push::endpoint::Endpoint;
-use twofold::push::local::write_private;
-use twofold::push::protocol::{Challenge, DecisionKind, b64u, from_b64u};
-use twofold::push::service::Service;
+use twofold_core::push::client::Client;
+use twofold_core::push::device::TestDevice;
+use twofold_core::push::endpoint::Endpoint;
+use twofold_core::push::local::write_private;
+use twofold_core::push::protocol::{Challenge, DecisionKind, b64u, from_b64u};
+use twofold_core::push::service::Service;
 
 /// How long `approve`/`deny` wait for a request to show up.
 const PENDING_WAIT: Duration = Duration::from_secs(20);

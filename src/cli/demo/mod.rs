@@ -9,16 +9,16 @@ mod push;
 
 use super::CliResult;
 use super::terminal::{ask, grouped, interactive};
-use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
-use crate::enrollment::{self, EnrollOptions, Pending};
-use crate::pam::client::{self, Message, SignIn};
-use crate::qr::{self, QrStyle};
-use crate::store::UserStore;
-use crate::store::file::hex;
-use crate::username::UserName;
+use pam_twofold::client::{self, Message, SignIn};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use twofold_core::clock::{Clock, SystemClock};
+use twofold_core::config::Config;
+use twofold_core::encoding::hex;
+use twofold_core::enrollment::{self, EnrollOptions, Pending};
+use twofold_core::qr::{self, QrStyle};
+use twofold_core::store::UserStore;
+use twofold_core::username::UserName;
 
 const SERVICE: &str = "twofold-demo";
 const USER: &str = "demo";
@@ -28,7 +28,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> Result<Self, String> {
-        let random: [u8; 6] = crate::secret::random_bytes().map_err(|e| e.to_string())?;
+        let random: [u8; 6] = twofold_core::secret::random_bytes().map_err(|e| e.to_string())?;
         let path = std::env::temp_dir().join(format!("twofold-demo-{}", hex(&random)));
         std::fs::DirBuilder::new()
             .mode(0o700)
@@ -161,13 +161,24 @@ pub fn run(module: Option<PathBuf>, style: QrStyle) -> CliResult {
     }
 }
 
-/// `libtwofold.so` next to this program (cargo's target directory).
+/// The module cargo built beside this program: `libpam_twofold.so` in the same directory (after
+/// `cargo build --workspace`) or in its `deps/` (after `cargo run`, which builds the module as
+/// this command's dependency), whichever is newer.
 fn default_module() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = exe
         .parent()
         .ok_or("cannot locate this program's directory")?;
-    Ok(dir.join("libtwofold.so"))
+    let candidates = [
+        dir.join("libpam_twofold.so"),
+        dir.join("deps/libpam_twofold.so"),
+    ];
+    let newest = candidates
+        .iter()
+        .filter_map(|p| Some((std::fs::metadata(p).ok()?.modified().ok()?, p)))
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, p)| p.clone());
+    Ok(newest.unwrap_or_else(|| candidates[0].clone()))
 }
 
 fn write_files(dir: &Path, module: &Path) -> Result<(PathBuf, PathBuf), String> {

@@ -1,13 +1,13 @@
 //! The demo's phone: a real phone or a browser on this machine (on a terminal), or the built-in
-//! test device (src/push/device.rs), which pairs through the pairing URL and answers pushes the
+//! test device (src/core/src/push/device.rs), which pairs through the pairing URL and answers pushes the
 //! way the phone page does, printing each step.
 #![forbid(unsafe_code)]
 
-use crate::clock::{Clock, SystemClock};
-use crate::push::device::TestDevice;
-use crate::push::protocol::{Challenge, DecisionKind};
-use crate::push::service::Service;
 use std::time::{Duration, Instant};
+use twofold_core::clock::{Clock, SystemClock};
+use twofold_core::push::device::TestDevice;
+use twofold_core::push::protocol::{Challenge, DecisionKind};
+use twofold_core::push::service::Service;
 
 /// How long the test device waits for the request to show up in its list.
 const PENDING_WAIT: Duration = Duration::from_secs(5);

@@ -6,25 +6,25 @@
 
 use super::phone::{self, Phone};
 use super::{USER, authenticate, report};
-use crate::cli::push::show_offer;
-use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
-use crate::pam::client::{self, Message};
-use crate::push::device::{TestDevice, number_shown};
-use crate::push::local::{LocalService, write_private};
-use crate::push::pairing::{Offer, save_device};
-use crate::push::protocol::DecisionKind;
-use crate::push::service::Service;
-use crate::qr::QrStyle;
-use crate::store::UserStore;
-use crate::store::record::Device;
-use crate::username::UserName;
+use crate::push::show_offer;
+use pam_twofold::client::{self, Message};
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
+use twofold_core::clock::{Clock, SystemClock};
+use twofold_core::config::Config;
+use twofold_core::factor::device::Device;
+use twofold_core::push::device::{TestDevice, number_shown};
+use twofold_core::push::local::{LocalService, write_private};
+use twofold_core::push::pairing::{Offer, save_device};
+use twofold_core::push::protocol::DecisionKind;
+use twofold_core::push::service::Service;
+use twofold_core::qr::QrStyle;
+use twofold_core::store::UserStore;
+use twofold_core::username::UserName;
 
 /// How long the demo waits for a real phone (or browser) to pair.
 const PAIRING_WAIT: u64 = 120;
@@ -141,7 +141,7 @@ fn pair(
 ) -> Result<(Device, Phone), String> {
     let test_device = TestDevice::new("unpaired").map_err(|e| e.to_string())?;
     if !live {
-        println!("No terminal: the built-in test device (src/push/device.rs) is the phone.");
+        println!("No terminal: the built-in test device (src/core/src/push/device.rs) is the phone.");
         return pair_test_device(test_device, offer, host_side, clock);
     }
     println!(

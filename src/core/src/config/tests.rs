@@ -1,0 +1,95 @@
+//! The configuration file: defaults, every key's validation, errors that name file and key.
+
+use super::*;
+
+#[test]
+fn empty_file_gives_defaults() {
+    let c = Config::parse("", Path::new("t.toml")).unwrap();
+    assert_eq!(c.state_dir, PathBuf::from("/var/lib/twofold"));
+    assert_eq!(c.totp.digits, 6);
+    assert_eq!(c.rate_limit.max_failures, 5);
+}
+
+#[test]
+fn errors_name_file_key_and_reason() {
+    let text = "state_dir = \"relative\"\n[totp]\ndigits = 9\nalgorithm = \"MD5\"\n";
+    let errs = Config::parse(text, Path::new("/etc/x.toml")).unwrap_err();
+    let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(
+        shown.contains(&"/etc/x.toml: state_dir: must be an absolute path".to_string()),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.starts_with("/etc/x.toml: totp.digits: must be 6, 7 or 8"))
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.starts_with("/etc/x.toml: totp.algorithm: unknown algorithm"))
+    );
+}
+
+#[test]
+fn deadline_ends_enrollment_after_the_day() {
+    let c = Config::parse(
+        "[enrollment]\nunenrolled = \"enroll\"\ndeadline = \"2027-01-31\"\n",
+        Path::new("c"),
+    )
+    .unwrap();
+    let end_of_day = 1_801_440_000; // 2027-02-01T00:00:00Z
+    assert_eq!(c.unenrolled_at(end_of_day - 1), Unenrolled::Enroll);
+    assert_eq!(c.unenrolled_at(end_of_day), Unenrolled::Refuse);
+    assert!(Config::parse("[enrollment]\ndeadline = \"2027-02-30\"\n", Path::new("c")).is_err());
+    assert_eq!(parse_date("1970-01-01"), Some(86_400));
+}
+
+#[test]
+fn unknown_keys_and_syntax_errors_give_a_line() {
+    let errs = Config::parse("issuer = \"x\"\n\n[totp]\ndigitz = 6\n", Path::new("c")).unwrap_err();
+    assert_eq!(errs[0].at, "line 4");
+    assert!(errs[0].reason.contains("digitz"), "{}", errs[0].reason);
+    let errs = Config::parse("issuer = \n", Path::new("c")).unwrap_err();
+    assert_eq!(errs[0].at, "line 1");
+}
+
+#[test]
+fn push_settings_are_validated() {
+    let ok = Config::parse(
+        "[push]\nurl = \"https://push.example.org\"\n",
+        Path::new("c"),
+    );
+    let ok = ok.unwrap();
+    assert!(ok.push.enabled());
+    assert_eq!(ok.push.page_url(), "https://push.example.org");
+    assert_eq!(ok.push.timeout_seconds, 60);
+    assert!(Config::parse("[push]\nurl = \"http://127.0.0.1:8080/\"\n", Path::new("c")).is_ok());
+    let errs = Config::parse(
+        "[push]\nurl = \"http://push.example.org\"\ntimeout_seconds = 900\nfail_mode = \"maybe\"\n",
+        Path::new("c"),
+    )
+    .unwrap_err();
+    assert!(errs[0].reason.contains("fail_mode") || errs[0].reason.contains("maybe"));
+    let errs = Config::parse(
+        "[push]\nurl = \"http://push.example.org\"\ntimeout_seconds = 900\nconnect_timeout_ms = 1\n",
+        Path::new("c"),
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = errs.iter().map(|e| e.at.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "push.url",
+            "push.timeout_seconds",
+            "push.connect_timeout_ms"
+        ]
+    );
+}
+
+#[test]
+fn push_is_off_without_a_url_and_the_host_name_defaults_to_the_kernels() {
+    let c = Config::parse("", Path::new("c")).unwrap();
+    assert!(!c.push.enabled());
+    assert!(!c.push.host_name().is_empty());
+}

@@ -1,0 +1,22 @@
+//! twofold-core: everything a sign-in decides, with no libpam and no async runtime.
+//!
+//! The PAM module (src/pam) is a thin adapter over [`signin::authenticate`]; the command
+//! (src/cli) and the approval service (src/serve) call the same core. Table of contents:
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod conversation;
+pub mod encoding;
+pub mod enrollment;
+pub mod factor;
+pub mod import;
+pub mod messages;
+pub mod options;
+pub mod push;
+pub mod qr;
+pub mod secret;
+pub mod signin;
+pub mod store;
+pub mod username;

@@ -1,0 +1,420 @@
+//! One sign-in's second factor, from user name to verdict: configuration, record, lockout,
+//! the answer, verification, state update, audit line. Knows nothing of libpam.
+#![forbid(unsafe_code)]
+
+pub mod answer;
+pub mod enrollment;
+pub mod policy;
+pub mod push;
+pub mod ratelimit;
+pub mod remember;
+
+use crate::audit::{AuditSink, Line, Severity};
+use crate::clock::Clock;
+use crate::config::{Config, DEFAULT_PATH, Unenrolled, WriteErrorPolicy};
+use crate::conversation::Conversation;
+use crate::factor::Method;
+use crate::messages;
+use crate::options::{ModuleOptions, PassMode};
+use crate::secret::SecretString;
+use crate::store::{UserRecord, UserStore};
+use crate::username::UserName;
+use answer::split_password_and_code;
+use policy::Requirement;
+use push::dialogue;
+use std::path::PathBuf;
+
+/// Who is signing in, where from: the PAM items.
+#[derive(Debug, Clone, Default)]
+pub struct SignIn {
+    /// PAM_USER as raw bytes (validated here, not by the adapter).
+    pub user: Vec<u8>,
+    pub service: String,
+    pub rhost: String,
+    /// PAM_SILENT: no informational or error messages.
+    pub silent: bool,
+}
+
+/// The outcome the adapter maps to a PAM return code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Second factor proven.
+    Success,
+    /// Wrong, replayed, missing or refused answer (PAM_AUTH_ERR).
+    Refused,
+    /// Not for this module to decide (`nullok` and no record: PAM_IGNORE).
+    Ignore,
+    /// Configuration or files unusable (PAM_AUTHINFO_UNAVAIL): refused, and an admin must look.
+    Unavailable,
+}
+
+/// A decision with what the audit log says about it.
+struct Decision {
+    verdict: Verdict,
+    method: Method,
+    reason: &'static str,
+    detail: Option<String>,
+    /// "Not me" from the phone: `suspicious=yes` in the log.
+    suspicious: bool,
+    /// Logged at error level whatever the verdict (a success by `fail_mode = "allow"`).
+    alarm: bool,
+}
+
+impl Decision {
+    fn new(verdict: Verdict, method: Method, reason: &'static str) -> Self {
+        Decision {
+            verdict,
+            method,
+            reason,
+            detail: None,
+            suspicious: false,
+            alarm: false,
+        }
+    }
+    fn refused(reason: &'static str) -> Self {
+        Self::new(Verdict::Refused, Method::None, reason)
+    }
+    fn unavailable(reason: &'static str, detail: impl ToString) -> Self {
+        Decision {
+            detail: Some(detail.to_string()),
+            ..Self::new(Verdict::Unavailable, Method::None, reason)
+        }
+    }
+}
+
+/// Runs the second factor for one sign-in and writes its audit line.
+pub fn authenticate(
+    req: &SignIn,
+    opts: &ModuleOptions,
+    conv: &mut dyn Conversation,
+    clock: &dyn Clock,
+) -> Verdict {
+    let mut run = Run {
+        req,
+        opts,
+        conv,
+        clock,
+        sink: AuditSink::Syslog,
+    };
+    let decision = run.decide();
+    if matches!(decision.verdict, Verdict::Unavailable) && !req.silent {
+        notify(run.conv, req, messages::UNAVAILABLE);
+    }
+    run.log_decision(&decision);
+    decision.verdict
+}
+
+/// Tells the user why they are refused. Over SSH (a remote address) the OpenSSH client before
+/// 10.3 shows PAM messages only with a following prompt, so the text becomes a prompt of its
+/// own; elsewhere it is an error message. Nothing under PAM_SILENT.
+fn notify(conv: &mut dyn Conversation, req: &SignIn, text: &str) {
+    if req.silent {
+        return;
+    }
+    if req.rhost.is_empty() {
+        conv.error(text);
+    } else {
+        let _ = conv.ask_visible(&format!("{text}\n{}", messages::PRESS_ENTER));
+    }
+}
+
+struct Run<'a> {
+    req: &'a SignIn,
+    opts: &'a ModuleOptions,
+    conv: &'a mut dyn Conversation,
+    clock: &'a dyn Clock,
+    sink: AuditSink,
+}
+
+impl Run<'_> {
+    fn decide(&mut self) -> Decision {
+        let explicit = self.opts.config.is_some();
+        let path = self
+            .opts
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
+        let config = match Config::load(&path, explicit) {
+            Ok(config) => config,
+            Err(errors) => return Decision::unavailable("config_error", &errors[0]),
+        };
+        self.sink = AuditSink::from_config(&config.audit_log);
+        if self.opts.debug {
+            let line = self
+                .line("debug")
+                .kv("config", &path.display().to_string())
+                .kv("state_dir", &config.state_dir.display().to_string())
+                .kv("pass_mode", &format!("{:?}", self.opts.pass_mode))
+                .kv("nullok", &self.opts.nullok.to_string());
+            self.sink.write(Severity::Debug, &line.finish());
+        }
+        if !self.opts.unknown.is_empty() {
+            let line = self
+                .line("warning")
+                .kv("reason", "unknown_module_arguments")
+                .kv("arguments", &self.opts.unknown.join(" "));
+            self.sink.write(Severity::Warning, &line.finish());
+        }
+        // Judged after the configuration is read, so the decision goes to the configured audit log.
+        let user = match UserName::parse(&self.req.user) {
+            Ok(user) => user,
+            Err(e) => {
+                return Decision {
+                    detail: Some(e.to_string()),
+                    ..Decision::refused("invalid_user_name")
+                };
+            }
+        };
+        let require =
+            (self.opts.require_groups.as_deref()).unwrap_or(&config.policy.require_groups);
+        let exempt = (self.opts.exempt_groups.as_deref()).unwrap_or(&config.policy.exempt_groups);
+        match policy::requirement(require, exempt, || policy::groups_of(user.as_str())) {
+            Requirement::Required => {}
+            Requirement::ExemptGroup => {
+                return Decision::new(Verdict::Ignore, Method::None, "exempt_group");
+            }
+            Requirement::NotInRequiredGroup => {
+                return Decision::new(Verdict::Ignore, Method::None, "not_in_required_group");
+            }
+        }
+        let store = match UserStore::open(&config.state_dir) {
+            Ok(store) => Some(store),
+            Err(crate::store::StoreError::File(e)) if e.is_not_found() => None,
+            Err(e) => return Decision::unavailable("bad_state_dir", e),
+        };
+        let record = match store.as_ref().map(|s| s.load_record(&user)).transpose() {
+            Ok(record) => record.flatten(),
+            Err(e) => return Decision::unavailable("bad_record", e),
+        };
+        if let (Some(store), Some(record)) = (&store, &record) {
+            return self.enrolled(store, &user, record, &config);
+        }
+        let unenrolled = match self.opts.nullok {
+            true => Unenrolled::Allow,
+            false => config.unenrolled_at(self.clock.now()),
+        };
+        match unenrolled {
+            Unenrolled::Allow => Decision::new(Verdict::Ignore, Method::None, "not_enrolled"),
+            // Only accounts that exist get a record: a stranger's name must not fill the disk.
+            Unenrolled::Enroll if policy::account_exists(user.as_str()) => {
+                self.enroll(&user, &config)
+            }
+            Unenrolled::Refuse | Unenrolled::Enroll => {
+                // Ask anyway, so the prompt does not tell who is enrolled (or exists).
+                let _ = self.obtain_answer(config.totp.digits);
+                self.conv.fail_delay(config.rate_limit.failure_delay_ms);
+                Decision::refused("not_enrolled")
+            }
+        }
+    }
+
+    /// Enrollment inside this sign-in (`[enrollment] unenrolled = "enroll"`).
+    fn enroll(&mut self, user: &UserName, config: &Config) -> Decision {
+        let store = match UserStore::create(&config.state_dir) {
+            Ok(store) => store,
+            Err(e) => return Decision::unavailable("bad_state_dir", e),
+        };
+        use enrollment::Outcome;
+        match enrollment::run(self.conv, &store, user, config, self.clock) {
+            Outcome::Enrolled(push) => Decision {
+                detail: push.detail(),
+                ..Decision::new(Verdict::Success, Method::Enrollment, "enrolled")
+            },
+            Outcome::WrongCodes => Decision::refused("enrollment_wrong_code"),
+            Outcome::NoAnswer => Decision::refused("conversation_failed"),
+            Outcome::AlreadyEnrolled => Decision::refused("enrollment_conflict"),
+            Outcome::Failed(e) => Decision::unavailable("enrollment_failed", e),
+        }
+    }
+
+    fn enrolled(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
+        // A locked user is told so before typing anything; a remembered one is not asked.
+        let now = self.clock.now();
+        // Read without the lock: writes replace the file atomically, so this is a consistent
+        // snapshot; the decision itself re-reads under the lock.
+        match store.peek_state(user) {
+            Ok(state) if ratelimit::is_locked(&state, now) => return self.locked(),
+            Ok(state)
+                if remember::is_remembered(&state, &self.req.service, &self.req.rhost, now) =>
+            {
+                return Decision::new(Verdict::Success, Method::Remembered, "remembered");
+            }
+            Ok(_) => {}
+            Err(e) => return Decision::unavailable("bad_state", e),
+        }
+        let stacked = match self.opts.pass_mode {
+            PassMode::UseFirstPass => self.conv.stacked_authtok(),
+            // An earlier module's password is not a failed code: only try code-shaped answers.
+            PassMode::TryFirstPass => self
+                .conv
+                .stacked_authtok()
+                .filter(|a| answer::looks_like_code(a.expose(), record.totp.digits)),
+            _ => None,
+        };
+        if let Some(answer) = stacked {
+            let decision = self.check(store, user, record, config, &answer);
+            if decision.verdict != Verdict::Refused || self.opts.pass_mode == PassMode::UseFirstPass
+            {
+                return decision;
+            }
+        } else if self.opts.pass_mode == PassMode::UseFirstPass {
+            return Decision::refused("no_stacked_answer");
+        }
+        // forward_pass asks for password and code in one answer: no room for push there.
+        if self.opts.pass_mode != PassMode::ForwardPass && dialogue::applies(record, config) {
+            return self.push(store, user, record, config);
+        }
+        self.code(store, user, record, config)
+    }
+
+    /// Asks for a code and checks it.
+    fn code(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
+        match self.obtain_answer(record.totp.digits) {
+            Some(answer) => self.check(store, user, record, config, &answer),
+            None => Decision::refused("conversation_failed"),
+        }
+    }
+
+    /// Prompts for the code (or password and code, passing the password on).
+    fn obtain_answer(&mut self, digits: u8) -> Option<SecretString> {
+        let forward = self.opts.pass_mode == PassMode::ForwardPass;
+        let default = if forward {
+            messages::PROMPT_PASSWORD_AND_CODE
+        } else {
+            messages::PROMPT_CODE
+        };
+        let prompt = self
+            .opts
+            .prompt
+            .clone()
+            .unwrap_or_else(|| default.to_string());
+        let answer = self.conv.ask_hidden(&prompt).ok()?;
+        if !forward {
+            return Some(answer);
+        }
+        let (password, code) = split_password_and_code(answer.expose(), digits);
+        let password = SecretString::new(password.to_string());
+        if self.conv.set_authtok(&password).is_err() {
+            self.sink.write(
+                Severity::Warning,
+                &self
+                    .line("warning")
+                    .kv("reason", "cannot_forward_password")
+                    .finish(),
+            );
+        }
+        Some(SecretString::new(code.to_string()))
+    }
+
+    /// Verifies under the user's lock and saves the state.
+    fn check(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+        answer: &SecretString,
+    ) -> Decision {
+        let lock = match store.lock(user) {
+            Ok(lock) => lock,
+            Err(e) => return Decision::unavailable("bad_state", e),
+        };
+        let mut state = match store.load_state(user, &lock) {
+            Ok(state) => state,
+            Err(e) => return Decision::unavailable("bad_state", e),
+        };
+        let now = self.clock.now();
+        if ratelimit::is_locked(&state, now) {
+            return self.locked();
+        }
+        // Recovery hashes are read only when a recovery code was typed.
+        let recovery = match answer::classify(answer.expose(), record.totp.digits) {
+            answer::Shape::Recovery(_) => match store.load_recovery(user) {
+                Ok(recovery) => recovery,
+                Err(e) => return Decision::unavailable("bad_recovery_codes", e),
+            },
+            _ => Vec::new(),
+        };
+        let result = answer::verify(answer.expose(), record, &recovery, &mut state, config, now);
+        if result.is_ok() {
+            let (service, rhost) = (&self.req.service, &self.req.rhost);
+            remember::remember(&mut state, &config.remember, service, rhost, now);
+        }
+        let saved = store.save_state(user, &lock, &state);
+        drop(lock);
+        match (result, saved) {
+            (Ok(method), Ok(())) => Decision::new(Verdict::Success, method, "ok"),
+            (Ok(method), Err(e)) if config.on_state_write_error == WriteErrorPolicy::Allow => {
+                Decision {
+                    detail: Some(e.to_string()),
+                    ..Decision::new(Verdict::Success, method, "ok_state_not_saved")
+                }
+            }
+            (Ok(method), Err(e)) => Decision {
+                method,
+                ..Decision::unavailable("state_write_failed", e)
+            },
+            (Err((method, refusal)), saved) => {
+                self.conv
+                    .fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
+                if ratelimit::is_locked(&state, now) {
+                    notify(self.conv, self.req, messages::LOCKED);
+                }
+                let detail = saved.err().map(|e| format!("state not saved: {e}"));
+                Decision {
+                    detail,
+                    ..Decision::new(Verdict::Refused, method, refusal.as_str())
+                }
+            }
+        }
+    }
+
+    fn locked(&mut self) -> Decision {
+        notify(self.conv, self.req, messages::LOCKED);
+        Decision::refused("locked_out")
+    }
+
+    /// An audit line starting with who and where.
+    fn line(&self, event: &str) -> Line {
+        Line::new(event)
+            .kv("user", &String::from_utf8_lossy(&self.req.user))
+            .kv("service", &self.req.service)
+            .kv("rhost", &self.req.rhost)
+    }
+
+    fn log_decision(&self, d: &Decision) {
+        let (result, mut severity) = match d.verdict {
+            Verdict::Success => ("success", Severity::Notice),
+            Verdict::Refused => ("failure", Severity::Warning),
+            Verdict::Ignore => ("ignore", Severity::Info),
+            Verdict::Unavailable => ("error", Severity::Error),
+        };
+        if d.alarm {
+            severity = Severity::Error;
+        }
+        let mut line = self
+            .line("auth")
+            .kv("method", d.method.as_str())
+            .kv("result", result)
+            .kv("reason", d.reason);
+        if d.suspicious {
+            line = line.kv("suspicious", "yes");
+        }
+        if let Some(detail) = &d.detail {
+            line = line.kv("detail", detail);
+        }
+        self.sink.write(severity, &line.finish());
+    }
+}

@@ -1,0 +1,100 @@
+//! The push part of a sign-in's decision: runs the push dialogue and turns its outcome into the
+//! decision and audit line; `[push] fail_mode` and the fall-back to a code live here.
+#![forbid(unsafe_code)]
+
+pub mod dialogue;
+
+use super::{Decision, Run, Verdict};
+use crate::audit::Severity;
+use crate::config::{Config, FailMode};
+use crate::factor::Method;
+use crate::messages;
+use crate::store::{UserRecord, UserStore};
+use crate::username::UserName;
+use dialogue::{Outcome, PushSignIn};
+
+impl Run<'_> {
+    /// Approval on the phone; a typed code, a pause or an unreachable service lead back to codes.
+    pub(super) fn push(
+        &mut self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
+        let outcome = PushSignIn {
+            conv: &mut *self.conv,
+            store,
+            user,
+            record,
+            config,
+            clock: self.clock,
+            service: &self.req.service,
+            rhost: &self.req.rhost,
+            silent: self.req.silent,
+        }
+        .run();
+        let refused = |reason| Decision::new(Verdict::Refused, Method::Push, reason);
+        match outcome {
+            Outcome::Approved => Decision::new(Verdict::Success, Method::Push, "push_approved"),
+            Outcome::Denied => refused("push_denied"),
+            Outcome::Reported => Decision {
+                suspicious: true,
+                ..refused("push_reported")
+            },
+            Outcome::TimedOut => refused("push_timeout"),
+            Outcome::Invalid(why) => {
+                self.conv.fail_delay(config.rate_limit.failure_delay_ms);
+                refused(why.as_str())
+            }
+            Outcome::NoAnswer => refused("conversation_failed"),
+            Outcome::Code(answer) => self.check(store, user, record, config, &answer),
+            Outcome::Skipped { reason } => {
+                self.push_fallback(reason, None, store, user, record, config)
+            }
+            Outcome::Unavailable { reason, detail } => match config.push.fail_mode {
+                FailMode::Code => {
+                    self.push_fallback(reason, Some(detail), store, user, record, config)
+                }
+                FailMode::Deny => {
+                    if !self.req.silent {
+                        self.conv.error(messages::PUSH_UNAVAILABLE);
+                    }
+                    Decision {
+                        detail: Some(detail),
+                        ..refused(reason)
+                    }
+                }
+                FailMode::Allow => Decision {
+                    detail: Some(format!("fail_mode=allow: {detail}")),
+                    alarm: true,
+                    ..Decision::new(Verdict::Success, Method::Push, reason)
+                },
+            },
+        }
+    }
+
+    /// Push was not possible: log why, tell the user, ask for a code.
+    fn push_fallback(
+        &mut self,
+        reason: &'static str,
+        detail: Option<String>,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+        config: &Config,
+    ) -> Decision {
+        let mut line = self
+            .line("push")
+            .kv("result", "code_instead")
+            .kv("reason", reason);
+        if let Some(detail) = &detail {
+            line = line.kv("detail", detail);
+        }
+        self.sink.write(Severity::Warning, &line.finish());
+        if !self.req.silent {
+            self.conv.info(messages::PUSH_USE_CODE);
+        }
+        self.code(store, user, record, config)
+    }
+}

@@ -1,0 +1,302 @@
+//! Opening and replacing files the way a security module must: no symlinks, right owner,
+//! no group/other access, bounded size, and atomic replacement with fsync.
+#![forbid(unsafe_code)]
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Largest record, state or configuration file read (bytes).
+pub const MAX_FILE_SIZE: u64 = 64 * 1024;
+
+/// Why a file was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{0}: is a symbolic link")]
+    Symlink(String),
+    #[error("{0}: not a regular file")]
+    NotRegular(String),
+    #[error("{0}: not a directory")]
+    NotDirectory(String),
+    #[error("{path}: owned by uid {found}, expected uid {expected}")]
+    WrongOwner {
+        path: String,
+        found: u32,
+        expected: u32,
+    },
+    #[error(
+        "{path}: mode {mode:04o} gives access to group or others (expected 0600/0700, or at most 0644/0755 for configuration)"
+    )]
+    WrongMode { path: String, mode: u32 },
+    #[error("{path}: {size} bytes, larger than the limit of {MAX_FILE_SIZE}")]
+    TooLarge { path: String, size: u64 },
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+impl FileError {
+    fn io(path: &Path, source: impl Into<io::Error>) -> Self {
+        FileError::Io {
+            path: path.display().to_string(),
+            source: source.into(),
+        }
+    }
+
+    /// True when the file simply does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, FileError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+}
+
+/// Who must own the files, and how strict the mode check is.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// uid that must own files and directories: root, or the running user when not root.
+    pub owner: u32,
+    /// Mode bits that must be clear (0o077 for secrets, 0o022 for configuration).
+    pub forbidden_mode: u32,
+}
+
+impl Policy {
+    /// Secrets: owned by root (or by the running user when not root), no group/other access.
+    pub fn secrets() -> Self {
+        Policy {
+            owner: rustix::process::geteuid().as_raw(),
+            forbidden_mode: 0o077,
+        }
+    }
+
+    /// Configuration: same owner, readable by others allowed, writable only by the owner.
+    pub fn config() -> Self {
+        Policy {
+            forbidden_mode: 0o022,
+            ..Self::secrets()
+        }
+    }
+
+    fn check(&self, path: &Path, fd: &OwnedFd, want: FileType) -> Result<u64, FileError> {
+        let st = rustix::fs::fstat(fd).map_err(|e| FileError::io(path, e))?;
+        let shown = path.display().to_string();
+        let kind = FileType::from_raw_mode(st.st_mode);
+        if kind != want {
+            return Err(match want {
+                FileType::Directory => FileError::NotDirectory(shown),
+                _ => FileError::NotRegular(shown),
+            });
+        }
+        if st.st_uid != self.owner {
+            return Err(FileError::WrongOwner {
+                path: shown,
+                found: st.st_uid,
+                expected: self.owner,
+            });
+        }
+        let mode = st.st_mode & 0o7777;
+        if mode & self.forbidden_mode != 0 {
+            return Err(FileError::WrongMode { path: shown, mode });
+        }
+        Ok(u64::try_from(st.st_size).unwrap_or(u64::MAX))
+    }
+}
+
+fn nofollow_error(path: &Path, e: rustix::io::Errno) -> FileError {
+    // O_NOFOLLOW on a symlink fails with ELOOP; O_DIRECTORY|O_NOFOLLOW on a symlink gives ENOTDIR.
+    if e == rustix::io::Errno::LOOP || (e == rustix::io::Errno::NOTDIR && is_symlink(path)) {
+        FileError::Symlink(path.display().to_string())
+    } else {
+        FileError::io(path, e)
+    }
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
+}
+
+/// A directory opened without following symlinks and checked against the policy.
+pub struct Dir {
+    fd: OwnedFd,
+    path: std::path::PathBuf,
+    policy: Policy,
+}
+
+impl Dir {
+    /// Opens an existing directory.
+    pub fn open(path: &Path, policy: Policy) -> Result<Self, FileError> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd =
+            rustix::fs::open(path, flags, Mode::empty()).map_err(|e| nofollow_error(path, e))?;
+        policy.check(path, &fd, FileType::Directory)?;
+        Ok(Dir {
+            fd,
+            path: path.to_owned(),
+            policy,
+        })
+    }
+
+    /// Opens a directory, creating it (mode 0700) and its parents if missing.
+    pub fn create(path: &Path, policy: Policy) -> Result<Self, FileError> {
+        if !path.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(|e| FileError::io(path, e))?;
+        }
+        Self::open(path, policy)
+    }
+
+    /// Opens a checked subdirectory; `create` makes it (0700) when missing.
+    pub fn subdir(&self, name: &str, create: bool) -> Result<Self, FileError> {
+        let path = self.path.join(name);
+        if create {
+            match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o700)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(FileError::io(&path, e)),
+            }
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty())
+            .map_err(|e| nofollow_error(&path, e))?;
+        self.policy.check(&path, &fd, FileType::Directory)?;
+        Ok(Dir {
+            fd,
+            path,
+            policy: self.policy,
+        })
+    }
+
+    /// Path of the directory, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads a whole checked file; `Ok(None)` when it does not exist.
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, FileError> {
+        self.read_as(name, self.policy)
+    }
+
+    /// Reads a secret kept in a configuration directory (the host token): the directory is
+    /// checked as configuration, the file as a secret (owner only, no group/other access).
+    pub fn read_secret(&self, name: &str) -> Result<Option<Vec<u8>>, FileError> {
+        self.read_as(name, Policy::secrets())
+    }
+
+    fn read_as(&self, name: &str, policy: Policy) -> Result<Option<Vec<u8>>, FileError> {
+        let path = self.path.join(name);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(nofollow_error(&path, e)),
+        };
+        let size = policy.check(&path, &fd, FileType::RegularFile)?;
+        if size > MAX_FILE_SIZE {
+            return Err(FileError::TooLarge {
+                path: path.display().to_string(),
+                size,
+            });
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        // take() bounds the read even if the file grows after fstat.
+        File::from(fd)
+            .take(MAX_FILE_SIZE + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| FileError::io(&path, e))?;
+        if buf.len() as u64 > MAX_FILE_SIZE {
+            return Err(FileError::TooLarge {
+                path: path.display().to_string(),
+                size: buf.len() as u64,
+            });
+        }
+        Ok(Some(buf))
+    }
+
+    /// Replaces `name` atomically: temp file (0600), write, fsync, rename, fsync directory.
+    pub fn write_atomic(&self, name: &str, contents: &[u8]) -> Result<(), FileError> {
+        let path = self.path.join(name);
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| FileError::io(&path, io::Error::other(e)))?;
+        let tmp = format!(".{name}.{}.tmp", hex(&random));
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, tmp.as_str(), flags, Mode::from_raw_mode(0o600))
+            .map_err(|e| FileError::io(&path, e))?;
+        let result = (|| {
+            let mut file = File::from(fd);
+            file.write_all(contents)?;
+            file.sync_all()?;
+            rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name)?;
+            rustix::fs::fsync(&self.fd)?;
+            Ok::<(), io::Error>(())
+        })();
+        if let Err(e) = result {
+            let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
+            return Err(FileError::io(&path, e));
+        }
+        Ok(())
+    }
+
+    /// Removes `name` if present, then fsyncs the directory.
+    pub fn remove(&self, name: &str) -> Result<bool, FileError> {
+        let path = self.path.join(name);
+        match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) => {
+                rustix::fs::fsync(&self.fd).map_err(|e| FileError::io(&path, e))?;
+                Ok(true)
+            }
+            Err(rustix::io::Errno::NOENT) => Ok(false),
+            Err(e) => Err(FileError::io(&path, e)),
+        }
+    }
+
+    /// Opens (creating, 0600) a file used only for locking. Read-only: flock needs no write
+    /// access, and an existing lock file still opens on a read-only disk, so the configured
+    /// `on_state_write_error` decides there instead of a refusal before the prompt.
+    pub fn open_lock_file(&self, name: &str) -> Result<OwnedFd, FileError> {
+        let path = self.path.join(name);
+        let flags = OFlags::RDONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o600))
+            .map_err(|e| nofollow_error(&path, e))?;
+        self.policy.check(&path, &fd, FileType::RegularFile)?;
+        Ok(fd)
+    }
+
+    /// Names of the directory's entries ending in `suffix`, without the suffix.
+    pub fn names_with_suffix(&self, suffix: &str) -> Result<Vec<String>, FileError> {
+        let mut names = Vec::new();
+        let entries = std::fs::read_dir(&self.path).map_err(|e| FileError::io(&self.path, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| FileError::io(&self.path, e))?;
+            let name = entry.file_name();
+            if let Some(stem) = strip_suffix(&name, suffix) {
+                names.push(stem);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Borrowed descriptor, for locking.
+    pub fn fd(&self) -> impl AsFd + '_ {
+        &self.fd
+    }
+}
+
+fn strip_suffix(name: &OsStr, suffix: &str) -> Option<String> {
+    let bytes = name.as_bytes();
+    let stem = bytes.strip_suffix(suffix.as_bytes())?;
+    if stem.is_empty() || stem.starts_with(b".") {
+        return None;
+    }
+    String::from_utf8(stem.to_vec()).ok()
+}
+
+pub use crate::encoding::hex;
+
+use std::os::unix::fs::DirBuilderExt;

@@ -1,0 +1,150 @@
+//! Sign-in challenges: the host posts one and long-polls for the decision; a device posts the
+//! decision, which the service stores (first one wins) and relays without judging it.
+#![forbid(unsafe_code)]
+
+use super::{Client, HostAuth, JsonBody, Shared, json_status, wait_seconds};
+use crate::challenges::{Challenge, DecideError, Decision, InsertError, Status};
+use crate::error::ApiError;
+use crate::store;
+use crate::wire::{NewChallenge, NewDecision};
+use crate::{log, unix_now};
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// `POST /v1/challenges` (host) → `201 {id, devices}`; `devices` counts the named devices this
+/// service can reach (0: none of them was paired through this service).
+pub async fn create(
+    State(state): State<Shared>,
+    HostAuth(owner): HostAuth,
+    JsonBody(body): JsonBody<NewChallenge>,
+) -> Result<Response, ApiError> {
+    body.check(unix_now(), state.challenge_max_seconds)?;
+    let (o, u) = (owner.clone(), body.user.clone());
+    let registered = state
+        .store
+        .call(move |db| store::devices_of(db, &o, &u))
+        .await?;
+    let devices: Vec<_> = registered
+        .into_iter()
+        .filter(|d| body.device_ids.contains(&d.device_id))
+        .collect();
+    let challenge = Challenge {
+        id: body.id,
+        nonce: body.nonce,
+        user: body.user,
+        host: body.host,
+        service: body.service,
+        rhost: body.rhost,
+        created: body.created,
+        expires: body.expires,
+        device_ids: body.device_ids,
+        owner,
+    };
+    let entry = state.challenges.insert(challenge).map_err(|e| match e {
+        InsertError::UserPending => {
+            ApiError::conflict("this host has a pending challenge for this user")
+        }
+        InsertError::DuplicateId => ApiError::conflict("a challenge with this id exists"),
+        InsertError::Full => ApiError::full(),
+    })?;
+    let c = &entry.challenge;
+    log(&format!(
+        "event=challenge_created host={:?} user={:?} service={:?} devices={}",
+        c.owner,
+        c.user,
+        c.service,
+        devices.len()
+    ));
+    let reachable = devices.len();
+    state.notifier.challenge_created(&c.id, c.expires, devices);
+    Ok(json_status(
+        StatusCode::CREATED,
+        json!({ "id": c.id, "devices": reachable }),
+    ))
+}
+
+/// `GET /v1/challenges/{id}/decision?wait=S` (the host that posted it): the decision as soon as
+/// it arrives; `204` when the wait ends first; `404` once the challenge expired.
+pub async fn wait_for_decision(
+    State(state): State<Shared>,
+    HostAuth(owner): HostAuth,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let wait = wait_seconds(query.as_deref())?;
+    let entry = state
+        .challenges
+        .get(&id)
+        .filter(|e| e.challenge.owner == owner)
+        .ok_or_else(|| ApiError::not_found("challenge"))?;
+    let mut status = entry.subscribe();
+    let until = (Instant::now() + Duration::from_secs(wait)).min(entry.deadline);
+    let settled = tokio::time::timeout_at(until, async {
+        status
+            .wait_for(|s| *s != Status::Pending)
+            .await
+            .map(|s| s.clone())
+    })
+    .await;
+    match settled {
+        Ok(Ok(Status::Decided(decision))) => Ok(Json(decision.as_ref().clone()).into_response()),
+        Ok(Ok(Status::Withdrawn | Status::Pending)) | Ok(Err(_)) => {
+            Err(ApiError::not_found("challenge"))
+        }
+        Err(_) if Instant::now() >= entry.deadline => Err(ApiError::not_found("challenge")),
+        Err(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// `DELETE /v1/challenges/{id}` (the host that posted it): the user signed in another way, so
+/// the challenge stops being pending and the phone stops showing it.
+pub async fn withdraw(
+    State(state): State<Shared>,
+    HostAuth(owner): HostAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.challenges.withdraw(&id, &owner) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("challenge"))
+    }
+}
+
+/// `POST /v1/challenges/{id}/decision` (a device; not verified here, the host verifies):
+/// `202`, or `409` if the challenge was decided already.
+pub async fn decide(
+    State(state): State<Shared>,
+    client: Client,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NewDecision>,
+) -> Result<Response, ApiError> {
+    client.limit(&state)?;
+    body.check()?;
+    let verb = body.decision.clone();
+    let device = body.device_id.clone();
+    let decision = Decision {
+        decision: body.decision,
+        number: body.number,
+        device_id: body.device_id,
+        decided_at: body.decided_at,
+        signature: body.signature,
+    };
+    state
+        .challenges
+        .decide(&id, decision)
+        .map_err(|e| match e {
+            DecideError::NotFound => ApiError::not_found("challenge"),
+            DecideError::AlreadyDecided => ApiError::conflict("this challenge was decided already"),
+            DecideError::NotForDevice => ApiError::forbidden("this device was not asked"),
+        })?;
+    // The number is never logged.
+    log(&format!(
+        "event=decision_relayed device={device} decision={verb}"
+    ));
+    Ok(json_status(StatusCode::ACCEPTED, json!({})))
+}

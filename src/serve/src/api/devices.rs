@@ -1,0 +1,123 @@
+//! Device endpoints: what a phone may see (its pending challenge) and change (its Web Push
+//! subscription), each request signed by the device key; and removal by the device's host.
+#![forbid(unsafe_code)]
+
+use super::{Client, HostAuth, JsonBody, Shared, header_str, json_status};
+use crate::auth::{self, DeviceHeaders};
+use crate::error::ApiError;
+use crate::store::{self, DeviceRow};
+use crate::wire::SubscriptionUpdate;
+use crate::{log, unix_now};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::json;
+
+/// Checks a device-signed request; every failure is the same 401 to the client.
+async fn device_auth(
+    state: &Shared,
+    client: Client,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    device_id: &str,
+) -> Result<DeviceRow, ApiError> {
+    // Signature checks cost CPU: limit before doing any.
+    client.limit(state)?;
+    let presented = DeviceHeaders {
+        device_id: header_str(headers, "x-twofold-device"),
+        timestamp: header_str(headers, "x-twofold-time"),
+        signature: header_str(headers, "x-twofold-signature"),
+    };
+    let refused = |reason: auth::DeviceAuthError| {
+        log(&format!(
+            "event=device_auth_failed device={device_id:?} client={} reason={:?}",
+            client.0,
+            reason.to_string()
+        ));
+        ApiError::unauthorized()
+    };
+    let (timestamp, signature) = presented.precheck(device_id, unix_now()).map_err(refused)?;
+    let id = device_id.to_string();
+    let device = state
+        .store
+        .call(move |db| store::device(db, &id))
+        .await?
+        .filter(|d| !d.removed)
+        .ok_or_else(|| refused(auth::DeviceAuthError::UnknownDevice))?;
+    let message = auth::device_request_message(method.as_str(), uri.path(), device_id, timestamp);
+    auth::verify(&device.public_key, message.as_bytes(), &signature).map_err(refused)?;
+    Ok(device)
+}
+
+/// `GET /v1/devices/{device_id}/pending` (device) → the challenges waiting for it (at most one
+/// per host and user); never the number.
+pub async fn pending(
+    State(state): State<Shared>,
+    client: Client,
+    Path(device_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let device = device_auth(&state, client, &method, &uri, &headers, &device_id).await?;
+    let waiting: Vec<_> = state
+        .challenges
+        .pending_for(&device.host, &device.user, &device.device_id)
+        .into_iter()
+        .collect();
+    Ok(json_status(StatusCode::OK, json!(waiting)))
+}
+
+/// `PUT /v1/devices/{device_id}/subscription` (device): `{push_subscription}` (or `null`) → `204`.
+pub async fn subscribe(
+    State(state): State<Shared>,
+    client: Client,
+    Path(device_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SubscriptionUpdate>,
+) -> Result<StatusCode, ApiError> {
+    let device = device_auth(&state, client, &method, &uri, &headers, &device_id).await?;
+    let json = match &body.push_subscription {
+        Some(sub) => {
+            sub.check(state.allow_loopback_push)?;
+            Some(serde_json::to_string(sub).map_err(ApiError::internal)?)
+        }
+        None => None,
+    };
+    let id = device.device_id.clone();
+    state
+        .store
+        .call(move |db| store::set_subscription(db, &id, json.as_deref()))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/devices/{device_id}` (the device's host) → `204`; `404` if it is not this host's.
+pub async fn remove(
+    State(state): State<Shared>,
+    HostAuth(host): HostAuth,
+    Path(device_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (h, id) = (host.clone(), device_id.clone());
+    let removed = state
+        .store
+        .call(move |db| store::remove_device(db, &h, &id, unix_now()))
+        .await?;
+    if removed {
+        log(&format!(
+            "event=device_removed host={host:?} device={device_id:?}"
+        ));
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("device"))
+    }
+}
+
+/// `GET /v1/push-key` → `{vapid_public_key}`: the page subscribes to Web Push with it.
+pub async fn push_key(State(state): State<Shared>) -> Json<serde_json::Value> {
+    Json(json!({ "vapid_public_key": state.notifier.vapid_public() }))
+}

@@ -1,0 +1,148 @@
+//! Pairing a phone: the host opens a pairing, the page completes it with its public key and the
+//! proof (which only the host can check), the host's long-poll picks the result up.
+#![forbid(unsafe_code)]
+
+use super::{Client, HostAuth, JsonBody, Shared, json_status, wait_seconds};
+use crate::error::ApiError;
+use crate::limits::{MAX_OPEN_PAIRINGS_PER_HOST, PAIRING_SECONDS};
+use crate::store::{self, CompletedPairing, Completion};
+use crate::wire::{NewPairing, PairingCompletion, check_id};
+use crate::{b64u, log, random_id, unix_now};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// `POST /v1/pairings` (host): `{user}` → `201 {pairing_id, expires}`.
+pub async fn create(
+    State(state): State<Shared>,
+    HostAuth(host): HostAuth,
+    JsonBody(body): JsonBody<NewPairing>,
+) -> Result<Response, ApiError> {
+    body.check()?;
+    let id = random_id().map_err(ApiError::internal)?;
+    let now = unix_now();
+    let expires = now + PAIRING_SECONDS;
+    let (pid, phost, user) = (id.clone(), host.clone(), body.user.clone());
+    let created = state
+        .store
+        .call(move |db| {
+            if store::open_pairings(db, &phost, now)? >= MAX_OPEN_PAIRINGS_PER_HOST {
+                return Ok(false);
+            }
+            store::create_pairing(db, &pid, &phost, &user, now, expires)?;
+            Ok(true)
+        })
+        .await?;
+    if !created {
+        return Err(ApiError::too_many("too many open pairings for this host"));
+    }
+    log(&format!(
+        "event=pairing_created host={host:?} user={:?}",
+        body.user
+    ));
+    Ok(json_status(
+        StatusCode::CREATED,
+        json!({ "pairing_id": id, "expires": expires }),
+    ))
+}
+
+/// `GET /v1/pairings/{id}?wait=S` (the host that opened it): the result, or pending at timeout.
+pub async fn wait(
+    State(state): State<Shared>,
+    HostAuth(host): HostAuth,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let wait = wait_seconds(query.as_deref())?;
+    check_id("pairing id", &id, 1, 64).map_err(|_| ApiError::not_found("pairing"))?;
+    let until = Instant::now() + Duration::from_secs(wait);
+    // Subscribe before looking, so a completion between the look and the wait is not missed.
+    let mut changed = state.pairings_changed.subscribe();
+    loop {
+        let pid = id.clone();
+        let row = state
+            .store
+            .call(move |db| store::pairing(db, &pid, unix_now()))
+            .await?;
+        let Some(row) = row.filter(|r| r.host == host) else {
+            return Err(ApiError::not_found("pairing"));
+        };
+        if let Some(done) = row.completed {
+            return Ok(json_status(
+                StatusCode::OK,
+                json!({
+                    "status": "complete",
+                    "device_id": done.device_id,
+                    "public_key": b64u::encode(&done.public_key),
+                    "proof": done.proof,
+                    "device_name": done.device_name,
+                }),
+            ));
+        }
+        let expiry = crate::challenges::deadline_of(row.expires);
+        tokio::select! {
+            r = changed.changed() => {
+                if r.is_err() {
+                    return Err(ApiError::internal("pairing notifier closed"));
+                }
+            }
+            () = tokio::time::sleep_until(until.min(expiry)) => {
+                if Instant::now() >= expiry {
+                    return Err(ApiError::not_found("pairing"));
+                }
+                return Ok(json_status(StatusCode::OK, json!({ "status": "pending" })));
+            }
+        }
+    }
+}
+
+/// `POST /v1/pairings/{id}/complete` (anyone holding the pairing id; the host checks the proof).
+pub async fn complete(
+    State(state): State<Shared>,
+    client: Client,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PairingCompletion>,
+) -> Result<Response, ApiError> {
+    client.limit(&state)?;
+    check_id("pairing id", &id, 1, 64).map_err(|_| ApiError::not_found("pairing"))?;
+    let public_key = body.check(state.allow_loopback_push)?;
+    let subscription = body
+        .push_subscription
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(ApiError::internal)?;
+    let done = CompletedPairing {
+        device_id: random_id().map_err(ApiError::internal)?,
+        public_key,
+        proof: body.proof,
+        device_name: body.device_name,
+    };
+    let device_id = done.device_id.clone();
+    let pid = id.clone();
+    let outcome = state
+        .store
+        .call(move |db| {
+            store::complete_pairing(db, &pid, &done, subscription.as_deref(), unix_now())
+        })
+        .await?;
+    match outcome {
+        Completion::Done => {
+            state
+                .pairings_changed
+                .send_modify(|n| *n = n.wrapping_add(1));
+            log(&format!("event=pairing_completed device={device_id}"));
+            Ok(json_status(
+                StatusCode::CREATED,
+                json!({ "device_id": device_id }),
+            ))
+        }
+        Completion::Unknown => Err(ApiError::not_found("pairing")),
+        Completion::AlreadyCompleted => {
+            Err(ApiError::conflict("this pairing is completed already"))
+        }
+    }
+}
