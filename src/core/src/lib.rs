@@ -11,6 +11,7 @@ pub mod conversation;
 pub mod encoding;
 pub mod enrollment;
 pub mod factor;
+pub mod fleet;
 pub mod import;
 pub mod messages;
 pub mod options;

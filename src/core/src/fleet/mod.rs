@@ -1,0 +1,7 @@
+//! Fleet mode, the host's half of what the service may never see: the fleet key and the sealed
+//! user record. The approval service stores and serves [`envelope::SealedRecord`]s; only hosts
+//! and administrators hold the [`key::FleetKey`] that opens them. See docs/fleet.md.
+#![forbid(unsafe_code)]
+
+pub mod envelope;
+pub mod key;
