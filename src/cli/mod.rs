@@ -5,6 +5,7 @@ mod admin;
 mod demo;
 mod enroll;
 mod import;
+mod manpages;
 mod push;
 pub mod serve;
 mod terminal;
@@ -87,6 +88,9 @@ enum Command {
 /// Runs the command line; the binary's `main` calls only this, handing in the approval service
 /// (which lives in the binary, see src/bin/twofold.rs).
 pub fn main(service: serve::Service) -> ExitCode {
+    if let Some(code) = manpages::generate_if_asked() {
+        return code;
+    }
     let cli = Cli::parse();
     match run(cli, service) {
         Ok(code) => code,
