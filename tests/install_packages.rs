@@ -39,7 +39,26 @@ fn packages() -> &'static Packages {
     static BUILT: OnceLock<Packages> = OnceLock::new();
     BUILT.get_or_init(|| {
         let started = Instant::now();
-        let out = Command::new(repo().join("scripts/package"))
+        let mut package = Command::new(repo().join("scripts/package"));
+        // As an administrator's shell runs it: without what cargo and rustup set for this test
+        // (another rustc path or build-script input would make cargo rebuild everything, twice).
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let injected = name == "CARGO"
+                || name == "LD_LIBRARY_PATH"
+                || name == "RUSTC"
+                || name == "RUSTDOC"
+                || name.starts_with("CARGO_") && name != "CARGO_HOME"
+                || name.starts_with("RUSTUP_") && name != "RUSTUP_HOME";
+            if injected {
+                package.env_remove(name.as_ref());
+            }
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path =
+            std::env::split_paths(&path).filter(|d| !d.to_string_lossy().contains("/toolchains/"));
+        package.env("PATH", std::env::join_paths(path).expect("PATH"));
+        let out = package
             .current_dir(repo())
             .stdin(Stdio::null())
             .output()
