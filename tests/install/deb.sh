@@ -68,6 +68,12 @@ outside() {
     mount -t tmpfs -o mode=1777 twofold-tmp "$R/tmp"
     cp "$deb" "$R/tmp/twofold.deb"
     cp "$0" "$R/tmp/deb.sh"
+    # The front-door harness (tmux terminals, sshd on loopback) and the sshd_config.d drop-in.
+    local repo
+    repo=$(cd "$(dirname "$0")/../.." && pwd)
+    mkdir -p "$R/tmp/repo/tests"
+    cp -a "$repo/tests/front_doors" "$R/tmp/repo/tests/"
+    cp -a "$repo/sshd_config.d" "$R/tmp/repo/"
 
     log "throwaway root at $R (overlay of /, upper layer on tmpfs)"
     local rc=0
@@ -113,6 +119,7 @@ inside() {
     check_common_auth_order
 
     check_sudo_sign_in
+    check_ssh_sign_in
     check_man_pages
     check_completions
 
@@ -271,6 +278,51 @@ check_sudo_sign_in() {
     fi
     if grep -q 'Verification code:' /tmp/err; then die "a wrong password reached the code prompt"; fi
     log "sudo signs in with password + code, refuses wrong and replayed codes"
+}
+
+# sshd: a real sshd on 127.0.0.1 with the repository's password + code drop-in and Debian's
+# unchanged /etc/pam.d/sshd (@include common-auth), the real ssh client on a tmux terminal —
+# through the front-door harness (tests/front_doors/lib.sh, sshd_lib.sh).
+check_ssh_sign_in() {
+    grep -q '^@include common-auth' /etc/pam.d/sshd || die "/etc/pam.d/sshd does not include common-auth"
+    grep -q twofold /etc/pam.d/sshd && die "/etc/pam.d/sshd names twofold itself"
+    export TWOFOLD_MODULE=$MODULE TWOFOLD_CLI=/usr/sbin/twofold TWOFOLD_REPO=/tmp/repo
+    set -- deb_package_sshd # lib.sh takes the case name from $1
+    # shellcheck source=../front_doors/lib.sh
+    source /tmp/repo/tests/front_doors/lib.sh
+    # shellcheck source=../front_doors/sshd_lib.sh
+    source /tmp/repo/tests/front_doors/sshd_lib.sh
+    T=$(mktemp -d /tmp/sshd.XXXXXX)
+    chmod 0755 "$T"
+    mkdir -m 0755 "$T/home" "$T/panes"
+    CFG=/etc/twofold/twofold.toml # the packaged configuration, as installed
+    TMUX_SOCK=$T/tmux.sock
+    printf '%s\n' 'set -g remain-on-exit on' 'set -g history-limit 50000' \
+        'set -g default-terminal screen' >"$T/tmux.conf"
+
+    start_sshd password
+    add_user bob
+    enroll bob
+    ssh_pane a bob password
+    wait_for a '\) Password: $'
+    type_line a "${PASSWORD[bob]}"
+    wait_for a '\) Verification code: $'
+    type_line a "$(code bob)"
+    signed_in a
+    assert_count a '[Pp]assword' 1
+    assert_count a 'Verification code:' 1
+
+    ssh_pane b bob password -o NumberOfPasswordPrompts=1
+    wait_for b '\) Password: $'
+    type_line b "${PASSWORD[bob]}"
+    wait_for b '\) Verification code: $'
+    type_line b "$(wrong_code bob)"
+    refused b
+
+    kill "$SSHD_PID"
+    tm kill-server 2>/dev/null || true
+    STAGE=inside
+    log "sshd signs in with password + code (asked once each), refuses a wrong code"
 }
 
 check_man_pages() {
