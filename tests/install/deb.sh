@@ -74,6 +74,8 @@ outside() {
     mkdir -p "$R/tmp/repo/tests"
     cp -a "$repo/tests/front_doors" "$R/tmp/repo/tests/"
     cp -a "$repo/sshd_config.d" "$R/tmp/repo/"
+    mkdir -p "$R/tmp/repo/packaging"
+    cp -a "$repo/packaging/authselect" "$R/tmp/repo/packaging/"
 
     log "throwaway root at $R (overlay of /, upper layer on tmpfs)"
     local rc=0
@@ -120,6 +122,7 @@ inside() {
 
     check_sudo_sign_in
     check_ssh_sign_in
+    check_authselect_stack
     check_man_pages
     check_completions
 
@@ -323,6 +326,102 @@ check_ssh_sign_in() {
     tm kill-server 2>/dev/null || true
     STAGE=inside
     log "sshd signs in with password + code (asked once each), refuses a wrong code"
+}
+
+# The rpm's authselect recipe, as far as Debian can check it: packaging/authselect/make-profile
+# runs against a stand-in `authselect` that creates the profile from a template written after
+# RHEL 9's sssd profile; the template is then rendered with and without with-twofold as
+# authselect would, and the rendered stack is used by real sudo with RHEL's /etc/pam.d/sudo
+# (`auth include system-auth`). Real authselect and RHEL's own files are not checked here.
+check_authselect_stack() {
+    local base=/tmp/rhel9-sssd stub=/tmp/authselect-stub
+    mkdir -p "$base" "$stub"
+    cat >"$base/system-auth" <<'EOT'
+auth        required                                     pam_env.so
+auth        required                                     pam_faildelay.so delay=2000000
+auth        required                                     pam_faillock.so preauth silent                         {include if "with-faillock"}
+auth        [default=1 ignore=ignore success=ok]         pam_usertype.so isregular
+auth        [default=1 ignore=ignore success=ok]         pam_localuser.so
+auth        sufficient                                   pam_unix.so {if not "without-nullok":nullok}
+auth        [default=1 ignore=ignore success=ok]         pam_usertype.so isregular
+auth        sufficient                                   pam_sss.so forward_pass
+auth        required                                     pam_faillock.so authfail                               {include if "with-faillock"}
+auth        required                                     pam_deny.so
+
+account     required                                     pam_unix.so
+password    required                                     pam_deny.so
+session     required                                     pam_unix.so
+EOT
+    cp "$base/system-auth" "$base/password-auth"
+    cat >"$stub/authselect" <<'EOT'
+#!/bin/sh
+# Stand-in for authselect: no current profile; create-profile copies the template.
+case "$1" in
+current) exit 2 ;;
+create-profile) mkdir -p "/etc/authselect/custom/$2" && cp /tmp/rhel9-sssd/* "/etc/authselect/custom/$2/" ;;
+*) exit 1 ;;
+esac
+EOT
+    chmod 0755 "$stub/authselect"
+    PATH=$stub:$PATH sh /tmp/repo/packaging/authselect/make-profile >/tmp/make-profile.log 2>&1 ||
+        die "make-profile failed: $(cat /tmp/make-profile.log)"
+    local made=/etc/authselect/custom/twofold/system-auth
+    [ "$(grep -c 'pam_twofold.so {include if "with-twofold"}' "$made")" -eq 2 ] ||
+        die "make-profile did not add two twofold lines: $(cat "$made")"
+    # authselect's rendering, for the features given.
+    render() { # TEMPLATE FEATURE...
+        local file=$1 f script=''
+        shift
+        for f in with-twofold with-faillock; do
+            case " $* " in
+            *" $f "*) script+="/\{exclude if \"$f\"\}/d; s/ *\{include if \"$f\"\}//; " ;;
+            *) script+="/\{include if \"$f\"\}/d; s/ *\{exclude if \"$f\"\}//; " ;;
+            esac
+        done
+        sed -E "$script"' s/\{if not "without-nullok":nullok\}/nullok/' "$file"
+    }
+    [ "$(render "$made")" = "$(render "$base/system-auth")" ] ||
+        die "without with-twofold the profile differs from its base"
+    render "$made" with-twofold >/tmp/system-auth.rendered
+    log "system-auth with with-twofold: $(grep "^auth" /tmp/system-auth.rendered | tr -s " " | tr "\n" ";")"
+    grep -q '{' /tmp/system-auth.rendered && die "unrendered template left: $(cat /tmp/system-auth.rendered)"
+    cp /etc/pam.d/sudo /tmp/sudo.debian
+    cp /tmp/system-auth.rendered /etc/pam.d/system-auth
+    cat >/etc/pam.d/sudo <<'EOT'
+#%PAM-1.0
+auth       include      system-auth
+account    include      system-auth
+password   include      system-auth
+session    include      system-auth
+EOT
+    useradd -m -s /bin/bash -G sudo carol
+    local pw secret code
+    pw=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
+    printf 'carol:%s\n' "$pw" | chpasswd
+    secret=$(head -c 20 /dev/urandom | base32 | tr -d '=')
+    twofold enroll carol --secret "$secret" --no-verify --json --qr none >/dev/null
+    while [ $(($(date +%s) % 30)) -gt 20 ]; do sleep 1; done
+    code=$(oathtool --totp -b "$secret")
+    as_carol() { setpriv --reuid=carol --regid=carol --init-groups -- "$@"; }
+
+    if printf '%s\n%s\n' "$pw" "$(printf '%06d' $(((10#$code + 1) % 1000000)))" |
+        as_carol sudo -S -k true 2>/tmp/err; then
+        die "RHEL-style stack: a wrong code got through"
+    fi
+    grep -q 'Verification code:' /tmp/err || die "RHEL-style stack: the code was not asked: $(cat /tmp/err)"
+    if printf '%s\n%s\n' "x$pw" "$code" | as_carol sudo -S -k true 2>/tmp/err; then
+        die "RHEL-style stack: a wrong password got through"
+    fi
+    if grep -q 'Verification code:' /tmp/err; then die "RHEL-style stack: a wrong password reached the code"; fi
+    local out
+    out=$(printf '%s\n%s\n' "$pw" "$code" | as_carol sudo -S -k id -u 2>/tmp/err) ||
+        die "RHEL-style stack: the right password and code were refused: $(cat /tmp/err)"
+    [ "$out" = 0 ] || die "RHEL-style stack: sudo id -u printed '$out'"
+
+    cp /tmp/sudo.debian /etc/pam.d/sudo
+    rm -f /etc/pam.d/system-auth
+    rm -rf /etc/authselect
+    log "make-profile's with-twofold stack (rendered, RHEL-style sudo): code after the password, wrong ones refused"
 }
 
 check_man_pages() {
