@@ -3,8 +3,9 @@
 //!
 //! - the .deb is installed on a throwaway root — an overlay of the machine's own `/` in private
 //!   mount and PID namespaces, chrooted into — by tests/install/deb.sh: `dpkg -i`, Depends,
-//!   `pam-auth-update --enable twofold`, a sign-in through real sudo with Debian's unchanged
-//!   /etc/pam.d/sudo, `man -w`, `dpkg --purge`; the machine's own /etc is never written;
+//!   `pam-auth-update --enable twofold`, sign-ins through real sudo and a real sshd on loopback
+//!   with Debian's unchanged /etc/pam.d/sudo and sshd, the rpm's authselect recipe (rendered,
+//!   through sudo), `man -w`, `dpkg --purge`; the machine's own /etc is never written;
 //! - the .rpm's file list, scripts and requirements are read with `rpm -qp` (it cannot be
 //!   installed here).
 //!
@@ -115,6 +116,15 @@ fn deb_requirement_missing() -> Option<String> {
         "man",
         "useradd",
         "chpasswd",
+        // The front-door harness (tests/front_doors/lib.sh, sshd_lib.sh) for the sshd sign-in.
+        "tmux",
+        "sshd",
+        "ssh",
+        "ssh-keygen",
+        "python3",
+        "openssl",
+        "base32",
+        "shuf",
     ];
     let missing: Vec<&str> = tools.into_iter().filter(|t| !found(t)).collect();
     if !missing.is_empty() {

@@ -291,14 +291,16 @@ check_ssh_sign_in() {
     grep -q twofold /etc/pam.d/sshd && die "/etc/pam.d/sshd names twofold itself"
     export TWOFOLD_MODULE=$MODULE TWOFOLD_CLI=/usr/sbin/twofold TWOFOLD_REPO=/tmp/repo
     set -- deb_package_sshd # lib.sh takes the case name from $1
-    # shellcheck source=../front_doors/lib.sh
+    # shellcheck source=/dev/null # tests/front_doors/lib.sh, copied into the throwaway root
     source /tmp/repo/tests/front_doors/lib.sh
-    # shellcheck source=../front_doors/sshd_lib.sh
+    # shellcheck source=/dev/null # tests/front_doors/sshd_lib.sh
     source /tmp/repo/tests/front_doors/sshd_lib.sh
     T=$(mktemp -d /tmp/sshd.XXXXXX)
     chmod 0755 "$T"
     mkdir -m 0755 "$T/home" "$T/panes"
+    # shellcheck disable=SC2034 # CFG, TMUX_SOCK: read by lib.sh and sshd_lib.sh
     CFG=/etc/twofold/twofold.toml # the packaged configuration, as installed
+    # shellcheck disable=SC2034
     TMUX_SOCK=$T/tmux.sock
     printf '%s\n' 'set -g remain-on-exit on' 'set -g history-limit 50000' \
         'set -g default-terminal screen' >"$T/tmux.conf"
