@@ -152,3 +152,35 @@ pam\-auth\-update \-\-enable twofold
 \fBpam_twofold\fR(8), \fBtwofold.toml\fR(5), \fBpam\-auth\-update\fR(8), \fBpamtester\fR(1),
 \fBoathtool\fR(1)
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_has_every_subcommand_and_every_option() {
+        let page = String::from_utf8(manual_page().unwrap()).unwrap();
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let heading = format!(".SS \"twofold {}\"", sub.get_name());
+            assert!(page.contains(&heading), "no {heading}");
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+                if let Some(long) = arg.get_long() {
+                    // clap_mangen writes options as \-\-name.
+                    let option = format!("\\-\\-{}", long.replace('-', "\\-"));
+                    assert!(
+                        page.contains(&option),
+                        "twofold {}: no {option}",
+                        sub.get_name()
+                    );
+                }
+            }
+        }
+        assert!(page.contains("\n.TH twofold 8 "), "no .TH line");
+    }
+
+    #[test]
+    fn the_trigger_is_not_a_subcommand() {
+        assert!(Cli::command().find_subcommand(TRIGGER).is_none());
+    }
+}
