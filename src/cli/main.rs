@@ -5,6 +5,7 @@ mod admin;
 mod demo;
 mod enroll;
 mod import;
+mod manpages;
 mod push;
 mod serve;
 mod terminal;
@@ -91,6 +92,9 @@ enum Command {
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    if let Some(code) = manpages::generate_if_asked() {
+        return code;
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
