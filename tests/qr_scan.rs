@@ -92,7 +92,7 @@ fn check_enroll_qr(style: &str, user: &str, account_encoded: &str, params: &[&st
     out.expect_code(0);
     let scanned = scan(&qr_lines(&out.stdout, style == "ansi"), env.path(), style);
     assert_eq!(scanned, uri, "{style} QR holds the otpauth URI");
-    assert!(scanned.starts_with(&format!("otpauth://totp/twofold:{account_encoded}?")));
+    assert!(scanned.starts_with(&format!("otpauth://totp/{account_encoded}?")));
 
     // The same enrollment with --json (replacing the record) reports the same URI.
     let mut args = vec!["enroll", user, "--no-verify", "--json", "--force"];
@@ -187,7 +187,7 @@ fn demo_qr_scans_to_the_uri_it_prints() {
         .and_then(|l| l.split_once("   (").map(|(_, rest)| rest))
         .and_then(|r| r.strip_suffix(')'))
         .unwrap_or_else(|| panic!("no key line in:\n{}", out.stdout));
-    assert!(printed.starts_with("otpauth://totp/twofold:demo?secret="));
+    assert!(printed.starts_with("otpauth://totp/demo?secret="));
     // Two QR codes: the authenticator app's (steps 1-4), then the phone pairing's (step 6).
     let (totp_part, push_part) = out
         .stdout

@@ -260,7 +260,16 @@ pub fn expected_uri(
     digits: u8,
     period: u32,
 ) -> String {
-    format!(
-        "otpauth://totp/twofold:{account_encoded}?secret={secret}&issuer=twofold&algorithm={algorithm}&digits={digits}&period={period}"
-    )
+    // Key Uri Format: the defaults every app assumes (SHA1, 6 digits, 30 s) may be left out.
+    let mut uri = format!("otpauth://totp/{account_encoded}?secret={secret}&issuer=twofold");
+    if algorithm != "SHA1" {
+        uri.push_str(&format!("&algorithm={algorithm}"));
+    }
+    if digits != 6 {
+        uri.push_str(&format!("&digits={digits}"));
+    }
+    if period != 30 {
+        uri.push_str(&format!("&period={period}"));
+    }
+    uri
 }

@@ -242,7 +242,7 @@ EOF
         uri=$(python3 "$TWOFOLD_REPO/tests/front_doors/qr_from_screen.py" "$T/screen-$style.txt" "$T") ||
             die "no QR code read off the ssh client's screen ($style)"
         case $uri in
-            "otpauth://totp/twofold-test:probe$style?secret=$secret&"*) ;;
+            "otpauth://totp/probe$style?secret=$secret&issuer=twofold-test") ;;
             *) die "QR ($style) says $uri" ;;
         esac
         grep -q '^(tfprobe@127.0.0.1) More information required$' "$T/screen-$style.txt" ||

@@ -1,6 +1,33 @@
 //! User-facing texts of the module, in one place so they can be translated.
 #![forbid(unsafe_code)]
 
+/// Widest line of a message: an 80-column terminal, less a margin.
+pub const WIDTH: usize = 78;
+
+/// Wraps `text` at word boundaries to [`WIDTH`] columns (existing line breaks are kept).
+pub fn wrap(text: &str) -> String {
+    let mut out = String::new();
+    for (i, paragraph) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut column = 0;
+        for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
+            let len = word.chars().count();
+            if column > 0 && column + 1 + len > WIDTH {
+                out.push('\n');
+                column = 0;
+            } else if column > 0 {
+                out.push(' ');
+                column += 1;
+            }
+            out.push_str(word);
+            column += len;
+        }
+    }
+    out
+}
+
 /// The default code prompt.
 pub const PROMPT_CODE: &str = "Verification code: ";
 /// The prompt with `forward_pass`: password and code typed together.
@@ -12,22 +39,32 @@ pub const LOCKED: &str =
 pub const UNAVAILABLE: &str =
     "The second factor is unavailable. Please contact your administrator.";
 
-/// First lines of guided enrollment, before the QR code. Everything the user must read is in
-/// the prompt itself: OpenSSH before 10.3 holds PAM info messages until the next prompt.
-pub const ENROLL_INTRO: &str = "More information required\n\
-Your account now needs a second factor. Setting it up takes a minute:\n\
-1. Install an authenticator app on your phone (Microsoft Authenticator, Google Authenticator, Aegis, ...).\n\
-2. In the app, add an account and scan this QR code:\n";
+/// First line of guided enrollment, above the QR code. Everything the user must read is in the
+/// prompt itself (OpenSSH before 10.3 holds PAM info messages until the next prompt), and the
+/// whole prompt fits an 80x24 terminal: this line, the code, the key in two lines, the question.
+/// The SSH client puts "(user@host) " in front of this line, so it stays short.
+pub const ENROLL_INTRO: &str = "More information required. Scan with an authenticator app:\n";
 /// After the QR code: the key in text; `{key}` and `{digits}` are filled in.
-pub const ENROLL_KEY: &str = "Or enter this key by hand: {key}\n(time-based, {digits} digits)\n";
-/// The code prompt during enrollment.
-pub const ENROLL_PROMPT: &str = "3. Code shown in the app: ";
-/// After a wrong code during enrollment.
-pub const ENROLL_RETRY: &str = "That code is not right. Code shown in the app: ";
+pub const ENROLL_KEY: &str =
+    "Light background, or won't scan? Type this key:\n{key}  (time-based, {digits} digits)\n";
+/// The code prompt under a code drawn for dark backgrounds (`qr = "utf8"`).
+pub const ENROLL_PROMPT: &str =
+    "Code from the app (or L to redraw the QR code for a light background): ";
+/// The code prompt under a code drawn for light backgrounds.
+pub const ENROLL_PROMPT_LIGHT: &str =
+    "Code from the app (or D to redraw the QR code for a dark background): ";
+/// The code prompt under a code that scans on any background (`qr = "ansi"`).
+pub const ENROLL_PROMPT_ANY: &str = "Code from the app: ";
+/// After a wrong code during enrollment: the key stays the same.
+pub const ENROLL_RETRY: &str =
+    "That code is not right (same key; is the phone's clock right?). Newest code: ";
+/// After the last wrong code: nothing saved, and what the next sign-in will do.
+pub const ENROLL_GAVE_UP: &str = "That code is not right either, so nothing was saved. Delete \
+this account from your app: your next sign-in shows a new key and QR code.";
 /// Shown once enrollment is saved, followed by the recovery codes.
 pub const ENROLL_DONE: &str = "✓ Your second factor is set up.\n\
-Recovery codes: each one works once, for when you lose your phone. Write them down now;\n\
-they will not be shown again.\n";
+Recovery codes, each good for one sign-in if you lose your phone. Write them\n\
+down now; they will not be shown again.\n";
 /// Closes a prompt that only shows a message (over SSH).
 pub const PRESS_ENTER: &str = "Press Enter: ";
 /// Closes the recovery codes prompt.
@@ -60,16 +97,17 @@ pub const PUSH_USE_CODE: &str =
 pub const PUSH_UNAVAILABLE: &str =
     "Push approval is not available right now, and this system accepts nothing else.";
 
-/// First sign-in with `[push]` configured, after the app is set up: before the pairing QR code.
-pub const ENROLL_PUSH_OFFER: &str = "✓ Your authenticator app is set up.\n\
-Optional: approve sign-ins on your phone instead of typing codes.\n\
-Scan this QR code with your phone's camera:\n";
-/// After the pairing QR code; `{url}` is filled in.
+/// First sign-in with `[push]` configured, after the app is set up: above the pairing QR code.
+pub const ENROLL_PUSH_OFFER: &str =
+    "✓ App set up. Optional: approve sign-ins on your phone. Scan with its camera:\n";
+/// The pairing address in text, for a phone that cannot scan; `{url}` is filled in.
 pub const ENROLL_PUSH_URL: &str =
-    "Or open this address on your phone (it holds a one-time secret; do not share it):\n{url}\n";
-/// Closes the pairing prompt.
+    "Open this address on your phone (it holds a one-time secret; do not share it):\n{url}\n";
+/// Closes the pairing prompt under the QR code.
 pub const ENROLL_PUSH_PROMPT: &str =
-    "Open it on your phone, then press Enter (or just press Enter to skip): ";
+    "Paired? Press Enter. Or type S to skip, U to show the address instead: ";
+/// Closes the pairing prompt under the address.
+pub const ENROLL_PUSH_PROMPT_URL: &str = "Paired? Press Enter. Or type S to skip: ";
 /// The test push after pairing; `{name}` and `{number}` are filled in.
 pub const ENROLL_PUSH_TEST: &str = "✓ Phone paired ({name}).\n\
 Approve the test notification on your phone: number {number}, then press Enter: ";

@@ -227,11 +227,11 @@ impl Config {
                 format!("must be a date YYYY-MM-DD (got {deadline:?})"),
             ));
         }
-        if self.enrollment.qr != "ansi" && self.enrollment.qr != "utf8" {
+        if !["ansi", "utf8", "light"].contains(&self.enrollment.qr.as_str()) {
             p.push((
                 "enrollment.qr",
                 format!(
-                    "must be \"ansi\" or \"utf8\" (got {:?})",
+                    "must be \"utf8\", \"light\" or \"ansi\" (got {:?})",
                     self.enrollment.qr
                 ),
             ));

@@ -220,7 +220,14 @@ impl Run<'_> {
                 detail: push.detail(),
                 ..Decision::new(Verdict::Success, Method::Enrollment, "enrolled")
             },
-            Outcome::WrongCodes => Decision::refused("enrollment_wrong_code"),
+            Outcome::WrongCodes => {
+                notify(
+                    self.conv,
+                    self.req,
+                    &messages::wrap(messages::ENROLL_GAVE_UP),
+                );
+                Decision::refused("enrollment_wrong_code")
+            }
             Outcome::NoAnswer => Decision::refused("conversation_failed"),
             Outcome::AlreadyEnrolled => Decision::refused("enrollment_conflict"),
             Outcome::Failed(e) => Decision::unavailable("enrollment_failed", e),

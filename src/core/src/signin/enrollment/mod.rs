@@ -48,28 +48,35 @@ pub fn run(
     };
     let totp = &pending.record.totp;
     let uri = totp.otpauth_uri(&config.issuer, user.as_str());
-    let style: QrStyle = config.enrollment.qr.parse().unwrap_or(QrStyle::Utf8);
-    let drawing = match qr::render(&uri, style) {
-        Ok(drawing) => drawing,
-        Err(e) => return Outcome::Failed(e.to_string()),
-    };
+    let mut style: QrStyle = config.enrollment.qr.parse().unwrap_or(QrStyle::Utf8);
     let key = messages::ENROLL_KEY
         .replace("{key}", &grouped(totp.secret.expose()))
         .replace("{digits}", &totp.digits.to_string());
-    let mut prompt = format!(
-        "{}{drawing}{key}{}",
-        messages::ENROLL_INTRO,
-        messages::ENROLL_PROMPT
-    );
+    let mut prompt = match screen(&uri, style, &key) {
+        Ok(prompt) => prompt,
+        Err(e) => return Outcome::Failed(e),
+    };
     let mut confirmed = None;
-    for _ in 0..ATTEMPTS {
+    let mut attempts = 0;
+    // Redrawing for the other background is not an attempt; bounded all the same.
+    for _ in 0..ATTEMPTS + 6 {
         let Ok(answer) = conv.ask_visible(&prompt) else {
             return Outcome::NoAnswer;
         };
+        if let Some(other) = redraw(style, answer.expose()) {
+            style = other;
+            prompt = match screen(&uri, style, &key) {
+                Ok(prompt) => prompt,
+                Err(e) => return Outcome::Failed(e),
+            };
+            continue;
+        }
         confirmed = enrollment::confirm(&pending, answer.expose(), config, clock);
-        if confirmed.is_some() {
+        attempts += 1;
+        if confirmed.is_some() || attempts == ATTEMPTS {
             break;
         }
+        // The key is the same for every attempt of this sign-in: the app's entry stays valid.
         prompt = messages::ENROLL_RETRY.to_string();
     }
     let Some(step) = confirmed else {
@@ -93,6 +100,30 @@ pub fn run(
         messages::ENROLL_CONTINUE
     ));
     Outcome::Enrolled(push)
+}
+
+/// The first enrollment prompt: a line, the QR code, the key, the question. Fits 80x24 for
+/// the QR code of a short account name at version 4 or 5.
+fn screen(uri: &str, style: QrStyle, key: &str) -> Result<String, String> {
+    let drawing = qr::render(uri, style).map_err(|e| e.to_string())?;
+    let question = match style {
+        QrStyle::Utf8 => messages::ENROLL_PROMPT,
+        QrStyle::Light => messages::ENROLL_PROMPT_LIGHT,
+        QrStyle::Ansi | QrStyle::None => messages::ENROLL_PROMPT_ANY,
+    };
+    Ok(format!(
+        "{}{drawing}{key}{question}",
+        messages::ENROLL_INTRO
+    ))
+}
+
+/// "L" or "D" typed at a plain half-block code: the style to redraw it in.
+fn redraw(style: QrStyle, answer: &str) -> Option<QrStyle> {
+    match (style, answer.trim().to_ascii_lowercase().as_str()) {
+        (QrStyle::Utf8, "l" | "light") => Some(QrStyle::Light),
+        (QrStyle::Light, "d" | "dark") => Some(QrStyle::Utf8),
+        _ => None,
+    }
 }
 
 /// Groups a base32 key in fours for reading and typing.

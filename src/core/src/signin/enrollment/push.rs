@@ -1,6 +1,6 @@
 //! Pairing the phone for push approval during enrollment at first sign-in (`[push]`
-//! configured), inside the same conversation: one prompt with the pairing QR code and URL
-//! ("… then press Enter, or just press Enter to skip"), a bounded wait for the phone, its proof
+//! configured), inside the same conversation: one prompt with the pairing QR code ("Paired?
+//! Press Enter. Or type S to skip, U to show the address"), a bounded wait for the phone, its proof
 //! checked and its key stored, then a test push whose number the next prompt shows. Push is an
 //! extra: whatever happens here, the enrollment with the app stands.
 #![forbid(unsafe_code)]
@@ -17,8 +17,8 @@ use crate::store::UserStore;
 use crate::username::UserName;
 
 /// After Enter on the pairing prompt, how long to wait for a phone that is still sending
-/// (seconds). A phone that has paired already answers at once; a user who skipped waits this
-/// long, so it stays short (an SSH client shows nothing while the module waits).
+/// (seconds). A phone that has paired already answers at once; a user who skips types S and
+/// waits for nothing. Short all the same: an SSH client shows nothing while the module waits.
 const PAIRING_GRACE: u64 = 10;
 /// After Enter on the test push prompt, how long to wait for the phone's answer (seconds).
 const TEST_PUSH_WAIT: u64 = 30;
@@ -100,14 +100,28 @@ pub fn offer(
     let style: QrStyle = config.enrollment.qr.parse().unwrap_or(QrStyle::Utf8);
     // A URL too long for a QR code still works typed or pasted.
     let drawing = qr::render(&offer.url, style).unwrap_or_default();
-    let prompt = format!(
-        "{}{drawing}{}{}",
-        messages::ENROLL_PUSH_OFFER,
-        messages::ENROLL_PUSH_URL.replace("{url}", &offer.url),
-        messages::ENROLL_PUSH_PROMPT
-    );
-    if conv.ask_visible(&prompt).is_err() {
-        return PushSetup::Skipped;
+    let address = messages::ENROLL_PUSH_URL.replace("{url}", &offer.url);
+    // The code and one line above it fill an 80x24 screen; the address is shown on request
+    // (or at once when there is no code to show).
+    let mut prompt = if drawing.is_empty() {
+        format!("{address}{}", messages::ENROLL_PUSH_PROMPT_URL)
+    } else {
+        format!(
+            "{}{drawing}{}",
+            messages::ENROLL_PUSH_OFFER,
+            messages::ENROLL_PUSH_PROMPT
+        )
+    };
+    loop {
+        let Ok(answer) = conv.ask_visible(&prompt) else {
+            return PushSetup::Skipped;
+        };
+        match answer.expose().trim().to_ascii_lowercase().as_str() {
+            "" => break,
+            "u" | "url" => prompt = format!("{address}{}", messages::ENROLL_PUSH_PROMPT_URL),
+            // Skipping waits for nothing.
+            _ => return PushSetup::Skipped,
+        }
     }
     let device = match offer.wait(&service, PAIRING_GRACE, clock) {
         Ok(Some(device)) => device,
