@@ -187,10 +187,7 @@ fn enrollment_saves_nothing_after_three_wrong_codes_and_says_what_next() {
     // Three code prompts, then (over SSH) the verdict as a prompt of its own.
     assert_eq!(seen.prompts.len(), 4, "{:#?}", seen.prompts);
     for retry in &seen.prompts[1..3] {
-        assert_eq!(
-            retry,
-            "That code is not right (same key; is the phone's clock right?). Newest code: "
-        );
+        assert_eq!(retry, "Wrong code (same key). Newest code from the app: ");
     }
     let last = &seen.prompts[3];
     assert!(

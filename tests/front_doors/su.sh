@@ -17,7 +17,7 @@ su_setup() {
     type_line a "$SU_CMD"
     wait_for a '^Password: $'
     type_line a "${PASSWORD[tfsuto]}"
-    wait_for a '^Verification code: $'
+    wait_for a '^Code from your authenticator app \(or a recovery code\): $'
 }
 
 case_su_password_and_code_signs_in() {

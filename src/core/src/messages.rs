@@ -4,20 +4,33 @@
 /// Widest line of a message: an 80-column terminal, less a margin.
 pub const WIDTH: usize = 78;
 
+/// Room the SSH client takes in front of a prompt's first line: "(user@host) ".
+pub const SSH_PREFIX: usize = 24;
+
 /// Wraps `text` at word boundaries to [`WIDTH`] columns (existing line breaks are kept).
 pub fn wrap(text: &str) -> String {
+    wrap_from(text, 0)
+}
+
+/// Like [`wrap`], for a prompt over SSH: the first line leaves room for the client's
+/// "(user@host) " in front of it.
+pub fn wrap_prompt(text: &str) -> String {
+    wrap_from(text, SSH_PREFIX)
+}
+
+fn wrap_from(text: &str, first_indent: usize) -> String {
     let mut out = String::new();
     for (i, paragraph) in text.split('\n').enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        let mut column = 0;
+        let mut column = if i == 0 { first_indent } else { 0 };
         for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
             let len = word.chars().count();
-            if column > 0 && column + 1 + len > WIDTH {
+            if column > 0 && !out.is_empty() && column + 1 + len > WIDTH {
                 out.push('\n');
                 column = 0;
-            } else if column > 0 {
+            } else if column > 0 && !out.is_empty() && !out.ends_with('\n') {
                 out.push(' ');
                 column += 1;
             }
@@ -29,12 +42,24 @@ pub fn wrap(text: &str) -> String {
 }
 
 /// The default code prompt.
-pub const PROMPT_CODE: &str = "Verification code: ";
+pub const PROMPT_CODE: &str = "Code from your authenticator app (or a recovery code): ";
 /// The prompt with `forward_pass`: password and code typed together.
 pub const PROMPT_PASSWORD_AND_CODE: &str = "Password & verification code: ";
-/// Shown when the second factor is locked after too many failures.
-pub const LOCKED: &str =
-    "Too many failed attempts. Try again later, or ask your administrator to unlock you.";
+/// Shown when the second factor is locked after too many failures; `{time}` is filled in with
+/// what is left of the lockout ("14 minutes").
+pub const LOCKED: &str = "Too many failed attempts: locked for {time} more. Try again then, or \
+ask your administrator to unlock you.";
+
+/// A duration as people say it: "40 seconds", "1 minute", "15 minutes", "3 hours", "2 days".
+pub fn duration(seconds: u64) -> String {
+    let (n, unit) = match seconds {
+        0..60 => (seconds.max(1), "second"),
+        60..7200 => (seconds.div_ceil(60), "minute"),
+        7200..172_800 => (seconds.div_ceil(3600), "hour"),
+        _ => (seconds.div_ceil(86_400), "day"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
 /// Shown when the user's files or the configuration cannot be used.
 pub const UNAVAILABLE: &str =
     "The second factor is unavailable. Please contact your administrator.";
@@ -55,12 +80,47 @@ pub const ENROLL_PROMPT_LIGHT: &str =
     "Code from the app (or D to redraw the QR code for a dark background): ";
 /// The code prompt under a code that scans on any background (`qr = "ansi"`).
 pub const ENROLL_PROMPT_ANY: &str = "Code from the app: ";
-/// After a wrong code during enrollment: the key stays the same.
-pub const ENROLL_RETRY: &str =
-    "That code is not right (same key; is the phone's clock right?). Newest code: ";
+/// After a wrong code during enrollment: the key stays the same. A prompt of its own, so the
+/// SSH client puts "(user@host) " in front of it: short.
+pub const ENROLL_RETRY: &str = "Wrong code (same key). Newest code from the app: ";
 /// After the last wrong code: nothing saved, and what the next sign-in will do.
 pub const ENROLL_GAVE_UP: &str = "That code is not right either, so nothing was saved. Delete \
 this account from your app: your next sign-in shows a new key and QR code.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(0), "1 second");
+        assert_eq!(duration(40), "40 seconds");
+        assert_eq!(duration(60), "1 minute");
+        assert_eq!(duration(61), "2 minutes");
+        assert_eq!(duration(900), "15 minutes");
+        assert_eq!(duration(7200), "2 hours");
+        assert_eq!(duration(86_400), "24 hours");
+        assert_eq!(duration(3 * 86_400), "3 days");
+    }
+
+    #[test]
+    fn wrap_breaks_at_word_boundaries_within_78_columns() {
+        let text = wrap(ENROLL_GAVE_UP);
+        assert!(text.lines().count() >= 2, "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+        assert_eq!(text.replace('\n', " "), ENROLL_GAVE_UP);
+    }
+
+    #[test]
+    fn wrap_prompt_leaves_room_for_the_ssh_prefix_on_the_first_line() {
+        let text = wrap_prompt(ENROLL_GAVE_UP);
+        let first = text.lines().next().unwrap();
+        assert!(first.chars().count() + SSH_PREFIX <= WIDTH, "{text}");
+        assert_eq!(text.replace('\n', " "), ENROLL_GAVE_UP);
+        // Existing line breaks stay.
+        assert_eq!(wrap("a\nb"), "a\nb");
+    }
+}
 /// Shown once enrollment is saved, followed by the recovery codes.
 pub const ENROLL_DONE: &str = "✓ Your second factor is set up.\n\
 Recovery codes, each good for one sign-in if you lose your phone. Write them\n\

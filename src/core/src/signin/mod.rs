@@ -112,10 +112,16 @@ fn notify(conv: &mut dyn Conversation, req: &SignIn, text: &str) {
         return;
     }
     if req.rhost.is_empty() {
-        conv.error(text);
+        conv.error(&messages::wrap(text));
     } else {
+        let text = messages::wrap_prompt(text);
         let _ = conv.ask_visible(&format!("{text}\n{}", messages::PRESS_ENTER));
     }
+}
+
+/// The lockout message with what is left of it.
+fn locked_text(left: u64) -> String {
+    messages::LOCKED.replace("{time}", &messages::duration(left))
 }
 
 struct Run<'a> {
@@ -246,7 +252,9 @@ impl Run<'_> {
         // Read without the lock: writes replace the file atomically, so this is a consistent
         // snapshot; the decision itself re-reads under the lock.
         match store.peek_state(user) {
-            Ok(state) if ratelimit::is_locked(&state, now) => return self.locked(),
+            Ok(state) if ratelimit::is_locked(&state, now) => {
+                return self.locked(state.locked_until - now);
+            }
             Ok(state)
                 if remember::is_remembered(&state, &self.req.service, &self.req.rhost, now) =>
             {
@@ -344,7 +352,7 @@ impl Run<'_> {
         };
         let now = self.clock.now();
         if ratelimit::is_locked(&state, now) {
-            return self.locked();
+            return self.locked(state.locked_until - now);
         }
         // Recovery hashes are read only when a recovery code was typed.
         let recovery = match answer::classify(answer.expose(), record.totp.digits) {
@@ -377,7 +385,7 @@ impl Run<'_> {
                 self.conv
                     .fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
                 if ratelimit::is_locked(&state, now) {
-                    notify(self.conv, self.req, messages::LOCKED);
+                    notify(self.conv, self.req, &locked_text(state.locked_until - now));
                 }
                 let detail = saved.err().map(|e| format!("state not saved: {e}"));
                 Decision {
@@ -388,8 +396,8 @@ impl Run<'_> {
         }
     }
 
-    fn locked(&mut self) -> Decision {
-        notify(self.conv, self.req, messages::LOCKED);
+    fn locked(&mut self, left: u64) -> Decision {
+        notify(self.conv, self.req, &locked_text(left));
         Decision::refused("locked_out")
     }
 
