@@ -788,6 +788,122 @@ fn check_config_accepts_a_good_file() {
     assert_eq!(out.stdout, format!("{cfg}: OK\n"));
 }
 
+/// `check-config --installation` against a made-up pam.d and module directory.
+fn check_installation(env: &Env, pam: &[(&str, &str)], module: bool, sudo_user: &str) -> Output {
+    let pam_dir = env.path().join("pam.d");
+    let module_dir = env.path().join("security");
+    std::fs::create_dir_all(&pam_dir).unwrap();
+    std::fs::create_dir_all(&module_dir).unwrap();
+    for (name, text) in pam {
+        std::fs::write(pam_dir.join(name), text).unwrap();
+    }
+    if module {
+        std::fs::write(module_dir.join("pam_twofold.so"), "").unwrap();
+    }
+    let mut c = env.command(&["check-config"]);
+    c.arg("--installation")
+        .arg("--pam-dir")
+        .arg(&pam_dir)
+        .arg("--module-dir")
+        .arg(&module_dir)
+        .env("SUDO_USER", sudo_user);
+    run_command(c, "")
+}
+
+#[test]
+fn check_config_installation_finds_a_missing_module_and_a_double_pam_line() {
+    let env = Env::new();
+    let out = check_installation(
+        &env,
+        &[
+            (
+                "common-auth",
+                "auth [success=1 default=ignore] pam_unix.so nullok\nauth required pam_twofold.so\n",
+            ),
+            // sshd names it itself and again through common-auth: two codes per sign-in.
+            (
+                "sshd",
+                "@include common-auth\nauth required pam_twofold.so # again\naccount include common-account\n",
+            ),
+            (
+                "sudo",
+                "# auth required pam_twofold.so (commented out)\n@include common-auth\n",
+            ),
+        ],
+        false,
+        "",
+    );
+    out.expect_code(1);
+    let dir = env.path().display().to_string();
+    assert!(
+        out.stderr.contains(&format!(
+            "module: pam_twofold.so is in none of {dir}/security: every PAM line naming it fails"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "{dir}/pam.d/sshd: names pam_twofold 2 times for auth (sshd:1 -> common-auth:2, sshd:2)"
+        )),
+        "{}",
+        out.stderr
+    );
+    // sudo names it once (its own line is a comment); common-auth once.
+    assert!(
+        out.stdout.contains(&format!(
+            "{dir}/pam.d/sudo: auth uses pam_twofold (sudo:2 -> common-auth:2)"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stderr.contains("pam.d/sudo"), "{}", out.stderr);
+    // Root is not enrolled and unenrolled users are refused by default: locked out.
+    assert!(
+        out.stderr
+            .contains("root: not enrolled, and [enrollment] unenrolled = \"refuse\""),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains(": OK"), "{}", out.stdout);
+}
+
+#[test]
+fn check_config_installation_passes_when_module_pam_and_enrollments_are_in_place() {
+    let env = Env::new();
+    env.enroll_json("root", &[]);
+    env.enroll_json("alice", &[]);
+    let pam = [(
+        "sshd",
+        "@include common-account\nauth required pam_twofold.so\n",
+    )];
+    let out = check_installation(&env, &pam, true, "alice");
+    out.expect_code(0);
+    let dir = env.path().display().to_string();
+    assert_eq!(out.stderr, "");
+    assert!(
+        out.stdout
+            .contains(&format!("module: {dir}/security/pam_twofold.so")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("{dir}/pam.d/sshd: auth uses pam_twofold (sshd:2)")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("root: enrolled\nalice: enrolled\n"),
+        "{}",
+        out.stdout
+    );
+    // The invoking administrator, not enrolled, is a problem too.
+    let out = check_installation(&env, &pam, true, "bob");
+    out.expect_code(1);
+    assert!(out.stderr.contains("bob: not enrolled"), "{}", out.stderr);
+}
+
 #[test]
 fn check_config_names_file_key_line_and_reason() {
     let env = Env::new();
@@ -820,22 +936,30 @@ fn check_config_names_file_key_line_and_reason() {
     let stderr = check(&format!(
         "{state}[rate_limit]\nfailure_delay_ms = 0\nmax_failurez = 3\n"
     ));
-    assert!(
-        stderr.starts_with(&format!("{shown}: line 4: unknown field `max_failurez`")),
-        "{stderr}"
+    assert_eq!(
+        stderr,
+        format!(
+            "{shown}: rate_limit.max_failurez (line 4): unknown key \"max_failurez\"; the keys here are \"max_failures\", \"lockout_seconds\", \"failure_delay_ms\"\n"
+        )
     );
-    assert_eq!(stderr.lines().count(), 1);
 
-    // Both in one file: refused, naming the file, the unknown key's line and the reason.
+    // Both in one file: both reported, the unknown key with its line, the bad value with its key.
     let stderr = check(&format!(
         "{state}[totp]\ndigits = 9\n\n[rate_limit]\nmax_failurez = 3\n"
     ));
     assert!(
         stderr.starts_with(&format!(
-            "{shown}: line 6: unknown field `max_failurez`, expected one of `max_failures`"
+            "{shown}: rate_limit.max_failurez (line 6): unknown key \"max_failurez\""
         )),
         "{stderr}"
     );
+    assert!(
+        stderr.ends_with(&format!(
+            "{shown}: totp.digits: must be 6, 7 or 8 (got 9)\n"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
 
     // Several bad values are all reported, one line each.
     let stderr = check(&format!(
@@ -854,7 +978,22 @@ fn check_config_names_file_key_line_and_reason() {
     ));
     assert_eq!(
         stderr,
-        format!("{shown}: line 3: invalid type: string \"fast\", expected u64\n")
+        format!(
+            "{shown}: rate_limit.failure_delay_ms (line 3): must be a whole number, 0 or more (got the text \"fast\")\n"
+        )
+    );
+
+    // Three different mistakes: all three, each with its key, in plain words, at once.
+    let stderr = check(&format!(
+        "{state}[enrollment]\nunenrolled = \"yes\"\n[rate_limit]\nlockout_seconds = \"five\"\n[totp]\ndigits = 9\n"
+    ));
+    assert_eq!(
+        stderr,
+        format!(
+            "{shown}: enrollment.unenrolled (line 3): must be one of \"refuse\", \"allow\", \"enroll\" (got \"yes\")\n\
+             {shown}: rate_limit.lockout_seconds (line 5): must be a whole number, 0 or more (got the text \"five\")\n\
+             {shown}: totp.digits: must be 6, 7 or 8 (got 9)\n"
+        )
     );
 
     // A relative state_dir.

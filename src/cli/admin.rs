@@ -3,14 +3,12 @@
 
 use super::enroll::{recovery_codes_text, write_stdout};
 use super::{CliResult, open_store};
-use std::path::Path;
 use std::process::ExitCode;
 use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::factor::recovery;
 use twofold_core::signin::ratelimit;
 use twofold_core::store::UserStore;
-use twofold_core::store::file::{Dir, Policy};
 use twofold_core::username::UserName;
 
 pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -> CliResult {
@@ -170,48 +168,5 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
     store
         .save_state(user, &lock, &state)
         .map_err(|e| e.to_string())?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Validates the configuration and the state directory; non-zero exit on any problem.
-pub fn check_config(path: &Path, explicit: bool) -> CliResult {
-    let config = match Config::load(path, explicit) {
-        Ok(config) => config,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    if !path.exists() {
-        println!("{}: not present; built-in defaults apply", path.display());
-    }
-    if let Err(errors) = config.serve_config(path) {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        return Ok(ExitCode::FAILURE);
-    }
-    match Dir::open(&config.state_dir, Policy::secrets()) {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {
-            println!(
-                "{}: state_dir: does not exist yet; `twofold enroll` creates it",
-                path.display()
-            );
-        }
-        Err(e) => {
-            eprintln!("{}: state_dir: {e}", path.display());
-            return Ok(ExitCode::FAILURE);
-        }
-    }
-    if config.push.enabled()
-        && let Err(e) = twofold_core::push::token::read_host_token(&config.push.host_token_file)
-    {
-        eprintln!("{}: push.host_token_file: {e}", path.display());
-        return Ok(ExitCode::FAILURE);
-    }
-    println!("{}: OK", path.display());
     Ok(ExitCode::SUCCESS)
 }

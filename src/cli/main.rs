@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod check;
 mod demo;
 mod enroll;
 mod import;
@@ -63,8 +64,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate the configuration file, like `sshd -t`.
-    CheckConfig,
+    /// Validate the configuration file, like `sshd -t`: every mistake at once. As root on the
+    /// default configuration (or with --installation) also the installation: the module file,
+    /// the PAM files naming it, whether root and you (SUDO_USER) are enrolled, the service.
+    CheckConfig {
+        /// Check the installation too (the default as root on the default configuration).
+        #[arg(long)]
+        installation: bool,
+        /// The PAM configuration directory to check (for tests).
+        #[arg(long, value_name = "DIR", default_value = "/etc/pam.d", hide = true)]
+        pam_dir: PathBuf,
+        /// A directory to look for pam_twofold.so in (repeatable; for tests).
+        #[arg(long = "module-dir", value_name = "DIR", hide = true)]
+        module_dirs: Vec<PathBuf>,
+    },
     /// Migrate a ~/.google_authenticator file (TOTP only) to a twofold record.
     ImportGoogleAuthenticator {
         user: String,
@@ -111,8 +124,22 @@ fn run(cli: Cli) -> CliResult {
     if let Command::Serve(args) = cli.command {
         return serve::run(&cli.config, args);
     }
-    if let Command::CheckConfig = cli.command {
-        return admin::check_config(&config_path(&cli.config), cli.config.is_some());
+    if let Command::CheckConfig {
+        installation,
+        pam_dir,
+        module_dirs,
+    } = cli.command
+    {
+        let installation = check::Installation {
+            check: installation || (cli.config.is_none() && rustix::process::geteuid().is_root()),
+            pam_dir,
+            module_dirs: check::module_dirs(module_dirs),
+        };
+        return check::check_config(
+            &config_path(&cli.config),
+            cli.config.is_some(),
+            &installation,
+        );
     }
     let config = load_config(&cli.config)?;
     let clock = SystemClock;
@@ -131,7 +158,9 @@ fn run(cli: Cli) -> CliResult {
         Command::ImportGoogleAuthenticator { user, file } => {
             import::run(&config, &user_name(&user)?, file, &clock)
         }
-        Command::Demo { .. } | Command::CheckConfig | Command::Serve(_) => unreachable_command(),
+        Command::Demo { .. } | Command::CheckConfig { .. } | Command::Serve(_) => {
+            unreachable_command()
+        }
     }
 }
 

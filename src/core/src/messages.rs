@@ -87,40 +87,6 @@ pub const ENROLL_RETRY: &str = "Wrong code (same key). Newest code from the app:
 pub const ENROLL_GAVE_UP: &str = "That code is not right either, so nothing was saved. Delete \
 this account from your app: your next sign-in shows a new key and QR code.";
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_people_say_them() {
-        assert_eq!(duration(0), "1 second");
-        assert_eq!(duration(40), "40 seconds");
-        assert_eq!(duration(60), "1 minute");
-        assert_eq!(duration(61), "2 minutes");
-        assert_eq!(duration(900), "15 minutes");
-        assert_eq!(duration(7200), "2 hours");
-        assert_eq!(duration(86_400), "24 hours");
-        assert_eq!(duration(3 * 86_400), "3 days");
-    }
-
-    #[test]
-    fn wrap_breaks_at_word_boundaries_within_78_columns() {
-        let text = wrap(ENROLL_GAVE_UP);
-        assert!(text.lines().count() >= 2, "{text}");
-        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
-        assert_eq!(text.replace('\n', " "), ENROLL_GAVE_UP);
-    }
-
-    #[test]
-    fn wrap_prompt_leaves_room_for_the_ssh_prefix_on_the_first_line() {
-        let text = wrap_prompt(ENROLL_GAVE_UP);
-        let first = text.lines().next().unwrap();
-        assert!(first.chars().count() + SSH_PREFIX <= WIDTH, "{text}");
-        assert_eq!(text.replace('\n', " "), ENROLL_GAVE_UP);
-        // Existing line breaks stay.
-        assert_eq!(wrap("a\nb"), "a\nb");
-    }
-}
 /// Shown once enrollment is saved, followed by the recovery codes.
 pub const ENROLL_DONE: &str = "✓ Your second factor is set up.\n\
 Recovery codes, each good for one sign-in if you lose your phone. Write them\n\
@@ -182,3 +148,38 @@ pub const ENROLL_PUSH_REFUSED: &str =
 /// Above the recovery codes: the approval service could not be used.
 pub const ENROLL_PUSH_UNAVAILABLE: &str =
     "Push approval is not available right now: use codes from your app.\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(0), "1 second");
+        assert_eq!(duration(40), "40 seconds");
+        assert_eq!(duration(60), "1 minute");
+        assert_eq!(duration(61), "2 minutes");
+        assert_eq!(duration(900), "15 minutes");
+        assert_eq!(duration(7200), "2 hours");
+        assert_eq!(duration(86_400), "24 hours");
+        assert_eq!(duration(3 * 86_400), "3 days");
+    }
+
+    #[test]
+    fn wrap_breaks_at_word_boundaries_within_78_columns() {
+        let text = wrap(ENROLL_GAVE_UP);
+        assert!(text.lines().count() >= 2, "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+        assert_eq!(text.replace('\n', " "), ENROLL_GAVE_UP);
+    }
+
+    #[test]
+    fn wrap_prompt_leaves_room_for_the_ssh_prefix_on_the_first_line() {
+        let text = wrap_prompt(ENROLL_GAVE_UP);
+        let first = text.lines().next().unwrap();
+        assert!(first.chars().count() + SSH_PREFIX <= WIDTH, "{text}");
+        assert_eq!(text.replace('\n', " "), ENROLL_GAVE_UP);
+        // Existing line breaks stay.
+        assert_eq!(wrap("a\nb"), "a\nb");
+    }
+}
