@@ -61,7 +61,7 @@ fn strings(value: &serde_json::Value) -> Vec<String> {
 fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
     let env = Env::new();
     let t0 = now();
-    let out = env.run(&["enroll", "bob", "--no-verify", "--json"]);
+    let out = env.run(&["enroll", "bob", "--force", "--no-verify", "--json"]);
     out.expect_code(0);
     assert_eq!(out.stderr, "", "nothing on stderr with --json --no-verify");
     let json = out.json();
@@ -169,21 +169,21 @@ fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
 #[test]
 fn enroll_refuses_an_enrolled_user_unless_forced() {
     let env = Env::new();
-    let first = env.enroll_json("bob", &["--secret", SECRET]);
+    let first = env.enroll_json("daemon", &["--secret", SECRET]);
     assert_eq!(first["secret"], SECRET);
-    let again = env.run(&["enroll", "bob", "--no-verify", "--json"]);
+    let again = env.run(&["enroll", "daemon", "--no-verify", "--json"]);
     again.expect_code(1);
     assert_eq!(
         again.stderr,
-        "twofold: bob is already enrolled; run `twofold reset bob` first, or use --force\n"
+        "twofold: daemon is already enrolled; run `twofold reset daemon` first, or use --force\n"
     );
     assert_eq!(again.stdout, "");
-    let kept = env.store().load_record(&user("bob")).unwrap().unwrap();
+    let kept = env.store().load_record(&user("daemon")).unwrap().unwrap();
     assert_eq!(kept.totp.secret.expose(), SECRET, "record untouched");
 
-    let forced = env.enroll_json("bob", &["--force"]);
+    let forced = env.enroll_json("daemon", &[]);
     assert_ne!(forced["secret"], SECRET);
-    let replaced = env.store().load_record(&user("bob")).unwrap().unwrap();
+    let replaced = env.store().load_record(&user("daemon")).unwrap().unwrap();
     assert_eq!(
         replaced.totp.secret.expose(),
         forced["secret"].as_str().unwrap()
@@ -196,7 +196,14 @@ fn enroll_secret_is_normalised_and_bad_secret_refused() {
     let lower_spaced = "jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp";
     let json = env.enroll_json("bob", &["--secret", lower_spaced]);
     assert_eq!(json["secret"], SECRET);
-    let bad = env.run(&["enroll", "carol", "--no-verify", "--secret", "not base32!"]);
+    let bad = env.run(&[
+        "enroll",
+        "carol",
+        "--force",
+        "--no-verify",
+        "--secret",
+        "not base32!",
+    ]);
     bad.expect_code(1);
     assert_eq!(bad.stderr, "twofold: --secret is not a valid base32 key\n");
     assert!(!env.record_path("carol").exists());
@@ -215,7 +222,9 @@ fn enroll_via_stdin_wrong_then_oathtool_code_is_saved() {
     let right = oathtool(SECRET, &["--totp"], None);
     let t0 = now();
     let out = env.run_with_stdin(
-        &["enroll", "carol", "--secret", SECRET, "--qr", "none"],
+        &[
+            "enroll", "carol", "--force", "--secret", SECRET, "--qr", "none",
+        ],
         &format!("{wrong}\n{right}\n"),
     );
     out.expect_code(0);
@@ -230,9 +239,18 @@ fn enroll_via_stdin_wrong_then_oathtool_code_is_saved() {
         format!("{PROMPT}{NOT_RIGHT}\n{PROMPT}"),
         "one wrong attempt, then accepted"
     );
-    assert!(out.stdout.contains(
-        "Can't scan it? Enter this key by hand: JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP\n"
-    ));
+    // --qr none: no code drawn, so nothing says "scan"; the key is the way in.
+    assert!(
+        out.stdout
+            .contains("and type this key:\n\nJBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.to_lowercase().contains("scan"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout
             .contains("(time-based, SHA1, 6 digits, every 30 seconds)\n")
@@ -279,7 +297,9 @@ fn enroll_via_stdin_three_wrong_codes_saves_nothing() {
     let right = oathtool(SECRET, &["--totp"], None);
     // A fourth line with the right code must not be read: three attempts only.
     let out = env.run_with_stdin(
-        &["enroll", "carol", "--secret", SECRET, "--qr", "none"],
+        &[
+            "enroll", "carol", "--force", "--secret", SECRET, "--qr", "none",
+        ],
         &format!("{wrong}\n{wrong}\n{wrong}\n{right}\n"),
     );
     out.expect_code(1);
@@ -302,7 +322,7 @@ fn enroll_via_stdin_three_wrong_codes_saves_nothing() {
 #[test]
 fn enroll_via_stdin_end_of_input_saves_nothing() {
     let env = Env::new();
-    let out = env.run_with_stdin(&["enroll", "carol", "--qr", "none"], "");
+    let out = env.run_with_stdin(&["enroll", "carol", "--force", "--qr", "none"], "");
     out.expect_code(1);
     assert_eq!(
         out.stderr,
@@ -355,7 +375,9 @@ fn enroll_through_a_pty() {
     let mut cmd = Command::new("python3");
     cmd.args(["-c", PTY_DRIVER, PROMPT, &code, TWOFOLD, "--config"])
         .arg(&env.config)
-        .args(["enroll", "dave", "--secret", SECRET, "--qr", "ansi"]);
+        .args([
+            "enroll", "dave", "--force", "--secret", SECRET, "--qr", "ansi",
+        ]);
     let out = run_command(cmd, "");
     out.expect_code(0);
     let screen = out.stdout.replace("\r\n", "\n");
@@ -391,6 +413,7 @@ fn enroll_sha256_8_digits_60_seconds_accepts_oathtool_code() {
         &[
             "enroll",
             "erin",
+            "--force",
             "--secret",
             SECRET_32,
             "--algorithm",
@@ -461,9 +484,17 @@ fn status_of_enrolled_and_not_enrolled_user() {
         "failures": 0,
         "locked": false,
         "locked_until": 0,
+        "locked_until_at": null,
         "last_success": 0,
+        "last_success_at": null,
+        "created_at": twofold_core::when::iso8601(created),
     });
     assert_eq!(json, expected);
+    let iso = json["created_at"].as_str().unwrap();
+    assert!(
+        iso.ends_with('Z') && iso.len() == 20 && iso.as_bytes()[10] == b'T',
+        "{iso}"
+    );
 
     let text = env.run(&["status", "bob"]);
     text.expect_code(0);
@@ -488,7 +519,10 @@ fn list_shows_odd_names_decoded_and_sorted() {
     let env = Env::new();
     let empty = env.run(&["list"]);
     empty.expect_code(0);
-    assert_eq!(empty.stdout, "", "no users before any enrollment");
+    assert_eq!(
+        empty.stdout, "no users enrolled\n",
+        "no users before any enrollment"
+    );
     assert_eq!(
         env.run(&["list", "--json"]).expect_code(0).json(),
         serde_json::json!([])
@@ -524,8 +558,26 @@ fn list_shows_odd_names_decoded_and_sorted() {
     sorted.sort();
     let out = env.run(&["list"]);
     out.expect_code(0);
-    let listed: Vec<&str> = out.stdout.lines().collect();
+    let mut lines = out.stdout.lines();
+    assert_eq!(
+        lines
+            .next()
+            .map(|h| h.split_whitespace().collect::<Vec<_>>().join(" ")),
+        Some("USER METHODS LAST SIGN-IN LOCKED".into())
+    );
+    let listed: Vec<&str> = lines
+        .clone()
+        .map(|l| l.split("  ").next().unwrap())
+        .collect();
     assert_eq!(listed, sorted, "decoded and sorted by name");
+    for line in lines {
+        let cells: Vec<&str> = line
+            .split("  ")
+            .filter(|c| !c.is_empty())
+            .map(str::trim)
+            .collect();
+        assert_eq!(cells[1..], ["app,recovery", "never", "no"], "{line}");
+    }
     let json = env.run(&["list", "--json"]).expect_code(0).json();
     assert_eq!(strings(&json), sorted);
 
@@ -554,9 +606,15 @@ fn reset_removes_record_and_state() {
     assert!(!env.record_path("bob").exists(), "record removed");
     assert!(!env.state_path("bob").exists(), "state removed");
     env.run(&["status", "bob"]).expect_code(3);
-    assert_eq!(
-        env.run(&["list"]).expect_code(0).stdout,
-        "alice@corp.example\n"
+    let listed = env.run(&["list"]).expect_code(0).stdout.clone();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        listed
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("alice@corp.example  "),
+        "{listed}"
     );
 
     let again = env.run(&["reset", "bob"]);
@@ -566,7 +624,10 @@ fn reset_removes_record_and_state() {
     let out = env.run(&["reset", "alice@corp.example"]);
     out.expect_code(0);
     assert!(!env.record_path("alice%40corp.example").exists());
-    assert_eq!(env.run(&["list"]).expect_code(0).stdout, "");
+    assert_eq!(
+        env.run(&["list"]).expect_code(0).stdout,
+        "no users enrolled\n"
+    );
 
     // Enrolling again after a reset works.
     env.enroll_json("bob", &[]);
@@ -595,13 +656,16 @@ fn unlock_clears_a_lockout_written_into_the_state_file() {
     let text = env.run(&["status", "alice@corp.example"]);
     text.expect_code(0);
     assert!(text.stdout.contains("  consecutive failures: 5\n"));
+    // When it ends as a date, how long that is, and what ends it sooner.
+    let ends = twofold_core::when::human(until);
     assert!(
-        text.stdout
-            .contains(" more seconds (`twofold unlock alice@corp.example` ends it)\n")
-            && text.stdout.contains("  LOCKED for "),
+        text.stdout.contains(&format!(
+            "  LOCKED until {ends} (15 minutes more; `twofold unlock alice@corp.example` ends it)\n"
+        )),
         "{}",
         text.stdout
     );
+    assert_eq!(json["locked_until_at"], twofold_core::when::iso8601(until));
 
     let out = env.run(&["unlock", "alice@corp.example"]);
     out.expect_code(0);
@@ -1229,7 +1293,10 @@ fn import_google_authenticator_refuses_hotp_file() {
     assert!(!env.record_path("gina").exists(), "nothing saved");
     assert!(!env.state_path("gina").exists(), "nothing saved");
     env.run(&["status", "gina"]).expect_code(3);
-    assert_eq!(env.run(&["list"]).expect_code(0).stdout, "");
+    assert_eq!(
+        env.run(&["list"]).expect_code(0).stdout,
+        "no users enrolled\n"
+    );
 }
 
 // ---------------------------------------------------------------- demo
@@ -1261,7 +1328,8 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         "  ✓ a wrong code is refused: libpam returned PAM_AUTH_ERR",
         "No terminal: the built-in test device (src/core/src/push/device.rs) is the phone.",
         "  ✓ an approved push signs in: libpam returned PAM_SUCCESS",
-        "  [The sign-in was denied on your phone.]",
+        "  [The sign-in was denied on your phone, so it was refused. For the next 30",
+        "seconds, sign-ins ask for a code from your app instead of a push.]",
         "  ✓ a denied push is refused: libpam returned PAM_AUTH_ERR",
         "  ✓ twofold serve stopped",
         "✓ Demo passed.",
@@ -1357,8 +1425,8 @@ fn enroll_whose_output_is_lost_saves_nothing() {
     // A reader that went away (`twofold enroll bob --json | true`): the recovery codes cannot
     // be shown, so no record may be saved that nobody has the codes for.
     for args in [
-        &["enroll", "bob", "--no-verify", "--json"][..],
-        &["enroll", "bob", "--no-verify", "--qr", "none"][..],
+        &["enroll", "bob", "--force", "--no-verify", "--json"][..],
+        &["enroll", "bob", "--force", "--no-verify", "--qr", "none"][..],
     ] {
         let env = Env::new();
         let (reader, writer) = std::io::pipe().unwrap();

@@ -86,7 +86,7 @@ fn scan(text: &str, dir: &Path, name: &str) -> String {
 /// the known key and with the one `--json` reports for the same enrollment.
 fn check_enroll_qr(style: &str, user: &str, account_encoded: &str, params: &[&str], uri: &str) {
     let env = Env::new();
-    let mut args = vec!["enroll", user, "--no-verify", "--qr", style];
+    let mut args = vec!["enroll", user, "--force", "--no-verify", "--qr", style];
     args.extend_from_slice(params);
     let out = env.run(&args);
     out.expect_code(0);
@@ -153,7 +153,7 @@ fn enroll_qr_of_an_odd_name_and_sha256_scans_to_the_otpauth_uri() {
 #[test]
 fn enroll_qr_none_draws_nothing() {
     let env = Env::new();
-    let out = env.run(&["enroll", "bob", "--no-verify", "--qr", "none"]);
+    let out = env.run(&["enroll", "bob", "--force", "--no-verify", "--qr", "none"]);
     out.expect_code(0);
     assert!(
         !out.stdout

@@ -37,10 +37,11 @@ pub struct EnrollArgs {
     /// Print the result as JSON (key, otpauth URI, recovery codes) on stdout.
     #[arg(long)]
     json: bool,
-    /// How to draw the QR code: ansi (works on dark and light terminals), utf8, none.
+    /// How to draw the QR code: ansi (works on dark and light terminals), utf8 (dark
+    /// terminals), light (light terminals), none (the key in text only).
     #[arg(long, default_value = "ansi")]
     qr: QrStyle,
-    /// Replace an existing enrollment.
+    /// Replace an existing enrollment, or enroll a name this system does not know (yet).
     #[arg(long)]
     force: bool,
     /// Pair a phone for push approval (the user must be enrolled already), then send a test push.
@@ -52,6 +53,13 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
     let user = user_name(&args.user)?;
     if args.push {
         return super::push::enroll(config, &user, args.qr, clock);
+    }
+    // A typo ("alcie") would otherwise make a record nobody signs in with.
+    if !args.force && !twofold_core::signin::policy::account_exists(user.as_str()) {
+        return Err(format!(
+            "{user}: no such account on this system (getpwnam found none); check the name, \
+             or use --force to enroll it anyway (an account from a directory not yet visible here)"
+        ));
     }
     let store = open_store(config)?;
     if store
@@ -119,6 +127,21 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
 
 fn show_setup(user: &UserName, pending: &Pending, uri: &str, style: QrStyle) -> Result<(), String> {
     let totp = &pending.record.totp;
+    if style == QrStyle::None {
+        // No code drawn: nothing to scan.
+        let text = format!(
+            "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google Authenticator,\n\
+             Aegis, 1Password, ...), choose \"add account\", \"enter a setup key\", and type this key:\n\n\
+             {key}\n\
+             (time-based, {algorithm}, {digits} digits, every {period} seconds)\n\n",
+            key = grouped(totp.secret.expose()),
+            algorithm = totp.algorithm,
+            digits = totp.digits,
+            period = totp.period,
+        );
+        return write_stdout(&text)
+            .map_err(|e| format!("cannot show the key ({e}); nothing was saved"));
+    }
     let text = format!(
         "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google Authenticator,\n\
          Aegis, 1Password, ...), choose \"add account\" and scan this QR code:\n\n\

@@ -23,7 +23,7 @@ use twofold_core::username::UserName;
 #[derive(Parser, Debug)]
 #[command(name = "twofold", version, about)]
 pub struct Cli {
-    /// Configuration file.
+    /// Configuration file [default: /etc/twofold/twofold.toml; missing means built-in defaults].
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -34,33 +34,47 @@ pub struct Cli {
 enum Command {
     /// Enroll USER: show the QR code, confirm a code from the app, print recovery codes.
     Enroll(enroll::EnrollArgs),
-    /// Show USER's enrollment and lockout state.
+    /// Show USER's enrollment, lockout and push state.
     Status {
+        /// The account name, as PAM sees it.
         user: String,
+        /// Print one JSON object instead (times as Unix seconds and ISO 8601).
         #[arg(long)]
         json: bool,
     },
-    /// List enrolled users.
+    /// List enrolled users: methods, last sign-in, lockout.
     List {
+        /// Print a JSON array of the names instead.
         #[arg(long)]
         json: bool,
     },
     /// Remove USER's record and state (they must enroll again).
-    Reset { user: String },
-    /// End USER's lockout and clear the failure count.
-    Unlock { user: String },
+    Reset {
+        /// The account name, as PAM sees it.
+        user: String,
+    },
+    /// End USER's lockout, clear the failure count and resume push approval paused after a
+    /// denial or a "not me" report.
+    Unlock {
+        /// The account name, as PAM sees it.
+        user: String,
+    },
     /// Replace USER's recovery codes with fresh ones (shown once).
     RecoveryCodes {
+        /// The account name, as PAM sees it.
         user: String,
+        /// Print the codes as JSON instead.
         #[arg(long)]
         json: bool,
     },
     /// List USER's paired push devices, or remove one (it can then approve nothing).
     Devices {
+        /// The account name, as PAM sees it.
         user: String,
         /// Remove the device with this id.
         #[arg(long, value_name = "ID")]
         remove: Option<String>,
+        /// Print the devices as JSON instead (times as Unix seconds and ISO 8601).
         #[arg(long)]
         json: bool,
     },
@@ -80,6 +94,7 @@ enum Command {
     },
     /// Migrate a ~/.google_authenticator file (TOTP only) to a twofold record.
     ImportGoogleAuthenticator {
+        /// The account name, as PAM sees it.
         user: String,
         /// The file; default: the user's ~/.google_authenticator.
         file: Option<PathBuf>,
@@ -146,7 +161,7 @@ fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Enroll(args) => enroll::run(&config, args, &clock),
         Command::Status { user, json } => admin::status(&config, &user_name(&user)?, json, &clock),
-        Command::List { json } => admin::list(&config, json),
+        Command::List { json } => admin::list(&config, json, &clock),
         Command::Reset { user } => admin::reset(&config, &user_name(&user)?),
         Command::Unlock { user } => admin::unlock(&config, &user_name(&user)?),
         Command::Devices { user, remove, json } => {

@@ -135,8 +135,9 @@ impl Env {
     }
 
     /// Enrolls `user` without confirmation and returns the --json output.
+    /// Enrolls `user` (any name: `--force`, as the test names are no accounts here).
     pub fn enroll_json(&self, user: &str, extra: &[&str]) -> serde_json::Value {
-        let mut args = vec!["enroll", user, "--no-verify", "--json"];
+        let mut args = vec!["enroll", user, "--no-verify", "--json", "--force"];
         args.extend_from_slice(extra);
         self.run(&args).expect_code(0).json()
     }

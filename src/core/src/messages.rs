@@ -107,15 +107,37 @@ pub const PUSH_WAIT: &str = "Approve on your phone — number {number} (waiting 
 /// Push, wait mode, every 15 seconds.
 pub const PUSH_STILL_WAITING: &str =
     "Still waiting for your phone — number {number} ({seconds} s left)";
-/// The phone said no.
-pub const PUSH_DENIED: &str = "The sign-in was denied on your phone.";
-/// The phone said "not me".
-pub const PUSH_REPORTED: &str =
-    "The sign-in was reported as not you. Push approval is paused for your account.";
-/// No answer in time.
-pub const PUSH_TIMEOUT: &str = "No answer from your phone in time.";
+/// The phone said no; `{time}` is the back-off.
+pub const PUSH_DENIED: &str = "The sign-in was denied on your phone, so it was refused. For the \
+next {time}, sign-ins ask for a code from your app instead of a push.";
+/// "This wasn't me" on the phone; `{until}` and `{told}` are filled in.
+pub const PUSH_REPORTED: &str = "You reported this sign-in as not you: it was refused, and push \
+approval is paused for your account until {until} (codes from your app still work). {told}";
+/// After a report, the `[alerts] command` ran.
+pub const PUSH_REPORTED_TOLD: &str = "Your administrator has been told.";
+/// After a report, no alert went out (none configured, or it failed).
+pub const PUSH_REPORTED_TELL: &str = "Please tell your administrator.";
+/// No answer in time; `{time}` is the back-off.
+pub const PUSH_TIMEOUT: &str = "No answer from your phone in time: the request expired and the \
+sign-in was refused. For the next {time}, sign-ins ask for a code instead.";
+/// Approved with another number; `{number}` is the one shown.
+pub const PUSH_NUMBER_MISMATCH: &str = "The number typed on your phone was not {number}, so the \
+sign-in was refused. Next time type the number shown here; it changes every sign-in.";
+/// Answered after the request expired.
+pub const PUSH_LATE: &str =
+    "Your phone answered after the request had expired, so the sign-in was refused.";
 /// The answer did not check out.
-pub const PUSH_INVALID: &str = "The answer from your phone could not be verified.";
+pub const PUSH_INVALID: &str =
+    "The answer from your phone could not be verified, so the sign-in was refused.";
+/// Push skipped: a denial or timeout a moment ago; `{time}` left.
+pub const PUSH_SKIPPED_BACKOFF: &str = "No push for {time} more (the last one was denied or \
+not answered): use a code from your app.";
+/// Push skipped: suspended after a report; `{until}`.
+pub const PUSH_SKIPPED_SUSPENDED: &str = "Push approval is paused for your account until \
+{until}, after a sign-in was reported as not you: use a code from your app.";
+/// Push skipped: another sign-in is waiting for the phone.
+pub const PUSH_SKIPPED_PENDING: &str =
+    "Another sign-in is waiting for your phone: use a code from your app.";
 /// Push cannot be used now; a code is asked for next.
 pub const PUSH_USE_CODE: &str =
     "Push approval is not available right now: use a code from your app.";

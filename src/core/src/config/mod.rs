@@ -12,8 +12,8 @@ mod sections;
 mod serve;
 pub use crate::push::config::{DEFAULT_TOKEN_FILE, FailMode, PushConfig, PushMode, check_url};
 pub use sections::{
-    EnrollmentConfig, PolicyConfig, RateLimitConfig, RecoveryConfig, RememberConfig, TotpConfig,
-    Unenrolled, WriteErrorPolicy,
+    AlertsConfig, EnrollmentConfig, PolicyConfig, RateLimitConfig, RecoveryConfig, RememberConfig,
+    TotpConfig, Unenrolled, WriteErrorPolicy,
 };
 pub use serve::{PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host};
 
@@ -47,6 +47,8 @@ pub struct Config {
     pub remember: RememberConfig,
     /// Push approval (`[push]`).
     pub push: PushConfig,
+    /// Telling the administrator about reports (`[alerts]`).
+    pub alerts: AlertsConfig,
     /// `[serve]`, the approval service's section, kept unparsed: the module ignores it (a typo
     /// there must not stop sign-ins); `twofold serve` and `check-config` read it with
     /// [`Config::serve_config`].
@@ -67,6 +69,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             remember: RememberConfig::default(),
             push: PushConfig::default(),
+            alerts: AlertsConfig::default(),
             serve: toml::Table::new(),
         }
     }
@@ -254,6 +257,20 @@ impl Config {
             ));
         }
         self.push.problems(&mut p);
+        if let Some(program) = self.alerts.command.first()
+            && !Path::new(program).is_absolute()
+        {
+            p.push((
+                "alerts.command",
+                format!("the program must be an absolute path (got {program:?})"),
+            ));
+        }
+        if !(1..=60).contains(&self.alerts.timeout_seconds) {
+            p.push((
+                "alerts.timeout_seconds",
+                format!("must be 1..=60 (got {})", self.alerts.timeout_seconds),
+            ));
+        }
         p
     }
 

@@ -20,6 +20,27 @@ pub struct EnrollmentConfig {
     pub qr: String,
 }
 
+/// `[alerts]`: how the administrator is told about a sign-in reported as "not me".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// An argv template, run without a shell: `["/usr/local/bin/page-admin", "{user}", "{host}"]`;
+    /// `{event}`, `{user}`, `{host}`, `{service}`, `{rhost}`, `{time}` are filled in, and the
+    /// same as key=value lines arrive on stdin. Empty: no alert (the audit line only).
+    pub command: Vec<String>,
+    /// Killed after this long (seconds); the sign-in waits for it.
+    pub timeout_seconds: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            command: Vec::new(),
+            timeout_seconds: 5,
+        }
+    }
+}
+
 /// See [`EnrollmentConfig::unenrolled`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
