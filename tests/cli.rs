@@ -696,6 +696,114 @@ fn unlock_clears_a_lockout_written_into_the_state_file() {
 }
 
 #[test]
+fn unlock_resumes_push_paused_after_a_report_and_status_says_until_when() {
+    let env = Env::new();
+    env.enroll_json("bob", &[]);
+    let until = now() + 86_400;
+    // The state after "This wasn't me" on the phone, as the module writes it.
+    write_private(
+        &env.state_path("bob"),
+        &format!(
+            "last_step = 7\nfailures = 0\nlocked_until = 0\nused_recovery = []\nlast_success = 0\npush_suspended_until = {until}\n"
+        ),
+    );
+    let text = env.run(&["status", "bob"]).expect_code(0).stdout.clone();
+    assert!(
+        text.contains(&format!(
+            "  push paused until {}: suspended after a sign-in was reported as not them (`twofold unlock bob` resumes it)\n",
+            twofold_core::when::human(until)
+        )),
+        "{text}"
+    );
+    let out = env.run(&["unlock", "bob"]);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        "✓ bob: unlocked, failure count cleared, push approval resumed.\n"
+    );
+    let store = env.store();
+    let u = user("bob");
+    let lock = store.lock(&u).unwrap();
+    let state = store.load_state(&u, &lock).unwrap();
+    assert_eq!(state.push_suspended_until, 0);
+    assert_eq!(state.last_step, 7);
+    drop(lock);
+    let text = env.run(&["status", "bob"]).expect_code(0).stdout.clone();
+    assert!(!text.contains("push paused"), "{text}");
+}
+
+#[test]
+fn enroll_refuses_a_name_the_system_does_not_know_unless_forced() {
+    let env = Env::new();
+    let out = env.run(&["enroll", "alcie-no-such-user", "--no-verify", "--json"]);
+    out.expect_code(1);
+    assert_eq!(
+        out.stderr,
+        "twofold: alcie-no-such-user: no such account on this system (getpwnam found none); check the name, or use --force to enroll it anyway (an account from a directory not yet visible here)\n"
+    );
+    assert!(
+        !env.record_path("alcie-no-such-user").exists(),
+        "nothing saved"
+    );
+    env.run(&[
+        "enroll",
+        "alcie-no-such-user",
+        "--no-verify",
+        "--json",
+        "--force",
+    ])
+    .expect_code(0);
+    assert!(env.record_path("alcie-no-such-user").exists());
+}
+
+#[test]
+fn every_argument_has_help_and_config_shows_its_default() {
+    let out = run_command(
+        {
+            let mut c = Command::new(TWOFOLD);
+            c.arg("--help");
+            c
+        },
+        "",
+    );
+    assert!(
+        out.stdout.contains("[default: /etc/twofold/twofold.toml"),
+        "{}",
+        out.stdout
+    );
+    for sub in [
+        "status",
+        "list",
+        "reset",
+        "unlock",
+        "recovery-codes",
+        "devices",
+        "enroll",
+        "check-config",
+    ] {
+        let out = run_command(
+            {
+                let mut c = Command::new(TWOFOLD);
+                c.args([sub, "--help"]);
+                c
+            },
+            "",
+        );
+        // clap prints an argument without help as its name alone on the line.
+        for line in out.stdout.lines() {
+            let t = line.trim();
+            let bare = (t.starts_with('<') && t.ends_with('>') && !t.contains(' '))
+                || (t.starts_with("--") && !t.contains("  "));
+            assert!(
+                !bare,
+                "`twofold {sub} --help`: no help for {t:?}:\n{}",
+                out.stdout
+            );
+        }
+    }
+}
+
+#[test]
 fn unlock_clears_a_lockout_made_by_failed_verifications() {
     let env = Env::new();
     env.enroll_json("bob", &["--secret", SECRET]);
