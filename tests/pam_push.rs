@@ -48,7 +48,15 @@ fn approval_with_the_right_number_signs_in_over_ssh() {
     let (outcome, transcript) = p.sign_in(approve, &[]);
     assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
     assert!(transcript[0].starts_with(APPROVE_PROMPT), "{transcript:#?}");
-    assert!(transcript[0].ends_with("Then press Enter — or type a code: "));
+    assert!(transcript[0].ends_with(".\nThen press Enter, or type a code: "));
+    // Every line fits 80 columns behind the SSH client's "(alice@host.example) " (24).
+    assert!(
+        transcript[0]
+            .trim_start_matches("PROMPT_ECHO_OFF: ")
+            .lines()
+            .all(|l| l.chars().count() + 24 <= 80),
+        "{transcript:#?}"
+    );
     assert_eq!(transcript.len(), 1, "one prompt only: {transcript:#?}");
     let d = p.host.last_decision();
     d.assert_decision("alice", "success", "push_approved");

@@ -97,11 +97,12 @@ pub const PRESS_ENTER: &str = "Press Enter: ";
 pub const ENROLL_CONTINUE: &str = "Press Enter to continue: ";
 
 /// Push, prompt mode (SSH): everything in the prompt; `{number}` is filled in.
+/// Two short lines, so neither wraps at 80 columns behind the SSH client's "(user@host) ".
 pub const PUSH_PROMPT: &str =
-    "Approve the sign-in on your phone: number {number}. Then press Enter — or type a code: ";
+    "Approve the sign-in on your phone: number {number}.\nThen press Enter, or type a code: ";
 /// Push, prompt mode, after Enter while no answer has come yet.
-pub const PUSH_PROMPT_AGAIN: &str = "No answer from your phone yet (number {number}). \
-Press Enter once you have approved — or type a code: ";
+pub const PUSH_PROMPT_AGAIN: &str = "No answer from your phone yet (number {number}).\n\
+Press Enter once you have approved, or type a code: ";
 /// Push, wait mode (console): `{number}` and `{seconds}` are filled in.
 pub const PUSH_WAIT: &str = "Approve on your phone — number {number} (waiting {seconds} s)";
 /// Push, wait mode, every 15 seconds.
