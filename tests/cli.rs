@@ -733,6 +733,29 @@ fn unlock_resumes_push_paused_after_a_report_and_status_says_until_when() {
 }
 
 #[test]
+fn serve_add_host_names_the_configured_token_file() {
+    let env = Env::new();
+    let db = env.path().join("serve.db");
+    write_private(
+        &env.config,
+        &format!(
+            "state_dir = {:?}\n[push]\nurl = \"https://push.example.org\"\nhost_token_file = \"/etc/twofold/push-token\"\n[serve]\ndatabase = {:?}\n",
+            env.state_dir.display().to_string(),
+            db.display().to_string()
+        ),
+    );
+    let out = env.run(&["serve", "--add-host", "web1"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.ends_with(
+            "\nNote: on this machine [push] host_token_file is /etc/twofold/push-token: store it there instead.\n"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn enroll_refuses_a_name_the_system_does_not_know_unless_forced() {
     let env = Env::new();
     let out = env.run(&["enroll", "alcie-no-such-user", "--no-verify", "--json"]);

@@ -60,6 +60,12 @@ pub fn duration(seconds: u64) -> String {
     };
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
+/// After a sign-in with a recovery code; `{left}` is filled in ("9 codes").
+pub const RECOVERY_ACCEPTED: &str = "Recovery code accepted: {left} left. Each works once; ask \
+your administrator for new ones (`twofold recovery-codes`) before they run out.";
+/// After a sign-in with the last recovery code.
+pub const RECOVERY_LAST: &str = "Recovery code accepted: that was your last one. Ask your \
+administrator for new ones now (`twofold recovery-codes`).";
 /// Shown when the user's files or the configuration cannot be used.
 pub const UNAVAILABLE: &str =
     "The second factor is unavailable. Please contact your administrator.";

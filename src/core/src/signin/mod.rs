@@ -369,6 +369,19 @@ impl Run<'_> {
         }
         let saved = store.save_state(user, &lock, &state);
         drop(lock);
+        if result == Ok(Method::Recovery) && saved.is_ok() && !self.req.silent {
+            let left = recovery
+                .iter()
+                .filter(|r| !state.used_recovery.contains(&r.id))
+                .count();
+            let text = match left {
+                0 => messages::RECOVERY_LAST.to_string(),
+                1 => messages::RECOVERY_ACCEPTED.replace("{left}", "1 code"),
+                n => messages::RECOVERY_ACCEPTED.replace("{left}", &format!("{n} codes")),
+            };
+            // Over SSH shown after the sign-in (sshd keeps it for the session's start).
+            self.conv.info(&messages::wrap(&text));
+        }
         match (result, saved) {
             (Ok(method), Ok(())) => Decision::new(Verdict::Success, method, "ok"),
             (Ok(method), Err(e)) if config.on_state_write_error == WriteErrorPolicy::Allow => {
