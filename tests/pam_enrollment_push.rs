@@ -251,9 +251,91 @@ fn enter_without_pairing_skips_push_and_enrolls_with_codes() {
     let d = host.last_decision();
     d.assert_decision(ACCOUNT, "success", "enrolled");
     assert_eq!(d.get("detail"), "push skipped");
-    // Later sign-ins ask for a code, as before push existed.
+    // Later sign-ins ask for a code, as before push existed, with a word on pairing later.
     let (_, transcript) = host.sign_in(ACCOUNT, &["000000"]);
-    assert_eq!(transcript[0], common::CODE_PROMPT);
+    assert_eq!(transcript, [PAIR_TIP, common::CODE_PROMPT]);
+}
+
+const PAIR_TIP: &str =
+    "INFO: Tip: type pair (instead of a code) to approve sign-ins on your phone from now on.";
+
+#[test]
+fn a_user_without_a_phone_pairs_later_at_sign_in_after_a_code() {
+    let service = ServiceHandle::real();
+    let host = host_for(&service.url, &service.token);
+    let enrolled = host.enroll(ACCOUNT);
+    let mut phone = TestDevice::new("later").unwrap();
+    let mut side = None;
+    let mut prompts = Vec::new();
+    let mut code_given = false;
+    let outcome = host.sign_in_with(ACCOUNT, Some(RHOST), &mut |msg: Message<'_>| {
+        let (Message::PromptEchoOn(text) | Message::PromptEchoOff(text)) = msg else {
+            return None;
+        };
+        prompts.push(text.to_string());
+        if text.starts_with("Code from your authenticator app") {
+            return Some(b"pair".to_vec());
+        }
+        if text.starts_with("To pair a phone, first a code") {
+            code_given = true;
+            return Some(code_now(&enrolled.params).into_bytes());
+        }
+        if text.ends_with(PAIRING_PROMPT_END) {
+            assert!(code_given, "pairing only after the second factor");
+            return Some(b"U".to_vec());
+        }
+        if text.ends_with(PAIRING_URL_PROMPT_END) {
+            let url = pairing_url_in(text).expect("the pairing URL");
+            side = Some(phone.pair_from_url(url, Duration::from_secs(2)).unwrap());
+        }
+        if let (Some(number), Some(side)) = (number_in(text), &side) {
+            let pending = phone.pending(side, common::now()).unwrap();
+            phone
+                .answer(
+                    side,
+                    &pending[0],
+                    DecisionKind::Approve,
+                    &number.to_string(),
+                    common::now(),
+                )
+                .unwrap();
+        }
+        Some(Vec::new())
+    });
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
+    assert_eq!(devices(&host).len(), 1, "{prompts:#?}");
+    assert_eq!(
+        host.last_decision().get("detail"),
+        "push paired, test approved"
+    );
+    assert_eq!(devices(&host)[0].id, phone.id);
+    let d = host.last_decision();
+    d.assert_decision(ACCOUNT, "success", "ok");
+    assert!(d.get("detail").starts_with("push paired"), "{}", d.raw);
+}
+
+#[test]
+fn pair_with_a_wrong_code_pairs_nothing() {
+    let service = ServiceHandle::real();
+    let host = host_for(&service.url, &service.token);
+    host.enroll(ACCOUNT);
+    let mut prompts = Vec::new();
+    let outcome = host.sign_in_with(ACCOUNT, Some(RHOST), &mut |msg: Message<'_>| {
+        let (Message::PromptEchoOn(text) | Message::PromptEchoOff(text)) = msg else {
+            return None;
+        };
+        prompts.push(text.to_string());
+        Some(match prompts.len() {
+            1 => b"pair".to_vec(),
+            _ => b"000000".to_vec(),
+        })
+    });
+    assert_eq!(outcome.name, "PAM_AUTH_ERR", "{prompts:#?}");
+    assert!(
+        !prompts.iter().any(|p| p.contains("Scan with its camera")),
+        "{prompts:#?}"
+    );
+    assert!(devices(&host).is_empty());
 }
 
 #[test]

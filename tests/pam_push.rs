@@ -301,7 +301,14 @@ fn a_removed_device_gets_no_push() {
     let p = PushHost::new("");
     p.edit_record(|r| r.devices[0].removed = Some(now()));
     let (_, transcript) = p.sign_in(nothing, &["000000"]);
-    assert_eq!(transcript, [common::CODE_PROMPT]);
+    // No push; the code prompt, with the word on pairing a phone again.
+    assert_eq!(
+        transcript,
+        [
+            "INFO: Tip: type pair (instead of a code) to approve sign-ins on your phone from now on.",
+            common::CODE_PROMPT
+        ]
+    );
 }
 
 /// A port on which nothing listens.

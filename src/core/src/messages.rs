@@ -43,6 +43,11 @@ fn wrap_from(text: &str, first_indent: usize) -> String {
 
 /// The default code prompt.
 pub const PROMPT_CODE: &str = "Code from your authenticator app (or a recovery code): ";
+/// Before the code prompt, for a user without a phone where push is configured.
+pub const PAIR_TIP: &str =
+    "Tip: type pair (instead of a code) to approve sign-ins on your phone from now on.";
+/// After "pair": the second factor first.
+pub const PAIR_CODE_PROMPT: &str = "To pair a phone, first a code from your authenticator app: ";
 /// The prompt with `forward_pass`: password and code typed together.
 pub const PROMPT_PASSWORD_AND_CODE: &str = "Password & verification code: ";
 /// Shown when the second factor is locked after too many failures; `{time}` is filled in with

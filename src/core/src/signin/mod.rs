@@ -288,7 +288,8 @@ impl Run<'_> {
         self.code(store, user, record, config)
     }
 
-    /// Asks for a code and checks it.
+    /// Asks for a code and checks it. A user without a phone, where push is configured, may
+    /// type "pair" instead: after a good code, the pairing screen of first sign-in follows.
     fn code(
         &mut self,
         store: &UserStore,
@@ -296,9 +297,34 @@ impl Run<'_> {
         record: &UserRecord,
         config: &Config,
     ) -> Decision {
-        match self.obtain_answer(record.totp.digits) {
-            Some(answer) => self.check(store, user, record, config, &answer),
-            None => Decision::refused("conversation_failed"),
+        let may_pair = config.push.enabled()
+            && record.active_devices().next().is_none()
+            && self.opts.pass_mode != PassMode::ForwardPass
+            && !self.req.silent;
+        if may_pair {
+            self.conv.info(messages::PAIR_TIP);
+        }
+        let Some(answer) = self.obtain_answer(record.totp.digits) else {
+            return Decision::refused("conversation_failed");
+        };
+        if !(may_pair && answer.expose().trim().eq_ignore_ascii_case("pair")) {
+            return self.check(store, user, record, config, &answer);
+        }
+        let Ok(answer) = self.conv.ask_hidden(messages::PAIR_CODE_PROMPT) else {
+            return Decision::refused("conversation_failed");
+        };
+        let decision = self.check(store, user, record, config, &answer);
+        if decision.verdict != Verdict::Success {
+            return decision;
+        }
+        let push = enrollment::offer_push(self.conv, store, user, config, self.clock);
+        let status = push.status();
+        if !status.is_empty() {
+            self.conv.info(status.trim_end());
+        }
+        Decision {
+            detail: push.detail(),
+            ..decision
         }
     }
 

@@ -5,7 +5,7 @@
 
 mod push;
 
-pub use push::{PushSetup, TestResult};
+pub use push::{PushSetup, TestResult, offer as offer_push};
 
 use crate::clock::Clock;
 use crate::config::Config;
