@@ -8,6 +8,7 @@ use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::enrollment::{self, EnrollOptions, Pending};
 use twofold_core::factor::totp::{Algorithm, normalize_base32};
+use twofold_core::messages;
 use twofold_core::qr::{self, QrStyle};
 use twofold_core::secret::SecretString;
 use twofold_core::username::UserName;
@@ -130,10 +131,14 @@ fn show_setup(user: &UserName, pending: &Pending, uri: &str, style: QrStyle) -> 
     if style == QrStyle::None {
         // No code drawn: nothing to scan.
         let text = format!(
-            "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google Authenticator,\n\
-             Aegis, 1Password, ...), choose \"add account\", \"enter a setup key\", and type this key:\n\n\
+            "{intro}\n\n\
              {key}\n\
              (time-based, {algorithm}, {digits} digits, every {period} seconds)\n\n",
+            intro = messages::wrap(&format!(
+                "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google \
+                 Authenticator, Aegis, 1Password, ...), choose \"add account\", \"enter a setup key\", \
+                 and type this key:"
+            )),
             key = grouped(totp.secret.expose()),
             algorithm = totp.algorithm,
             digits = totp.digits,
@@ -143,11 +148,14 @@ fn show_setup(user: &UserName, pending: &Pending, uri: &str, style: QrStyle) -> 
             .map_err(|e| format!("cannot show the key ({e}); nothing was saved"));
     }
     let text = format!(
-        "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google Authenticator,\n\
-         Aegis, 1Password, ...), choose \"add account\" and scan this QR code:\n\n\
+        "{intro}\n\n\
          {qr}\n\
          Can't scan it? Enter this key by hand: {key}\n\
          (time-based, {algorithm}, {digits} digits, every {period} seconds)\n\n",
+        intro = messages::wrap(&format!(
+            "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google \
+             Authenticator, Aegis, 1Password, ...), choose \"add account\" and scan this QR code:"
+        )),
         qr = qr::render(uri, style).map_err(|e| e.to_string())?,
         key = grouped(totp.secret.expose()),
         algorithm = totp.algorithm,
@@ -177,8 +185,8 @@ fn confirm(config: &Config, pending: &Pending, clock: &dyn Clock) -> Result<u64,
 /// Recovery codes with the instructions that go with them.
 pub fn recovery_codes_text(codes: &[SecretString]) -> String {
     let mut text = String::from(
-        "\nRecovery codes: each works once, for when the phone is lost. Store them somewhere safe;\n\
-         they will not be shown again.\n\n",
+        "\nRecovery codes: each works once, for when the phone is lost. Store them somewhere\n\
+         safe; they will not be shown again.\n\n",
     );
     for code in codes {
         text.push_str(&format!("    {}\n", code.expose()));

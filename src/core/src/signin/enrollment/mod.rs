@@ -95,7 +95,7 @@ pub fn run(
         .collect();
     let _ = conv.ask_visible(&format!(
         "{}{}{codes}{}",
-        push.status(),
+        messages::wrap_prompt(push.status()),
         messages::ENROLL_DONE,
         messages::ENROLL_CONTINUE
     ));
