@@ -1064,6 +1064,48 @@ fn check_config_installation_finds_a_missing_module_and_a_double_pam_line() {
 }
 
 #[test]
+fn check_config_installation_finds_a_readable_host_token_and_a_silent_service() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.enroll_json("root", &[]);
+    let token = env.path().join("host-token");
+    std::fs::write(&token, format!("{}\n", "A".repeat(43))).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write_private(
+        &env.config,
+        &format!(
+            "state_dir = {:?}\n[push]\nurl = \"http://127.0.0.1:{port}\"\nhost_token_file = {:?}\n",
+            env.state_dir.display().to_string(),
+            token.display().to_string()
+        ),
+    );
+    let pam = [("sshd", "auth required pam_twofold.so\n")];
+    let out = check_installation(&env, &pam, true, "");
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "push.host_token_file: {} has mode 0644: others can act as this host (chmod 600)",
+            token.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "push.url: http://127.0.0.1:{port} does not answer: sign-ins fall back to [push] fail_mode"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn check_config_installation_passes_when_module_pam_and_enrollments_are_in_place() {
     let env = Env::new();
     env.enroll_json("root", &[]);
