@@ -60,6 +60,8 @@ fn approval_with_the_right_number_signs_in_over_ssh() {
     assert_eq!(transcript.len(), 1, "one prompt only: {transcript:#?}");
     let d = p.host.last_decision();
     d.assert_decision("alice", "success", "push_approved");
+    // A push sign-in is a sign-in: `status` and `list` show it as the last one.
+    assert!(p.host.state("alice").last_success >= now() - 5);
     assert_eq!(d.get("method"), "push");
     assert_number_not_logged(&p, &transcript);
     // No longer pending: the next sign-in pushes again.

@@ -231,7 +231,7 @@ EOF
         secret=$(head -c 20 /dev/urandom | base32 | tr -d '=')
         {
             printf 'More information required\nYour organisation needs more information to keep your account secure.\n\n'
-            "$TWOFOLD_CLI" --config "$CFG" enroll "probe$style" --secret "$secret" --no-verify --qr "$style"
+            "$TWOFOLD_CLI" --config "$CFG" enroll "probe$style" --force --secret "$secret" --no-verify --qr "$style"
             printf '\nCode shown in the app: '
         } >"$T/prompt.txt"
         log "prompt ($style): $(wc -c <"$T/prompt.txt") bytes, $(wc -l <"$T/prompt.txt") lines"
