@@ -180,6 +180,42 @@ fn enrollment_qr_code_in_the_prompt_scans_to_the_key_shown() {
 }
 
 #[test]
+fn at_a_console_the_default_draws_the_code_in_colours_that_scan_on_any_background() {
+    let host = Host::with(ENROLL, "");
+    let mut first = None;
+    let outcome = host.sign_in_with(ACCOUNT, None, &mut |msg: Message<'_>| match msg {
+        Message::PromptEchoOn(text) | Message::PromptEchoOff(text) => {
+            if first.is_none() {
+                first = Some(text.to_string());
+                let key = key_in(text).expect("the key in text");
+                return Some(common::code_now(&params(&key)).into_bytes());
+            }
+            Some(Vec::new())
+        }
+        _ => None,
+    });
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    let first = first.unwrap();
+    // Explicit black on white: no "L" needed, so none offered.
+    assert!(first.contains("\x1b[0;38;5;16;48;5;231m"), "{first}");
+    assert!(first.ends_with("\nCode from the app: "), "{first}");
+    if Command::new("zbarimg").arg("--version").output().is_ok() {
+        let image = host.root.join("console.pbm");
+        write_pbm(&decode_to_bitmap(&qr_lines(&first)), 8, &image).unwrap();
+        let out = Command::new("zbarimg")
+            .args(["--raw", "-q"])
+            .arg(&image)
+            .output()
+            .unwrap();
+        let uri = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            uri.starts_with(&format!("otpauth://totp/{ACCOUNT}?secret=")),
+            "{uri}"
+        );
+    }
+}
+
+#[test]
 fn enrollment_saves_nothing_after_three_wrong_codes_and_says_what_next() {
     let host = Host::with(ENROLL, "");
     let (outcome, seen) = enroll_dialogue(&host, ACCOUNT, |key, _| wrong_code(&params(key)));

@@ -22,7 +22,7 @@ use twofold_core::store::UserStore;
 const ACCOUNT: &str = "daemon";
 /// The end of the pairing prompt under its QR code.
 const PAIRING_PROMPT_END: &str =
-    "Paired? Press Enter. Or type S to skip, U to show the address instead: ";
+    "Paired? Press Enter. S: skip, U: show the address, L: light background: ";
 /// The end of the pairing prompt under the address in text (after "U").
 const PAIRING_URL_PROMPT_END: &str = "Paired? Press Enter. Or type S to skip: ";
 
@@ -353,6 +353,11 @@ fn s_at_the_pairing_prompt_skips_at_once() {
             return Some(code_now(&params(&key)).into_bytes());
         }
         if text.ends_with(PAIRING_PROMPT_END) {
+            // First redrawn for a light background, which is no answer yet.
+            return Some(b"L".to_vec());
+        }
+        if text.ends_with("Paired? Press Enter. S: skip, U: show the address, D: dark background: ")
+        {
             answered_s = Some(std::time::Instant::now());
             return Some(b"s".to_vec());
         }
@@ -365,10 +370,10 @@ fn s_at_the_pairing_prompt_skips_at_once() {
     assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
     assert_eq!(
         prompts.len(),
-        3,
-        "code, pairing, recovery codes: {prompts:#?}"
+        4,
+        "code, pairing (dark), pairing (light), recovery codes: {prompts:#?}"
     );
-    assert!(prompts[2].starts_with("✓ Your second factor is set up."));
+    assert!(prompts[3].starts_with("✓ Your second factor is set up."));
     assert_eq!(host.last_decision().get("detail"), "push skipped");
     assert!(devices(&host).is_empty());
 }

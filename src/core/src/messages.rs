@@ -163,9 +163,15 @@ pub const ENROLL_PUSH_OFFER: &str =
 /// The pairing address in text, for a phone that cannot scan; `{url}` is filled in.
 pub const ENROLL_PUSH_URL: &str =
     "Open this address on your phone (it holds a one-time secret; do not share it):\n{url}\n";
-/// Closes the pairing prompt under the QR code.
+/// Closes the pairing prompt under a QR code that scans on any background (`ansi`).
 pub const ENROLL_PUSH_PROMPT: &str =
     "Paired? Press Enter. Or type S to skip, U to show the address instead: ";
+/// Closes the pairing prompt under a code drawn for dark backgrounds.
+pub const ENROLL_PUSH_PROMPT_DARK: &str =
+    "Paired? Press Enter. S: skip, U: show the address, L: light background: ";
+/// Closes the pairing prompt under a code drawn for light backgrounds.
+pub const ENROLL_PUSH_PROMPT_LIGHT: &str =
+    "Paired? Press Enter. S: skip, U: show the address, D: dark background: ";
 /// Closes the pairing prompt under the address.
 pub const ENROLL_PUSH_PROMPT_URL: &str = "Paired? Press Enter. Or type S to skip: ";
 /// The test push after pairing; `{name}` and `{number}` are filled in.

@@ -235,11 +235,11 @@ impl Config {
                 format!("must be a date YYYY-MM-DD (got {deadline:?})"),
             ));
         }
-        if !["ansi", "utf8", "light"].contains(&self.enrollment.qr.as_str()) {
+        if !["auto", "ansi", "utf8", "light"].contains(&self.enrollment.qr.as_str()) {
             p.push((
                 "enrollment.qr",
                 format!(
-                    "must be \"utf8\", \"light\" or \"ansi\" (got {:?})",
+                    "must be \"auto\", \"utf8\", \"light\" or \"ansi\" (got {:?})",
                     self.enrollment.qr
                 ),
             ));

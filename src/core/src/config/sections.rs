@@ -12,11 +12,11 @@ pub struct EnrollmentConfig {
     pub unenrolled: Unenrolled,
     /// Last day (UTC, `YYYY-MM-DD`) on which `allow`/`enroll` apply; afterwards such users are refused.
     pub deadline: Option<String>,
-    /// How the QR code is drawn inside the sign-in: `"utf8"` (plain half blocks for dark
-    /// backgrounds; the default, because the OpenSSH client shows escape sequences in prompts as
-    /// text; the user can type L to redraw it for a light background), `"light"` (the same for
-    /// light backgrounds; D redraws it for dark ones) or `"ansi"` (explicit colours that scan on
-    /// any background, for consoles only).
+    /// How the QR code is drawn inside the sign-in: `"auto"` (the default: `"ansi"` at a local
+    /// terminal, `"utf8"` over SSH, whose client shows escape sequences in prompts as text),
+    /// `"utf8"` (plain half blocks for dark backgrounds; the user can type L to redraw it for a
+    /// light one), `"light"` (the same for light backgrounds; D redraws it for dark ones) or
+    /// `"ansi"` (explicit colours that scan on any background, for consoles only).
     pub qr: String,
 }
 
@@ -118,7 +118,7 @@ impl Default for EnrollmentConfig {
         EnrollmentConfig {
             unenrolled: Unenrolled::Refuse,
             deadline: None,
-            qr: "utf8".into(),
+            qr: "auto".into(),
         }
     }
 }

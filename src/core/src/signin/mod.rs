@@ -221,7 +221,8 @@ impl Run<'_> {
             Err(e) => return Decision::unavailable("bad_state_dir", e),
         };
         use enrollment::Outcome;
-        match enrollment::run(self.conv, &store, user, config, self.clock) {
+        let console = self.console();
+        match enrollment::run(self.conv, &store, user, config, self.clock, console) {
             Outcome::Enrolled(push) => Decision {
                 detail: push.detail(),
                 ..Decision::new(Verdict::Success, Method::Enrollment, "enrolled")
@@ -317,7 +318,8 @@ impl Run<'_> {
         if decision.verdict != Verdict::Success {
             return decision;
         }
-        let push = enrollment::offer_push(self.conv, store, user, config, self.clock);
+        let console = self.console();
+        let push = enrollment::offer_push(self.conv, store, user, config, self.clock, console);
         let status = push.status();
         if !status.is_empty() {
             self.conv.info(status.trim_end());
@@ -438,6 +440,12 @@ impl Run<'_> {
     fn locked(&mut self, left: u64) -> Decision {
         notify(self.conv, self.req, &locked_text(left));
         Decision::refused("locked_out")
+    }
+
+    /// A local terminal (no remote address, not sshd): it shows colours, where the OpenSSH
+    /// client shows escapes as text.
+    fn console(&self) -> bool {
+        self.req.rhost.is_empty() && self.req.service != "sshd"
     }
 
     /// An audit line starting with who and where.

@@ -34,13 +34,26 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Runs the enrollment dialogue for `user`.
+/// How the QR code is drawn for this sign-in: `qr = "auto"` (the default) is the colour form
+/// at a console, whose terminal shows colours (it scans on any background), and plain half
+/// blocks over SSH, whose client shows escapes as text (the user can type L for a light
+/// background).
+pub fn style_for(config: &Config, console: bool) -> QrStyle {
+    match config.enrollment.qr.as_str() {
+        "auto" if console => QrStyle::Ansi,
+        "auto" => QrStyle::Utf8,
+        other => other.parse().unwrap_or(QrStyle::Utf8),
+    }
+}
+
+/// Runs the enrollment dialogue for `user`; `console`: a local terminal, not SSH.
 pub fn run(
     conv: &mut dyn Conversation,
     store: &UserStore,
     user: &UserName,
     config: &Config,
     clock: &dyn Clock,
+    console: bool,
 ) -> Outcome {
     let pending = match enrollment::prepare(config, EnrollOptions::default(), clock) {
         Ok(pending) => pending,
@@ -48,7 +61,7 @@ pub fn run(
     };
     let totp = &pending.record.totp;
     let uri = totp.otpauth_uri(&config.issuer, user.as_str());
-    let mut style: QrStyle = config.enrollment.qr.parse().unwrap_or(QrStyle::Utf8);
+    let mut style = style_for(config, console);
     let key = messages::ENROLL_KEY
         .replace("{key}", &grouped(totp.secret.expose()))
         .replace("{digits}", &totp.digits.to_string());
@@ -87,7 +100,7 @@ pub fn run(
         Ok(false) => return Outcome::AlreadyEnrolled,
         Err(e) => return Outcome::Failed(e.to_string()),
     }
-    let push = push::offer(conv, store, user, config, clock);
+    let push = push::offer(conv, store, user, config, clock, console);
     let codes: String = pending
         .recovery_codes
         .iter()
@@ -118,7 +131,7 @@ fn screen(uri: &str, style: QrStyle, key: &str) -> Result<String, String> {
 }
 
 /// "L" or "D" typed at a plain half-block code: the style to redraw it in.
-fn redraw(style: QrStyle, answer: &str) -> Option<QrStyle> {
+pub(crate) fn redraw(style: QrStyle, answer: &str) -> Option<QrStyle> {
     match (style, answer.trim().to_ascii_lowercase().as_str()) {
         (QrStyle::Utf8, "l" | "light") => Some(QrStyle::Light),
         (QrStyle::Light, "d" | "dark") => Some(QrStyle::Utf8),

@@ -78,13 +78,15 @@ impl PushSetup {
     }
 }
 
-/// Offers pairing to a user whose record was just saved.
+/// Offers pairing to a user whose record was just saved (or who typed "pair" after a good
+/// code); `console`: a local terminal, not SSH.
 pub fn offer(
     conv: &mut dyn Conversation,
     store: &UserStore,
     user: &UserName,
     config: &Config,
     clock: &dyn Clock,
+    console: bool,
 ) -> PushSetup {
     if !config.push.enabled() {
         return PushSetup::NotConfigured;
@@ -97,25 +99,34 @@ pub fn offer(
         Ok(offer) => offer,
         Err(e) => return PushSetup::Unavailable(e.to_string()),
     };
-    let style: QrStyle = config.enrollment.qr.parse().unwrap_or(QrStyle::Utf8);
-    // A URL too long for a QR code still works typed or pasted.
-    let drawing = qr::render(&offer.url, style).unwrap_or_default();
+    let mut style = super::style_for(config, console);
     let address = messages::ENROLL_PUSH_URL.replace("{url}", &offer.url);
     // The code and one line above it fill an 80x24 screen; the address is shown on request
-    // (or at once when there is no code to show).
-    let mut prompt = if drawing.is_empty() {
-        format!("{address}{}", messages::ENROLL_PUSH_PROMPT_URL)
-    } else {
-        format!(
-            "{}{drawing}{}",
-            messages::ENROLL_PUSH_OFFER,
-            messages::ENROLL_PUSH_PROMPT
-        )
+    // (or at once when there is no code to show: a URL too long for a QR code still works
+    // typed or pasted).
+    let screen = |style: QrStyle| {
+        let drawing = qr::render(&offer.url, style).unwrap_or_default();
+        if drawing.is_empty() {
+            format!("{address}{}", messages::ENROLL_PUSH_PROMPT_URL)
+        } else {
+            let question = match style {
+                QrStyle::Utf8 => messages::ENROLL_PUSH_PROMPT_DARK,
+                QrStyle::Light => messages::ENROLL_PUSH_PROMPT_LIGHT,
+                QrStyle::Ansi | QrStyle::None => messages::ENROLL_PUSH_PROMPT,
+            };
+            format!("{}{drawing}{question}", messages::ENROLL_PUSH_OFFER)
+        }
     };
+    let mut prompt = screen(style);
     loop {
         let Ok(answer) = conv.ask_visible(&prompt) else {
             return PushSetup::Skipped;
         };
+        if let Some(other) = super::redraw(style, answer.expose()) {
+            style = other;
+            prompt = screen(style);
+            continue;
+        }
         match answer.expose().trim().to_ascii_lowercase().as_str() {
             "" => break,
             "u" | "url" => prompt = format!("{address}{}", messages::ENROLL_PUSH_PROMPT_URL),
