@@ -114,12 +114,13 @@ fn check_files(path: &Path, config: &Config, report: &mut Report) {
 }
 
 fn check_installation(config: Option<&Config>, inst: &Installation, report: &mut Report) {
-    check_module(inst, report);
-    check_pam_files(&inst.pam_dir, report);
+    // What is missing matters only where PAM would use it: otherwise it is a warning.
+    let named = check_pam_files(&inst.pam_dir, report);
+    check_module(inst, named, report);
     let Some(config) = config else {
         return;
     };
-    check_enrolled(config, report);
+    check_enrolled(config, named, report);
     if config.push.enabled() {
         check_token_mode(&config.push.host_token_file, report);
         if let Some(url) = &config.push.url {
@@ -128,7 +129,7 @@ fn check_installation(config: Option<&Config>, inst: &Installation, report: &mut
     }
 }
 
-fn check_module(inst: &Installation, report: &mut Report) {
+fn check_module(inst: &Installation, named: bool, report: &mut Report) {
     let found: Vec<PathBuf> = inst
         .module_dirs
         .iter()
@@ -143,10 +144,15 @@ fn check_module(inst: &Installation, report: &mut Report) {
                 .iter()
                 .map(|d| d.display().to_string())
                 .collect();
-            report.problem(&format!(
+            let text = format!(
                 "module: {MODULE_FILE} is in none of {}: every PAM line naming it fails",
                 dirs.join(", ")
-            ));
+            );
+            if named {
+                report.problem(&text);
+            } else {
+                report.warn(&text);
+            }
         }
     }
 }
@@ -158,7 +164,8 @@ struct Naming {
     kind: String,
 }
 
-fn check_pam_files(dir: &Path, report: &mut Report) {
+/// Whether any file names the module.
+fn check_pam_files(dir: &Path, report: &mut Report) -> bool {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(Result::ok)
@@ -167,7 +174,7 @@ fn check_pam_files(dir: &Path, report: &mut Report) {
             .collect(),
         Err(e) => {
             report.problem(&format!("{}: cannot read: {e}", dir.display()));
-            return;
+            return false;
         }
     };
     files.sort();
@@ -208,6 +215,7 @@ fn check_pam_files(dir: &Path, report: &mut Report) {
             dir.display()
         ));
     }
+    named_anywhere
 }
 
 /// The lines naming pam_twofold in `name` and the files it includes (depth-limited).
@@ -272,7 +280,7 @@ fn included_from(dir: &Path, included: &str, depth: usize, at: &str) -> Vec<Nami
 
 /// Root, and the administrator running this through sudo: not enrolled means, with
 /// `unenrolled = "refuse"`, locked out wherever the module is required.
-fn check_enrolled(config: &Config, report: &mut Report) {
+fn check_enrolled(config: &Config, named: bool, report: &mut Report) {
     let mut users = vec!["root".to_string()];
     if let Ok(admin) = std::env::var("SUDO_USER")
         && !admin.is_empty()
@@ -294,6 +302,9 @@ fn check_enrolled(config: &Config, report: &mut Report) {
             continue;
         }
         match config.enrollment.unenrolled {
+            Unenrolled::Refuse if !named => report.warn(&format!(
+                "{user}: not enrolled; once a PAM file names pam_twofold, {user} cannot sign in there (`twofold enroll {user}` first)"
+            )),
             Unenrolled::Refuse => report.problem(&format!(
                 "{user}: not enrolled, and [enrollment] unenrolled = \"refuse\": {user} cannot sign in where pam_twofold is required (`twofold enroll {user}` first)"
             )),
