@@ -226,6 +226,11 @@ fn enrollment_saves_nothing_after_three_wrong_codes_and_says_what_next() {
         assert_eq!(retry, "Wrong code (same key). Newest code from the app: ");
     }
     let last = &seen.prompts[3];
+    // Wrapped once, at word boundaries, the first line short enough for ssh's "(user@host) ".
+    assert_eq!(
+        *last,
+        "That code is not right either, so nothing was saved.\nDelete the entry from your app: your next sign-in shows a new key and QR code.\nPress Enter: "
+    );
     assert!(
         last.contains("nothing was saved")
             && last.contains("new key")

@@ -96,7 +96,7 @@ pub const ENROLL_PROMPT_ANY: &str = "Code from the app: ";
 pub const ENROLL_RETRY: &str = "Wrong code (same key). Newest code from the app: ";
 /// After the last wrong code: nothing saved, and what the next sign-in will do.
 pub const ENROLL_GAVE_UP: &str = "That code is not right either, so nothing was saved. Delete \
-this account from your app: your next sign-in shows a new key and QR code.";
+the entry from your app: your next sign-in shows a new key and QR code.";
 
 /// Shown once enrollment is saved, followed by the recovery codes.
 pub const ENROLL_DONE: &str = "✓ Your second factor is set up.\n\

@@ -228,11 +228,8 @@ impl Run<'_> {
                 ..Decision::new(Verdict::Success, Method::Enrollment, "enrolled")
             },
             Outcome::WrongCodes => {
-                notify(
-                    self.conv,
-                    self.req,
-                    &messages::wrap(messages::ENROLL_GAVE_UP),
-                );
+                // notify wraps it, leaving room for ssh's "(user@host) ".
+                notify(self.conv, self.req, messages::ENROLL_GAVE_UP);
                 Decision::refused("enrollment_wrong_code")
             }
             Outcome::NoAnswer => Decision::refused("conversation_failed"),
