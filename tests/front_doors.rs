@@ -52,6 +52,7 @@ const SSHD_PROBE: &[&str] = &[
 ];
 const SUDO: &[&str] = &["sudo", "visudo"];
 const SU: &[&str] = &["su"];
+const SU_QR: &[&str] = &["su", "zbarimg", "python3"];
 const LOGIN: &[&str] = &["login"];
 
 /// Why the test cannot run here, if it cannot.
@@ -363,6 +364,17 @@ fn su_password_and_code_signs_in() {
 #[test]
 fn su_wrong_code_is_refused() {
     front_door("su_wrong_code_is_refused", "su", SU);
+}
+
+/// At a console the first-sign-in code is drawn in explicit colours: it scans off the visible
+/// 80x24 screen on dark and light terminals alike.
+#[test]
+fn su_first_sign_in_colour_code_scans_on_dark_and_light() {
+    front_door(
+        "su_first_sign_in_colour_code_scans_on_dark_and_light",
+        "su",
+        SU_QR,
+    );
 }
 
 // ---- login -----------------------------------------------------------------------------------

@@ -267,8 +267,9 @@ screen() { tm capture-pane -p -J -t "$1" -S - -E - 2>/dev/null || true; }
 screen_as_shown() { tm capture-pane -p -t "$1" -S - -E - 2>/dev/null || true; }
 
 # screen_visible NAME: what the terminal shows right now (no scrollback), with its colours as
-# SGR escapes (capture-pane -e): what a person could point a phone at.
-screen_visible() { tm capture-pane -p -e -t "$1" 2>/dev/null || true; }
+# SGR escapes (capture-pane -e), trailing blanks kept (-N: a white quiet zone is blanks): what
+# a person could point a phone at.
+screen_visible() { tm capture-pane -p -e -N -t "$1" 2>/dev/null || true; }
 
 # keep_screen NAME FILE: saves the pane's visible screen (colours as escapes) as FILE under
 # $TWOFOLD_SCREENS (target/front-door-screens), for a person to look at.

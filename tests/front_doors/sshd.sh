@@ -366,7 +366,7 @@ read_visible() {
 # fits_80x24 FILE: the visible screen (24 lines) holds the whole prompt: its first line, the
 # key under the code, and nothing wider than the terminal was wrapped (no line is cut).
 fits_80x24() {
-    grep -q 'More information required\. Scan with an authenticator app:$' "$1" ||
+    grep -qE 'More information required\. Scan with an authenticator app: *$' "$1" ||
         die "the prompt's first line scrolled away on 80x24"
     grep -q "^Light background, or won't scan? Type this key:" "$1" || die "no key line on screen"
     [ "$(wc -l <"$1")" -le 24 ] || die "more than 24 lines captured"
