@@ -61,7 +61,7 @@ fn strings(value: &serde_json::Value) -> Vec<String> {
 fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
     let env = Env::new();
     let t0 = now();
-    let out = env.run(&["enroll", "bob", "--no-verify", "--json"]);
+    let out = env.run(&["enroll", "bob", "--force", "--no-verify", "--json"]);
     out.expect_code(0);
     assert_eq!(out.stderr, "", "nothing on stderr with --json --no-verify");
     let json = out.json();
@@ -95,7 +95,8 @@ fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
 
     let uri = json["otpauth_uri"].as_str().unwrap();
     let (label, pairs) = parse_otpauth(uri);
-    assert_eq!(label, "twofold:bob", "issuer:account label");
+    // The account alone: the issuer parameter names the issuer (8 bytes less in the QR code).
+    assert_eq!(label, "bob", "account label");
     let get = |k: &str| {
         let found: Vec<&str> = pairs
             .iter()
@@ -107,10 +108,8 @@ fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
     };
     assert_eq!(get("secret"), secret);
     assert_eq!(get("issuer"), "twofold");
-    assert_eq!(get("algorithm"), "SHA1");
-    assert_eq!(get("digits"), "6");
-    assert_eq!(get("period"), "30");
-    assert_eq!(pairs.len(), 5, "no other parameters: {uri}");
+    // SHA1, 6 digits and 30 s are the defaults every app assumes: left out of the code.
+    assert_eq!(pairs.len(), 2, "no other parameters: {uri}");
     assert_eq!(uri, expected_uri("bob", &secret, "SHA1", 6, 30));
 
     let codes = strings(&json["recovery_codes"]);
@@ -170,21 +169,21 @@ fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
 #[test]
 fn enroll_refuses_an_enrolled_user_unless_forced() {
     let env = Env::new();
-    let first = env.enroll_json("bob", &["--secret", SECRET]);
+    let first = env.enroll_json("daemon", &["--secret", SECRET]);
     assert_eq!(first["secret"], SECRET);
-    let again = env.run(&["enroll", "bob", "--no-verify", "--json"]);
+    let again = env.run(&["enroll", "daemon", "--no-verify", "--json"]);
     again.expect_code(1);
     assert_eq!(
         again.stderr,
-        "twofold: bob is already enrolled; run `twofold reset bob` first, or use --force\n"
+        "twofold: daemon is already enrolled; run `twofold reset daemon` first, or use --force\n"
     );
     assert_eq!(again.stdout, "");
-    let kept = env.store().load_record(&user("bob")).unwrap().unwrap();
+    let kept = env.store().load_record(&user("daemon")).unwrap().unwrap();
     assert_eq!(kept.totp.secret.expose(), SECRET, "record untouched");
 
-    let forced = env.enroll_json("bob", &["--force"]);
+    let forced = env.enroll_json("daemon", &[]);
     assert_ne!(forced["secret"], SECRET);
-    let replaced = env.store().load_record(&user("bob")).unwrap().unwrap();
+    let replaced = env.store().load_record(&user("daemon")).unwrap().unwrap();
     assert_eq!(
         replaced.totp.secret.expose(),
         forced["secret"].as_str().unwrap()
@@ -197,7 +196,14 @@ fn enroll_secret_is_normalised_and_bad_secret_refused() {
     let lower_spaced = "jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp";
     let json = env.enroll_json("bob", &["--secret", lower_spaced]);
     assert_eq!(json["secret"], SECRET);
-    let bad = env.run(&["enroll", "carol", "--no-verify", "--secret", "not base32!"]);
+    let bad = env.run(&[
+        "enroll",
+        "carol",
+        "--force",
+        "--no-verify",
+        "--secret",
+        "not base32!",
+    ]);
     bad.expect_code(1);
     assert_eq!(bad.stderr, "twofold: --secret is not a valid base32 key\n");
     assert!(!env.record_path("carol").exists());
@@ -216,7 +222,9 @@ fn enroll_via_stdin_wrong_then_oathtool_code_is_saved() {
     let right = oathtool(SECRET, &["--totp"], None);
     let t0 = now();
     let out = env.run_with_stdin(
-        &["enroll", "carol", "--secret", SECRET, "--qr", "none"],
+        &[
+            "enroll", "carol", "--force", "--secret", SECRET, "--qr", "none",
+        ],
         &format!("{wrong}\n{right}\n"),
     );
     out.expect_code(0);
@@ -231,9 +239,18 @@ fn enroll_via_stdin_wrong_then_oathtool_code_is_saved() {
         format!("{PROMPT}{NOT_RIGHT}\n{PROMPT}"),
         "one wrong attempt, then accepted"
     );
-    assert!(out.stdout.contains(
-        "Can't scan it? Enter this key by hand: JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP\n"
-    ));
+    // --qr none: no code drawn, so nothing says "scan"; the key is the way in.
+    assert!(
+        out.stdout
+            .contains("and type this key:\n\nJBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.to_lowercase().contains("scan"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout
             .contains("(time-based, SHA1, 6 digits, every 30 seconds)\n")
@@ -280,7 +297,9 @@ fn enroll_via_stdin_three_wrong_codes_saves_nothing() {
     let right = oathtool(SECRET, &["--totp"], None);
     // A fourth line with the right code must not be read: three attempts only.
     let out = env.run_with_stdin(
-        &["enroll", "carol", "--secret", SECRET, "--qr", "none"],
+        &[
+            "enroll", "carol", "--force", "--secret", SECRET, "--qr", "none",
+        ],
         &format!("{wrong}\n{wrong}\n{wrong}\n{right}\n"),
     );
     out.expect_code(1);
@@ -303,7 +322,7 @@ fn enroll_via_stdin_three_wrong_codes_saves_nothing() {
 #[test]
 fn enroll_via_stdin_end_of_input_saves_nothing() {
     let env = Env::new();
-    let out = env.run_with_stdin(&["enroll", "carol", "--qr", "none"], "");
+    let out = env.run_with_stdin(&["enroll", "carol", "--force", "--qr", "none"], "");
     out.expect_code(1);
     assert_eq!(
         out.stderr,
@@ -356,7 +375,9 @@ fn enroll_through_a_pty() {
     let mut cmd = Command::new("python3");
     cmd.args(["-c", PTY_DRIVER, PROMPT, &code, TWOFOLD, "--config"])
         .arg(&env.config)
-        .args(["enroll", "dave", "--secret", SECRET, "--qr", "ansi"]);
+        .args([
+            "enroll", "dave", "--force", "--secret", SECRET, "--qr", "ansi",
+        ]);
     let out = run_command(cmd, "");
     out.expect_code(0);
     let screen = out.stdout.replace("\r\n", "\n");
@@ -392,6 +413,7 @@ fn enroll_sha256_8_digits_60_seconds_accepts_oathtool_code() {
         &[
             "enroll",
             "erin",
+            "--force",
             "--secret",
             SECRET_32,
             "--algorithm",
@@ -462,9 +484,17 @@ fn status_of_enrolled_and_not_enrolled_user() {
         "failures": 0,
         "locked": false,
         "locked_until": 0,
+        "locked_until_at": null,
         "last_success": 0,
+        "last_success_at": null,
+        "created_at": twofold_core::when::iso8601(created),
     });
     assert_eq!(json, expected);
+    let iso = json["created_at"].as_str().unwrap();
+    assert!(
+        iso.ends_with('Z') && iso.len() == 20 && iso.as_bytes()[10] == b'T',
+        "{iso}"
+    );
 
     let text = env.run(&["status", "bob"]);
     text.expect_code(0);
@@ -489,7 +519,10 @@ fn list_shows_odd_names_decoded_and_sorted() {
     let env = Env::new();
     let empty = env.run(&["list"]);
     empty.expect_code(0);
-    assert_eq!(empty.stdout, "", "no users before any enrollment");
+    assert_eq!(
+        empty.stdout, "no users enrolled\n",
+        "no users before any enrollment"
+    );
     assert_eq!(
         env.run(&["list", "--json"]).expect_code(0).json(),
         serde_json::json!([])
@@ -525,8 +558,26 @@ fn list_shows_odd_names_decoded_and_sorted() {
     sorted.sort();
     let out = env.run(&["list"]);
     out.expect_code(0);
-    let listed: Vec<&str> = out.stdout.lines().collect();
+    let mut lines = out.stdout.lines();
+    assert_eq!(
+        lines
+            .next()
+            .map(|h| h.split_whitespace().collect::<Vec<_>>().join(" ")),
+        Some("USER METHODS LAST SIGN-IN LOCKED".into())
+    );
+    let listed: Vec<&str> = lines
+        .clone()
+        .map(|l| l.split("  ").next().unwrap())
+        .collect();
     assert_eq!(listed, sorted, "decoded and sorted by name");
+    for line in lines {
+        let cells: Vec<&str> = line
+            .split("  ")
+            .filter(|c| !c.is_empty())
+            .map(str::trim)
+            .collect();
+        assert_eq!(cells[1..], ["app,recovery", "never", "no"], "{line}");
+    }
     let json = env.run(&["list", "--json"]).expect_code(0).json();
     assert_eq!(strings(&json), sorted);
 
@@ -555,9 +606,15 @@ fn reset_removes_record_and_state() {
     assert!(!env.record_path("bob").exists(), "record removed");
     assert!(!env.state_path("bob").exists(), "state removed");
     env.run(&["status", "bob"]).expect_code(3);
-    assert_eq!(
-        env.run(&["list"]).expect_code(0).stdout,
-        "alice@corp.example\n"
+    let listed = env.run(&["list"]).expect_code(0).stdout.clone();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        listed
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("alice@corp.example  "),
+        "{listed}"
     );
 
     let again = env.run(&["reset", "bob"]);
@@ -567,7 +624,10 @@ fn reset_removes_record_and_state() {
     let out = env.run(&["reset", "alice@corp.example"]);
     out.expect_code(0);
     assert!(!env.record_path("alice%40corp.example").exists());
-    assert_eq!(env.run(&["list"]).expect_code(0).stdout, "");
+    assert_eq!(
+        env.run(&["list"]).expect_code(0).stdout,
+        "no users enrolled\n"
+    );
 
     // Enrolling again after a reset works.
     env.enroll_json("bob", &[]);
@@ -596,13 +656,16 @@ fn unlock_clears_a_lockout_written_into_the_state_file() {
     let text = env.run(&["status", "alice@corp.example"]);
     text.expect_code(0);
     assert!(text.stdout.contains("  consecutive failures: 5\n"));
+    // When it ends as a date, how long that is, and what ends it sooner.
+    let ends = twofold_core::when::human(until);
     assert!(
-        text.stdout
-            .contains(" more seconds (`twofold unlock alice@corp.example` ends it)\n")
-            && text.stdout.contains("  LOCKED for "),
+        text.stdout.contains(&format!(
+            "  LOCKED until {ends} (15 minutes more; `twofold unlock alice@corp.example` ends it)\n"
+        )),
         "{}",
         text.stdout
     );
+    assert_eq!(json["locked_until_at"], twofold_core::when::iso8601(until));
 
     let out = env.run(&["unlock", "alice@corp.example"]);
     out.expect_code(0);
@@ -630,6 +693,137 @@ fn unlock_clears_a_lockout_written_into_the_state_file() {
     let missing = env.run(&["unlock", "zed"]);
     missing.expect_code(1);
     assert_eq!(missing.stderr, "twofold: zed is not enrolled\n");
+}
+
+#[test]
+fn unlock_resumes_push_paused_after_a_report_and_status_says_until_when() {
+    let env = Env::new();
+    env.enroll_json("bob", &[]);
+    let until = now() + 86_400;
+    // The state after "This wasn't me" on the phone, as the module writes it.
+    write_private(
+        &env.state_path("bob"),
+        &format!(
+            "last_step = 7\nfailures = 0\nlocked_until = 0\nused_recovery = []\nlast_success = 0\npush_suspended_until = {until}\n"
+        ),
+    );
+    let text = env.run(&["status", "bob"]).expect_code(0).stdout.clone();
+    assert!(
+        text.contains(&format!(
+            "  push paused until {}: suspended after a sign-in was reported as not them (`twofold unlock bob` resumes it)\n",
+            twofold_core::when::human(until)
+        )),
+        "{text}"
+    );
+    let out = env.run(&["unlock", "bob"]);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        "✓ bob: unlocked, failure count cleared, push approval resumed.\n"
+    );
+    let store = env.store();
+    let u = user("bob");
+    let lock = store.lock(&u).unwrap();
+    let state = store.load_state(&u, &lock).unwrap();
+    assert_eq!(state.push_suspended_until, 0);
+    assert_eq!(state.last_step, 7);
+    drop(lock);
+    let text = env.run(&["status", "bob"]).expect_code(0).stdout.clone();
+    assert!(!text.contains("push paused"), "{text}");
+}
+
+#[test]
+fn serve_add_host_names_the_configured_token_file() {
+    let env = Env::new();
+    let db = env.path().join("serve.db");
+    write_private(
+        &env.config,
+        &format!(
+            "state_dir = {:?}\n[push]\nurl = \"https://push.example.org\"\nhost_token_file = \"/etc/twofold/push-token\"\n[serve]\ndatabase = {:?}\n",
+            env.state_dir.display().to_string(),
+            db.display().to_string()
+        ),
+    );
+    let out = env.run(&["serve", "--add-host", "web1"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.ends_with(
+            "\nNote: on this machine [push] host_token_file is /etc/twofold/push-token: store it there instead.\n"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn enroll_refuses_a_name_the_system_does_not_know_unless_forced() {
+    let env = Env::new();
+    let out = env.run(&["enroll", "alcie-no-such-user", "--no-verify", "--json"]);
+    out.expect_code(1);
+    assert_eq!(
+        out.stderr,
+        "twofold: alcie-no-such-user: no such account on this system (getpwnam found none); check the name, or use --force to enroll it anyway (an account from a directory not yet visible here)\n"
+    );
+    assert!(
+        !env.record_path("alcie-no-such-user").exists(),
+        "nothing saved"
+    );
+    env.run(&[
+        "enroll",
+        "alcie-no-such-user",
+        "--no-verify",
+        "--json",
+        "--force",
+    ])
+    .expect_code(0);
+    assert!(env.record_path("alcie-no-such-user").exists());
+}
+
+#[test]
+fn every_argument_has_help_and_config_shows_its_default() {
+    let out = run_command(
+        {
+            let mut c = Command::new(TWOFOLD);
+            c.arg("--help");
+            c
+        },
+        "",
+    );
+    assert!(
+        out.stdout.contains("[default: /etc/twofold/twofold.toml"),
+        "{}",
+        out.stdout
+    );
+    for sub in [
+        "status",
+        "list",
+        "reset",
+        "unlock",
+        "recovery-codes",
+        "devices",
+        "enroll",
+        "check-config",
+    ] {
+        let out = run_command(
+            {
+                let mut c = Command::new(TWOFOLD);
+                c.args([sub, "--help"]);
+                c
+            },
+            "",
+        );
+        // clap prints an argument without help as its name alone on the line.
+        for line in out.stdout.lines() {
+            let t = line.trim();
+            let bare = (t.starts_with('<') && t.ends_with('>') && !t.contains(' '))
+                || (t.starts_with("--") && !t.contains("  "));
+            assert!(
+                !bare,
+                "`twofold {sub} --help`: no help for {t:?}:\n{}",
+                out.stdout
+            );
+        }
+    }
 }
 
 #[test]
@@ -789,6 +983,164 @@ fn check_config_accepts_a_good_file() {
     assert_eq!(out.stdout, format!("{cfg}: OK\n"));
 }
 
+/// `check-config --installation` against a made-up pam.d and module directory.
+fn check_installation(env: &Env, pam: &[(&str, &str)], module: bool, sudo_user: &str) -> Output {
+    let pam_dir = env.path().join("pam.d");
+    let module_dir = env.path().join("security");
+    std::fs::create_dir_all(&pam_dir).unwrap();
+    std::fs::create_dir_all(&module_dir).unwrap();
+    for (name, text) in pam {
+        std::fs::write(pam_dir.join(name), text).unwrap();
+    }
+    if module {
+        std::fs::write(module_dir.join("pam_twofold.so"), "").unwrap();
+    }
+    let mut c = env.command(&["check-config"]);
+    c.arg("--installation")
+        .arg("--pam-dir")
+        .arg(&pam_dir)
+        .arg("--module-dir")
+        .arg(&module_dir)
+        .env("SUDO_USER", sudo_user);
+    run_command(c, "")
+}
+
+#[test]
+fn check_config_installation_finds_a_missing_module_and_a_double_pam_line() {
+    let env = Env::new();
+    let out = check_installation(
+        &env,
+        &[
+            (
+                "common-auth",
+                "auth [success=1 default=ignore] pam_unix.so nullok\nauth required pam_twofold.so\n",
+            ),
+            // sshd names it itself and again through common-auth: two codes per sign-in.
+            (
+                "sshd",
+                "@include common-auth\nauth required pam_twofold.so # again\naccount include common-account\n",
+            ),
+            (
+                "sudo",
+                "# auth required pam_twofold.so (commented out)\n@include common-auth\n",
+            ),
+        ],
+        false,
+        "",
+    );
+    out.expect_code(1);
+    let dir = env.path().display().to_string();
+    assert!(
+        out.stderr.contains(&format!(
+            "module: pam_twofold.so is in none of {dir}/security: every PAM line naming it fails"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "{dir}/pam.d/sshd: names pam_twofold 2 times for auth (sshd:1 -> common-auth:2, sshd:2)"
+        )),
+        "{}",
+        out.stderr
+    );
+    // sudo names it once (its own line is a comment); common-auth once.
+    assert!(
+        out.stdout.contains(&format!(
+            "{dir}/pam.d/sudo: auth uses pam_twofold (sudo:2 -> common-auth:2)"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stderr.contains("pam.d/sudo"), "{}", out.stderr);
+    // Root is not enrolled and unenrolled users are refused by default: locked out.
+    assert!(
+        out.stderr
+            .contains("root: not enrolled, and [enrollment] unenrolled = \"refuse\""),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains(": OK"), "{}", out.stdout);
+}
+
+#[test]
+fn check_config_installation_finds_a_readable_host_token_and_a_silent_service() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.enroll_json("root", &[]);
+    let token = env.path().join("host-token");
+    std::fs::write(&token, format!("{}\n", "A".repeat(43))).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write_private(
+        &env.config,
+        &format!(
+            "state_dir = {:?}\n[push]\nurl = \"http://127.0.0.1:{port}\"\nhost_token_file = {:?}\n",
+            env.state_dir.display().to_string(),
+            token.display().to_string()
+        ),
+    );
+    let pam = [("sshd", "auth required pam_twofold.so\n")];
+    let out = check_installation(&env, &pam, true, "");
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "push.host_token_file: {} has mode 0644: others can act as this host (chmod 600)",
+            token.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "push.url: http://127.0.0.1:{port} does not answer: sign-ins fall back to [push] fail_mode"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn check_config_installation_passes_when_module_pam_and_enrollments_are_in_place() {
+    let env = Env::new();
+    env.enroll_json("root", &[]);
+    env.enroll_json("alice", &[]);
+    let pam = [(
+        "sshd",
+        "@include common-account\nauth required pam_twofold.so\n",
+    )];
+    let out = check_installation(&env, &pam, true, "alice");
+    out.expect_code(0);
+    let dir = env.path().display().to_string();
+    assert_eq!(out.stderr, "");
+    assert!(
+        out.stdout
+            .contains(&format!("module: {dir}/security/pam_twofold.so")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("{dir}/pam.d/sshd: auth uses pam_twofold (sshd:2)")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("root: enrolled\nalice: enrolled\n"),
+        "{}",
+        out.stdout
+    );
+    // The invoking administrator, not enrolled, is a problem too.
+    let out = check_installation(&env, &pam, true, "bob");
+    out.expect_code(1);
+    assert!(out.stderr.contains("bob: not enrolled"), "{}", out.stderr);
+}
+
 #[test]
 fn check_config_names_file_key_line_and_reason() {
     let env = Env::new();
@@ -821,22 +1173,30 @@ fn check_config_names_file_key_line_and_reason() {
     let stderr = check(&format!(
         "{state}[rate_limit]\nfailure_delay_ms = 0\nmax_failurez = 3\n"
     ));
-    assert!(
-        stderr.starts_with(&format!("{shown}: line 4: unknown field `max_failurez`")),
-        "{stderr}"
+    assert_eq!(
+        stderr,
+        format!(
+            "{shown}: rate_limit.max_failurez (line 4): unknown key \"max_failurez\"; the keys here are \"max_failures\", \"lockout_seconds\", \"failure_delay_ms\"\n"
+        )
     );
-    assert_eq!(stderr.lines().count(), 1);
 
-    // Both in one file: refused, naming the file, the unknown key's line and the reason.
+    // Both in one file: both reported, the unknown key with its line, the bad value with its key.
     let stderr = check(&format!(
         "{state}[totp]\ndigits = 9\n\n[rate_limit]\nmax_failurez = 3\n"
     ));
     assert!(
         stderr.starts_with(&format!(
-            "{shown}: line 6: unknown field `max_failurez`, expected one of `max_failures`"
+            "{shown}: rate_limit.max_failurez (line 6): unknown key \"max_failurez\""
         )),
         "{stderr}"
     );
+    assert!(
+        stderr.ends_with(&format!(
+            "{shown}: totp.digits: must be 6, 7 or 8 (got 9)\n"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
 
     // Several bad values are all reported, one line each.
     let stderr = check(&format!(
@@ -855,7 +1215,22 @@ fn check_config_names_file_key_line_and_reason() {
     ));
     assert_eq!(
         stderr,
-        format!("{shown}: line 3: invalid type: string \"fast\", expected u64\n")
+        format!(
+            "{shown}: rate_limit.failure_delay_ms (line 3): must be a whole number, 0 or more (got the text \"fast\")\n"
+        )
+    );
+
+    // Three different mistakes: all three, each with its key, in plain words, at once.
+    let stderr = check(&format!(
+        "{state}[enrollment]\nunenrolled = \"yes\"\n[rate_limit]\nlockout_seconds = \"five\"\n[totp]\ndigits = 9\n"
+    ));
+    assert_eq!(
+        stderr,
+        format!(
+            "{shown}: enrollment.unenrolled (line 3): must be one of \"refuse\", \"allow\", \"enroll\" (got \"yes\")\n\
+             {shown}: rate_limit.lockout_seconds (line 5): must be a whole number, 0 or more (got the text \"five\")\n\
+             {shown}: totp.digits: must be 6, 7 or 8 (got 9)\n"
+        )
     );
 
     // A relative state_dir.
@@ -1091,7 +1466,10 @@ fn import_google_authenticator_refuses_hotp_file() {
     assert!(!env.record_path("gina").exists(), "nothing saved");
     assert!(!env.state_path("gina").exists(), "nothing saved");
     env.run(&["status", "gina"]).expect_code(3);
-    assert_eq!(env.run(&["list"]).expect_code(0).stdout, "");
+    assert_eq!(
+        env.run(&["list"]).expect_code(0).stdout,
+        "no users enrolled\n"
+    );
 }
 
 // ---------------------------------------------------------------- demo
@@ -1123,7 +1501,8 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         "  ✓ a wrong code is refused: libpam returned PAM_AUTH_ERR",
         "No terminal: the built-in test device (src/core/src/push/device.rs) is the phone.",
         "  ✓ an approved push signs in: libpam returned PAM_SUCCESS",
-        "  [The sign-in was denied on your phone.]",
+        "  [The sign-in was denied on your phone, so it was refused. For the next 30",
+        "seconds, sign-ins ask for a code from your app instead of a push.]",
         "  ✓ a denied push is refused: libpam returned PAM_AUTH_ERR",
         "  ✓ twofold serve stopped",
         "✓ Demo passed.",
@@ -1219,8 +1598,8 @@ fn enroll_whose_output_is_lost_saves_nothing() {
     // A reader that went away (`twofold enroll bob --json | true`): the recovery codes cannot
     // be shown, so no record may be saved that nobody has the codes for.
     for args in [
-        &["enroll", "bob", "--no-verify", "--json"][..],
-        &["enroll", "bob", "--no-verify", "--qr", "none"][..],
+        &["enroll", "bob", "--force", "--no-verify", "--json"][..],
+        &["enroll", "bob", "--force", "--no-verify", "--qr", "none"][..],
     ] {
         let env = Env::new();
         let (reader, writer) = std::io::pipe().unwrap();

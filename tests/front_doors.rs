@@ -52,6 +52,7 @@ const SSHD_PROBE: &[&str] = &[
 ];
 const SUDO: &[&str] = &["sudo", "visudo"];
 const SU: &[&str] = &["su"];
+const SU_QR: &[&str] = &["su", "zbarimg", "python3"];
 const LOGIN: &[&str] = &["login"];
 
 /// Why the test cannot run here, if it cannot.
@@ -131,6 +132,10 @@ fn front_door(test: &str, script: &str, tools: &[&str]) {
         .env("TWOFOLD_REPO", repo)
         .env("TWOFOLD_HOST_MNTNS", &host_mntns)
         .env("TWOFOLD_PHONE", common::test_phone_path())
+        .env(
+            "TWOFOLD_SCREENS",
+            repo.join("target/front-door-screens").join(test),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -245,11 +250,34 @@ fn ssh_first_sign_in_wrong_code_asks_again() {
 }
 
 /// The OpenSSH client shows each ESC in a prompt as the text `\033`, so the default drawing
-/// inside the sign-in is plain half blocks: 53 columns, within an 80-column terminal.
+/// inside the sign-in is plain half blocks. On an 80x24 terminal with a dark background, the
+/// code read off the VISIBLE screen (colours honoured) scans, and its code signs in.
 #[test]
-fn ssh_first_sign_in_qr_scans_on_an_80_column_terminal() {
+fn ssh_first_sign_in_fits_80x24_on_a_dark_terminal() {
     front_door(
-        "ssh_first_sign_in_qr_scans_on_an_80_column_terminal",
+        "ssh_first_sign_in_fits_80x24_on_a_dark_terminal",
+        "sshd",
+        SSHD_QR,
+    );
+}
+
+/// On an 80x24 terminal with a light background the dark-terminal drawing reads inverted
+/// (nothing scans); the prompt says so, "L" redraws it, and that one scans and signs in.
+#[test]
+fn ssh_first_sign_in_fits_80x24_on_a_light_terminal() {
+    front_door(
+        "ssh_first_sign_in_fits_80x24_on_a_light_terminal",
+        "sshd",
+        SSHD_QR,
+    );
+}
+
+/// Three wrong codes: the same key for all three, then the screen says nothing was saved and
+/// the next attempt brings a new key, as it said.
+#[test]
+fn ssh_first_sign_in_three_wrong_codes_say_what_happens() {
+    front_door(
+        "ssh_first_sign_in_three_wrong_codes_say_what_happens",
         "sshd",
         SSHD_QR,
     );
@@ -336,6 +364,17 @@ fn su_password_and_code_signs_in() {
 #[test]
 fn su_wrong_code_is_refused() {
     front_door("su_wrong_code_is_refused", "su", SU);
+}
+
+/// At a console the first-sign-in code is drawn in explicit colours: it scans off the visible
+/// 80x24 screen on dark and light terminals alike.
+#[test]
+fn su_first_sign_in_colour_code_scans_on_dark_and_light() {
+    front_door(
+        "su_first_sign_in_colour_code_scans_on_dark_and_light",
+        "su",
+        SU_QR,
+    );
 }
 
 // ---- login -----------------------------------------------------------------------------------

@@ -23,15 +23,13 @@ struct Seen {
     key: Option<String>,
 }
 
-/// The key given in text in the enrollment prompt ("Or enter this key by hand: ABCD EFGH ...").
+/// The key given in text in the enrollment prompt, on the line after "Light background, or
+/// won't scan? Type this key:" ("ABCD EFGH ...  (time-based, 6 digits)").
 fn key_in(prompt: &str) -> Option<String> {
-    let line = prompt
-        .lines()
-        .find(|l| l.starts_with("Or enter this key by hand: "))?;
-    Some(
-        line.trim_start_matches("Or enter this key by hand: ")
-            .replace(' ', ""),
-    )
+    let mut lines = prompt.lines();
+    lines.find(|l| *l == "Light background, or won't scan? Type this key:")?;
+    let line = lines.next()?;
+    Some(line.split("  (").next()?.replace(' ', ""))
 }
 
 fn params(key: &str) -> TotpParams {
@@ -106,8 +104,24 @@ fn first_sign_in_enrolls_then_requires_a_code() {
     let (outcome, seen) = enroll_dialogue(&host, ACCOUNT, |key, _| common::code_now(&params(key)));
     assert_eq!(outcome.name, "PAM_SUCCESS", "prompts: {:#?}", seen.prompts);
     let first = &seen.prompts[0];
-    assert!(first.starts_with("More information required\n"), "{first}");
-    assert!(first.ends_with("3. Code shown in the app: "), "{first}");
+    assert!(
+        first.starts_with("More information required. Scan with an authenticator app:\n"),
+        "{first}"
+    );
+    assert!(
+        first.ends_with("Code from the app (or L to redraw the QR code for a light background): "),
+        "{first}"
+    );
+    // The whole first screen fits 80x24: 24 lines, the last one the prompt, none wider than 80.
+    assert!(
+        first.lines().count() <= 24,
+        "{} lines",
+        first.lines().count()
+    );
+    assert!(
+        first.lines().all(|l| l.chars().count() <= 80),
+        "a line wider than 80 columns:\n{first}"
+    );
     assert!(
         first.contains('▀') || first.contains('▄'),
         "QR drawn in the prompt"
@@ -159,27 +173,110 @@ fn enrollment_qr_code_in_the_prompt_scans_to_the_key_shown() {
         let key = seen.key.clone().unwrap();
         assert_eq!(
             uri.trim_end(),
-            format!(
-                "otpauth://totp/twofold:{ACCOUNT}?secret={key}&issuer=twofold&algorithm=SHA1&digits=6&period=30"
-            ),
+            format!("otpauth://totp/{ACCOUNT}?secret={key}&issuer=twofold"),
             "style {style}"
         );
     }
 }
 
 #[test]
-fn enrollment_saves_nothing_after_three_wrong_codes() {
+fn at_a_console_the_default_draws_the_code_in_colours_that_scan_on_any_background() {
+    let host = Host::with(ENROLL, "");
+    let mut first = None;
+    let outcome = host.sign_in_with(ACCOUNT, None, &mut |msg: Message<'_>| match msg {
+        Message::PromptEchoOn(text) | Message::PromptEchoOff(text) => {
+            if first.is_none() {
+                first = Some(text.to_string());
+                let key = key_in(text).expect("the key in text");
+                return Some(common::code_now(&params(&key)).into_bytes());
+            }
+            Some(Vec::new())
+        }
+        _ => None,
+    });
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    let first = first.unwrap();
+    // Explicit black on white: no "L" needed, so none offered.
+    assert!(first.contains("\x1b[0;38;5;16;48;5;231m"), "{first}");
+    assert!(first.ends_with("\nCode from the app: "), "{first}");
+    if Command::new("zbarimg").arg("--version").output().is_ok() {
+        let image = host.root.join("console.pbm");
+        write_pbm(&decode_to_bitmap(&qr_lines(&first)), 8, &image).unwrap();
+        let out = Command::new("zbarimg")
+            .args(["--raw", "-q"])
+            .arg(&image)
+            .output()
+            .unwrap();
+        let uri = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            uri.starts_with(&format!("otpauth://totp/{ACCOUNT}?secret=")),
+            "{uri}"
+        );
+    }
+}
+
+#[test]
+fn enrollment_saves_nothing_after_three_wrong_codes_and_says_what_next() {
     let host = Host::with(ENROLL, "");
     let (outcome, seen) = enroll_dialogue(&host, ACCOUNT, |key, _| wrong_code(&params(key)));
     assert_eq!(outcome.name, "PAM_AUTH_ERR");
-    assert_eq!(seen.prompts.len(), 3);
+    // Three code prompts, then (over SSH) the verdict as a prompt of its own.
+    assert_eq!(seen.prompts.len(), 4, "{:#?}", seen.prompts);
+    for retry in &seen.prompts[1..3] {
+        assert_eq!(retry, "Wrong code (same key). Newest code from the app: ");
+    }
+    let last = &seen.prompts[3];
+    // Wrapped once, at word boundaries, the first line short enough for ssh's "(user@host) ".
     assert_eq!(
-        seen.prompts[1],
-        "That code is not right. Code shown in the app: "
+        *last,
+        "That code is not right either, so nothing was saved.\nDelete the entry from your app: your next sign-in shows a new key and QR code.\nPress Enter: "
     );
+    assert!(
+        last.contains("nothing was saved")
+            && last.contains("new key")
+            && last.ends_with("Press Enter: "),
+        "{last}"
+    );
+    assert!(last.lines().all(|l| l.chars().count() <= 78), "{last}");
     host.last_decision()
         .assert_decision(ACCOUNT, "failure", "enrollment_wrong_code");
     assert!(!record_exists(&host, ACCOUNT));
+}
+
+#[test]
+fn l_redraws_the_code_for_a_light_background_without_using_an_attempt() {
+    let host = Host::with(ENROLL, "");
+    let (outcome, seen) = enroll_dialogue(&host, ACCOUNT, |key, n| match n {
+        1 => "L".into(),
+        2 | 3 => wrong_code(&params(key)),
+        _ => common::code_now(&params(key)),
+    });
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{:#?}", seen.prompts);
+    let (dark, light) = (&seen.prompts[0], &seen.prompts[1]);
+    assert!(
+        light.ends_with("Code from the app (or D to redraw the QR code for a dark background): "),
+        "{light}"
+    );
+    // The same code with ink and blank swapped, and the same key in text.
+    assert_eq!(key_in(dark), key_in(light));
+    let invert = |c: char| match c {
+        '█' => ' ',
+        ' ' => '█',
+        '▀' => '▄',
+        '▄' => '▀',
+        other => other,
+    };
+    let dark_rows: Vec<String> = qr_lines(dark)
+        .lines()
+        .map(|l| l.chars().map(invert).collect())
+        .collect();
+    let light_text = light.replace('\n', " \n");
+    let light_rows: Vec<&str> = light_text.lines().skip(1).take(dark_rows.len()).collect();
+    for (d, l) in dark_rows.iter().zip(&light_rows) {
+        assert_eq!(d.trim_end(), l.trim_end());
+    }
+    // "L" was not an attempt: two wrong codes, then the right one, enroll.
+    assert!(record_exists(&host, ACCOUNT));
 }
 
 #[test]

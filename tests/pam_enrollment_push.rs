@@ -20,8 +20,11 @@ use twofold_core::store::UserStore;
 
 /// An account that exists on every Debian system; enrollment at sign-in needs a real account.
 const ACCOUNT: &str = "daemon";
+/// The end of the pairing prompt under its QR code.
 const PAIRING_PROMPT_END: &str =
-    "Open it on your phone, then press Enter (or just press Enter to skip): ";
+    "Paired? Press Enter. S: skip, U: show the address, L: light background: ";
+/// The end of the pairing prompt under the address in text (after "U").
+const PAIRING_URL_PROMPT_END: &str = "Paired? Press Enter. Or type S to skip: ";
 
 /// A host that enrolls at first sign-in, with `[push]` pointing at `url`.
 fn host_for(url: &str, token: &str) -> Host {
@@ -45,12 +48,11 @@ fn params(key: &str) -> TotpParams {
     }
 }
 
-/// The key given in text in the first enrollment prompt.
+/// The key given in text in the first enrollment prompt (the line after "... Type this key:").
 fn key_in(prompt: &str) -> Option<String> {
-    let line = prompt
-        .lines()
-        .find_map(|l| l.strip_prefix("Or enter this key by hand: "))?;
-    Some(line.replace(' ', ""))
+    let mut lines = prompt.lines();
+    lines.find(|l| l.ends_with("Type this key:"))?;
+    Some(lines.next()?.split("  (").next()?.replace(' ', ""))
 }
 
 /// The pairing URL on a line of its own in the pairing prompt.
@@ -66,8 +68,9 @@ enum Shown<'a> {
     TestPush(u8),
 }
 
-/// Signs in as a first-time user: the right code for the app; `phone` sees the pairing and test
-/// push prompts before they are answered with Enter (as everything else is).
+/// Signs in as a first-time user: the right code for the app; "U" at the pairing QR code, so the
+/// address is shown in text; `phone` sees that prompt and the test push's before they are
+/// answered with Enter (as everything else is).
 fn enroll(host: &Host, mut phone: impl FnMut(Shown<'_>)) -> (Outcome, Vec<String>) {
     let mut prompts = Vec::new();
     let outcome = host.sign_in_with(ACCOUNT, Some(RHOST), &mut |msg: Message<'_>| {
@@ -79,6 +82,9 @@ fn enroll(host: &Host, mut phone: impl FnMut(Shown<'_>)) -> (Outcome, Vec<String
             return Some(code_now(&params(&key)).into_bytes());
         }
         if text.ends_with(PAIRING_PROMPT_END) {
+            return Some(b"U".to_vec());
+        }
+        if text.ends_with(PAIRING_URL_PROMPT_END) {
             phone(Shown::Pairing(text));
         } else if text.contains("Approve the test notification") {
             phone(Shown::TestPush(
@@ -122,16 +128,28 @@ fn first_sign_in_pairs_the_phone_and_its_test_push_is_approved() {
     assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
     assert_eq!(
         prompts.len(),
-        4,
-        "code, pairing, test push, recovery codes: {prompts:#?}"
+        5,
+        "code, pairing QR, pairing address, test push, recovery codes: {prompts:#?}"
     );
     let pairing = &prompts[1];
     assert!(
-        pairing.starts_with("✓ Your authenticator app is set up.\n"),
+        pairing.starts_with(
+            "✓ App set up. Optional: approve sign-ins on your phone. Scan with its camera:\n"
+        ),
         "{pairing}"
     );
     assert!(pairing.contains('▀') || pairing.contains('▄'), "QR drawn");
-    let test = &prompts[2];
+    // The pairing code and the question under it fit 80x24 (the address, a version-6 code's
+    // worth of bytes, is shown only on request); only the line above may scroll away.
+    let qr_rows = pairing.lines().filter(|l| l.contains('█')).count();
+    assert!(qr_rows < 24, "{pairing}");
+    assert!(pairing.lines().count() <= 25, "{pairing}");
+    assert!(
+        pairing.lines().all(|l| l.chars().count() <= 80),
+        "{pairing}"
+    );
+    assert!(pairing_url_in(pairing).is_none(), "{pairing}");
+    let test = &prompts[3];
     assert!(
         test.starts_with("✓ Phone paired (twofold test device).\n"),
         "{test}"
@@ -141,7 +159,7 @@ fn first_sign_in_pairs_the_phone_and_its_test_push_is_approved() {
             && test.ends_with(", then press Enter: "),
         "{test}"
     );
-    let last = &prompts[3];
+    let last = &prompts[4];
     assert!(last.starts_with("Notification approved ✓\n"), "{last}");
     assert!(last.contains("Recovery codes"), "{last}");
     assert!(last.ends_with("Press Enter to continue: "), "{last}");
@@ -194,6 +212,7 @@ fn pairing_qr_code_in_the_prompt_scans_to_the_url_shown() {
     let (outcome, prompts) = enroll(&host, |_| {});
     assert_eq!(outcome.name, "PAM_SUCCESS");
     let pairing = &prompts[1];
+    let address = &prompts[2];
     let qr: String = pairing
         .lines()
         .filter(|l| l.chars().any(|c| "▀▄█".contains(c)) && l.chars().all(|c| "▀▄█ ".contains(c)))
@@ -207,7 +226,7 @@ fn pairing_qr_code_in_the_prompt_scans_to_the_url_shown() {
         .output()
         .unwrap();
     let scanned = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(scanned.trim_end(), pairing_url_in(pairing).unwrap());
+    assert_eq!(scanned.trim_end(), pairing_url_in(address).unwrap());
 }
 
 #[test]
@@ -220,10 +239,10 @@ fn enter_without_pairing_skips_push_and_enrolls_with_codes() {
     assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
     assert_eq!(
         prompts.len(),
-        3,
-        "code, pairing, recovery codes: {prompts:#?}"
+        4,
+        "code, pairing QR, pairing address, recovery codes: {prompts:#?}"
     );
-    let last = &prompts[2];
+    let last = &prompts[3];
     assert!(
         last.starts_with("✓ Your second factor is set up."),
         "{last}"
@@ -232,9 +251,131 @@ fn enter_without_pairing_skips_push_and_enrolls_with_codes() {
     let d = host.last_decision();
     d.assert_decision(ACCOUNT, "success", "enrolled");
     assert_eq!(d.get("detail"), "push skipped");
-    // Later sign-ins ask for a code, as before push existed.
+    // Later sign-ins ask for a code, as before push existed, with a word on pairing later.
     let (_, transcript) = host.sign_in(ACCOUNT, &["000000"]);
-    assert_eq!(transcript[0], common::CODE_PROMPT);
+    assert_eq!(transcript, [PAIR_TIP, common::CODE_PROMPT]);
+}
+
+const PAIR_TIP: &str =
+    "INFO: Tip: type pair (instead of a code) to approve sign-ins on your phone from now on.";
+
+#[test]
+fn a_user_without_a_phone_pairs_later_at_sign_in_after_a_code() {
+    let service = ServiceHandle::real();
+    let host = host_for(&service.url, &service.token);
+    let enrolled = host.enroll(ACCOUNT);
+    let mut phone = TestDevice::new("later").unwrap();
+    let mut side = None;
+    let mut prompts = Vec::new();
+    let mut code_given = false;
+    let outcome = host.sign_in_with(ACCOUNT, Some(RHOST), &mut |msg: Message<'_>| {
+        let (Message::PromptEchoOn(text) | Message::PromptEchoOff(text)) = msg else {
+            return None;
+        };
+        prompts.push(text.to_string());
+        if text.starts_with("Code from your authenticator app") {
+            return Some(b"pair".to_vec());
+        }
+        if text.starts_with("To pair a phone, first a code") {
+            code_given = true;
+            return Some(code_now(&enrolled.params).into_bytes());
+        }
+        if text.ends_with(PAIRING_PROMPT_END) {
+            assert!(code_given, "pairing only after the second factor");
+            return Some(b"U".to_vec());
+        }
+        if text.ends_with(PAIRING_URL_PROMPT_END) {
+            let url = pairing_url_in(text).expect("the pairing URL");
+            side = Some(phone.pair_from_url(url, Duration::from_secs(2)).unwrap());
+        }
+        if let (Some(number), Some(side)) = (number_in(text), &side) {
+            let pending = phone.pending(side, common::now()).unwrap();
+            phone
+                .answer(
+                    side,
+                    &pending[0],
+                    DecisionKind::Approve,
+                    &number.to_string(),
+                    common::now(),
+                )
+                .unwrap();
+        }
+        Some(Vec::new())
+    });
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
+    assert_eq!(devices(&host).len(), 1, "{prompts:#?}");
+    assert_eq!(
+        host.last_decision().get("detail"),
+        "push paired, test approved"
+    );
+    assert_eq!(devices(&host)[0].id, phone.id);
+    let d = host.last_decision();
+    d.assert_decision(ACCOUNT, "success", "ok");
+    assert!(d.get("detail").starts_with("push paired"), "{}", d.raw);
+}
+
+#[test]
+fn pair_with_a_wrong_code_pairs_nothing() {
+    let service = ServiceHandle::real();
+    let host = host_for(&service.url, &service.token);
+    host.enroll(ACCOUNT);
+    let mut prompts = Vec::new();
+    let outcome = host.sign_in_with(ACCOUNT, Some(RHOST), &mut |msg: Message<'_>| {
+        let (Message::PromptEchoOn(text) | Message::PromptEchoOff(text)) = msg else {
+            return None;
+        };
+        prompts.push(text.to_string());
+        Some(match prompts.len() {
+            1 => b"pair".to_vec(),
+            _ => b"000000".to_vec(),
+        })
+    });
+    assert_eq!(outcome.name, "PAM_AUTH_ERR", "{prompts:#?}");
+    assert!(
+        !prompts.iter().any(|p| p.contains("Scan with its camera")),
+        "{prompts:#?}"
+    );
+    assert!(devices(&host).is_empty());
+}
+
+#[test]
+fn s_at_the_pairing_prompt_skips_at_once() {
+    let service = ServiceHandle::real();
+    let host = host_for(&service.url, &service.token);
+    let mut prompts = Vec::new();
+    let mut answered_s = None;
+    let outcome = host.sign_in_with(ACCOUNT, Some(RHOST), &mut |msg: Message<'_>| {
+        let (Message::PromptEchoOn(text) | Message::PromptEchoOff(text)) = msg else {
+            return None;
+        };
+        prompts.push(text.to_string());
+        if let Some(key) = key_in(text) {
+            return Some(code_now(&params(&key)).into_bytes());
+        }
+        if text.ends_with(PAIRING_PROMPT_END) {
+            // First redrawn for a light background, which is no answer yet.
+            return Some(b"L".to_vec());
+        }
+        if text.ends_with("Paired? Press Enter. S: skip, U: show the address, D: dark background: ")
+        {
+            answered_s = Some(std::time::Instant::now());
+            return Some(b"s".to_vec());
+        }
+        if let Some(at) = answered_s.take() {
+            // The next prompt (the recovery codes) comes without the 10 s wait for a phone.
+            assert!(at.elapsed() < Duration::from_secs(3), "{:?}", at.elapsed());
+        }
+        Some(Vec::new())
+    });
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
+    assert_eq!(
+        prompts.len(),
+        4,
+        "code, pairing (dark), pairing (light), recovery codes: {prompts:#?}"
+    );
+    assert!(prompts[3].starts_with("✓ Your second factor is set up."));
+    assert_eq!(host.last_decision().get("detail"), "push skipped");
+    assert!(devices(&host).is_empty());
 }
 
 #[test]
@@ -255,11 +396,14 @@ fn a_pairing_with_the_wrong_proof_is_not_stored() {
         intruder.pair(&service.as_device(), id, &[0u8; 32]).unwrap();
     });
     assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
-    assert_eq!(prompts.len(), 3, "{prompts:#?}");
+    assert_eq!(prompts.len(), 4, "{prompts:#?}");
     assert!(
-        prompts[2].starts_with("The phone's pairing could not be verified and was not saved"),
+        // Wrapped to leave room for ssh's "(user@host) ": read with line breaks as spaces.
+        prompts[3]
+            .replace('\n', " ")
+            .starts_with("The phone's pairing could not be verified and was not saved"),
         "{}",
-        prompts[2]
+        prompts[3]
     );
     assert!(devices(&host).is_empty());
     let d = host.last_decision();
@@ -284,7 +428,8 @@ fn an_unreachable_service_leaves_an_enrollment_with_codes() {
     assert_eq!(prompts.len(), 2, "code, recovery codes: {prompts:#?}");
     assert!(
         prompts[1]
-            .starts_with("Push approval is not available right now: use codes from your app.\n"),
+            .replace('\n', " ")
+            .starts_with("Push approval is not available right now: use codes from your app. "),
         "{}",
         prompts[1]
     );

@@ -16,6 +16,16 @@ fn approve(p: &PushHost, n: u8) {
 
 fn nothing(_: &PushHost, _: u8) {}
 
+/// The transcript's texts with line breaks as spaces (texts are wrapped at 78 columns).
+fn said(transcript: &[String]) -> Vec<String> {
+    transcript.iter().map(|t| t.replace('\n', " ")).collect()
+}
+
+/// Whether some message or prompt holds `text` (line breaks read as spaces).
+fn says(transcript: &[String], text: &str) -> bool {
+    said(transcript).iter().any(|t| t.contains(text))
+}
+
 /// No audit field holds the number the user was shown.
 fn assert_number_not_logged(p: &PushHost, transcript: &[String]) {
     let shown: Vec<u8> = transcript.iter().filter_map(|t| number_in(t)).collect();
@@ -38,10 +48,20 @@ fn approval_with_the_right_number_signs_in_over_ssh() {
     let (outcome, transcript) = p.sign_in(approve, &[]);
     assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
     assert!(transcript[0].starts_with(APPROVE_PROMPT), "{transcript:#?}");
-    assert!(transcript[0].ends_with("Then press Enter — or type a code: "));
+    assert!(transcript[0].ends_with(".\nThen press Enter, or type a code: "));
+    // Every line fits 80 columns behind the SSH client's "(alice@host.example) " (24).
+    assert!(
+        transcript[0]
+            .trim_start_matches("PROMPT_ECHO_OFF: ")
+            .lines()
+            .all(|l| l.chars().count() + 24 <= 80),
+        "{transcript:#?}"
+    );
     assert_eq!(transcript.len(), 1, "one prompt only: {transcript:#?}");
     let d = p.host.last_decision();
     d.assert_decision("alice", "success", "push_approved");
+    // A push sign-in is a sign-in: `status` and `list` show it as the last one.
+    assert!(p.host.state("alice").last_success >= now() - 5);
     assert_eq!(d.get("method"), "push");
     assert_number_not_logged(&p, &transcript);
     // No longer pending: the next sign-in pushes again.
@@ -81,7 +101,15 @@ fn denial_refuses_and_backs_off_to_codes() {
     let p = PushHost::new("backoff_seconds = 600");
     let (outcome, transcript) = p.sign_in(|p, _| p.answer(DecisionKind::Deny, ""), &[]);
     assert_eq!(outcome.name, "PAM_AUTH_ERR", "{transcript:#?}");
-    assert!(transcript.contains(&"ERROR: The sign-in was denied on your phone.".to_string()));
+    // Over SSH a prompt of its own (the client drops messages of a failed sign-in): what
+    // happened and what the next sign-ins do.
+    assert!(
+        says(
+            &transcript,
+            "PROMPT_ECHO_ON: The sign-in was denied on your phone, so it was refused. For the next 10 minutes, sign-ins ask for a code from your app instead of a push. Press Enter: "
+        ),
+        "{transcript:#?}"
+    );
     p.host
         .last_decision()
         .assert_decision("alice", "failure", "push_denied");
@@ -91,6 +119,13 @@ fn denial_refuses_and_backs_off_to_codes() {
     let (outcome, transcript) = p.sign_in(nothing, &[&code]);
     assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
     assert_eq!(transcript.last().unwrap(), common::CODE_PROMPT);
+    assert!(
+        says(
+            &transcript,
+            "INFO: No push for 10 minutes more (the last one was denied or not answered): use a code from your app."
+        ),
+        "{transcript:#?}"
+    );
     let lines = p.host.audit_lines();
     let push_line = common::Entry::parse(&lines[lines.len() - 2]);
     assert_eq!(
@@ -110,19 +145,94 @@ fn report_refuses_logs_suspicious_and_suspends_push() {
     let d = p.host.last_decision();
     d.assert_decision("alice", "failure", "push_reported");
     assert_eq!(d.get("suspicious"), "yes");
-    assert!(p.host.state("alice").push_suspended_until >= now() + 3590);
+    // A day by default, and the next sign-in says until when.
+    let until = p.host.state("alice").push_suspended_until;
+    assert!(until >= now() + 86_390, "{until}");
     let (_, transcript) = p.sign_in(nothing, &["000000"]);
+    let ends = twofold_core::when::human(until);
     assert_eq!(
-        transcript,
+        said(&transcript),
         [
-            "INFO: Push approval is not available right now: use a code from your app.",
-            common::CODE_PROMPT
+            format!(
+                "INFO: Push approval is paused for your account until {ends}, after a sign-in was reported as not you: use a code from your app."
+            ),
+            common::CODE_PROMPT.to_string()
         ],
         "no second push while suspended"
     );
     let lines = p.host.audit_lines();
     let push_line = common::Entry::parse(&lines[lines.len() - 2]);
     assert_eq!(push_line.get("reason"), "push_suspended");
+}
+
+#[test]
+fn a_report_without_alerts_asks_the_user_to_tell_the_administrator() {
+    let p = PushHost::new("report_suspend_seconds = 7200");
+    let (outcome, transcript) = p.sign_in(|p, _| p.answer(DecisionKind::Report, ""), &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    let until = p.host.state("alice").push_suspended_until;
+    let ends = twofold_core::when::human(until);
+    assert!(
+        says(
+            &transcript,
+            &format!(
+                "You reported this sign-in as not you: it was refused, and push approval is paused for your account until {ends} (codes from your app still work). Please tell your administrator."
+            )
+        ),
+        "{transcript:#?}"
+    );
+    assert!(!says(&transcript, "has been told"), "{transcript:#?}");
+}
+
+#[test]
+fn a_report_runs_the_alert_command_and_the_user_is_told_so() {
+    let p = PushHost::new("");
+    let script = p.host.root.join("alert.sh");
+    let record = p.host.root.join("alert");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {0}.argv\ncat > {0}.stdin\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        "{}\n[alerts]\ncommand = [\"/bin/sh\", {:?}, \"{{event}}\", \"{{user}}@{{host}}\", \"from {{rhost}}\"]\ntimeout_seconds = 5\n",
+        common::push::push_config(&p.service.url, &p.token_path, ""),
+        script.display().to_string()
+    );
+    p.host.configure(&config);
+    let (outcome, transcript) = p.sign_in(|p, _| p.answer(DecisionKind::Report, ""), &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert!(
+        says(
+            &transcript,
+            "(codes from your app still work). Your administrator has been told."
+        ),
+        "{transcript:#?}"
+    );
+    let argv = std::fs::read_to_string(record.with_extension("argv")).unwrap();
+    assert_eq!(
+        argv,
+        format!("push_reported\nalice@testhost\nfrom {RHOST}\n")
+    );
+    let stdin = std::fs::read_to_string(record.with_extension("stdin")).unwrap();
+    assert!(
+        stdin.starts_with(&format!(
+            "event=push_reported\nuser=alice\nhost=testhost\nservice=twofold-test\nrhost={RHOST}\ntime="
+        )),
+        "{stdin}"
+    );
+    // No secret, code or number in what the administrator's command gets.
+    assert!(!stdin.contains(p.enrolled.params.secret.expose()));
+    let lines = p.host.audit_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("alert user=alice") && l.contains("result=sent")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -149,11 +259,20 @@ fn approval_with_another_number_is_refused() {
         let wrong = if n == 99 { 10 } else { n + 1 };
         p.answer(DecisionKind::Approve, &wrong.to_string());
     };
-    let (outcome, _) = p.sign_in(other, &[]);
+    let (outcome, transcript) = p.sign_in(other, &[]);
     assert_eq!(outcome.name, "PAM_AUTH_ERR");
     p.host
         .last_decision()
         .assert_decision("alice", "failure", "push_number_mismatch");
+    // The terminal says so, naming the number it showed, instead of silently starting over.
+    let shown = transcript.iter().find_map(|t| number_in(t)).unwrap();
+    assert!(
+        says(
+            &transcript,
+            &format!("The number typed on your phone was not {shown}, so the sign-in was refused.")
+        ),
+        "{transcript:#?}"
+    );
     assert_eq!(
         p.host.state("alice").failures,
         1,
@@ -184,7 +303,14 @@ fn a_removed_device_gets_no_push() {
     let p = PushHost::new("");
     p.edit_record(|r| r.devices[0].removed = Some(now()));
     let (_, transcript) = p.sign_in(nothing, &["000000"]);
-    assert_eq!(transcript, [common::CODE_PROMPT]);
+    // No push; the code prompt, with the word on pairing a phone again.
+    assert_eq!(
+        transcript,
+        [
+            "INFO: Tip: type pair (instead of a code) to approve sign-ins on your phone from now on.",
+            common::CODE_PROMPT
+        ]
+    );
 }
 
 /// A port on which nothing listens.

@@ -338,11 +338,28 @@ fn recovery_code_works_once() {
     let first = trent.recovery[0].clone();
     let second = trent.recovery[1].clone();
 
-    let (used, _) = host.sign_in("trent", &[&first]);
-    let (reused, _) = host.sign_in("trent", &[&first]);
+    let (used, said) = host.sign_in("trent", &[&first]);
+    let total = trent.recovery.len();
+    // The user learns how many are left, and where new ones come from.
+    assert_eq!(
+        said.last().map(|t| t.replace('\n', " ")),
+        Some(format!(
+            "INFO: Recovery code accepted: {} codes left. Each works once; ask your administrator for new ones (`twofold recovery-codes`) before they run out.",
+            total - 1
+        )),
+        "{said:#?}"
+    );
+    let (reused, said) = host.sign_in("trent", &[&first]);
+    assert!(!said.iter().any(|t| t.contains("accepted")), "{said:#?}");
     // Typed in capitals without dashes: still the same code.
     let typed = second.replace('-', "").to_uppercase();
-    let (other, _) = host.sign_in("trent", &[&typed]);
+    let (other, said) = host.sign_in("trent", &[&typed]);
+    assert!(
+        said.last()
+            .unwrap()
+            .contains(&format!("{} codes left", total - 2)),
+        "{said:#?}"
+    );
 
     assert_eq!(used.name, "PAM_SUCCESS");
     assert_eq!(reused.name, "PAM_AUTH_ERR");

@@ -88,6 +88,61 @@ fn utf8_scans_on_dark_terminal() {
     assert_scans(&framed(&bitmap, 4, true), "utf8_dark_terminal");
 }
 
+/// What a light-background terminal shows of a plain half-block drawing: the ink is dark and
+/// the blank is light, the reverse of `decode_to_bitmap`'s dark-terminal reading.
+fn on_light_terminal(text: &str) -> Vec<Vec<bool>> {
+    let dark_reading = decode_to_bitmap(text);
+    dark_reading
+        .iter()
+        .map(|row| row.iter().map(|dark| !dark).collect())
+        .collect()
+}
+
+/// zbarimg's verdict on a bitmap: what it read, if anything.
+fn scanned(bitmap: &[Vec<bool>], name: &str) -> Option<String> {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("qr_{name}.pbm"));
+    write_pbm(bitmap, 8, &path).unwrap();
+    let out = Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    Some(text.strip_suffix('\n')?.to_string()).filter(|t| out.status.success() && !t.is_empty())
+}
+
+#[test]
+fn light_scans_on_a_light_terminal_where_utf8_does_not() {
+    if !have_zbarimg() {
+        return;
+    }
+    let light = on_light_terminal(&render(URI, QrStyle::Light).unwrap());
+    assert_scans(&framed(&light, 4, false), "light_light_terminal");
+    // The dark-terminal drawing on a light terminal is inverted: nothing to read. This is the
+    // case the enrollment prompt's "L" answer is for.
+    let utf8 = on_light_terminal(&render(URI, QrStyle::Utf8).unwrap());
+    assert_eq!(
+        scanned(&framed(&utf8, 4, false), "utf8_light_terminal"),
+        None
+    );
+}
+
+#[test]
+fn a_default_enrollment_uri_fits_an_80x24_screen_with_four_lines_of_text() {
+    // 32 base32 characters: the 160-bit SHA-1 key of every enrollment, for an 8-letter name.
+    let uri = "otpauth://totp/jdoe1234?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=twofold";
+    let rows = twofold_core::qr::rows(uri);
+    // 24 rows: a line above, the code, the key in two lines, the question.
+    assert!(rows <= 19, "{rows} rows");
+    assert_eq!(render(uri, QrStyle::Utf8).unwrap().lines().count(), rows);
+    let widest = render(uri, QrStyle::Utf8)
+        .unwrap()
+        .lines()
+        .map(|l| l.chars().count())
+        .max();
+    assert!(widest <= Some(41), "{widest:?} columns");
+}
+
 #[test]
 fn both_styles_draw_the_same_modules() {
     let ansi = decode_to_bitmap(&render(URI, QrStyle::Ansi).unwrap());
@@ -152,11 +207,12 @@ fn oversized_input_is_an_error() {
 fn style_parses() {
     assert_eq!("ansi".parse(), Ok(QrStyle::Ansi));
     assert_eq!("utf8".parse(), Ok(QrStyle::Utf8));
+    assert_eq!("light".parse(), Ok(QrStyle::Light));
     assert_eq!("None".parse(), Ok(QrStyle::None));
     assert_eq!(QrStyle::default(), QrStyle::Ansi);
     let err = "sixel".parse::<QrStyle>().unwrap_err();
     assert!(
-        err.contains("sixel") && err.contains("\"ansi\", \"utf8\" or \"none\""),
+        err.contains("sixel") && err.contains("\"ansi\", \"utf8\", \"light\" or \"none\""),
         "{err}"
     );
 }

@@ -86,13 +86,13 @@ fn scan(text: &str, dir: &Path, name: &str) -> String {
 /// the known key and with the one `--json` reports for the same enrollment.
 fn check_enroll_qr(style: &str, user: &str, account_encoded: &str, params: &[&str], uri: &str) {
     let env = Env::new();
-    let mut args = vec!["enroll", user, "--no-verify", "--qr", style];
+    let mut args = vec!["enroll", user, "--force", "--no-verify", "--qr", style];
     args.extend_from_slice(params);
     let out = env.run(&args);
     out.expect_code(0);
     let scanned = scan(&qr_lines(&out.stdout, style == "ansi"), env.path(), style);
     assert_eq!(scanned, uri, "{style} QR holds the otpauth URI");
-    assert!(scanned.starts_with(&format!("otpauth://totp/twofold:{account_encoded}?")));
+    assert!(scanned.starts_with(&format!("otpauth://totp/{account_encoded}?")));
 
     // The same enrollment with --json (replacing the record) reports the same URI.
     let mut args = vec!["enroll", user, "--no-verify", "--json", "--force"];
@@ -153,7 +153,7 @@ fn enroll_qr_of_an_odd_name_and_sha256_scans_to_the_otpauth_uri() {
 #[test]
 fn enroll_qr_none_draws_nothing() {
     let env = Env::new();
-    let out = env.run(&["enroll", "bob", "--no-verify", "--qr", "none"]);
+    let out = env.run(&["enroll", "bob", "--force", "--no-verify", "--qr", "none"]);
     out.expect_code(0);
     assert!(
         !out.stdout
@@ -187,7 +187,7 @@ fn demo_qr_scans_to_the_uri_it_prints() {
         .and_then(|l| l.split_once("   (").map(|(_, rest)| rest))
         .and_then(|r| r.strip_suffix(')'))
         .unwrap_or_else(|| panic!("no key line in:\n{}", out.stdout));
-    assert!(printed.starts_with("otpauth://totp/twofold:demo?secret="));
+    assert!(printed.starts_with("otpauth://totp/demo?secret="));
     // Two QR codes: the authenticator app's (steps 1-4), then the phone pairing's (step 6).
     let (totp_part, push_part) = out
         .stdout

@@ -3,15 +3,15 @@
 
 use super::enroll::{recovery_codes_text, write_stdout};
 use super::{CliResult, open_store};
-use std::path::Path;
 use std::process::ExitCode;
 use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::factor::recovery;
+use twofold_core::messages;
 use twofold_core::signin::ratelimit;
 use twofold_core::store::UserStore;
-use twofold_core::store::file::{Dir, Policy};
 use twofold_core::username::UserName;
+use twofold_core::when;
 
 pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -> CliResult {
     let store = open_store(config)?;
@@ -36,11 +36,15 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         .filter(|r| !state.used_recovery.contains(&r.id))
         .count();
     let locked = ratelimit::is_locked(&state, now);
+    let paused = twofold_core::signin::push::dialogue::paused(&state, now);
     if json {
+        // Unix times as before, and the same moments in ISO 8601 (null for "never").
+        let iso = |t: u64| (t > 0).then(|| when::iso8601(t));
         let mut out = serde_json::json!({
             "user": user.as_str(),
             "enrolled": true,
             "created": record.created,
+            "created_at": iso(record.created),
             "algorithm": record.totp.algorithm.to_string(),
             "digits": record.totp.digits,
             "period": record.totp.period,
@@ -48,13 +52,16 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             "failures": state.failures,
             "locked": locked,
             "locked_until": state.locked_until,
+            "locked_until_at": iso(if locked { state.locked_until } else { 0 }),
             "last_success": state.last_success,
+            "last_success_at": iso(state.last_success),
         });
         // Push fields only for users with devices: older consumers see what they always saw.
         if !record.devices.is_empty() {
-            out["devices"] = serde_json::json!(record.devices);
-            out["push_paused"] =
-                serde_json::json!(twofold_core::signin::push::dialogue::paused(&state, now));
+            out["devices"] = super::push::devices_json(&record.devices);
+            out["push_paused"] = serde_json::json!(paused.map(|(why, _)| why));
+            out["push_paused_until"] =
+                serde_json::json!(paused.map(|(_, until)| when::iso8601(until)));
         }
         println!("{out}");
     } else {
@@ -66,41 +73,95 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         println!("  consecutive failures: {}", state.failures);
         if locked {
             println!(
-                "  LOCKED for {} more seconds (`twofold unlock {user}` ends it)",
-                state.locked_until - now
+                "  LOCKED until {} ({} more; `twofold unlock {user}` ends it)",
+                when::human(state.locked_until),
+                messages::duration(state.locked_until - now)
             );
         }
         if state.last_success > 0 {
-            println!(
-                "  last successful second factor: {} (unix time)",
-                state.last_success
-            );
+            println!("  last sign-in: {}", when::human(state.last_success));
         }
         if !record.devices.is_empty() {
             let active = record.active_devices().count();
             println!("  push devices: {active} active");
             super::push::print_devices(&record.devices);
-            if let Some(why) = twofold_core::signin::push::dialogue::paused(&state, now) {
-                println!("  push paused: {why}");
-            }
+        }
+        if let Some((why, until)) = paused {
+            println!(
+                "  push paused until {}: {why} (`twofold unlock {user}` resumes it)",
+                when::human(until)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn list(config: &Config, json: bool) -> CliResult {
-    let users = match UserStore::open(&config.state_dir) {
-        Ok(store) => store.list_users().map_err(|e| e.to_string())?,
-        Err(twofold_core::store::StoreError::File(e)) if e.is_not_found() => Vec::new(),
+pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
+    let store = match UserStore::open(&config.state_dir) {
+        Ok(store) => Some(store),
+        Err(twofold_core::store::StoreError::File(e)) if e.is_not_found() => None,
         Err(e) => return Err(e.to_string()),
+    };
+    let users = match &store {
+        Some(store) => store.list_users().map_err(|e| e.to_string())?,
+        None => Vec::new(),
     };
     if json {
         let names: Vec<&str> = users.iter().map(UserName::as_str).collect();
         println!("{}", serde_json::json!(names));
-    } else {
-        for user in &users {
-            println!("{user}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(store) = store.filter(|_| !users.is_empty()) else {
+        println!("no users enrolled");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let now = clock.now();
+    let mut rows = vec![[
+        "USER".to_string(),
+        "METHODS".to_string(),
+        "LAST SIGN-IN".to_string(),
+        "LOCKED".to_string(),
+    ]];
+    for user in &users {
+        let record = store.load_record(user).map_err(|e| e.to_string())?;
+        let state = store.peek_state(user).map_err(|e| e.to_string())?;
+        let mut methods = vec!["app"];
+        if record
+            .as_ref()
+            .is_some_and(|r| r.active_devices().next().is_some())
+        {
+            methods.push("push");
         }
+        let recovery = store.load_recovery(user).map_err(|e| e.to_string())?;
+        if recovery
+            .iter()
+            .any(|r| !state.used_recovery.contains(&r.id))
+        {
+            methods.push("recovery");
+        }
+        let last = match state.last_success {
+            0 => "never".to_string(),
+            t => when::human(t),
+        };
+        let locked = if ratelimit::is_locked(&state, now) {
+            format!("until {}", when::human(state.locked_until))
+        } else if let Some((_, until)) = twofold_core::signin::push::dialogue::paused(&state, now) {
+            format!("push paused until {}", when::human(until))
+        } else {
+            "no".to_string()
+        };
+        rows.push([user.to_string(), methods.join(","), last, locked]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -128,10 +189,15 @@ pub fn unlock(config: &Config, user: &UserName) -> CliResult {
     let lock = store.lock(user).map_err(|e| e.to_string())?;
     let mut state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
     ratelimit::unlock(&mut state);
+    let resumed = twofold_core::signin::push::dialogue::resume(&mut state);
     store
         .save_state(user, &lock, &state)
         .map_err(|e| e.to_string())?;
-    println!("✓ {user}: unlocked, failure count cleared.");
+    if resumed {
+        println!("✓ {user}: unlocked, failure count cleared, push approval resumed.");
+    } else {
+        println!("✓ {user}: unlocked, failure count cleared.");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -170,48 +236,5 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
     store
         .save_state(user, &lock, &state)
         .map_err(|e| e.to_string())?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Validates the configuration and the state directory; non-zero exit on any problem.
-pub fn check_config(path: &Path, explicit: bool) -> CliResult {
-    let config = match Config::load(path, explicit) {
-        Ok(config) => config,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    if !path.exists() {
-        println!("{}: not present; built-in defaults apply", path.display());
-    }
-    if let Err(errors) = config.serve_config(path) {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        return Ok(ExitCode::FAILURE);
-    }
-    match Dir::open(&config.state_dir, Policy::secrets()) {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {
-            println!(
-                "{}: state_dir: does not exist yet; `twofold enroll` creates it",
-                path.display()
-            );
-        }
-        Err(e) => {
-            eprintln!("{}: state_dir: {e}", path.display());
-            return Ok(ExitCode::FAILURE);
-        }
-    }
-    if config.push.enabled()
-        && let Err(e) = twofold_core::push::token::read_host_token(&config.push.host_token_file)
-    {
-        eprintln!("{}: push.host_token_file: {e}", path.display());
-        return Ok(ExitCode::FAILURE);
-    }
-    println!("{}: OK", path.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::enrollment::{self, EnrollOptions, Pending};
 use twofold_core::factor::totp::{Algorithm, normalize_base32};
+use twofold_core::messages;
 use twofold_core::qr::{self, QrStyle};
 use twofold_core::secret::SecretString;
 use twofold_core::username::UserName;
@@ -37,10 +38,11 @@ pub struct EnrollArgs {
     /// Print the result as JSON (key, otpauth URI, recovery codes) on stdout.
     #[arg(long)]
     json: bool,
-    /// How to draw the QR code: ansi (works on dark and light terminals), utf8, none.
+    /// How to draw the QR code: ansi (works on dark and light terminals), utf8 (dark
+    /// terminals), light (light terminals), none (the key in text only).
     #[arg(long, default_value = "ansi")]
     qr: QrStyle,
-    /// Replace an existing enrollment.
+    /// Replace an existing enrollment, or enroll a name this system does not know (yet).
     #[arg(long)]
     force: bool,
     /// Pair a phone for push approval (the user must be enrolled already), then send a test push.
@@ -52,6 +54,13 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
     let user = user_name(&args.user)?;
     if args.push {
         return super::push::enroll(config, &user, args.qr, clock);
+    }
+    // A typo ("alcie") would otherwise make a record nobody signs in with.
+    if !args.force && !twofold_core::signin::policy::account_exists(user.as_str()) {
+        return Err(format!(
+            "{user}: no such account on this system (getpwnam found none); check the name, \
+             or use --force to enroll it anyway (an account from a directory not yet visible here)"
+        ));
     }
     let store = open_store(config)?;
     if store
@@ -119,12 +128,34 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
 
 fn show_setup(user: &UserName, pending: &Pending, uri: &str, style: QrStyle) -> Result<(), String> {
     let totp = &pending.record.totp;
+    if style == QrStyle::None {
+        // No code drawn: nothing to scan.
+        let text = format!(
+            "{intro}\n\n\
+             {key}\n\
+             (time-based, {algorithm}, {digits} digits, every {period} seconds)\n\n",
+            intro = messages::wrap(&format!(
+                "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google \
+                 Authenticator, Aegis, 1Password, ...), choose \"add account\", \"enter a setup key\", \
+                 and type this key:"
+            )),
+            key = grouped(totp.secret.expose()),
+            algorithm = totp.algorithm,
+            digits = totp.digits,
+            period = totp.period,
+        );
+        return write_stdout(&text)
+            .map_err(|e| format!("cannot show the key ({e}); nothing was saved"));
+    }
     let text = format!(
-        "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google Authenticator,\n\
-         Aegis, 1Password, ...), choose \"add account\" and scan this QR code:\n\n\
+        "{intro}\n\n\
          {qr}\n\
          Can't scan it? Enter this key by hand: {key}\n\
          (time-based, {algorithm}, {digits} digits, every {period} seconds)\n\n",
+        intro = messages::wrap(&format!(
+            "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google \
+             Authenticator, Aegis, 1Password, ...), choose \"add account\" and scan this QR code:"
+        )),
         qr = qr::render(uri, style).map_err(|e| e.to_string())?,
         key = grouped(totp.secret.expose()),
         algorithm = totp.algorithm,
@@ -154,8 +185,8 @@ fn confirm(config: &Config, pending: &Pending, clock: &dyn Clock) -> Result<u64,
 /// Recovery codes with the instructions that go with them.
 pub fn recovery_codes_text(codes: &[SecretString]) -> String {
     let mut text = String::from(
-        "\nRecovery codes: each works once, for when the phone is lost. Store them somewhere safe;\n\
-         they will not be shown again.\n\n",
+        "\nRecovery codes: each works once, for when the phone is lost. Store them somewhere\n\
+         safe; they will not be shown again.\n\n",
     );
     for code in codes {
         text.push_str(&format!("    {}\n", code.expose()));

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod check;
 mod demo;
 mod enroll;
 mod import;
@@ -23,7 +24,7 @@ use twofold_core::username::UserName;
 #[derive(Parser, Debug)]
 #[command(name = "twofold", version, about)]
 pub struct Cli {
-    /// Configuration file.
+    /// Configuration file [default: /etc/twofold/twofold.toml; missing means built-in defaults].
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -34,40 +35,67 @@ pub struct Cli {
 enum Command {
     /// Enroll USER: show the QR code, confirm a code from the app, print recovery codes.
     Enroll(enroll::EnrollArgs),
-    /// Show USER's enrollment and lockout state.
+    /// Show USER's enrollment, lockout and push state.
     Status {
+        /// The account name, as PAM sees it.
         user: String,
+        /// Print one JSON object instead (times as Unix seconds and ISO 8601).
         #[arg(long)]
         json: bool,
     },
-    /// List enrolled users.
+    /// List enrolled users: methods, last sign-in, lockout.
     List {
+        /// Print a JSON array of the names instead.
         #[arg(long)]
         json: bool,
     },
     /// Remove USER's record and state (they must enroll again).
-    Reset { user: String },
-    /// End USER's lockout and clear the failure count.
-    Unlock { user: String },
+    Reset {
+        /// The account name, as PAM sees it.
+        user: String,
+    },
+    /// End USER's lockout, clear the failure count and resume push approval paused after a
+    /// denial or a "not me" report.
+    Unlock {
+        /// The account name, as PAM sees it.
+        user: String,
+    },
     /// Replace USER's recovery codes with fresh ones (shown once).
     RecoveryCodes {
+        /// The account name, as PAM sees it.
         user: String,
+        /// Print the codes as JSON instead.
         #[arg(long)]
         json: bool,
     },
     /// List USER's paired push devices, or remove one (it can then approve nothing).
     Devices {
+        /// The account name, as PAM sees it.
         user: String,
         /// Remove the device with this id.
         #[arg(long, value_name = "ID")]
         remove: Option<String>,
+        /// Print the devices as JSON instead (times as Unix seconds and ISO 8601).
         #[arg(long)]
         json: bool,
     },
-    /// Validate the configuration file, like `sshd -t`.
-    CheckConfig,
+    /// Validate the configuration file, like `sshd -t`: every mistake at once. As root on the
+    /// default configuration (or with --installation) also the installation: the module file,
+    /// the PAM files naming it, whether root and you (SUDO_USER) are enrolled, the service.
+    CheckConfig {
+        /// Check the installation too (the default as root on the default configuration).
+        #[arg(long)]
+        installation: bool,
+        /// The PAM configuration directory to check (for tests).
+        #[arg(long, value_name = "DIR", default_value = "/etc/pam.d", hide = true)]
+        pam_dir: PathBuf,
+        /// A directory to look for pam_twofold.so in (repeatable; for tests).
+        #[arg(long = "module-dir", value_name = "DIR", hide = true)]
+        module_dirs: Vec<PathBuf>,
+    },
     /// Migrate a ~/.google_authenticator file (TOTP only) to a twofold record.
     ImportGoogleAuthenticator {
+        /// The account name, as PAM sees it.
         user: String,
         /// The file; default: the user's ~/.google_authenticator.
         file: Option<PathBuf>,
@@ -115,15 +143,29 @@ fn run(cli: Cli) -> CliResult {
     if let Command::Serve(args) = cli.command {
         return serve::run(&cli.config, args);
     }
-    if let Command::CheckConfig = cli.command {
-        return admin::check_config(&config_path(&cli.config), cli.config.is_some());
+    if let Command::CheckConfig {
+        installation,
+        pam_dir,
+        module_dirs,
+    } = cli.command
+    {
+        let installation = check::Installation {
+            check: installation || (cli.config.is_none() && rustix::process::geteuid().is_root()),
+            pam_dir,
+            module_dirs: check::module_dirs(module_dirs),
+        };
+        return check::check_config(
+            &config_path(&cli.config),
+            cli.config.is_some(),
+            &installation,
+        );
     }
     let config = load_config(&cli.config)?;
     let clock = SystemClock;
     match cli.command {
         Command::Enroll(args) => enroll::run(&config, args, &clock),
         Command::Status { user, json } => admin::status(&config, &user_name(&user)?, json, &clock),
-        Command::List { json } => admin::list(&config, json),
+        Command::List { json } => admin::list(&config, json, &clock),
         Command::Reset { user } => admin::reset(&config, &user_name(&user)?),
         Command::Unlock { user } => admin::unlock(&config, &user_name(&user)?),
         Command::Devices { user, remove, json } => {
@@ -135,7 +177,9 @@ fn run(cli: Cli) -> CliResult {
         Command::ImportGoogleAuthenticator { user, file } => {
             import::run(&config, &user_name(&user)?, file, &clock)
         }
-        Command::Demo { .. } | Command::CheckConfig | Command::Serve(_) => unreachable_command(),
+        Command::Demo { .. } | Command::CheckConfig { .. } | Command::Serve(_) => {
+            unreachable_command()
+        }
     }
 }
 

@@ -143,7 +143,7 @@ pub fn devices(
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{user}: not enrolled"))?;
     if json {
-        println!("{}", serde_json::json!(record.devices));
+        println!("{}", devices_json(&record.devices));
     } else if record.devices.is_empty() {
         println!("{user}: no devices paired (`twofold enroll --push {user}`)");
     } else {
@@ -156,12 +156,26 @@ pub fn devices(
 pub fn print_devices(devices: &[Device]) {
     for d in devices {
         let state = match d.removed {
-            Some(t) => format!("removed (unix time {t})"),
+            Some(t) => format!("removed {}", twofold_core::when::human(t)),
             None => "active".into(),
         };
         println!(
-            "  device {}  \"{}\"  paired {} (unix time)  {state}",
-            d.id, d.name, d.added
+            "  device {}  \"{}\"  paired {}  {state}",
+            d.id,
+            d.name,
+            twofold_core::when::human(d.added)
         );
     }
+}
+
+/// The devices as JSON: their fields (Unix times as before) and the same moments in ISO 8601.
+pub fn devices_json(devices: &[Device]) -> serde_json::Value {
+    let mut list = serde_json::json!(devices);
+    if let Some(items) = list.as_array_mut() {
+        for (item, d) in items.iter_mut().zip(devices) {
+            item["added_at"] = serde_json::json!(twofold_core::when::iso8601(d.added));
+            item["removed_at"] = serde_json::json!(d.removed.map(twofold_core::when::iso8601));
+        }
+    }
+    list
 }

@@ -24,12 +24,23 @@ pub fn run(explicit: &Option<PathBuf>, args: ServeArgs) -> CliResult {
     let path = config_path(explicit);
     let config = load(&path, explicit.is_some())?;
     let serve = config.serve_config(&path).map_err(join)?;
+    let adding = args.add_host.is_some();
     let action = match (args.add_host, args.remove_host) {
         (Some(name), _) => ServeAction::AddHost(name),
         (None, Some(name)) => ServeAction::RemoveHost(name),
         (None, None) => ServeAction::Run,
     };
-    twofold_serve::command(&serve, action)
+    let code = twofold_serve::command(&serve, action)?;
+    // The service prints the default place; this file may name another one for its own host.
+    let configured = &config.push.host_token_file;
+    if adding && configured.as_path() != Path::new(twofold_core::config::DEFAULT_TOKEN_FILE) {
+        println!();
+        println!(
+            "Note: on this machine [push] host_token_file is {}: store it there instead.",
+            configured.display()
+        );
+    }
+    Ok(code)
 }
 
 /// The service runs as its own user but reads root's configuration file: accept a file owned

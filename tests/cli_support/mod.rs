@@ -135,8 +135,9 @@ impl Env {
     }
 
     /// Enrolls `user` without confirmation and returns the --json output.
+    /// Enrolls `user` (any name: `--force`, as the test names are no accounts here).
     pub fn enroll_json(&self, user: &str, extra: &[&str]) -> serde_json::Value {
-        let mut args = vec!["enroll", user, "--no-verify", "--json"];
+        let mut args = vec!["enroll", user, "--no-verify", "--json", "--force"];
         args.extend_from_slice(extra);
         self.run(&args).expect_code(0).json()
     }
@@ -260,7 +261,16 @@ pub fn expected_uri(
     digits: u8,
     period: u32,
 ) -> String {
-    format!(
-        "otpauth://totp/twofold:{account_encoded}?secret={secret}&issuer=twofold&algorithm={algorithm}&digits={digits}&period={period}"
-    )
+    // Key Uri Format: the defaults every app assumes (SHA1, 6 digits, 30 s) may be left out.
+    let mut uri = format!("otpauth://totp/{account_encoded}?secret={secret}&issuer=twofold");
+    if algorithm != "SHA1" {
+        uri.push_str(&format!("&algorithm={algorithm}"));
+    }
+    if digits != 6 {
+        uri.push_str(&format!("&digits={digits}"));
+    }
+    if period != 30 {
+        uri.push_str(&format!("&period={period}"));
+    }
+    uri
 }

@@ -29,7 +29,8 @@ pub const SERVICE: &str = "twofold-test";
 /// Remote host set on every sign-in (TEST-NET-1), so audit lines show it.
 pub const RHOST: &str = "192.0.2.10";
 /// The module's default prompt as the transcript shows it.
-pub const CODE_PROMPT: &str = "PROMPT_ECHO_OFF: Verification code: ";
+pub const CODE_PROMPT: &str =
+    "PROMPT_ECHO_OFF: Code from your authenticator app (or a recovery code): ";
 /// pam_exec's prompt when it sets PAM_AUTHTOK for the modules after it.
 pub const PASSWORD_PROMPT: &str = "PROMPT_ECHO_OFF: Password: ";
 /// A stack line that prompts "Password: " once and leaves the answer in PAM_AUTHTOK.
@@ -37,9 +38,10 @@ pub const SET_AUTHTOK_LINE: &str =
     "auth optional pam_exec.so expose_authtok quiet /bin/sh -c [cat > /dev/null]";
 /// The lockout message as the transcript shows it for a sign-in from a remote address (the
 /// harness's default): a prompt of its own, because OpenSSH shows messages only with a prompt.
-pub const LOCKED_ERROR: &str = "PROMPT_ECHO_ON: Too many failed attempts. Try again later, or ask your administrator to unlock you.\nPress Enter: ";
+/// The lockout as a prompt (over SSH), with the default 15 minutes left.
+pub const LOCKED_ERROR: &str = "PROMPT_ECHO_ON: Too many failed attempts: locked for 15 minutes more.\nTry again then, or ask your administrator to unlock you.\nPress Enter: ";
 /// The "files or configuration unusable" message, likewise.
-pub const UNAVAILABLE_ERROR: &str = "PROMPT_ECHO_ON: The second factor is unavailable. Please contact your administrator.\nPress Enter: ";
+pub const UNAVAILABLE_ERROR: &str = "PROMPT_ECHO_ON: The second factor is unavailable. Please contact your\nadministrator.\nPress Enter: ";
 /// The same message for a local sign-in (no remote address): an error message.
 pub const UNAVAILABLE_LOCAL_ERROR: &str =
     "ERROR: The second factor is unavailable. Please contact your administrator.";

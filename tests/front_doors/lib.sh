@@ -108,12 +108,12 @@ setup_sandbox() {
 }
 
 # write_config [TOML [RATE_LIMIT_LINES]]: the twofold configuration; TOML is appended (e.g. an
-# [enrollment] section), RATE_LIMIT_LINES go into [rate_limit].
+# [enrollment] section), RATE_LIMIT_LINES go into [rate_limit]. ISSUER (default twofold-test).
 write_config() {
     {
         printf 'state_dir = "%s"\n' "$STATE"
         printf 'audit_log = "%s"\n' "$AUDIT"
-        printf 'issuer = "twofold-test"\n'
+        printf 'issuer = "%s"\n' "${ISSUER:-twofold-test}"
         printf '\n[rate_limit]\nfailure_delay_ms = 0\n'
         if [ -n "${2:-}" ]; then printf '%s\n' "$2"; fi
         if [ -n "${1:-}" ]; then printf '\n%s\n' "$1"; fi
@@ -243,7 +243,7 @@ audit_has() {
 
 tm() { tmux -u -S "$TMUX_SOCK" -f "$T/tmux.conf" "$@"; }
 
-# pane NAME COMMAND...: starts COMMAND on a fresh 200x100 (PANE_COLS x 100) terminal in a UTF-8 locale. The
+# pane NAME COMMAND...: starts COMMAND on a fresh 200x100 (PANE_COLS x PANE_ROWS) terminal in a UTF-8 locale. The
 # command runs through a small script, so no quoting passes through tmux's shell; when it
 # ends, the pane stays (remain-on-exit) and the script prints "PANE_EXIT=<status>".
 pane() {
@@ -257,7 +257,7 @@ pane() {
         printf '\necho "PANE_EXIT=$?"\n'
     } >"$script"
     chmod 0755 "$script"
-    tm new-session -d -s "$name" -x "${PANE_COLS:-200}" -y 100 "$script"
+    tm new-session -d -s "$name" -x "${PANE_COLS:-200}" -y "${PANE_ROWS:-100}" "$script"
 }
 
 # screen NAME: everything the pane showed (scrollback included), wrapped lines joined.
@@ -265,6 +265,19 @@ screen() { tm capture-pane -p -J -t "$1" -S - -E - 2>/dev/null || true; }
 
 # screen_as_shown NAME: the screen as the terminal shows it, wrapped lines not joined.
 screen_as_shown() { tm capture-pane -p -t "$1" -S - -E - 2>/dev/null || true; }
+
+# screen_visible NAME: what the terminal shows right now (no scrollback), with its colours as
+# SGR escapes (capture-pane -e), trailing blanks kept (-N: a white quiet zone is blanks): what
+# a person could point a phone at.
+screen_visible() { tm capture-pane -p -e -N -t "$1" 2>/dev/null || true; }
+
+# keep_screen NAME FILE: saves the pane's visible screen (colours as escapes) as FILE under
+# $TWOFOLD_SCREENS (target/front-door-screens), for a person to look at.
+keep_screen() {
+    [ -n "${TWOFOLD_SCREENS:-}" ] || return 0
+    mkdir -p "$TWOFOLD_SCREENS"
+    screen_visible "$1" >"$TWOFOLD_SCREENS/$2"
+}
 
 # count NAME REGEX: number of screen lines matching.
 count() { screen "$1" | grep -cE -- "$2" || true; }

@@ -16,7 +16,7 @@ login_until_code() {
     pane a login "$name"
     wait_for a '^Password: $'
     type_line a "$password"
-    wait_for a '^Verification code: $'
+    wait_for a '^Code from your authenticator app \(or a recovery code\): $'
 }
 
 # shell_works NAME: the session started (Debian's prompt, from /etc/bash.bashrc); the user's

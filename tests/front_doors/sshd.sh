@@ -16,11 +16,11 @@ case_ssh_key_and_code_signs_in() {
     enroll tfkey
     client_key tfkey
     ssh_pane a tfkey key
-    wait_for a '\) Verification code: $'
+    wait_for a '\) Code from your authenticator app \(or a recovery code\): $'
     assert_absent a '[Pp]assword'
     type_line a "$(code tfkey)"
     signed_in a
-    assert_count a 'Verification code:' 1
+    assert_count a 'Code from your authenticator app \(or a recovery code\):' 1
     audit_has "user=tfkey service=sshd .*method=totp result=success reason=ok"
 }
 
@@ -33,11 +33,11 @@ case_ssh_password_and_code_single_password_prompt() {
     ssh_pane a tfpass password
     wait_for a '\) Password: $'
     type_line a "${PASSWORD[tfpass]}"
-    wait_for a '\) Verification code: $'
+    wait_for a '\) Code from your authenticator app \(or a recovery code\): $'
     type_line a "$(code tfpass)"
     signed_in a
     assert_count a '[Pp]assword' 1
-    assert_count a 'Verification code:' 1
+    assert_count a 'Code from your authenticator app \(or a recovery code\):' 1
     audit_has "user=tfpass service=sshd .*method=totp result=success reason=ok"
 }
 
@@ -48,7 +48,7 @@ case_ssh_wrong_code_is_refused() {
     enroll tfwrong
     client_key tfwrong
     ssh_pane a tfwrong key -o NumberOfPasswordPrompts=1
-    wait_for a 'Verification code: $'
+    wait_for a 'Code from your authenticator app \(or a recovery code\): $'
     type_line a "$(wrong_code tfwrong)"
     refused a
     audit_has "user=tfwrong service=sshd .*result=failure reason=wrong_code"
@@ -63,11 +63,11 @@ case_ssh_replayed_code_is_refused() {
     local c
     c=$(code tfreplay)
     ssh_pane a tfreplay key
-    wait_for a 'Verification code: $'
+    wait_for a 'Code from your authenticator app \(or a recovery code\): $'
     type_line a "$c"
     signed_in a
     ssh_pane b tfreplay key -o NumberOfPasswordPrompts=1
-    wait_for b 'Verification code: $'
+    wait_for b 'Code from your authenticator app \(or a recovery code\): $'
     type_line b "$c"
     refused b
     audit_has "user=tfreplay service=sshd .*result=failure reason=replayed_code"
@@ -84,12 +84,12 @@ case_ssh_recovery_code_works_once() {
     rc=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["recovery_codes"][0])' \
         "$T/enroll-tfrecovery.json")
     ssh_pane a tfrecovery key
-    wait_for a 'Verification code: $'
+    wait_for a 'Code from your authenticator app \(or a recovery code\): $'
     type_line a "$rc"
     signed_in a
     audit_has "user=tfrecovery service=sshd .*method=recovery.* result=success reason=ok"
     ssh_pane b tfrecovery key -o NumberOfPasswordPrompts=1
-    wait_for b 'Verification code: $'
+    wait_for b 'Code from your authenticator app \(or a recovery code\): $'
     type_line b "$rc"
     refused b
     audit_has "user=tfrecovery service=sshd .*result=failure reason=wrong_recovery_code"
@@ -106,7 +106,7 @@ case_ssh_lockout_refuses_the_right_code() {
     local p
     for p in w1 w2; do
         ssh_pane "$p" tflocked key -o NumberOfPasswordPrompts=1
-        wait_for "$p" 'Verification code: $'
+        wait_for "$p" 'Code from your authenticator app \(or a recovery code\): $'
         type_line "$p" "$(wrong_code tflocked)"
         if [ "$p" = w2 ]; then
             # The failure that locks says so, in a prompt of its own.
@@ -120,7 +120,7 @@ case_ssh_lockout_refuses_the_right_code() {
     ssh_pane a tflocked key -o NumberOfPasswordPrompts=1
     wait_for a 'Press Enter: $'
     [ "$(count a 'Too many failed attempts')" -gt 0 ] || die "the lockout message did not reach the ssh client"
-    [ "$(count a 'Verification code: $')" -eq 0 ] || die "a locked user was asked for a code"
+    [ "$(count a 'Code from your authenticator app \(or a recovery code\): $')" -eq 0 ] || die "a locked user was asked for a code"
     type_line a ''
     refused a
     audit_has "user=tflocked service=sshd .*result=failure reason=locked_out"
@@ -142,10 +142,10 @@ exempt_groups = ["tfexempt"]'
     client_key tfnonm
     ssh_pane a tfexm key
     signed_in a
-    assert_absent a 'Verification code:'
+    assert_absent a 'Code from your authenticator app \(or a recovery code\):'
     audit_has "user=tfexm service=sshd .*reason=exempt_group"
     ssh_pane b tfnonm key
-    wait_for b '\) Verification code: $'
+    wait_for b '\) Code from your authenticator app \(or a recovery code\): $'
     type_line b "$(code tfnonm)"
     signed_in b
 }
@@ -164,15 +164,15 @@ seconds = 600'
     client_key tfrem
     client_key tfrem2
     ssh_pane a tfrem key
-    wait_for a '\) Verification code: $'
+    wait_for a '\) Code from your authenticator app \(or a recovery code\): $'
     type_line a "$(code tfrem)"
     signed_in a
     ssh_pane b tfrem key
     signed_in b
-    assert_absent b 'Verification code:'
+    assert_absent b 'Code from your authenticator app \(or a recovery code\):'
     audit_has "user=tfrem service=sshd .*reason=remembered"
     ssh_pane c tfrem2 key
-    wait_for c '\) Verification code: $'
+    wait_for c '\) Code from your authenticator app \(or a recovery code\): $'
     tm send-keys -t c C-c
 }
 
@@ -184,7 +184,7 @@ case_ssh_unenrolled_user_is_refused() {
     add_user tfnone
     client_key tfnone
     ssh_pane a tfnone key -o NumberOfPasswordPrompts=1
-    wait_for a '\) Verification code: $'
+    wait_for a '\) Code from your authenticator app \(or a recovery code\): $'
     type_line a 123456
     refused a
     audit_has "user=tfnone service=sshd .*result=failure reason=not_enrolled"
@@ -205,10 +205,10 @@ case_ssh_key_nullok_lets_unenrolled_users_in() {
     client_key tfnullok2
     ssh_pane a tfnullok key
     signed_in a
-    assert_absent a 'Verification code:'
+    assert_absent a 'Code from your authenticator app \(or a recovery code\):'
     audit_has "user=tfnullok service=sshd .*result=ignore reason=not_enrolled"
     ssh_pane b tfnullok2 key -o NumberOfPasswordPrompts=1
-    wait_for b '\) Verification code: $'
+    wait_for b '\) Code from your authenticator app \(or a recovery code\): $'
     type_line b "$(wrong_code tfnullok2)"
     refused b
 }
@@ -231,7 +231,7 @@ EOF
         secret=$(head -c 20 /dev/urandom | base32 | tr -d '=')
         {
             printf 'More information required\nYour organisation needs more information to keep your account secure.\n\n'
-            "$TWOFOLD_CLI" --config "$CFG" enroll "probe$style" --secret "$secret" --no-verify --qr "$style"
+            "$TWOFOLD_CLI" --config "$CFG" enroll "probe$style" --force --secret "$secret" --no-verify --qr "$style"
             printf '\nCode shown in the app: '
         } >"$T/prompt.txt"
         log "prompt ($style): $(wc -c <"$T/prompt.txt") bytes, $(wc -l <"$T/prompt.txt") lines"
@@ -242,7 +242,7 @@ EOF
         uri=$(python3 "$TWOFOLD_REPO/tests/front_doors/qr_from_screen.py" "$T/screen-$style.txt" "$T") ||
             die "no QR code read off the ssh client's screen ($style)"
         case $uri in
-            "otpauth://totp/twofold-test:probe$style?secret=$secret&"*) ;;
+            "otpauth://totp/probe$style?secret=$secret&issuer=twofold-test") ;;
             *) die "QR ($style) says $uri" ;;
         esac
         grep -q '^(tfprobe@127.0.0.1) More information required$' "$T/screen-$style.txt" ||
@@ -259,12 +259,23 @@ EOF
 
 # ---------------------------------------------------------------------------------------------
 # First-sign-in enrollment ([enrollment] unenrolled = "enroll"), as specified: for a user without
-# a record, ONE echo-on prompt holding "More information required", an explanation, the QR code,
-# "Or enter this key by hand: XXXX XXXX ..." and ending "Code shown in the app: "; a wrong code
-# gives "That code is not right. Code shown in the app: " (3 attempts); the right one a second
+# a record, ONE echo-on prompt of at most 24 lines: "More information required. Scan with an
+# authenticator app:", the QR code, "Light background, or won't scan? Type this key:", the key,
+# and "Code from the app (or L to redraw ...): "; a wrong code gives "That code is not right
+# (same key; ...). Newest code: " (3 attempts); the right one a second
 # echo-on prompt with "Recovery codes", the codes, ending "Press Enter to continue: "; then
-# success. Later sign-ins ask "Verification code: " as usual.
+# success. Later sign-ins ask "Code from your authenticator app (or a recovery code): " as usual.
 # ---------------------------------------------------------------------------------------------
+
+# The end of the first enrollment prompt (a code drawn for dark / light backgrounds).
+ENROLL_ASK_DARK='Code from the app \(or L to redraw the QR code for a light background\): $'
+ENROLL_ASK_LIGHT='Code from the app \(or D to redraw the QR code for a dark background\): $'
+ENROLL_RETRY='Wrong code \(same key\)\. Newest code from the app: $'
+
+# key_on_screen FILE: the key shown in text under "Light background, or won't scan? Type this key:".
+key_on_screen() {
+    sed -n '/Type this key:$/{n;s/^\([A-Z2-7 ]*[A-Z2-7]\)  (time-based.*/\1/p;}' "$1" | tail -n 1 | tr -d ' '
+}
 
 # enroll_on_screen PANE USER: reads the QR off the pane, checks it against the key in text and
 # sets SECRET[USER] from it.
@@ -280,8 +291,7 @@ enroll_on_screen() {
     esac
     secret=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' <<<"$uri")
     [ -n "$secret" ] || die "no secret in $uri"
-    key=$(sed -n 's/.*Or enter this key by hand: *\([A-Za-z2-7 ]*[A-Za-z2-7]\).*/\1/p' "$T/screen-$p.txt" | head -n 1)
-    key=${key// /}
+    key=$(key_on_screen "$T/screen-$p.txt")
     [ "${key^^}" = "$secret" ] || die "key in text '$key' differs from the QR's secret $secret"
     SECRET[$user]=$secret
     log "read the QR code off the ssh client: $uri"
@@ -307,21 +317,21 @@ case_ssh_first_sign_in_enrolls_then_requires_a_code() {
     [ ! -e "$STATE/users/tfenroll.toml" ] || die "record exists before enrollment"
 
     ssh_pane first tfenroll key
-    wait_for first 'Code shown in the app: $'
+    wait_for first "$ENROLL_ASK_DARK"
     enroll_on_screen first tfenroll
     type_line first "$(code tfenroll)"
     wait_for first 'Press Enter to continue: $'
     screen first | grep -q 'Recovery codes' || die "no 'Recovery codes' before 'Press Enter'"
     type_line first ''
     signed_in first
-    assert_absent first 'Verification code:'
+    assert_absent first 'Code from your authenticator app \(or a recovery code\):'
     [ -f "$STATE/users/tfenroll.toml" ] || die "no record saved after enrollment"
     [ "$(stat -c '%U %a' "$STATE/users/tfenroll.toml")" = "root 600" ] ||
         die "record is $(stat -c '%U %a' "$STATE/users/tfenroll.toml"), expected root 600"
 
     # Later sign-ins: the usual code prompt, and a code of a later step than the one used above.
     ssh_pane second tfenroll key
-    wait_for second '\) Verification code: $'
+    wait_for second '\) Code from your authenticator app \(or a recovery code\): $'
     assert_absent second 'More information required'
     type_line second "$(code tfenroll 1)"
     signed_in second
@@ -334,10 +344,10 @@ case_ssh_first_sign_in_wrong_code_asks_again() {
     add_user tfenroll2
     client_key tfenroll2
     ssh_pane a tfenroll2 key
-    wait_for a 'Code shown in the app: $'
+    wait_for a "$ENROLL_ASK_DARK"
     enroll_on_screen a tfenroll2
     type_line a "$(wrong_code tfenroll2)"
-    wait_for a 'That code is not right\. Code shown in the app: $'
+    wait_for a "$ENROLL_RETRY"
     [ ! -e "$STATE/users/tfenroll2.toml" ] || die "record saved after a wrong code"
     type_line a "$(code tfenroll2)"
     wait_for a 'Press Enter to continue: $'
@@ -345,27 +355,113 @@ case_ssh_first_sign_in_wrong_code_asks_again() {
     signed_in a
 }
 
-# With the default configuration, on the 80-column terminal many users have, the QR code as
-# displayed (wrapped lines not joined) must still scan.
-case_ssh_first_sign_in_qr_scans_on_an_80_column_terminal() {
+# read_visible PANE BACKGROUND FILE: saves the visible screen and prints what its QR code says
+# on a terminal of that background (colours honoured); fails when nothing scans.
+read_visible() {
+    screen_visible "$1" >"$T/$3"
+    keep_screen "$1" "$3"
+    python3 "$TWOFOLD_REPO/tests/front_doors/qr_from_screen.py" --background "$2" "$T/$3" "$T"
+}
+
+# fits_80x24 FILE: the visible screen (24 lines) holds the whole prompt: its first line, the
+# key under the code, and nothing wider than the terminal was wrapped (no line is cut).
+fits_80x24() {
+    grep -qE 'More information required\. Scan with an authenticator app: *$' "$1" ||
+        die "the prompt's first line scrolled away on 80x24"
+    grep -q "^Light background, or won't scan? Type this key:" "$1" || die "no key line on screen"
+    [ "$(wc -l <"$1")" -le 24 ] || die "more than 24 lines captured"
+}
+
+# sign_in_with_uri PANE USER URI: the code of the key in URI (read off the screen) signs in.
+sign_in_with_uri() {
+    local p=$1 user=$2 uri=$3
+    case $uri in
+        "otpauth://totp/$user?secret="*"&issuer=${ISSUER:-twofold-test}") ;;
+        *) die "QR says $uri" ;;
+    esac
+    SECRET[$user]=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' <<<"$uri")
+    type_line "$p" "$(code "$user")"
+    wait_for "$p" 'Press Enter to continue: $'
+    keep_screen "$p" recovery-codes.txt
+    type_line "$p" ''
+    signed_in "$p"
+    audit_has "user=$user service=sshd .*method=enrollment result=success reason=enrolled"
+}
+
+case_ssh_first_sign_in_fits_80x24_on_a_dark_terminal() {
     install_pam sshd sshd
+    # The default issuer: with it, a name of up to 15 characters gives a version-4 code.
+    ISSUER=twofold
     enrollment_config enroll
     start_sshd key
     add_user tfnarrow
     client_key tfnarrow
-    PANE_COLS=80 ssh_pane a tfnarrow key
-    wait_for a 'Code shown in the app: $'
-    screen_as_shown a >"$T/screen-80.txt"
+    PANE_COLS=80 PANE_ROWS=24 ssh_pane a tfnarrow key
+    wait_for a "$ENROLL_ASK_DARK"
     local uri
-    if grep -qF '\033[' "$T/screen-80.txt"; then
-        log "the ssh client shows the prompt's ANSI escapes as text (\\033[...m), widening every QR line"
+    uri=$(read_visible a dark first-sign-in-dark.txt) ||
+        die "the QR code on the visible 80x24 screen does not scan on a dark terminal"
+    fits_80x24 "$T/first-sign-in-dark.txt"
+    log "read off the visible 80x24 screen (dark): $uri"
+    [ "$(key_on_screen "$T/first-sign-in-dark.txt")" = "$(sed -n 's/.*secret=\([A-Z2-7]*\).*/\1/p' <<<"$uri")" ] ||
+        die "the key in text is not the QR code's"
+    sign_in_with_uri a tfnarrow "$uri"
+}
+
+case_ssh_first_sign_in_fits_80x24_on_a_light_terminal() {
+    install_pam sshd sshd
+    # The default issuer: with it, a name of up to 15 characters gives a version-4 code.
+    ISSUER=twofold
+    enrollment_config enroll
+    start_sshd key
+    add_user tflight
+    client_key tflight
+    PANE_COLS=80 PANE_ROWS=24 ssh_pane a tflight key
+    wait_for a "$ENROLL_ASK_DARK"
+    local uri
+    # The default drawing is for dark terminals: on a light one it reads inverted.
+    if uri=$(read_visible a light first-sign-in-light-before-L.txt); then
+        die "the dark-terminal drawing scanned on a light background ($uri): the test reads colours wrong"
     fi
-    uri=$(python3 "$TWOFOLD_REPO/tests/front_doors/qr_from_screen.py" "$T/screen-80.txt" "$T") ||
-        die "the QR code does not scan as an 80-column terminal shows it"
-    case $uri in
-        otpauth://totp/*tfnarrow\?*) ;;
-        *) die "QR says $uri" ;;
-    esac
+    fits_80x24 "$T/first-sign-in-light-before-L.txt"
+    type_line a L
+    wait_for a "$ENROLL_ASK_LIGHT"
+    uri=$(read_visible a light first-sign-in-light.txt) ||
+        die "after L, the QR code on the visible 80x24 screen does not scan on a light terminal"
+    fits_80x24 "$T/first-sign-in-light.txt"
+    log "read off the visible 80x24 screen (light, after L): $uri"
+    sign_in_with_uri a tflight "$uri"
+}
+
+case_ssh_first_sign_in_three_wrong_codes_say_what_happens() {
+    install_pam sshd sshd
+    enrollment_config enroll
+    start_sshd key
+    add_user tfthree
+    client_key tfthree
+    PANE_COLS=80 PANE_ROWS=24 ssh_pane a tfthree key -o NumberOfPasswordPrompts=2
+    wait_for a "$ENROLL_ASK_DARK"
+    enroll_on_screen a tfthree
+    local first=${SECRET[tfthree]}
+    type_line a "$(wrong_code tfthree)"
+    wait_for a "$ENROLL_RETRY"
+    type_line a "$(wrong_code tfthree)"
+    wait_for a 'Wrong code \(same key\)' 2
+    wait_for a "$ENROLL_RETRY"
+    type_line a "$(wrong_code tfthree)"
+    wait_for a 'Press Enter: $'
+    keep_screen a three-wrong-codes.txt
+    screen a | grep -q 'nothing was saved' || die "the screen does not say nothing was saved"
+    screen a | grep -q 'your next sign-in shows a new key' || die "the screen does not say what comes next"
+    [ ! -e "$STATE/users/tfthree.toml" ] || die "record saved after three wrong codes"
+    # As it said: the next attempt shows another key.
+    type_line a ''
+    audit_has "user=tfthree service=sshd .*result=failure reason=enrollment_wrong_code"
+    wait_for a "$ENROLL_ASK_DARK" # the first one has the typed code after it
+    screen a >"$T/screen-again.txt"
+    local again
+    again=$(key_on_screen "$T/screen-again.txt")
+    [ -n "$again" ] && [ "$again" != "$first" ] || die "the next attempt did not bring a new key ($again)"
 }
 
 case_ssh_unenrolled_allow_lets_in_with_the_key_alone() {
@@ -376,8 +472,8 @@ case_ssh_unenrolled_allow_lets_in_with_the_key_alone() {
     client_key tfallow
     ssh_pane a tfallow key
     signed_in a
-    assert_absent a 'Verification code:'
-    assert_absent a 'Code shown in the app:'
+    assert_absent a 'Code from your authenticator app \(or a recovery code\):'
+    assert_absent a 'Code from the app'
 }
 
 case_ssh_enrollment_after_the_deadline_is_refused() {
@@ -388,8 +484,8 @@ case_ssh_enrollment_after_the_deadline_is_refused() {
     client_key tflate
     ssh_pane a tflate key -o NumberOfPasswordPrompts=1
     # Whatever it asks, it must not offer enrollment, and must refuse.
-    wait_for a 'Permission denied|Verification code: $'
-    if [ "$(count a 'Verification code: $')" -gt 0 ]; then type_line a 123456; fi
+    wait_for a 'Permission denied|Code from your authenticator app \(or a recovery code\): $'
+    if [ "$(count a 'Code from your authenticator app \(or a recovery code\): $')" -gt 0 ]; then type_line a 123456; fi
     refused a
     assert_absent a 'More information required'
     [ ! -e "$STATE/users/tflate.toml" ] || die "record saved after the deadline"

@@ -10,8 +10,9 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sshd_lib.sh"
 
 # What the module asks over SSH: everything in one prompt (OpenSSH before 10.3 shows PAM
-# messages only with the next prompt).
-PUSH_PROMPT='Approve the sign-in on your phone: number [0-9]{2}\. Then press Enter — or type a code: $'
+# messages only with the next prompt), two lines that fit 80 columns: "(user@host) Approve the
+# sign-in on your phone: number 42." and "Then press Enter, or type a code: ".
+PUSH_PROMPT='^Then press Enter, or type a code: $'
 
 # wait_file_line FILE REGEX: waits (up to $WAIT s) for a line of FILE matching REGEX, prints it.
 wait_file_line() {
@@ -96,16 +97,20 @@ push_user() {
 
 # number_on_screen PANE: the number in the last push prompt the ssh client shows.
 number_on_screen() {
-    screen "$1" | sed -nE 's/.*Approve the sign-in on your phone: number ([0-9]{2})\. .*/\1/p' | tail -n 1
+    screen "$1" | sed -nE 's/.*Approve the sign-in on your phone: number ([0-9]{2})\.$/\1/p' | tail -n 1
 }
 
 # ---------------------------------------------------------------------------------------------
 
 case_ssh_key_and_push_signs_in() {
     push_user tfpush
-    ssh_pane a tfpush key
+    PANE_COLS=80 PANE_ROWS=24 ssh_pane a tfpush key
     wait_for a "$PUSH_PROMPT"
-    assert_absent a 'Verification code:'
+    keep_screen a push-prompt.txt
+    # At 80 columns, as shown (wrapped lines not joined): both lines whole, no word cut.
+    screen_as_shown a | grep -qE '^\(tfpush@127\.0\.0\.1\) Approve the sign-in on your phone: number [0-9]{2}\.$' ||
+        die "the push prompt's first line is not whole at 80 columns"
+    assert_absent a 'Code from your authenticator app'
     local n said
     n=$(number_on_screen a)
     [ -n "$n" ] || die "no number on the ssh client's screen"
@@ -133,6 +138,11 @@ case_ssh_push_number_mismatch_is_refused() {
     log "the ssh client shows number $n; the phone types $wrong"
     said=$(phone tfmismatch approve "$wrong") || die "the phone could not answer"
     log "$said"
+    type_line a ''
+    # The terminal says what happened instead of starting over with a new number.
+    wait_for a "The number typed on your phone was not $n, so the"
+    wait_for a 'Press Enter: $'
+    keep_screen a number-mismatch.txt
     type_line a ''
     refused a
     audit_has "user=tfmismatch service=sshd .*method=push result=failure reason=push_number_mismatch"

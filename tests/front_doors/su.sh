@@ -17,7 +17,7 @@ su_setup() {
     type_line a "$SU_CMD"
     wait_for a '^Password: $'
     type_line a "${PASSWORD[tfsuto]}"
-    wait_for a '^Verification code: $'
+    wait_for a '^Code from your authenticator app \(or a recovery code\): $'
 }
 
 case_su_password_and_code_signs_in() {
@@ -34,6 +34,41 @@ case_su_wrong_code_is_refused() {
     wait_for a '^su: Authentication failure$'
     assert_absent a "$SU_OK"
     audit_has "user=tfsuto service=su-l .*result=failure reason=wrong_code"
+}
+
+# At a console the default (`qr = "auto"`) draws the code in explicit black on white: on an
+# 80x24 terminal it scans read off the visible screen as a dark AND as a light terminal would
+# show it (colours honoured), and its code completes the first sign-in.
+case_su_first_sign_in_colour_code_scans_on_dark_and_light() {
+    install_pam su su
+    write_config "$(printf '[enrollment]\nunenrolled = "enroll"\n')"
+    add_user tfsufrom
+    add_user tfsuto
+    PANE_COLS=80 PANE_ROWS=24 user_shell a tfsufrom
+    type_line a "$SU_CMD"
+    wait_for a '^Password: $'
+    type_line a "${PASSWORD[tfsuto]}"
+    wait_for a '^Code from the app: $'
+    screen_visible a >"$T/console.txt"
+    keep_screen a first-sign-in-console.txt
+    local uri background
+    for background in dark light; do
+        uri=$(python3 "$TWOFOLD_REPO/tests/front_doors/qr_from_screen.py" --background "$background" "$T/console.txt" "$T") ||
+            die "the colour QR code does not scan on a $background terminal"
+        case $uri in
+            "otpauth://totp/tfsuto?secret="*) ;;
+            *) die "QR ($background) says $uri" ;;
+        esac
+        log "read off the visible 80x24 screen ($background): $uri"
+    done
+    grep -qE 'More information required\. Scan with an authenticator app: *$' "$T/console.txt" ||
+        die "the prompt's first line is not on the visible screen"
+    SECRET[tfsuto]=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' <<<"$uri")
+    type_line a "$(code tfsuto)"
+    wait_for a 'Press Enter to continue: $'
+    type_line a ''
+    wait_for a "$SU_OK"
+    audit_has "user=tfsuto service=su-l .*method=enrollment result=success reason=enrolled"
 }
 
 setup_sandbox

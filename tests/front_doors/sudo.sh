@@ -25,7 +25,7 @@ sudo_until_code() {
     type_line "$p" "$SUDO_CMD"
     wait_for "$p" "^\\[sudo\\] password for $name: \$" "$n"
     type_line "$p" "${PASSWORD[$name]}"
-    wait_for "$p" '^Verification code: $' "$n"
+    wait_for "$p" '^Code from your authenticator app \(or a recovery code\): $' "$n"
 }
 
 # refused_then_quit PANE: sudo says "Sorry, try again." (and asks again): Ctrl-C, back at the shell.
@@ -80,7 +80,7 @@ case_sudo_wrong_password_stops_before_the_code_prompt() {
     wait_for a '^\[sudo\] password for tfsudopw: $'
     type_line a "not-${PASSWORD[tfsudopw]}"
     refused_then_quit a
-    assert_absent a 'Verification code:'
+    assert_absent a 'Code from your authenticator app \(or a recovery code\):'
 }
 
 # The protected user cannot read or change the record that holds the key, nor the state that
@@ -151,9 +151,9 @@ EOT
         type_line "$mode" "${PASSWORD[tfrhel]}"
         if [ "$mode" = include ]; then
             wait_for "$mode" "$SUDO_OK"     # through on the password alone
-            assert_absent "$mode" 'Verification code:'
+            assert_absent "$mode" 'Code from your authenticator app \(or a recovery code\):'
         else
-            wait_for "$mode" '^Verification code: $'
+            wait_for "$mode" '^Code from your authenticator app \(or a recovery code\): $'
             type_line "$mode" "$(code tfrhel)"
             wait_for "$mode" "$SUDO_OK"
         fi
@@ -186,7 +186,7 @@ local = true'
     wait_for b '^\[sudo\] password for tfsudorem2: $' 2
     type_line b "${PASSWORD[tfsudorem2]}"
     wait_for b "$SUDO_OK" 2
-    assert_count b 'Verification code:' 1
+    assert_count b 'Code from your authenticator app \(or a recovery code\):' 1
     audit_has "user=tfsudorem2 service=sudo .*reason=remembered"
 }
 

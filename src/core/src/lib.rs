@@ -4,6 +4,7 @@
 //! (src/cli) and the approval service (src/serve) call the same core. Table of contents:
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod audit;
 pub mod clock;
 pub mod config;
@@ -21,3 +22,4 @@ pub mod secret;
 pub mod signin;
 pub mod store;
 pub mod username;
+pub mod when;

@@ -10,9 +10,13 @@ use qrcode::{Color, EcLevel, QrCode};
 const QUIET: usize = 2;
 
 /// Level M restores ~15% damage, a margin for the moiré, glare and font gaps between block glyphs
-/// that photographing a screen brings (L: 7%); a ~100-byte URI still fits 80x24 (45x23 cells),
-/// where Q/H need 27+ lines.
-const EC_LEVEL: EcLevel = EcLevel::M;
+/// that photographing a screen brings; it is used while the code stays at version 4 (33 modules,
+/// 19 text rows with the quiet zone). Beyond that L (7%, what most sites' TOTP codes use, and
+/// plenty for a crisp terminal) keeps the code one version smaller: an 80x24 screen has room for
+/// a version-4 or -5 code and four lines of text, not for more.
+const EC_LEVELS: [EcLevel; 2] = [EcLevel::M, EcLevel::L];
+/// Widest code (modules) drawn at level M: version 4.
+const M_UP_TO_WIDTH: usize = 33;
 
 /// Starts every `Ansi` line: clear inherited attributes (reverse video would invert the code), then
 /// fg = 256-colour 16 (#000000), bg = 231 (#ffffff). Unlike the 16 base colours, which themes remap
@@ -28,6 +32,8 @@ pub enum QrStyle {
     Ansi,
     /// Plain half blocks, no escapes, for dark-background terminals only (inverted on light ones).
     Utf8,
+    /// Plain half blocks inked the other way round, for light-background terminals.
+    Light,
     /// Draw nothing.
     None,
 }
@@ -39,9 +45,10 @@ impl FromStr for QrStyle {
         match s.to_ascii_lowercase().as_str() {
             "ansi" => Ok(Self::Ansi),
             "utf8" => Ok(Self::Utf8),
+            "light" => Ok(Self::Light),
             "none" => Ok(Self::None),
             _ => Err(format!(
-                "unknown QR style {s:?}: expected \"ansi\", \"utf8\" or \"none\""
+                "unknown QR style {s:?}: expected \"ansi\", \"utf8\", \"light\" or \"none\""
             )),
         }
     }
@@ -64,8 +71,7 @@ pub fn render(data: &str, style: QrStyle) -> Result<String, QrError> {
     if style == QrStyle::None {
         return Ok(String::new());
     }
-    let code =
-        QrCode::with_error_correction_level(data, EC_LEVEL).map_err(|e| QrError(e, data.len()))?;
+    let code = smallest(data)?;
     let width = code.width();
     let colors = code.to_colors();
     // Anything outside the symbol (quiet zone, and the padding row below an odd-height code) is light.
@@ -80,7 +86,11 @@ pub fn render(data: &str, style: QrStyle) -> Result<String, QrError> {
     // Each text line carries two module rows: the upper and lower half of every cell.
     for y in (0..size).step_by(2) {
         let cells = (0..size).map(|x| (dark(x, y), dark(x, y + 1)));
-        if style == QrStyle::Ansi {
+        if style == QrStyle::Light {
+            // Ink is dark text on a light background: it draws the dark modules, and the
+            // background beyond the drawing is the quiet zone.
+            out.extend(cells.map(|(top, bottom)| glyph(top, bottom)));
+        } else if style == QrStyle::Ansi {
             // Ink is the black foreground, so it draws the dark modules.
             out.push_str(ANSI_START);
             out.extend(cells.map(|(top, bottom)| glyph(top, bottom)));
@@ -94,6 +104,27 @@ pub fn render(data: &str, style: QrStyle) -> Result<String, QrError> {
         out.push('\n');
     }
     Ok(out)
+}
+
+/// The code at level M while it stays small, else at level L (see [`EC_LEVELS`]).
+fn smallest(data: &str) -> Result<QrCode, QrError> {
+    let mut last = None;
+    for level in EC_LEVELS {
+        match QrCode::with_error_correction_level(data, level) {
+            Ok(code) if level == EcLevel::L || code.width() <= M_UP_TO_WIDTH => return Ok(code),
+            Ok(_) => {}
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(QrError(
+        last.unwrap_or(qrcode::types::QrError::DataTooLong),
+        data.len(),
+    ))
+}
+
+/// Text rows the drawing of `data` takes (0 for an error), for laying out a screen.
+pub fn rows(data: &str) -> usize {
+    smallest(data).map_or(0, |c| (c.width() + 2 * QUIET).div_ceil(2))
 }
 
 /// Half block inking the upper and/or lower half of a cell.

@@ -7,12 +7,13 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod errors;
 mod sections;
 mod serve;
 pub use crate::push::config::{DEFAULT_TOKEN_FILE, FailMode, PushConfig, PushMode, check_url};
 pub use sections::{
-    EnrollmentConfig, PolicyConfig, RateLimitConfig, RecoveryConfig, RememberConfig, TotpConfig,
-    Unenrolled, WriteErrorPolicy,
+    AlertsConfig, EnrollmentConfig, PolicyConfig, RateLimitConfig, RecoveryConfig, RememberConfig,
+    TotpConfig, Unenrolled, WriteErrorPolicy,
 };
 pub use serve::{PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host};
 
@@ -46,6 +47,8 @@ pub struct Config {
     pub remember: RememberConfig,
     /// Push approval (`[push]`).
     pub push: PushConfig,
+    /// Telling the administrator about reports (`[alerts]`).
+    pub alerts: AlertsConfig,
     /// `[serve]`, the approval service's section, kept unparsed: the module ignores it (a typo
     /// there must not stop sign-ins); `twofold serve` and `check-config` read it with
     /// [`Config::serve_config`].
@@ -66,6 +69,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             remember: RememberConfig::default(),
             push: PushConfig::default(),
+            alerts: AlertsConfig::default(),
             serve: toml::Table::new(),
         }
     }
@@ -139,32 +143,36 @@ impl Config {
         Config::parse(text, path)
     }
 
-    /// Parses and validates configuration text; `file` is used in messages.
+    /// Parses and validates configuration text; `file` is used in messages. Every mistake is
+    /// reported, type errors (with key and line) and then the checks of the values read.
     pub fn parse(text: &str, file: &Path) -> Result<Config, Vec<ConfigError>> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| format!("line {}", line_of(text, s.start)))
-                .unwrap_or_default();
-            vec![ConfigError {
-                file: file.into(),
-                at,
-                reason: e.message().trim().to_string(),
-            }]
-        })?;
-        let problems: Vec<ConfigError> = config
-            .problems()
-            .into_iter()
-            .map(|(key, reason)| ConfigError {
-                file: file.into(),
-                at: key.into(),
-                reason,
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems)
+        let error = |at: String, reason: String| ConfigError {
+            file: file.into(),
+            at,
+            reason,
+        };
+        let (config, mut errors) = match errors::parse_all::<Config>(text) {
+            Ok(config) => (Some(config), Vec::new()),
+            Err((config, mistakes)) => (
+                config,
+                mistakes
+                    .into_iter()
+                    .map(|m| error(m.at, m.reason))
+                    .collect(),
+            ),
+        };
+        // The values that were read are checked even when others were not.
+        if let Some(config) = &config {
+            errors.extend(
+                config
+                    .problems()
+                    .into_iter()
+                    .map(|(key, reason)| error(key.into(), reason)),
+            );
+        }
+        match config {
+            Some(config) if errors.is_empty() => Ok(config),
+            _ => Err(errors),
         }
     }
 
@@ -227,11 +235,11 @@ impl Config {
                 format!("must be a date YYYY-MM-DD (got {deadline:?})"),
             ));
         }
-        if self.enrollment.qr != "ansi" && self.enrollment.qr != "utf8" {
+        if !["auto", "ansi", "utf8", "light"].contains(&self.enrollment.qr.as_str()) {
             p.push((
                 "enrollment.qr",
                 format!(
-                    "must be \"ansi\" or \"utf8\" (got {:?})",
+                    "must be \"auto\", \"utf8\", \"light\" or \"ansi\" (got {:?})",
                     self.enrollment.qr
                 ),
             ));
@@ -249,6 +257,20 @@ impl Config {
             ));
         }
         self.push.problems(&mut p);
+        if let Some(program) = self.alerts.command.first()
+            && !Path::new(program).is_absolute()
+        {
+            p.push((
+                "alerts.command",
+                format!("the program must be an absolute path (got {program:?})"),
+            ));
+        }
+        if !(1..=60).contains(&self.alerts.timeout_seconds) {
+            p.push((
+                "alerts.timeout_seconds",
+                format!("must be 1..=60 (got {})", self.alerts.timeout_seconds),
+            ));
+        }
         p
     }
 
@@ -260,7 +282,7 @@ impl Config {
             reason,
         };
         let serve = ServeConfig::deserialize(toml::Value::Table(self.serve.clone()))
-            .map_err(|e| vec![error("serve", e.message().trim().to_string())])?;
+            .map_err(|e| vec![error("serve", errors::plain(e.message()))])?;
         let problems: Vec<ConfigError> = serve
             .problems()
             .into_iter()
@@ -333,11 +355,6 @@ fn parse_date(text: &str) -> Option<u64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     u64::try_from((days + 1) * 86_400).ok()
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset)
-        .map_or(1, |t| t.matches('\n').count() + 1)
 }
 
 #[cfg(test)]

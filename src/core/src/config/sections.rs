@@ -12,10 +12,33 @@ pub struct EnrollmentConfig {
     pub unenrolled: Unenrolled,
     /// Last day (UTC, `YYYY-MM-DD`) on which `allow`/`enroll` apply; afterwards such users are refused.
     pub deadline: Option<String>,
-    /// How the QR code is drawn inside the sign-in: `"utf8"` (plain half blocks; the default,
-    /// because the OpenSSH client shows escape sequences in prompts as text) or `"ansi"`
-    /// (explicit colours, for consoles only).
+    /// How the QR code is drawn inside the sign-in: `"auto"` (the default: `"ansi"` at a local
+    /// terminal, `"utf8"` over SSH, whose client shows escape sequences in prompts as text),
+    /// `"utf8"` (plain half blocks for dark backgrounds; the user can type L to redraw it for a
+    /// light one), `"light"` (the same for light backgrounds; D redraws it for dark ones) or
+    /// `"ansi"` (explicit colours that scan on any background, for consoles only).
     pub qr: String,
+}
+
+/// `[alerts]`: how the administrator is told about a sign-in reported as "not me".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// An argv template, run without a shell: `["/usr/local/bin/page-admin", "{user}", "{host}"]`;
+    /// `{event}`, `{user}`, `{host}`, `{service}`, `{rhost}`, `{time}` are filled in, and the
+    /// same as key=value lines arrive on stdin. Empty: no alert (the audit line only).
+    pub command: Vec<String>,
+    /// Killed after this long (seconds); the sign-in waits for it.
+    pub timeout_seconds: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            command: Vec::new(),
+            timeout_seconds: 5,
+        }
+    }
 }
 
 /// See [`EnrollmentConfig::unenrolled`].
@@ -95,7 +118,7 @@ impl Default for EnrollmentConfig {
         EnrollmentConfig {
             unenrolled: Unenrolled::Refuse,
             deadline: None,
-            qr: "utf8".into(),
+            qr: "auto".into(),
         }
     }
 }

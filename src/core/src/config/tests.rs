@@ -48,7 +48,7 @@ fn deadline_ends_enrollment_after_the_day() {
 #[test]
 fn unknown_keys_and_syntax_errors_give_a_line() {
     let errs = Config::parse("issuer = \"x\"\n\n[totp]\ndigitz = 6\n", Path::new("c")).unwrap_err();
-    assert_eq!(errs[0].at, "line 4");
+    assert_eq!(errs[0].at, "totp.digitz (line 4)");
     assert!(errs[0].reason.contains("digitz"), "{}", errs[0].reason);
     let errs = Config::parse("issuer = \n", Path::new("c")).unwrap_err();
     assert_eq!(errs[0].at, "line 1");
@@ -92,4 +92,33 @@ fn push_is_off_without_a_url_and_the_host_name_defaults_to_the_kernels() {
     let c = Config::parse("", Path::new("c")).unwrap();
     assert!(!c.push.enabled());
     assert!(!c.push.host_name().is_empty());
+}
+
+#[test]
+fn every_mistake_is_reported_at_once_with_its_key_in_plain_words() {
+    let text = "[enrollment]\nunenrolled = \"yes\"\n\n[rate_limit]\nlockout_seconds = \"five\"\n\n[totp]\ndigits = 9\n";
+    let errs = Config::parse(text, Path::new("/etc/twofold/twofold.toml")).unwrap_err();
+    let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "/etc/twofold/twofold.toml: enrollment.unenrolled (line 2): must be one of \"refuse\", \"allow\", \"enroll\" (got \"yes\")",
+            "/etc/twofold/twofold.toml: rate_limit.lockout_seconds (line 5): must be a whole number, 0 or more (got the text \"five\")",
+            "/etc/twofold/twofold.toml: totp.digits: must be 6, 7 or 8 (got 9)",
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_section_is_one_mistake_not_one_per_key() {
+    let text = "[pushh]\nurl = \"https://x\"\nmode = \"wait\"\n\n[totp]\ndigits = 5\n";
+    let errs = Config::parse(text, Path::new("c")).unwrap_err();
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_eq!(errs[0].at, "pushh (line 1)");
+    assert!(
+        errs[0].reason.starts_with("unknown key \"pushh\""),
+        "{}",
+        errs[0].reason
+    );
+    assert_eq!(errs[1].at, "totp.digits");
 }

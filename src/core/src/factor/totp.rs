@@ -132,16 +132,27 @@ impl TotpParams {
 
     /// The `otpauth://` URI apps scan: carries issuer, account, algorithm, digits and period.
     pub fn otpauth_uri(&self, issuer: &str, account: &str) -> String {
-        format!(
-            "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&period={}",
-            percent_encode(issuer),
+        // The label is the account alone: the issuer parameter names the issuer (Key Uri
+        // Format: the label's "Issuer:" prefix is optional), and 8 bytes less keep the QR code
+        // of a name up to 15 characters at version 4 (19 rows), so it fits an 80x24 screen.
+        let mut uri = format!(
+            "otpauth://totp/{}?secret={}&issuer={}",
             percent_encode(account),
             self.secret.expose(),
             percent_encode(issuer),
-            self.algorithm,
-            self.digits,
-            self.period
-        )
+        );
+        // SHA1, 6 digits and 30 s are what every app assumes (Key Uri Format): left out, they
+        // keep the QR code a version smaller, which is what lets it fit an 80x24 terminal.
+        if self.algorithm != Algorithm::SHA1 {
+            uri.push_str(&format!("&algorithm={}", self.algorithm));
+        }
+        if self.digits != 6 {
+            uri.push_str(&format!("&digits={}", self.digits));
+        }
+        if self.period != 30 {
+            uri.push_str(&format!("&period={}", self.period));
+        }
+        uri
     }
 }
 
@@ -265,8 +276,22 @@ mod tests {
         p.digits = 7;
         p.period = 60;
         let uri = p.otpauth_uri("Example Corp", "alice@host");
-        assert!(uri.starts_with("otpauth://totp/Example%20Corp:alice%40host?secret="));
+        assert!(uri.starts_with("otpauth://totp/alice%40host?secret="));
         assert!(uri.ends_with("&issuer=Example%20Corp&algorithm=SHA256&digits=7&period=60"));
+    }
+
+    #[test]
+    fn otpauth_uri_leaves_out_the_defaults_every_app_assumes() {
+        let mut p = params(SHA1_KEY, Algorithm::SHA1);
+        p.digits = 6;
+        let uri = p.otpauth_uri("twofold", "alice");
+        assert_eq!(
+            uri,
+            format!(
+                "otpauth://totp/alice?secret={}&issuer=twofold",
+                p.secret.expose()
+            )
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ impl Default for PushConfig {
             connect_timeout_ms: 2000,
             fail_mode: FailMode::Code,
             backoff_seconds: 30,
-            report_suspend_seconds: 3600,
+            // A report means someone else has the password: a day of codes only, unless an
+            // administrator resumes push sooner (`twofold unlock`).
+            report_suspend_seconds: 86_400,
             mode: PushMode::Auto,
             page_url: None,
         }

@@ -112,10 +112,16 @@ fn notify(conv: &mut dyn Conversation, req: &SignIn, text: &str) {
         return;
     }
     if req.rhost.is_empty() {
-        conv.error(text);
+        conv.error(&messages::wrap(text));
     } else {
+        let text = messages::wrap_prompt(text);
         let _ = conv.ask_visible(&format!("{text}\n{}", messages::PRESS_ENTER));
     }
+}
+
+/// The lockout message with what is left of it.
+fn locked_text(left: u64) -> String {
+    messages::LOCKED.replace("{time}", &messages::duration(left))
 }
 
 struct Run<'a> {
@@ -215,12 +221,17 @@ impl Run<'_> {
             Err(e) => return Decision::unavailable("bad_state_dir", e),
         };
         use enrollment::Outcome;
-        match enrollment::run(self.conv, &store, user, config, self.clock) {
+        let console = self.console();
+        match enrollment::run(self.conv, &store, user, config, self.clock, console) {
             Outcome::Enrolled(push) => Decision {
                 detail: push.detail(),
                 ..Decision::new(Verdict::Success, Method::Enrollment, "enrolled")
             },
-            Outcome::WrongCodes => Decision::refused("enrollment_wrong_code"),
+            Outcome::WrongCodes => {
+                // notify wraps it, leaving room for ssh's "(user@host) ".
+                notify(self.conv, self.req, messages::ENROLL_GAVE_UP);
+                Decision::refused("enrollment_wrong_code")
+            }
             Outcome::NoAnswer => Decision::refused("conversation_failed"),
             Outcome::AlreadyEnrolled => Decision::refused("enrollment_conflict"),
             Outcome::Failed(e) => Decision::unavailable("enrollment_failed", e),
@@ -239,7 +250,9 @@ impl Run<'_> {
         // Read without the lock: writes replace the file atomically, so this is a consistent
         // snapshot; the decision itself re-reads under the lock.
         match store.peek_state(user) {
-            Ok(state) if ratelimit::is_locked(&state, now) => return self.locked(),
+            Ok(state) if ratelimit::is_locked(&state, now) => {
+                return self.locked(state.locked_until - now);
+            }
             Ok(state)
                 if remember::is_remembered(&state, &self.req.service, &self.req.rhost, now) =>
             {
@@ -273,7 +286,8 @@ impl Run<'_> {
         self.code(store, user, record, config)
     }
 
-    /// Asks for a code and checks it.
+    /// Asks for a code and checks it. A user without a phone, where push is configured, may
+    /// type "pair" instead: after a good code, the pairing screen of first sign-in follows.
     fn code(
         &mut self,
         store: &UserStore,
@@ -281,9 +295,35 @@ impl Run<'_> {
         record: &UserRecord,
         config: &Config,
     ) -> Decision {
-        match self.obtain_answer(record.totp.digits) {
-            Some(answer) => self.check(store, user, record, config, &answer),
-            None => Decision::refused("conversation_failed"),
+        let may_pair = config.push.enabled()
+            && record.active_devices().next().is_none()
+            && self.opts.pass_mode != PassMode::ForwardPass
+            && !self.req.silent;
+        if may_pair {
+            self.conv.info(messages::PAIR_TIP);
+        }
+        let Some(answer) = self.obtain_answer(record.totp.digits) else {
+            return Decision::refused("conversation_failed");
+        };
+        if !(may_pair && answer.expose().trim().eq_ignore_ascii_case("pair")) {
+            return self.check(store, user, record, config, &answer);
+        }
+        let Ok(answer) = self.conv.ask_hidden(messages::PAIR_CODE_PROMPT) else {
+            return Decision::refused("conversation_failed");
+        };
+        let decision = self.check(store, user, record, config, &answer);
+        if decision.verdict != Verdict::Success {
+            return decision;
+        }
+        let console = self.console();
+        let push = enrollment::offer_push(self.conv, store, user, config, self.clock, console);
+        let status = push.status();
+        if !status.is_empty() {
+            self.conv.info(status.trim_end());
+        }
+        Decision {
+            detail: push.detail(),
+            ..decision
         }
     }
 
@@ -337,7 +377,7 @@ impl Run<'_> {
         };
         let now = self.clock.now();
         if ratelimit::is_locked(&state, now) {
-            return self.locked();
+            return self.locked(state.locked_until - now);
         }
         // Recovery hashes are read only when a recovery code was typed.
         let recovery = match answer::classify(answer.expose(), record.totp.digits) {
@@ -354,6 +394,19 @@ impl Run<'_> {
         }
         let saved = store.save_state(user, &lock, &state);
         drop(lock);
+        if result == Ok(Method::Recovery) && saved.is_ok() && !self.req.silent {
+            let left = recovery
+                .iter()
+                .filter(|r| !state.used_recovery.contains(&r.id))
+                .count();
+            let text = match left {
+                0 => messages::RECOVERY_LAST.to_string(),
+                1 => messages::RECOVERY_ACCEPTED.replace("{left}", "1 code"),
+                n => messages::RECOVERY_ACCEPTED.replace("{left}", &format!("{n} codes")),
+            };
+            // Over SSH shown after the sign-in (sshd keeps it for the session's start).
+            self.conv.info(&messages::wrap(&text));
+        }
         match (result, saved) {
             (Ok(method), Ok(())) => Decision::new(Verdict::Success, method, "ok"),
             (Ok(method), Err(e)) if config.on_state_write_error == WriteErrorPolicy::Allow => {
@@ -370,7 +423,7 @@ impl Run<'_> {
                 self.conv
                     .fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
                 if ratelimit::is_locked(&state, now) {
-                    notify(self.conv, self.req, messages::LOCKED);
+                    notify(self.conv, self.req, &locked_text(state.locked_until - now));
                 }
                 let detail = saved.err().map(|e| format!("state not saved: {e}"));
                 Decision {
@@ -381,9 +434,15 @@ impl Run<'_> {
         }
     }
 
-    fn locked(&mut self) -> Decision {
-        notify(self.conv, self.req, messages::LOCKED);
+    fn locked(&mut self, left: u64) -> Decision {
+        notify(self.conv, self.req, &locked_text(left));
         Decision::refused("locked_out")
+    }
+
+    /// A local terminal (no remote address, not sshd): it shows colours, where the OpenSSH
+    /// client shows escapes as text.
+    fn console(&self) -> bool {
+        self.req.rhost.is_empty() && self.req.service != "sshd"
     }
 
     /// An audit line starting with who and where.

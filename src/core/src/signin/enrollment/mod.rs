@@ -5,7 +5,7 @@
 
 mod push;
 
-pub use push::{PushSetup, TestResult};
+pub use push::{PushSetup, TestResult, offer as offer_push};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -34,13 +34,26 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Runs the enrollment dialogue for `user`.
+/// How the QR code is drawn for this sign-in: `qr = "auto"` (the default) is the colour form
+/// at a console, whose terminal shows colours (it scans on any background), and plain half
+/// blocks over SSH, whose client shows escapes as text (the user can type L for a light
+/// background).
+pub fn style_for(config: &Config, console: bool) -> QrStyle {
+    match config.enrollment.qr.as_str() {
+        "auto" if console => QrStyle::Ansi,
+        "auto" => QrStyle::Utf8,
+        other => other.parse().unwrap_or(QrStyle::Utf8),
+    }
+}
+
+/// Runs the enrollment dialogue for `user`; `console`: a local terminal, not SSH.
 pub fn run(
     conv: &mut dyn Conversation,
     store: &UserStore,
     user: &UserName,
     config: &Config,
     clock: &dyn Clock,
+    console: bool,
 ) -> Outcome {
     let pending = match enrollment::prepare(config, EnrollOptions::default(), clock) {
         Ok(pending) => pending,
@@ -48,28 +61,35 @@ pub fn run(
     };
     let totp = &pending.record.totp;
     let uri = totp.otpauth_uri(&config.issuer, user.as_str());
-    let style: QrStyle = config.enrollment.qr.parse().unwrap_or(QrStyle::Utf8);
-    let drawing = match qr::render(&uri, style) {
-        Ok(drawing) => drawing,
-        Err(e) => return Outcome::Failed(e.to_string()),
-    };
+    let mut style = style_for(config, console);
     let key = messages::ENROLL_KEY
         .replace("{key}", &grouped(totp.secret.expose()))
         .replace("{digits}", &totp.digits.to_string());
-    let mut prompt = format!(
-        "{}{drawing}{key}{}",
-        messages::ENROLL_INTRO,
-        messages::ENROLL_PROMPT
-    );
+    let mut prompt = match screen(&uri, style, &key) {
+        Ok(prompt) => prompt,
+        Err(e) => return Outcome::Failed(e),
+    };
     let mut confirmed = None;
-    for _ in 0..ATTEMPTS {
+    let mut attempts = 0;
+    // Redrawing for the other background is not an attempt; bounded all the same.
+    for _ in 0..ATTEMPTS + 6 {
         let Ok(answer) = conv.ask_visible(&prompt) else {
             return Outcome::NoAnswer;
         };
+        if let Some(other) = redraw(style, answer.expose()) {
+            style = other;
+            prompt = match screen(&uri, style, &key) {
+                Ok(prompt) => prompt,
+                Err(e) => return Outcome::Failed(e),
+            };
+            continue;
+        }
         confirmed = enrollment::confirm(&pending, answer.expose(), config, clock);
-        if confirmed.is_some() {
+        attempts += 1;
+        if confirmed.is_some() || attempts == ATTEMPTS {
             break;
         }
+        // The key is the same for every attempt of this sign-in: the app's entry stays valid.
         prompt = messages::ENROLL_RETRY.to_string();
     }
     let Some(step) = confirmed else {
@@ -80,7 +100,7 @@ pub fn run(
         Ok(false) => return Outcome::AlreadyEnrolled,
         Err(e) => return Outcome::Failed(e.to_string()),
     }
-    let push = push::offer(conv, store, user, config, clock);
+    let push = push::offer(conv, store, user, config, clock, console);
     let codes: String = pending
         .recovery_codes
         .iter()
@@ -88,11 +108,35 @@ pub fn run(
         .collect();
     let _ = conv.ask_visible(&format!(
         "{}{}{codes}{}",
-        push.status(),
+        messages::wrap_prompt(push.status()),
         messages::ENROLL_DONE,
         messages::ENROLL_CONTINUE
     ));
     Outcome::Enrolled(push)
+}
+
+/// The first enrollment prompt: a line, the QR code, the key, the question. Fits 80x24 for
+/// the QR code of a short account name at version 4 or 5.
+fn screen(uri: &str, style: QrStyle, key: &str) -> Result<String, String> {
+    let drawing = qr::render(uri, style).map_err(|e| e.to_string())?;
+    let question = match style {
+        QrStyle::Utf8 => messages::ENROLL_PROMPT,
+        QrStyle::Light => messages::ENROLL_PROMPT_LIGHT,
+        QrStyle::Ansi | QrStyle::None => messages::ENROLL_PROMPT_ANY,
+    };
+    Ok(format!(
+        "{}{drawing}{key}{question}",
+        messages::ENROLL_INTRO
+    ))
+}
+
+/// "L" or "D" typed at a plain half-block code: the style to redraw it in.
+pub(crate) fn redraw(style: QrStyle, answer: &str) -> Option<QrStyle> {
+    match (style, answer.trim().to_ascii_lowercase().as_str()) {
+        (QrStyle::Utf8, "l" | "light") => Some(QrStyle::Light),
+        (QrStyle::Light, "d" | "dark") => Some(QrStyle::Utf8),
+        _ => None,
+    }
 }
 
 /// Groups a base32 key in fours for reading and typing.

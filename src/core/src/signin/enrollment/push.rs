@@ -1,6 +1,6 @@
 //! Pairing the phone for push approval during enrollment at first sign-in (`[push]`
-//! configured), inside the same conversation: one prompt with the pairing QR code and URL
-//! ("… then press Enter, or just press Enter to skip"), a bounded wait for the phone, its proof
+//! configured), inside the same conversation: one prompt with the pairing QR code ("Paired?
+//! Press Enter. Or type S to skip, U to show the address"), a bounded wait for the phone, its proof
 //! checked and its key stored, then a test push whose number the next prompt shows. Push is an
 //! extra: whatever happens here, the enrollment with the app stands.
 #![forbid(unsafe_code)]
@@ -17,8 +17,8 @@ use crate::store::UserStore;
 use crate::username::UserName;
 
 /// After Enter on the pairing prompt, how long to wait for a phone that is still sending
-/// (seconds). A phone that has paired already answers at once; a user who skipped waits this
-/// long, so it stays short (an SSH client shows nothing while the module waits).
+/// (seconds). A phone that has paired already answers at once; a user who skips types S and
+/// waits for nothing. Short all the same: an SSH client shows nothing while the module waits.
 const PAIRING_GRACE: u64 = 10;
 /// After Enter on the test push prompt, how long to wait for the phone's answer (seconds).
 const TEST_PUSH_WAIT: u64 = 30;
@@ -78,13 +78,15 @@ impl PushSetup {
     }
 }
 
-/// Offers pairing to a user whose record was just saved.
+/// Offers pairing to a user whose record was just saved (or who typed "pair" after a good
+/// code); `console`: a local terminal, not SSH.
 pub fn offer(
     conv: &mut dyn Conversation,
     store: &UserStore,
     user: &UserName,
     config: &Config,
     clock: &dyn Clock,
+    console: bool,
 ) -> PushSetup {
     if !config.push.enabled() {
         return PushSetup::NotConfigured;
@@ -97,17 +99,40 @@ pub fn offer(
         Ok(offer) => offer,
         Err(e) => return PushSetup::Unavailable(e.to_string()),
     };
-    let style: QrStyle = config.enrollment.qr.parse().unwrap_or(QrStyle::Utf8);
-    // A URL too long for a QR code still works typed or pasted.
-    let drawing = qr::render(&offer.url, style).unwrap_or_default();
-    let prompt = format!(
-        "{}{drawing}{}{}",
-        messages::ENROLL_PUSH_OFFER,
-        messages::ENROLL_PUSH_URL.replace("{url}", &offer.url),
-        messages::ENROLL_PUSH_PROMPT
-    );
-    if conv.ask_visible(&prompt).is_err() {
-        return PushSetup::Skipped;
+    let mut style = super::style_for(config, console);
+    let address = messages::ENROLL_PUSH_URL.replace("{url}", &offer.url);
+    // The code and one line above it fill an 80x24 screen; the address is shown on request
+    // (or at once when there is no code to show: a URL too long for a QR code still works
+    // typed or pasted).
+    let screen = |style: QrStyle| {
+        let drawing = qr::render(&offer.url, style).unwrap_or_default();
+        if drawing.is_empty() {
+            format!("{address}{}", messages::ENROLL_PUSH_PROMPT_URL)
+        } else {
+            let question = match style {
+                QrStyle::Utf8 => messages::ENROLL_PUSH_PROMPT_DARK,
+                QrStyle::Light => messages::ENROLL_PUSH_PROMPT_LIGHT,
+                QrStyle::Ansi | QrStyle::None => messages::ENROLL_PUSH_PROMPT,
+            };
+            format!("{}{drawing}{question}", messages::ENROLL_PUSH_OFFER)
+        }
+    };
+    let mut prompt = screen(style);
+    loop {
+        let Ok(answer) = conv.ask_visible(&prompt) else {
+            return PushSetup::Skipped;
+        };
+        if let Some(other) = super::redraw(style, answer.expose()) {
+            style = other;
+            prompt = screen(style);
+            continue;
+        }
+        match answer.expose().trim().to_ascii_lowercase().as_str() {
+            "" => break,
+            "u" | "url" => prompt = format!("{address}{}", messages::ENROLL_PUSH_PROMPT_URL),
+            // Skipping waits for nothing.
+            _ => return PushSetup::Skipped,
+        }
     }
     let device = match offer.wait(&service, PAIRING_GRACE, clock) {
         Ok(Some(device)) => device,

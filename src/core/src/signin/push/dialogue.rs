@@ -3,6 +3,8 @@
 //! keep the user's push state (one pending push, back-off, suspension). Knows nothing of libpam.
 #![forbid(unsafe_code)]
 
+use crate::alert::{self, Event, Sent};
+use crate::audit::{AuditSink, Line, Severity};
 use crate::clock::Clock;
 use crate::config::{Config, PushMode};
 use crate::conversation::Conversation;
@@ -38,9 +40,11 @@ pub enum Outcome {
         reason: &'static str,
         detail: String,
     },
-    /// Push was not tried (paused, pending, ...): ask for a code.
+    /// Push was not tried (paused, pending, ...): ask for a code. `until`: when the pause
+    /// ends (0 when there is none).
     Skipped {
         reason: &'static str,
+        until: u64,
     },
 }
 
@@ -84,6 +88,7 @@ impl PushSignIn<'_> {
             Err(_) => {
                 return Outcome::Skipped {
                     reason: "push_bad_context",
+                    until: 0,
                 };
             }
         };
@@ -93,50 +98,49 @@ impl PushSignIn<'_> {
         };
         let waiting = match self.reserve(&challenge) {
             Ok(waiting) => waiting,
-            Err(reason) => return Outcome::Skipped { reason },
+            Err((reason, until)) => return Outcome::Skipped { reason, until },
         };
         let outcome = self.converse(&service, &challenge, number);
         if matches!(outcome, Outcome::Code(_) | Outcome::NoAnswer) {
             // Best effort: the phone stops showing a request nobody waits for.
             let _ = service.withdraw_challenge(&challenge.id);
         }
-        self.settle(&outcome);
+        let until = self.settle(&outcome);
         drop(waiting);
-        self.tell(&outcome);
+        let alerted = match outcome {
+            Outcome::Reported => Some(self.alert()),
+            _ => None,
+        };
+        self.tell(&outcome, number, until, alerted.as_ref());
         outcome
     }
 
     /// Under the user's lock: refuses while paused or while another sign-in waits for an
     /// unexpired push; else records this challenge and returns the push lock to hold while
     /// waiting. One durable write, before the number is shown.
-    fn reserve(&self, challenge: &Challenge) -> Result<Option<UserLock>, &'static str> {
-        let lock = self.store.lock(self.user).map_err(|_| "push_state")?;
-        let mut state = self
-            .store
-            .load_state(self.user, &lock)
-            .map_err(|_| "push_state")?;
+    fn reserve(&self, challenge: &Challenge) -> Result<Option<UserLock>, (&'static str, u64)> {
+        let failed = |_| ("push_state", 0);
+        let lock = self.store.lock(self.user).map_err(failed)?;
+        let mut state = self.store.load_state(self.user, &lock).map_err(failed)?;
         let now = self.clock.now();
         if state.push_suspended_until > now {
-            return Err("push_suspended");
+            return Err(("push_suspended", state.push_suspended_until));
         }
         if state.push_backoff_until > now {
-            return Err("push_backoff");
+            return Err(("push_backoff", state.push_backoff_until));
         }
-        let waiting = self
-            .store
-            .try_push_lock(self.user)
-            .map_err(|_| "push_state")?;
+        let waiting = self.store.try_push_lock(self.user).map_err(failed)?;
         // Someone holds the push lock: pending, unless its challenge has expired (a sign-in
         // left sitting at its prompt does not block push for ever).
         if waiting.is_none() && state.push_pending_until > now {
-            return Err("push_pending");
+            return Err(("push_pending", state.push_pending_until));
         }
         state.push_challenge = challenge.id.clone();
         state.push_challenge_at = challenge.created;
         state.push_pending_until = challenge.expires;
         self.store
             .save_state(self.user, &lock, &state)
-            .map_err(|_| "push_state")?;
+            .map_err(failed)?;
         Ok(waiting)
     }
 
@@ -148,6 +152,7 @@ impl PushSignIn<'_> {
             Err(ServiceError::Conflict) => {
                 return Outcome::Skipped {
                     reason: "push_pending",
+                    until: challenge.expires,
                 };
             }
             Err(e @ ServiceError::Unauthorized(_)) => return unavailable("push_host_refused", e),
@@ -237,20 +242,21 @@ impl PushSignIn<'_> {
     }
 
     /// Under the user's lock: a denial or timeout starts the back-off, a report the
-    /// suspension, an invalid answer counts as a failure. An approval writes only when it
-    /// changes what later sign-ins see (failures to clear, `[remember]`), so the common case
-    /// adds no disk sync between the tap and the return.
-    fn settle(&self, outcome: &Outcome) {
+    /// suspension, an invalid answer counts as a failure, an approval is the last success.
+    /// Returns when the back-off or suspension ends (0 for none).
+    fn settle(&self, outcome: &Outcome) -> u64 {
         let Ok(lock) = self.store.lock(self.user) else {
-            return;
+            return 0;
         };
         let Ok(mut state) = self.store.load_state(self.user, &lock) else {
-            return;
+            return 0;
         };
         let now = self.clock.now();
         let push = &self.config.push;
+        let mut until = 0;
         match outcome {
-            Outcome::Approved if state.failures > 0 || self.config.remember.seconds > 0 => {
+            Outcome::Approved => {
+                // `status` and `list` show the last sign-in, push ones included.
                 ratelimit::record_success(&mut state, now);
                 let (service, rhost) = (self.service, self.rhost);
                 crate::signin::remember::remember(
@@ -262,30 +268,91 @@ impl PushSignIn<'_> {
                 );
             }
             Outcome::Denied | Outcome::TimedOut => {
-                state.push_backoff_until = now + push.backoff_seconds;
+                until = now + push.backoff_seconds;
+                state.push_backoff_until = until;
             }
-            Outcome::Reported => state.push_suspended_until = now + push.report_suspend_seconds,
+            Outcome::Reported => {
+                until = now + push.report_suspend_seconds;
+                state.push_suspended_until = until;
+            }
             Outcome::Invalid(_) => {
                 ratelimit::record_failure(&mut state, &self.config.rate_limit, now)
             }
-            _ => return,
+            _ => return 0,
         }
         let _ = self.store.save_state(self.user, &lock, &state);
+        until
     }
 
-    /// Tells the user how it ended (the sign-in's verdict follows from the caller).
-    fn tell(&mut self, outcome: &Outcome) {
+    /// `[alerts] command` for a report; its outcome in the audit log.
+    fn alert(&self) -> Sent {
+        let host = self.config.push.host_name();
+        let sent = alert::send(
+            &self.config.alerts,
+            &Event {
+                event: "push_reported",
+                user: self.user.as_str(),
+                host: &host,
+                service: self.service,
+                rhost: self.rhost,
+                time: self.clock.now(),
+            },
+        );
+        let line = Line::new("alert")
+            .kv("user", self.user.as_str())
+            .kv("service", self.service)
+            .kv("rhost", self.rhost)
+            .kv("event", "push_reported");
+        let sink = AuditSink::from_config(&self.config.audit_log);
+        match &sent {
+            Sent::NotConfigured => {}
+            Sent::Delivered => sink.write(Severity::Notice, &line.kv("result", "sent").finish()),
+            Sent::Failed(why) => sink.write(
+                Severity::Error,
+                &line.kv("result", "failed").kv("detail", why).finish(),
+            ),
+        }
+        sent
+    }
+
+    /// Tells the user how it ended and what follows (the sign-in's verdict follows from the
+    /// caller). Over SSH a prompt of its own: the OpenSSH client drops messages of a sign-in
+    /// that fails without another prompt.
+    fn tell(&mut self, outcome: &Outcome, number: u8, until: u64, alerted: Option<&Sent>) {
         if self.silent {
             return;
         }
+        let now = self.clock.now();
+        let left = messages::duration(until.saturating_sub(now));
         let text = match outcome {
-            Outcome::Denied => messages::PUSH_DENIED,
-            Outcome::Reported => messages::PUSH_REPORTED,
-            Outcome::TimedOut => messages::PUSH_TIMEOUT,
-            Outcome::Invalid(_) => messages::PUSH_INVALID,
+            Outcome::Denied => messages::PUSH_DENIED.replace("{time}", &left),
+            Outcome::TimedOut => messages::PUSH_TIMEOUT.replace("{time}", &left),
+            Outcome::Reported => {
+                let told = match alerted {
+                    Some(Sent::Delivered) => messages::PUSH_REPORTED_TOLD,
+                    _ => messages::PUSH_REPORTED_TELL,
+                };
+                messages::PUSH_REPORTED
+                    .replace("{until}", &crate::when::human(until))
+                    .replace("{told}", told)
+            }
+            Outcome::Invalid(Invalid::NumberMismatch) => {
+                messages::PUSH_NUMBER_MISMATCH.replace("{number}", &number.to_string())
+            }
+            Outcome::Invalid(Invalid::Expired | Invalid::OutsideWindow) => {
+                messages::PUSH_LATE.to_string()
+            }
+            Outcome::Invalid(_) => messages::PUSH_INVALID.to_string(),
             _ => return,
         };
-        self.conv.error(text);
+        if self.rhost.is_empty() {
+            self.conv.error(&messages::wrap(&text));
+        } else {
+            let text = messages::wrap_prompt(&text);
+            let _ = self
+                .conv
+                .ask_visible(&format!("{text}\n{}", messages::PRESS_ENTER));
+        }
     }
 }
 
@@ -302,13 +369,28 @@ fn fill(template: &str, number: u8, seconds: u64) -> String {
         .replace("{seconds}", &seconds.to_string())
 }
 
-/// The state a later sign-in sees: whether push would be skipped, and why (for `status`).
-pub fn paused(state: &UserState, now: u64) -> Option<&'static str> {
+/// The state a later sign-in sees: whether push would be skipped, why, and until when (for
+/// `status`).
+pub fn paused(state: &UserState, now: u64) -> Option<(&'static str, u64)> {
     if state.push_suspended_until > now {
-        Some("suspended after a report")
+        Some((
+            "suspended after a sign-in was reported as not them",
+            state.push_suspended_until,
+        ))
     } else if state.push_backoff_until > now {
-        Some("backing off after a denial or timeout")
+        Some((
+            "backing off after a denial or timeout",
+            state.push_backoff_until,
+        ))
     } else {
         None
     }
+}
+
+/// Lifts a suspension or back-off (`twofold unlock`); whether there was one.
+pub fn resume(state: &mut UserState) -> bool {
+    let paused = state.push_suspended_until > 0 || state.push_backoff_until > 0;
+    state.push_suspended_until = 0;
+    state.push_backoff_until = 0;
+    paused
 }

@@ -49,12 +49,12 @@ impl Run<'_> {
             }
             Outcome::NoAnswer => refused("conversation_failed"),
             Outcome::Code(answer) => self.check(store, user, record, config, &answer),
-            Outcome::Skipped { reason } => {
-                self.push_fallback(reason, None, store, user, record, config)
+            Outcome::Skipped { reason, until } => {
+                self.push_fallback(reason, until, None, store, user, record, config)
             }
             Outcome::Unavailable { reason, detail } => match config.push.fail_mode {
                 FailMode::Code => {
-                    self.push_fallback(reason, Some(detail), store, user, record, config)
+                    self.push_fallback(reason, 0, Some(detail), store, user, record, config)
                 }
                 FailMode::Deny => {
                     if !self.req.silent {
@@ -74,10 +74,12 @@ impl Run<'_> {
         }
     }
 
-    /// Push was not possible: log why, tell the user, ask for a code.
+    /// Push was not possible: log why, tell the user (what happened, until when), ask for a code.
+    #[allow(clippy::too_many_arguments)]
     fn push_fallback(
         &mut self,
         reason: &'static str,
+        until: u64,
         detail: Option<String>,
         store: &UserStore,
         user: &UserName,
@@ -93,7 +95,17 @@ impl Run<'_> {
         }
         self.sink.write(Severity::Warning, &line.finish());
         if !self.req.silent {
-            self.conv.info(messages::PUSH_USE_CODE);
+            let left = messages::duration(until.saturating_sub(self.clock.now()));
+            let text = match reason {
+                "push_backoff" => messages::PUSH_SKIPPED_BACKOFF.replace("{time}", &left),
+                "push_suspended" => {
+                    messages::PUSH_SKIPPED_SUSPENDED.replace("{until}", &crate::when::human(until))
+                }
+                "push_pending" => messages::PUSH_SKIPPED_PENDING.to_string(),
+                _ => messages::PUSH_USE_CODE.to_string(),
+            };
+            // Shown with the code prompt that follows (OpenSSH holds messages until then).
+            self.conv.info(&messages::wrap(&text));
         }
         self.code(store, user, record, config)
     }
