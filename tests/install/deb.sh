@@ -260,7 +260,7 @@ check_sudo_sign_in() {
         die "sudo accepted a wrong code (printed '$out')"
     fi
     err=$(cat /tmp/err)
-    printf '%s' "$err" | grep -q 'Verification code:' || die "sudo never asked for the code: $err"
+    printf '%s' "$err" | grep -qF 'Code from your authenticator app (or a recovery code):' || die "sudo never asked for the code: $err"
 
     log "sudo: right password, right code"
     out=$(printf '%s\n%s\n' "$PASSWORD" "$code" | as_alice sudo -S -k id -u 2>/tmp/err) ||
@@ -268,7 +268,7 @@ check_sudo_sign_in() {
     [ "$out" = 0 ] || die "sudo id -u printed '$out'"
     err=$(cat /tmp/err)
     [ "$(printf '%s' "$err" | grep -o 'password for alice:' | wc -l)" -eq 1 ] || die "the password was asked more than once: $err"
-    [ "$(printf '%s' "$err" | grep -o 'Verification code:' | wc -l)" -eq 1 ] || die "the code was not asked once: $err"
+    [ "$(printf '%s' "$err" | grep -oF 'Code from your authenticator app (or a recovery code):' | wc -l)" -eq 1 ] || die "the code was not asked once: $err"
 
     log "sudo: the same code again (replay)"
     if printf '%s\n%s\n' "$PASSWORD" "$code" | as_alice sudo -S -k true 2>/tmp/err; then
@@ -279,7 +279,7 @@ check_sudo_sign_in() {
     if printf '%s\n%s\n' "x$PASSWORD" "$code" | as_alice sudo -S -k true 2>/tmp/err; then
         die "sudo accepted a wrong password"
     fi
-    if grep -q 'Verification code:' /tmp/err; then die "a wrong password reached the code prompt"; fi
+    if grep -qF 'Code from your authenticator app (or a recovery code):' /tmp/err; then die "a wrong password reached the code prompt"; fi
     log "sudo signs in with password + code, refuses wrong and replayed codes"
 }
 
@@ -311,16 +311,16 @@ check_ssh_sign_in() {
     ssh_pane a bob password
     wait_for a '\) Password: $'
     type_line a "${PASSWORD[bob]}"
-    wait_for a '\) Verification code: $'
+    wait_for a '\) Code from your authenticator app \(or a recovery code\): $'
     type_line a "$(code bob)"
     signed_in a
     assert_count a '[Pp]assword' 1
-    assert_count a 'Verification code:' 1
+    assert_count a 'Code from your authenticator app' 1
 
     ssh_pane b bob password -o NumberOfPasswordPrompts=1
     wait_for b '\) Password: $'
     type_line b "${PASSWORD[bob]}"
-    wait_for b '\) Verification code: $'
+    wait_for b '\) Code from your authenticator app \(or a recovery code\): $'
     type_line b "$(wrong_code bob)"
     refused b
 
@@ -410,11 +410,11 @@ EOT
         as_carol sudo -S -k true 2>/tmp/err; then
         die "RHEL-style stack: a wrong code got through"
     fi
-    grep -q 'Verification code:' /tmp/err || die "RHEL-style stack: the code was not asked: $(cat /tmp/err)"
+    grep -qF 'Code from your authenticator app (or a recovery code):' /tmp/err || die "RHEL-style stack: the code was not asked: $(cat /tmp/err)"
     if printf '%s\n%s\n' "x$pw" "$code" | as_carol sudo -S -k true 2>/tmp/err; then
         die "RHEL-style stack: a wrong password got through"
     fi
-    if grep -q 'Verification code:' /tmp/err; then die "RHEL-style stack: a wrong password reached the code"; fi
+    if grep -qF 'Code from your authenticator app (or a recovery code):' /tmp/err; then die "RHEL-style stack: a wrong password reached the code"; fi
     local out
     out=$(printf '%s\n%s\n' "$pw" "$code" | as_carol sudo -S -k id -u 2>/tmp/err) ||
         die "RHEL-style stack: the right password and code were refused: $(cat /tmp/err)"
