@@ -123,13 +123,24 @@ fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
     unique.dedup();
     assert_eq!(unique.len(), 10, "recovery codes are distinct");
 
-    // Files: created directories 0700, record and state 0600.
+    // Files: created directories 0700, record, guard and lock 0600. The enrollment is the
+    // record alone (one rename); the state file appears at the first sign-in.
     assert_eq!(mode_of(&env.state_dir), 0o700);
     assert_eq!(mode_of(&env.state_dir.join("users")), 0o700);
     assert_eq!(mode_of(&env.state_dir.join("state")), 0o700);
     let record = env.record_path("bob");
     assert_eq!(mode_of(&record), 0o600, "record file mode");
-    assert_eq!(mode_of(&env.state_path("bob")), 0o600, "state file mode");
+    assert_eq!(
+        mode_of(&env.state_dir.join("state/bob.guard")),
+        0o600,
+        "guard file mode"
+    );
+    assert_eq!(
+        mode_of(&env.state_dir.join("state/bob.lock")),
+        0o600,
+        "lock file mode"
+    );
+    assert!(!env.state_path("bob").exists());
     let record_text = std::fs::read_to_string(&record).unwrap();
     assert!(record_text.contains(&secret), "the record holds the key");
 
@@ -544,6 +555,14 @@ fn reset_removes_record_and_state() {
     let env = Env::new();
     env.enroll_json("bob", &[]);
     env.enroll_json("alice@corp.example", &[]);
+    // A state file, as the first sign-in leaves it.
+    {
+        let store = env.store();
+        let u = user("bob");
+        let lock = store.lock(&u).unwrap();
+        let state = store.load_state(&u, &lock).unwrap();
+        store.save_state(&u, &lock, &state).unwrap();
+    }
     assert!(env.record_path("bob").exists() && env.state_path("bob").exists());
 
     let out = env.run(&["reset", "bob"]);
@@ -554,6 +573,10 @@ fn reset_removes_record_and_state() {
     );
     assert!(!env.record_path("bob").exists(), "record removed");
     assert!(!env.state_path("bob").exists(), "state removed");
+    assert!(
+        !env.state_dir.join("state/bob.guard").exists(),
+        "guard removed"
+    );
     env.run(&["status", "bob"]).expect_code(3);
     assert_eq!(
         env.run(&["list"]).expect_code(0).stdout,
@@ -580,10 +603,16 @@ fn unlock_clears_a_lockout_written_into_the_state_file() {
     let state_file = env.state_path("alice%40corp.example");
     let until = now() + 900;
     // The state file, as the module writes it after five failures; last_step must survive unlock.
+    let id = env
+        .store()
+        .load_record(&user("alice@corp.example"))
+        .unwrap()
+        .unwrap()
+        .id;
     write_private(
         &state_file,
         &format!(
-            "last_step = 12345\nfailures = 5\nlocked_until = {until}\nused_recovery = []\nlast_success = 0\n"
+            "last_step = 12345\nfailures = 5\nlocked_until = {until}\nused_recovery = []\nlast_success = 0\nenrollment = \"{id}\"\n"
         ),
     );
     let json = env
@@ -730,8 +759,15 @@ fn recovery_codes_replaces_the_old_codes() {
     {
         let lock = store.lock(&u).unwrap();
         let mut state = store.load_state(&u, &lock).unwrap();
-        assert!(state.used_recovery.is_empty(), "used ids cleared");
         let record = store.load_record(&u).unwrap().unwrap();
+        let hashes = store.load_recovery(&u).unwrap();
+        assert!(
+            state
+                .used_recovery
+                .iter()
+                .all(|id| hashes.iter().all(|h| &h.id != id)),
+            "no used id names a new code"
+        );
         assert_eq!(
             verify(
                 &old[1],
@@ -966,7 +1002,8 @@ fn import_google_authenticator_totp_file() {
         out.stdout,
         format!(
             "✓ Imported {file_arg} for frank: the same app entry keeps working.\n\
-             \x20 period 30 s, accepted skew ±1 step(s), 5 scratch code(s) now recovery codes (each works once).\n\
+             \x20 period 30 s, 5 scratch code(s) now recovery codes (each works once).\n\
+             \x20 WINDOW_SIZE 3 (3 codes accepted): accepted skew ±1 step(s) (±30 s) around the current code\n\
              \x20 RATE_LIMIT is replaced by twofold's [rate_limit] settings.\n\
              \x20 The old file was left in place; remove it once pam_google_authenticator is out of the PAM stack.\n"
         )

@@ -675,3 +675,72 @@ pub fn syslog_audit_lines(messages: &[String]) -> Vec<(u8, String)> {
         })
         .collect()
 }
+
+/// Runs `f` on a thread in a private mount namespace where `dir` is a fresh, small tmpfs
+/// (`options`, e.g. `"size=256k,nr_inodes=64"`): a disk `f` can fill without touching the
+/// host's. Needs root (CAP_SYS_ADMIN). `dir`'s own contents are hidden meanwhile.
+pub fn with_small_disk<T: Send>(
+    dir: &std::path::Path,
+    options: &str,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T, String> {
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            private_namespace()?;
+            mount_tmpfs(dir, options)?;
+            Ok(f())
+        })
+        .join()
+        .expect("small-disk namespace thread panicked")
+    })
+}
+
+/// Mounts a tmpfs (mode 0700) on `dir`; only inside a private mount namespace (see
+/// [`with_small_disk`], [`capture_syslog`]).
+pub fn mount_tmpfs(dir: &std::path::Path, options: &str) -> Result<(), String> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    let data = std::ffi::CString::new(format!("mode=0700,{options}")).unwrap();
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            path.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            data.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(format!("mount tmpfs: {}", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Uses up every free block and inode of the file system holding `dir` (files named
+/// `filler.*`, ignored by the store), as an unprivileged user filling /tmp would.
+pub fn fill_disk(dir: &std::path::Path) {
+    let mut big = fs::File::create(dir.join("filler.blocks")).expect("room for one filler file");
+    let chunk = vec![0x5au8; 4096];
+    while big.write_all(&chunk).is_ok() {}
+    let _ = big.sync_all();
+    for i in 0.. {
+        if fs::File::create(dir.join(format!("filler.{i}"))).is_err() {
+            break;
+        }
+    }
+    assert!(
+        fs::File::create(dir.join("filler.proof")).is_err(),
+        "the disk is full"
+    );
+}
+
+/// Temporary files (`.<name>.<hex>.tmp`) in `dir`.
+pub fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| twofold_core::store::file::temp_target(n).is_some())
+        .collect()
+}
