@@ -25,8 +25,8 @@ fn twofold_with_fault(host: &Host, inject: &str, args: &[&str]) -> Output {
     let syscalls = inject.split(':').next().unwrap_or_default();
     Command::new("strace")
         .args(["-f", "-qq", "-o", "/dev/null"])
-        .arg(format!("-e trace={syscalls}"))
-        .arg(format!("-e inject={inject}"))
+        .arg(format!("--trace={syscalls}"))
+        .arg(format!("--inject={inject}"))
         .arg(TWOFOLD)
         .arg("--config")
         .arg(&host.config_path)
@@ -48,6 +48,11 @@ const RENAME: &str = "rename,renameat,renameat2";
 
 fn signs_in(host: &Host, user: &str, answer: &str) -> bool {
     host.sign_in(user, &[answer]).0.name == "PAM_SUCCESS"
+}
+
+/// The audit log's last line, for assertion messages.
+fn last(host: &Host) -> String {
+    host.audit_lines().pop().unwrap_or_default()
 }
 
 #[test]
@@ -77,13 +82,13 @@ fn enroll_force_with_a_failed_rename_keeps_the_old_enrollment_and_says_so() {
     };
     // The old key and old recovery codes still work; the new ones do not.
     wait_for_step_margin(&old.params, 5);
-    assert!(!signs_in(&host, "fay", &code_now(&new_params)), "new key");
+    assert!(!signs_in(&host, "fay", &code_now(&new_params)), "{}: {}", "new key", last(&host));
     let new_code = new["recovery_codes"][0]
         .as_str()
         .unwrap_or_default()
         .to_string();
     assert!(!signs_in(&host, "fay", &new_code), "new recovery code");
-    assert!(signs_in(&host, "fay", &code_now(&old.params)), "old key");
+    assert!(signs_in(&host, "fay", &code_now(&old.params)), "{}: {}", "old key", last(&host));
     assert!(
         signs_in(&host, "fay", &old.recovery[0]),
         "old recovery code"
@@ -121,12 +126,12 @@ fn enroll_force_with_a_failed_directory_sync_says_the_new_enrollment_is_in_force
         ..old.params.clone()
     };
     wait_for_step_margin(&old.params, 5);
-    assert!(!signs_in(&host, "gus", &code_now(&old.params)), "old key");
+    assert!(!signs_in(&host, "gus", &code_now(&old.params)), "{}: {}", "old key", last(&host));
     assert!(
         !signs_in(&host, "gus", &old.recovery[0]),
         "old recovery code"
     );
-    assert!(signs_in(&host, "gus", &code_now(&new_params)), "new key");
+    assert!(signs_in(&host, "gus", &code_now(&new_params)), "{}: {}", "new key", last(&host));
     let new_code = new["recovery_codes"][0]
         .as_str()
         .unwrap_or_default()
@@ -150,7 +155,7 @@ fn enroll_force_with_a_failed_file_sync_keeps_the_old_enrollment() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stderr(&out).contains("previous enrollment"), "{out:?}");
     wait_for_step_margin(&old.params, 5);
-    assert!(signs_in(&host, "hal", &code_now(&old.params)));
+    assert!(signs_in(&host, "hal", &code_now(&old.params)), "{}", last(&host));
     assert!(temp_files(&host.state_dir.join("users")).is_empty());
 }
 
@@ -181,7 +186,7 @@ fn recovery_codes_with_a_failed_rename_keep_the_old_codes_and_say_so() {
     assert!(!signs_in(&host, "ivy", &new_code), "new code");
     assert!(signs_in(&host, "ivy", &ivy.recovery[0]), "old code");
     // The key was never at stake.
-    assert!(signs_in(&host, "ivy", &code_now(&ivy.params)));
+    assert!(signs_in(&host, "ivy", &code_now(&ivy.params)), "{}", last(&host));
 }
 
 #[test]
@@ -201,6 +206,11 @@ fn recovery_codes_move_an_older_layout_record_in_one_rename() {
     legacy.insert("code".into(), hashes);
     let recovery_dir = host.state_dir.join("recovery");
     std::fs::create_dir(&recovery_dir).unwrap();
+    std::fs::set_permissions(
+        &recovery_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     for (path, table) in [
         (&record_path, &record),
         (&recovery_dir.join("jo.toml"), &legacy),
@@ -211,7 +221,8 @@ fn recovery_codes_move_an_older_layout_record_in_one_rename() {
     }
     assert!(
         signs_in(&host, "jo", &old.recovery[0]),
-        "older layout is read"
+        "older layout is read: {}",
+        last(&host)
     );
     let out = Command::new(TWOFOLD)
         .arg("--config")

@@ -562,18 +562,39 @@ pub fn capture_syslog<T: Send>(f: impl FnOnce() -> T + Send) -> Result<(T, Vec<S
             private_dev()?;
             let socket =
                 UnixDatagram::bind("/dev/log").map_err(|e| format!("bind /dev/log: {e}"))?;
-            let out = f();
-            socket.set_nonblocking(true).map_err(|e| e.to_string())?;
-            let mut lines = Vec::new();
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match socket.recv(&mut buf) {
-                    Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(format!("recv: {e}")),
-                }
-            }
-            Ok((out, lines))
+            socket
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .map_err(|e| e.to_string())?;
+            // Drained while `f` runs: the socket queue holds only a few datagrams
+            // (net.unix.max_dgram_qlen, 10 by default), and a full queue blocks the sender.
+            let done = std::sync::atomic::AtomicBool::new(false);
+            let (out, lines) = std::thread::scope(|inner| {
+                let reader = inner.spawn(|| {
+                    let mut lines = Vec::new();
+                    let mut buf = vec![0u8; 65536];
+                    loop {
+                        match socket.recv(&mut buf) {
+                            Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                                ) =>
+                            {
+                                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                                    return Ok(lines);
+                                }
+                            }
+                            Err(e) => return Err(format!("recv: {e}")),
+                        }
+                    }
+                });
+                let out = f();
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                let lines = reader.join().expect("syslog reader panicked");
+                (out, lines)
+            });
+            Ok((out, lines?))
         })
         .join()
         .expect("syslog capture thread panicked")
@@ -698,6 +719,7 @@ pub fn with_small_disk<T: Send>(
 /// Mounts a tmpfs (mode 0700) on `dir`; only inside a private mount namespace (see
 /// [`with_small_disk`], [`capture_syslog`]).
 pub fn mount_tmpfs(dir: &std::path::Path, options: &str) -> Result<(), String> {
+    fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
     let data = std::ffi::CString::new(format!("mode=0700,{options}")).unwrap();
     // SAFETY: NUL-terminated strings that outlive the call.
