@@ -82,13 +82,23 @@ fn enroll_force_with_a_failed_rename_keeps_the_old_enrollment_and_says_so() {
     };
     // The old key and old recovery codes still work; the new ones do not.
     wait_for_step_margin(&old.params, 5);
-    assert!(!signs_in(&host, "fay", &code_now(&new_params)), "{}: {}", "new key", last(&host));
+    assert!(
+        !signs_in(&host, "fay", &code_now(&new_params)),
+        "{}: {}",
+        "new key",
+        last(&host)
+    );
     let new_code = new["recovery_codes"][0]
         .as_str()
         .unwrap_or_default()
         .to_string();
     assert!(!signs_in(&host, "fay", &new_code), "new recovery code");
-    assert!(signs_in(&host, "fay", &code_now(&old.params)), "{}: {}", "old key", last(&host));
+    assert!(
+        signs_in(&host, "fay", &code_now(&old.params)),
+        "{}: {}",
+        "old key",
+        last(&host)
+    );
     assert!(
         signs_in(&host, "fay", &old.recovery[0]),
         "old recovery code"
@@ -126,12 +136,22 @@ fn enroll_force_with_a_failed_directory_sync_says_the_new_enrollment_is_in_force
         ..old.params.clone()
     };
     wait_for_step_margin(&old.params, 5);
-    assert!(!signs_in(&host, "gus", &code_now(&old.params)), "{}: {}", "old key", last(&host));
+    assert!(
+        !signs_in(&host, "gus", &code_now(&old.params)),
+        "{}: {}",
+        "old key",
+        last(&host)
+    );
     assert!(
         !signs_in(&host, "gus", &old.recovery[0]),
         "old recovery code"
     );
-    assert!(signs_in(&host, "gus", &code_now(&new_params)), "{}: {}", "new key", last(&host));
+    assert!(
+        signs_in(&host, "gus", &code_now(&new_params)),
+        "{}: {}",
+        "new key",
+        last(&host)
+    );
     let new_code = new["recovery_codes"][0]
         .as_str()
         .unwrap_or_default()
@@ -155,7 +175,11 @@ fn enroll_force_with_a_failed_file_sync_keeps_the_old_enrollment() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stderr(&out).contains("previous enrollment"), "{out:?}");
     wait_for_step_margin(&old.params, 5);
-    assert!(signs_in(&host, "hal", &code_now(&old.params)), "{}", last(&host));
+    assert!(
+        signs_in(&host, "hal", &code_now(&old.params)),
+        "{}",
+        last(&host)
+    );
     assert!(temp_files(&host.state_dir.join("users")).is_empty());
 }
 
@@ -186,7 +210,11 @@ fn recovery_codes_with_a_failed_rename_keep_the_old_codes_and_say_so() {
     assert!(!signs_in(&host, "ivy", &new_code), "new code");
     assert!(signs_in(&host, "ivy", &ivy.recovery[0]), "old code");
     // The key was never at stake.
-    assert!(signs_in(&host, "ivy", &code_now(&ivy.params)), "{}", last(&host));
+    assert!(
+        signs_in(&host, "ivy", &code_now(&ivy.params)),
+        "{}",
+        last(&host)
+    );
 }
 
 #[test]

@@ -294,6 +294,9 @@ impl Host {
         };
         let store = UserStore::create(&self.state_dir).expect("create store");
         enrollment::save(&store, &user_name(user), &pending, step).expect("save enrollment");
+        // Enrollment writes only the record; the state file, as the first sign-in leaves it,
+        // so tests can change or break it.
+        self.update_state(user, |_| {});
         Enrolled {
             params: pending.record.totp.clone(),
             recovery: pending
