@@ -146,7 +146,7 @@ fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
 
     // The key is in the record and nowhere else; recovery codes are nowhere in plain text.
     let files = files_below(env.path());
-    assert!(files.contains(&env.state_path("bob")));
+    assert!(files.contains(&env.state_dir.join("state/bob.guard")));
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
         let text = String::from_utf8_lossy(&bytes);
@@ -786,7 +786,14 @@ fn recovery_codes_replaces_the_old_codes() {
     out.expect_code(0);
     assert!(
         out.stdout
-            .starts_with("✓ bob: new recovery codes; the old ones no longer work.\n"),
+            .starts_with("New recovery codes for bob (not in force until saved, below):\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.ends_with(
+            "\n✓ Saved: bob's new recovery codes are in force; the old ones no longer work.\n"
+        ),
         "{}",
         out.stdout
     );
