@@ -817,10 +817,17 @@ fn recovery_codes_replaces_the_old_codes() {
 fn check_config_accepts_a_good_file() {
     let env = Env::new();
     let cfg = env.config.display().to_string();
+    // The test's state_dir is below /tmp: the placement warning is checked on its own below.
+    let without_placement = |text: &str| -> String {
+        text.lines()
+            .filter(|l| !l.contains(": state_dir: warning: on the same file system as"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
     let out = env.run(&["check-config"]);
     out.expect_code(0);
     assert_eq!(
-        out.stdout,
+        without_placement(&out.stdout),
         format!("{cfg}: state_dir: does not exist yet; `twofold enroll` creates it\n{cfg}: OK\n")
     );
     assert_eq!(out.stderr, "");
@@ -829,7 +836,44 @@ fn check_config_accepts_a_good_file() {
     env.enroll_json("bob", &[]);
     let out = env.run(&["check-config"]);
     out.expect_code(0);
-    assert_eq!(out.stdout, format!("{cfg}: OK\n"));
+    assert_eq!(without_placement(&out.stdout), format!("{cfg}: OK\n"));
+}
+
+#[test]
+fn check_config_warns_when_state_dir_shares_a_file_system_with_tmp() {
+    let env = Env::new();
+    let cfg = env.config.display().to_string();
+    let tmp = std::env::temp_dir();
+    assert!(
+        env.state_dir.starts_with(&tmp),
+        "the test's state_dir is below TMPDIR"
+    );
+    let out = env.run(&["check-config"]);
+    out.expect_code(0);
+    let warning = format!(
+        "{cfg}: state_dir: warning: on the same file system as {}, which unprivileged users can fill",
+        tmp.display()
+    );
+    // TMPDIR may be elsewhere; the warning names /tmp, /var/tmp or /dev/shm only.
+    if !["/tmp", "/var/tmp", "/dev/shm"]
+        .iter()
+        .any(|p| tmp == std::path::Path::new(p))
+    {
+        eprintln!(
+            "SKIP check_config_warns_when_state_dir_shares_a_file_system_with_tmp: TMPDIR is {}",
+            tmp.display()
+        );
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "SKIP under CI"
+        );
+        return;
+    }
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with(&warning)),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -224,6 +224,17 @@ pub fn check_config(path: &Path, explicit: bool) -> CliResult {
             return Ok(ExitCode::FAILURE);
         }
     }
+    let shared = twofold_core::store::placement::shares_file_system_with(
+        &config.state_dir,
+        &twofold_core::store::placement::USER_WRITABLE,
+    );
+    for place in shared {
+        println!(
+            "{}: state_dir: warning: on the same file system as {}, which unprivileged users can fill; a full disk refuses sign-ins (see README, \"When the disk is full or read-only\")",
+            path.display(),
+            place.display()
+        );
+    }
     if config.push.enabled()
         && let Err(e) = twofold_core::push::token::read_host_token(&config.push.host_token_file)
     {

@@ -10,6 +10,7 @@
 pub mod file;
 pub mod guard;
 pub mod lock;
+pub mod placement;
 pub mod record;
 pub mod state;
 
