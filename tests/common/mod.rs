@@ -641,6 +641,19 @@ pub fn with_read_only<T: Send>(
     })
 }
 
+/// Runs `f` on a thread in a private mount namespace of its own (mounts made there stay
+/// there). Needs root (CAP_SYS_ADMIN).
+pub fn in_private_namespace<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            private_namespace()?;
+            Ok(f())
+        })
+        .join()
+        .expect("private namespace thread panicked")
+    })
+}
+
 /// This thread only: a new mount namespace from which nothing propagates back.
 fn private_namespace() -> Result<(), String> {
     let os_err = |what: &str| format!("{what}: {}", io::Error::last_os_error());
