@@ -17,7 +17,7 @@ fn malformed_record_never_puts_the_key_into_the_log() {
     // An unterminated string on the key's line: the TOML parser's message quotes that line.
     for broken in [
         text.replace(&format!("\"{secret}\""), &format!("\"{secret}")),
-        text.replace(&format!("\"{secret}\""), &format!("{secret}")),
+        text.replace(&format!("\"{secret}\""), &secret),
         text.replacen("digits = 6", &format!("digits = \"{secret}\""), 1),
     ] {
         fs::write(host.record_path("ray"), &broken).unwrap();
