@@ -173,6 +173,7 @@ fn a_removed_device_is_kept_as_removed() {
     record.devices.push(phone.record_entry(cli_support::now()));
     let lock = store.lock(&name).unwrap();
     store.save_record(&name, &lock, &record).unwrap();
+    drop(lock);
     env.run(&["devices", "alice", "--remove", "dev-9"])
         .expect_code(0);
     let devices = env

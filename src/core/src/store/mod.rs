@@ -85,9 +85,15 @@ impl UserStore {
     /// Opens the state directory, creating it and its subdirectories (what enrollment does).
     pub fn create(state_dir: &Path) -> Result<Self, StoreError> {
         let root = Dir::create(state_dir, Policy::secrets())?;
-        root.subdir(USERS, true)?;
-        root.subdir(STATE, true)?;
-        Ok(UserStore { root })
+        let users = root.subdir(USERS, true)?;
+        let state = root.subdir(STATE, true)?;
+        let store = UserStore { root };
+        // Every administrative command cleans up after killed writers of any user, so a
+        // temporary copy of a superseded key in users/ does not wait for that user's next
+        // enrollment.
+        store.sweep(&users, None);
+        store.sweep(&state, None);
+        Ok(store)
     }
 
     fn users_dir(&self) -> Result<Dir, FileError> {
@@ -131,7 +137,7 @@ impl UserStore {
             path: dir.path().join(&name).display().to_string(),
             reason,
         })?;
-        self.sweep(&dir, user);
+        self.sweep(&dir, Some(user));
         Ok(dir.write_atomic(&name, text.as_bytes())?)
     }
 
@@ -342,7 +348,7 @@ impl UserStore {
         };
         let guard = self.write_guard(&dir, user, &slot);
         state.guard_seq = seq;
-        self.sweep(&dir, user);
+        self.sweep(&dir, Some(user));
         let name = format!("{}.toml", user.encoded());
         let file = match state.to_toml() {
             Ok(text) => dir.write_atomic(&name, text.as_bytes()).map_err(Into::into),
@@ -373,11 +379,11 @@ impl UserStore {
     /// Removes temporary files a killed writer left in `dir`: the caller's own (it holds
     /// `user`'s lock), and another user's only while that user's lock can be taken at once
     /// (nobody is writing them). Best effort: a sign-in never fails because of it.
-    fn sweep(&self, dir: &Dir, user: &UserName) {
+    fn sweep(&self, dir: &Dir, user: Option<&UserName>) {
         let Ok(temps) = dir.temp_files() else {
             return;
         };
-        let own = user.encoded();
+        let own = user.map(UserName::encoded);
         let state_dir = self.state_dir().ok();
         for (target, temp) in temps {
             let Some(owner) = WRITTEN_SUFFIXES
@@ -386,7 +392,7 @@ impl UserStore {
             else {
                 continue;
             };
-            if owner == own {
+            if own.as_deref() == Some(owner) {
                 let _ = dir.remove_temp(&temp);
                 continue;
             }
