@@ -226,3 +226,34 @@ fn leftover_temp_files_are_removed_at_the_next_write_of_their_directory() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(temp_files(&users), Vec::<String>::new());
 }
+
+#[test]
+fn a_burst_of_replays_does_not_lock_the_real_user_out() {
+    // Replays of a code already used prove someone saw it, not a guess: refused, logged, but
+    // not counted, so a replaying script cannot lock the user out. Wrong codes still count.
+    let host = Host::with("[rate_limit]\nmax_failures = 3", "");
+    let fox = host.enroll("fox");
+    wait_for_step_margin(&fox.params, 5);
+    let used = code_now(&fox.params);
+    assert_eq!(host.sign_in("fox", &[&used]).0.name, "PAM_SUCCESS");
+    for _ in 0..20 {
+        assert_eq!(host.sign_in("fox", &[&used]).0.name, "PAM_AUTH_ERR");
+        host.last_decision()
+            .assert_decision("fox", "failure", "replayed_code");
+    }
+    assert_eq!(host.state("fox").failures, 0);
+    let next = code_at_offset(&fox.params, 1);
+    assert_eq!(
+        host.sign_in("fox", &[&next]).0.name,
+        "PAM_SUCCESS",
+        "the real user still gets in: {}",
+        host.last_decision().raw
+    );
+    let wrong = wrong_code(&fox.params);
+    for _ in 0..3 {
+        host.sign_in("fox", &[&wrong]);
+    }
+    host.sign_in("fox", &[&wrong]);
+    host.last_decision()
+        .assert_decision("fox", "failure", "locked_out");
+}
