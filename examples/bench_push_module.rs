@@ -99,9 +99,11 @@ fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .ok_or("no record")?;
     record.devices.push(phone.record_entry(SystemClock.now()));
+    let lock = store.lock(&user).map_err(|e| e.to_string())?;
     store
-        .save_record(&user, &record)
+        .save_record(&user, &lock, &record)
         .map_err(|e| e.to_string())?;
+    drop(lock);
 
     // The phone: on each number, wait until the module is in its long-poll, then approve.
     let (number_tx, number_rx) = mpsc::channel::<u8>();

@@ -122,19 +122,30 @@ fn enroll_no_verify_json_has_fields_uri_codes_and_private_files() {
     unique.dedup();
     assert_eq!(unique.len(), 10, "recovery codes are distinct");
 
-    // Files: created directories 0700, record and state 0600.
+    // Files: created directories 0700, record, guard and lock 0600. The enrollment is the
+    // record alone (one rename); the state file appears at the first sign-in.
     assert_eq!(mode_of(&env.state_dir), 0o700);
     assert_eq!(mode_of(&env.state_dir.join("users")), 0o700);
     assert_eq!(mode_of(&env.state_dir.join("state")), 0o700);
     let record = env.record_path("bob");
     assert_eq!(mode_of(&record), 0o600, "record file mode");
-    assert_eq!(mode_of(&env.state_path("bob")), 0o600, "state file mode");
+    assert_eq!(
+        mode_of(&env.state_dir.join("state/bob.guard")),
+        0o600,
+        "guard file mode"
+    );
+    assert_eq!(
+        mode_of(&env.state_dir.join("state/bob.lock")),
+        0o600,
+        "lock file mode"
+    );
+    assert!(!env.state_path("bob").exists());
     let record_text = std::fs::read_to_string(&record).unwrap();
     assert!(record_text.contains(&secret), "the record holds the key");
 
     // The key is in the record and nowhere else; recovery codes are nowhere in plain text.
     let files = files_below(env.path());
-    assert!(files.contains(&env.state_path("bob")));
+    assert!(files.contains(&env.state_dir.join("state/bob.guard")));
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
         let text = String::from_utf8_lossy(&bytes);
@@ -595,6 +606,14 @@ fn reset_removes_record_and_state() {
     let env = Env::new();
     env.enroll_json("bob", &[]);
     env.enroll_json("alice@corp.example", &[]);
+    // A state file, as the first sign-in leaves it.
+    {
+        let store = env.store();
+        let u = user("bob");
+        let lock = store.lock(&u).unwrap();
+        let state = store.load_state(&u, &lock).unwrap();
+        store.save_state(&u, &lock, &state).unwrap();
+    }
     assert!(env.record_path("bob").exists() && env.state_path("bob").exists());
 
     let out = env.run(&["reset", "bob"]);
@@ -605,6 +624,10 @@ fn reset_removes_record_and_state() {
     );
     assert!(!env.record_path("bob").exists(), "record removed");
     assert!(!env.state_path("bob").exists(), "state removed");
+    assert!(
+        !env.state_dir.join("state/bob.guard").exists(),
+        "guard removed"
+    );
     env.run(&["status", "bob"]).expect_code(3);
     let listed = env.run(&["list"]).expect_code(0).stdout.clone();
     assert_eq!(listed.lines().count(), 2, "{listed}");
@@ -640,10 +663,16 @@ fn unlock_clears_a_lockout_written_into_the_state_file() {
     let state_file = env.state_path("alice%40corp.example");
     let until = now() + 900;
     // The state file, as the module writes it after five failures; last_step must survive unlock.
+    let id = env
+        .store()
+        .load_record(&user("alice@corp.example"))
+        .unwrap()
+        .unwrap()
+        .id;
     write_private(
         &state_file,
         &format!(
-            "last_step = 12345\nfailures = 5\nlocked_until = {until}\nused_recovery = []\nlast_success = 0\n"
+            "last_step = 12345\nfailures = 5\nlocked_until = {until}\nused_recovery = []\nlast_success = 0\nenrollment = \"{id}\"\n"
         ),
     );
     let json = env
@@ -924,8 +953,15 @@ fn recovery_codes_replaces_the_old_codes() {
     {
         let lock = store.lock(&u).unwrap();
         let mut state = store.load_state(&u, &lock).unwrap();
-        assert!(state.used_recovery.is_empty(), "used ids cleared");
         let record = store.load_record(&u).unwrap().unwrap();
+        let hashes = store.load_recovery(&u).unwrap();
+        assert!(
+            state
+                .used_recovery
+                .iter()
+                .all(|id| hashes.iter().all(|h| &h.id != id)),
+            "no used id names a new code"
+        );
         assert_eq!(
             verify(
                 &old[1],
@@ -944,7 +980,14 @@ fn recovery_codes_replaces_the_old_codes() {
     out.expect_code(0);
     assert!(
         out.stdout
-            .starts_with("✓ bob: new recovery codes; the old ones no longer work.\n"),
+            .starts_with("New recovery codes for bob (not in force until saved, below):\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.ends_with(
+            "\n✓ Saved: bob's new recovery codes are in force; the old ones no longer work.\n"
+        ),
         "{}",
         out.stdout
     );
@@ -968,10 +1011,17 @@ fn recovery_codes_replaces_the_old_codes() {
 fn check_config_accepts_a_good_file() {
     let env = Env::new();
     let cfg = env.config.display().to_string();
+    // The test's state_dir is below /tmp: the placement warning is checked on its own below.
+    let without_placement = |text: &str| -> String {
+        text.lines()
+            .filter(|l| !l.contains(": state_dir: warning: on the same file system as"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
     let out = env.run(&["check-config"]);
     out.expect_code(0);
     assert_eq!(
-        out.stdout,
+        without_placement(&out.stdout),
         format!("{cfg}: state_dir: does not exist yet; `twofold enroll` creates it\n{cfg}: OK\n")
     );
     assert_eq!(out.stderr, "");
@@ -980,7 +1030,44 @@ fn check_config_accepts_a_good_file() {
     env.enroll_json("bob", &[]);
     let out = env.run(&["check-config"]);
     out.expect_code(0);
-    assert_eq!(out.stdout, format!("{cfg}: OK\n"));
+    assert_eq!(without_placement(&out.stdout), format!("{cfg}: OK\n"));
+}
+
+#[test]
+fn check_config_warns_when_state_dir_shares_a_file_system_with_tmp() {
+    let env = Env::new();
+    let cfg = env.config.display().to_string();
+    let tmp = std::env::temp_dir();
+    assert!(
+        env.state_dir.starts_with(&tmp),
+        "the test's state_dir is below TMPDIR"
+    );
+    let out = env.run(&["check-config"]);
+    out.expect_code(0);
+    let warning = format!(
+        "{cfg}: state_dir: warning: on the same file system as {}, which unprivileged users can fill",
+        tmp.display()
+    );
+    // TMPDIR may be elsewhere; the warning names /tmp, /var/tmp or /dev/shm only.
+    if !["/tmp", "/var/tmp", "/dev/shm"]
+        .iter()
+        .any(|p| tmp == std::path::Path::new(p))
+    {
+        eprintln!(
+            "SKIP check_config_warns_when_state_dir_shares_a_file_system_with_tmp: TMPDIR is {}",
+            tmp.display()
+        );
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "SKIP under CI"
+        );
+        return;
+    }
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with(&warning)),
+        "{}",
+        out.stdout
+    );
 }
 
 /// `check-config --installation` against a made-up pam.d and module directory.
@@ -1341,7 +1428,8 @@ fn import_google_authenticator_totp_file() {
         out.stdout,
         format!(
             "✓ Imported {file_arg} for frank: the same app entry keeps working.\n\
-             \x20 period 30 s, accepted skew ±1 step(s), 5 scratch code(s) now recovery codes (each works once).\n\
+             \x20 period 30 s, 5 scratch code(s) now recovery codes (each works once).\n\
+             \x20 WINDOW_SIZE 3 (3 codes accepted): accepted skew ±1 step(s) (±30 s) around the current code\n\
              \x20 RATE_LIMIT is replaced by twofold's [rate_limit] settings.\n\
              \x20 The old file was left in place; remove it once pam_google_authenticator is out of the PAM stack.\n"
         )

@@ -171,7 +171,9 @@ fn a_removed_device_is_kept_as_removed() {
     let name = common::user_name("alice");
     let mut record = store.load_record(&name).unwrap().unwrap();
     record.devices.push(phone.record_entry(cli_support::now()));
-    store.save_record(&name, &record).unwrap();
+    let lock = store.lock(&name).unwrap();
+    store.save_record(&name, &lock, &record).unwrap();
+    drop(lock);
     env.run(&["devices", "alice", "--remove", "dev-9"])
         .expect_code(0);
     let devices = env

@@ -27,10 +27,14 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         return Ok(ExitCode::from(3));
     };
     let lock = store.lock(user).map_err(|e| e.to_string())?;
-    let state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
+    let state = store
+        .load_state_for(user, &lock, Some(&record))
+        .map_err(|e| e.to_string())?;
     drop(lock);
     let now = clock.now();
-    let recovery = store.load_recovery(user).map_err(|e| e.to_string())?;
+    let recovery = store
+        .recovery_of(user, &record)
+        .map_err(|e| e.to_string())?;
     let unused = recovery
         .iter()
         .filter(|r| !state.used_recovery.contains(&r.id))
@@ -204,17 +208,12 @@ pub fn unlock(config: &Config, user: &UserName) -> CliResult {
 pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult {
     let store = open_store(config)?;
     let lock = store.lock(user).map_err(|e| e.to_string())?;
-    if store
-        .load_record(user)
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
+    let Some(before) = store.load_record(user).map_err(|e| e.to_string())? else {
         return Err(format!("{user} is not enrolled"));
-    }
+    };
     let (codes, hashes) = recovery::generate(config.recovery.count).map_err(|e| e.to_string())?;
-    let mut state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
-    state.used_recovery.clear();
-    // Shown before they replace the old ones: if the output is lost, the old codes still work.
+    // Shown before they replace the old ones, marked as not yet in force: if the output is
+    // lost, nothing changes; if saving fails, the message says the old ones still work.
     let shown = if json {
         let list: Vec<&str> = codes.iter().map(|c| c.expose()).collect();
         format!(
@@ -223,18 +222,37 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
         )
     } else {
         format!(
-            "✓ {user}: new recovery codes; the old ones no longer work.\n{}",
+            "New recovery codes for {user} (not in force until saved, below):\n{}",
             recovery_codes_text(&codes)
         )
     };
     write_stdout(&shown).map_err(|e| {
-        format!("cannot show the new recovery codes ({e}); the old ones still work")
+        format!(
+            "cannot show the new recovery codes ({e}); nothing was saved, the old ones still work"
+        )
     })?;
-    store
-        .save_recovery(user, &hashes)
-        .map_err(|e| e.to_string())?;
-    store
-        .save_state(user, &lock, &state)
-        .map_err(|e| e.to_string())?;
+    // One rename replaces the record with the new hashes inside: old codes or new, never both
+    // or neither.
+    match store.renew_recovery(user, &lock, &hashes) {
+        Ok(true) => {}
+        Ok(false) => return Err(format!("{user} is no longer enrolled; nothing was saved")),
+        Err(e) => {
+            let in_force = match store.load_record(user) {
+                Ok(Some(r)) if r.recovery.as_deref() == Some(&hashes[..]) => {
+                    "the NEW recovery codes above are in force (the disk did not confirm the write; check it)"
+                }
+                Ok(Some(r)) if r.id == before.id && r.recovery == before.recovery => {
+                    "the OLD recovery codes are still in force; the codes above do NOT work"
+                }
+                _ => {
+                    "it cannot be told which recovery codes are in force; run `twofold status` once the disk is fixed"
+                }
+            };
+            return Err(format!("saving failed ({e}): {in_force}"));
+        }
+    }
+    if !json {
+        println!("✓ Saved: {user}'s new recovery codes are in force; the old ones no longer work.");
+    }
     Ok(ExitCode::SUCCESS)
 }

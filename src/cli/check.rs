@@ -106,6 +106,17 @@ fn check_files(path: &Path, config: &Config, report: &mut Report) {
         )),
         Err(e) => report.problem(&format!("{}: state_dir: {e}", path.display())),
     }
+    let shared = twofold_core::store::placement::shares_file_system_with(
+        &config.state_dir,
+        &twofold_core::store::placement::USER_WRITABLE,
+    );
+    for place in shared {
+        report.warn(&format!(
+            "{}: state_dir: on the same file system as {}, which unprivileged users can fill; a full disk refuses sign-ins (see README, \"When the disk is full or read-only\")",
+            path.display(),
+            place.display()
+        ));
+    }
     if config.push.enabled()
         && let Err(e) = twofold_core::push::token::read_host_token(&config.push.host_token_file)
     {

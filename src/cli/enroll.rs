@@ -117,13 +117,38 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
     };
     write_stdout(&shown)
         .map_err(|e| format!("cannot show the recovery codes ({e}); nothing was saved"))?;
-    enrollment::save(&store, &user, &pending, confirmed).map_err(|e| e.to_string())?;
+    // One rename commits key and recovery codes together; on failure, say which is in force.
+    if let Err(e) = enrollment::save(&store, &user, &pending, confirmed) {
+        return Err(save_failed(&store, &user, &pending, &e));
+    }
     if !args.json {
         let _ = write_stdout(&format!(
             "\n✓ Saved. {user} now needs a code from the app at every sign-in.\n"
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a failed enrollment save means for the user, read back from the disk.
+pub fn save_failed(
+    store: &twofold_core::store::UserStore,
+    user: &UserName,
+    pending: &Pending,
+    e: &twofold_core::store::StoreError,
+) -> String {
+    use enrollment::InForce;
+    let state = match enrollment::in_force(store, user, pending) {
+        InForce::New => format!(
+            "the NEW enrollment shown above is in force for {user} (key and recovery codes), but the disk did not confirm the write; check the disk"
+        ),
+        InForce::Old => format!(
+            "nothing was saved: {user}'s previous enrollment (or none) is still in force; the key and recovery codes shown above do NOT work"
+        ),
+        InForce::Unknown => format!(
+            "it cannot be told which enrollment of {user} is in force; run `twofold status {user}` once the disk is fixed"
+        ),
+    };
+    format!("saving failed ({e}): {state}")
 }
 
 fn show_setup(user: &UserName, pending: &Pending, uri: &str, style: QrStyle) -> Result<(), String> {

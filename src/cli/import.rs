@@ -18,13 +18,26 @@ pub fn run(
     config: &Config,
     user: &UserName,
     file: Option<PathBuf>,
+    force: bool,
     clock: &dyn Clock,
 ) -> CliResult {
     let path = match file {
         Some(path) => path,
         None => home_of(user)?.join(".google_authenticator"),
     };
-    let bytes = read_limited(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (bytes, mode) = read_limited(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if mode & 0o077 != 0 {
+        let warning = format!(
+            "{}: mode {mode:04o}: group or others can read this file, so its key and scratch codes may be known to others",
+            path.display()
+        );
+        if !force {
+            return Err(format!(
+                "{warning}; enroll afresh with `twofold enroll {user}`, or import anyway with --force"
+            ));
+        }
+        eprintln!("Warning: {warning}; importing anyway (--force).");
+    }
     let ga = google_authenticator::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let store = open_store(config)?;
     if store
@@ -38,7 +51,8 @@ pub fn run(
     }
     let secret =
         normalize_base32(&ga.secret_base32).ok_or("the file's secret is not valid base32")?;
-    let skew = u8::try_from(ga.skew_steps().min(10)).unwrap_or(10);
+    let wanted = ga.skew_steps();
+    let skew = u8::try_from(wanted.min(u32::from(MAX_SKEW))).unwrap_or(MAX_SKEW);
     let opts = EnrollOptions {
         secret: Some(secret),
         algorithm: Some(Algorithm::SHA1),
@@ -49,15 +63,21 @@ pub fn run(
     let mut pending = enrollment::prepare(config, opts, clock).map_err(|e| e.to_string())?;
     pending.recovery_hashes =
         recovery::hash_existing(&ga.scratch_codes).map_err(|e| e.to_string())?;
-    enrollment::save(&store, user, &pending, None).map_err(|e| e.to_string())?;
+    if let Err(e) = enrollment::save(&store, user, &pending, None) {
+        return Err(super::enroll::save_failed(&store, user, &pending, &e));
+    }
     println!(
         "✓ Imported {} for {user}: the same app entry keeps working.",
         path.display()
     );
     println!(
-        "  period {} s, accepted skew ±{skew} step(s), {} scratch code(s) now recovery codes (each works once).",
+        "  period {} s, {} scratch code(s) now recovery codes (each works once).",
         ga.step_seconds(),
         ga.scratch_codes.len()
+    );
+    println!(
+        "  {}",
+        window_note(ga.window_size, wanted, skew, ga.step_seconds())
     );
     if ga.rate_limit.is_some() {
         println!("  RATE_LIMIT is replaced by twofold's [rate_limit] settings.");
@@ -76,16 +96,50 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads a file without following a symlink and without reading more than the parser accepts.
-fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+/// The project's largest skew (`[totp] skew` and a record's own: 0-10 steps).
+const MAX_SKEW: u8 = 10;
+
+/// What the file's WINDOW_SIZE became: n codes in all is floor((n-1)/2) steps either side of
+/// now, capped at twofold's maximum.
+fn window_note(window: Option<u32>, wanted: u32, skew: u8, period: u32) -> String {
+    let from = match window {
+        Some(n) => format!("WINDOW_SIZE {n} ({n} codes accepted)"),
+        None => "no WINDOW_SIZE (google-authenticator's default of 3 codes)".to_string(),
+    };
+    let seconds = u32::from(skew) * period;
+    if wanted > u32::from(skew) {
+        format!(
+            "{from}: accepted skew ±{skew} step(s) (±{seconds} s), capped from ±{wanted} at twofold's maximum of {MAX_SKEW}"
+        )
+    } else {
+        format!("{from}: accepted skew ±{skew} step(s) (±{seconds} s) around the current code")
+    }
+}
+
+/// Reads a file without following a symlink, without blocking (a FIFO or device is refused,
+/// never opened for reading) and without reading more than the parser accepts; returns the
+/// contents and the file's mode.
+fn read_limited(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)?;
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(40) => std::io::Error::other("is a symbolic link; give the file itself"),
+            _ => e,
+        })?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a FIFO, device or directory); refused",
+        ));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_FILE_SIZE as u64 + 1)
         .read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok((bytes, meta.mode() & 0o7777))
 }
 
 /// The user's home directory from /etc/passwd (directory users: give FILE explicitly).

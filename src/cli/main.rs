@@ -99,6 +99,9 @@ enum Command {
         user: String,
         /// The file; default: the user's ~/.google_authenticator.
         file: Option<PathBuf>,
+        /// Import even a file that group or others could read (its key may be known).
+        #[arg(long)]
+        force: bool,
     },
     /// Enroll a demo user in a temporary directory and sign in through real libpam.
     Demo {
@@ -174,8 +177,8 @@ fn run(cli: Cli) -> CliResult {
         Command::RecoveryCodes { user, json } => {
             admin::recovery_codes(&config, &user_name(&user)?, json)
         }
-        Command::ImportGoogleAuthenticator { user, file } => {
-            import::run(&config, &user_name(&user)?, file, &clock)
+        Command::ImportGoogleAuthenticator { user, file, force } => {
+            import::run(&config, &user_name(&user)?, file, force, &clock)
         }
         Command::Demo { .. } | Command::CheckConfig { .. } | Command::Serve(_) => {
             unreachable_command()
@@ -205,7 +208,10 @@ fn load_config(explicit: &Option<PathBuf>) -> Result<Config, String> {
 }
 
 fn user_name(raw: &str) -> Result<UserName, String> {
-    UserName::parse(raw.as_bytes()).map_err(|e| format!("{raw:?}: {e}"))
+    let user = UserName::parse(raw.as_bytes()).map_err(|e| format!("{raw:?}: {e}"))?;
+    user.check_system_name()
+        .map_err(|e| format!("{raw:?}: {e}"))?;
+    Ok(user)
 }
 
 /// Opens the store, creating the state directory if needed.

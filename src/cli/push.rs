@@ -124,7 +124,7 @@ pub fn devices(
             .ok_or_else(|| format!("{user} has no active device {id:?}"))?;
         device.removed = Some(clock.now());
         store
-            .save_record(user, &record)
+            .save_record(user, &lock, &record)
             .map_err(|e| e.to_string())?;
         drop(lock);
         println!("✓ Removed device {id}: it can no longer approve sign-ins of {user}.");

@@ -296,6 +296,9 @@ impl Host {
         };
         let store = UserStore::create(&self.state_dir).expect("create store");
         enrollment::save(&store, &user_name(user), &pending, step).expect("save enrollment");
+        // Enrollment writes only the record; the state file, as the first sign-in leaves it,
+        // so tests can change or break it.
+        self.update_state(user, |_| {});
         Enrolled {
             params: pending.record.totp.clone(),
             recovery: pending
@@ -564,18 +567,39 @@ pub fn capture_syslog<T: Send>(f: impl FnOnce() -> T + Send) -> Result<(T, Vec<S
             private_dev()?;
             let socket =
                 UnixDatagram::bind("/dev/log").map_err(|e| format!("bind /dev/log: {e}"))?;
-            let out = f();
-            socket.set_nonblocking(true).map_err(|e| e.to_string())?;
-            let mut lines = Vec::new();
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match socket.recv(&mut buf) {
-                    Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(format!("recv: {e}")),
-                }
-            }
-            Ok((out, lines))
+            socket
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .map_err(|e| e.to_string())?;
+            // Drained while `f` runs: the socket queue holds only a few datagrams
+            // (net.unix.max_dgram_qlen, 10 by default), and a full queue blocks the sender.
+            let done = std::sync::atomic::AtomicBool::new(false);
+            let (out, lines) = std::thread::scope(|inner| {
+                let reader = inner.spawn(|| {
+                    let mut lines = Vec::new();
+                    let mut buf = vec![0u8; 65536];
+                    loop {
+                        match socket.recv(&mut buf) {
+                            Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                                ) =>
+                            {
+                                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                                    return Ok(lines);
+                                }
+                            }
+                            Err(e) => return Err(format!("recv: {e}")),
+                        }
+                    }
+                });
+                let out = f();
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                let lines = reader.join().expect("syslog reader panicked");
+                (out, lines)
+            });
+            Ok((out, lines?))
         })
         .join()
         .expect("syslog capture thread panicked")
@@ -616,6 +640,19 @@ pub fn with_read_only<T: Send>(
         })
         .join()
         .expect("read-only namespace thread panicked")
+    })
+}
+
+/// Runs `f` on a thread in a private mount namespace of its own (mounts made there stay
+/// there). Needs root (CAP_SYS_ADMIN).
+pub fn in_private_namespace<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            private_namespace()?;
+            Ok(f())
+        })
+        .join()
+        .expect("private namespace thread panicked")
     })
 }
 
@@ -675,5 +712,75 @@ pub fn syslog_audit_lines(messages: &[String]) -> Vec<(u8, String)> {
             tag.starts_with("twofold[")
                 .then(|| (pri.parse().expect("numeric priority"), line.to_string()))
         })
+        .collect()
+}
+
+/// Runs `f` on a thread in a private mount namespace where `dir` is a fresh, small tmpfs
+/// (`options`, e.g. `"size=256k,nr_inodes=64"`): a disk `f` can fill without touching the
+/// host's. Needs root (CAP_SYS_ADMIN). `dir`'s own contents are hidden meanwhile.
+pub fn with_small_disk<T: Send>(
+    dir: &std::path::Path,
+    options: &str,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T, String> {
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            private_namespace()?;
+            mount_tmpfs(dir, options)?;
+            Ok(f())
+        })
+        .join()
+        .expect("small-disk namespace thread panicked")
+    })
+}
+
+/// Mounts a tmpfs (mode 0700) on `dir`; only inside a private mount namespace (see
+/// [`with_small_disk`], [`capture_syslog`]).
+pub fn mount_tmpfs(dir: &std::path::Path, options: &str) -> Result<(), String> {
+    fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    let data = std::ffi::CString::new(format!("mode=0700,{options}")).unwrap();
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            path.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            data.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(format!("mount tmpfs: {}", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Uses up every free block and inode of the file system holding `dir` (files named
+/// `filler.*`, ignored by the store), as an unprivileged user filling /tmp would.
+pub fn fill_disk(dir: &std::path::Path) {
+    let mut big = fs::File::create(dir.join("filler.blocks")).expect("room for one filler file");
+    let chunk = vec![0x5au8; 4096];
+    while big.write_all(&chunk).is_ok() {}
+    let _ = big.sync_all();
+    for i in 0.. {
+        if fs::File::create(dir.join(format!("filler.{i}"))).is_err() {
+            break;
+        }
+    }
+    assert!(
+        fs::File::create(dir.join("filler.proof")).is_err(),
+        "the disk is full"
+    );
+}
+
+/// Temporary files (`.<name>.<hex>.tmp`) in `dir`.
+pub fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| twofold_core::store::file::temp_target(n).is_some())
         .collect()
 }

@@ -148,7 +148,8 @@ impl PushHost {
         let name = user_name(self.user);
         let mut record = store.load_record(&name).unwrap().unwrap();
         change(&mut record);
-        store.save_record(&name, &record).unwrap();
+        let lock = store.lock(&name).unwrap();
+        store.save_record(&name, &lock, &record).unwrap();
     }
 
     /// The challenge waiting for the phone (exactly one).

@@ -41,8 +41,9 @@ impl AuditSink {
         }
     }
 
-    /// Writes one line; failure to log must not change the decision, so errors are swallowed
-    /// after a last attempt on stderr.
+    /// Writes one line; failure to log must not change the decision. A file that cannot be
+    /// opened or written sends the line to syslog instead — never to stderr, which for sudo
+    /// and su is the user's terminal.
     pub fn write(&self, severity: Severity, line: &str) {
         let result = match self {
             AuditSink::Syslog => to_syslog(severity, line),
@@ -57,8 +58,13 @@ impl AuditSink {
                 .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes())),
             AuditSink::Null => Ok(()),
         };
-        if result.is_err() && !matches!(self, AuditSink::Syslog) {
-            eprintln!("{line}");
+        if let (Err(e), AuditSink::File(path)) = (&result, self) {
+            let note = Line::new("audit_log_unusable")
+                .kv("path", &path.display().to_string())
+                .kv("error", &e.to_string())
+                .finish();
+            let _ = to_syslog(Severity::Error, &note);
+            let _ = to_syslog(severity, line);
         }
     }
 }

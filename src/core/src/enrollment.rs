@@ -60,11 +60,15 @@ pub fn prepare(
     };
     totp.validate().map_err(EnrollError::Invalid)?;
     let (recovery_codes, hashes) = recovery::generate(config.recovery.count)?;
+    let id: [u8; 8] = crate::secret::random_bytes()?;
     let record = UserRecord {
         version: RECORD_VERSION,
         created: clock.now(),
+        id: crate::encoding::hex(&id),
+        confirmed_step: 0,
         totp,
         devices: Vec::new(),
+        recovery: None,
     };
     Ok(Pending {
         record,
@@ -82,8 +86,19 @@ pub fn confirm(pending: &Pending, code: &str, config: &Config, clock: &dyn Clock
         .matching_step(&code, clock.now(), config.totp.skew)
 }
 
-/// Saves the record and a fresh state; a confirmed code's step is recorded so that the same
-/// code cannot be used again at the next sign-in.
+/// The record as committed: the recovery hashes and the confirmed step go inside it, so one
+/// rename switches from the old enrollment to the new one.
+fn committed(pending: &Pending, confirmed_step: Option<u64>) -> UserRecord {
+    UserRecord {
+        confirmed_step: confirmed_step.unwrap_or(0),
+        recovery: Some(pending.recovery_hashes.clone()),
+        ..pending.record.clone()
+    }
+}
+
+/// Saves the enrollment: one file, one rename (the commit). The state and guard files of an
+/// earlier enrollment carry its id and are read as fresh from then on; the confirmed code's
+/// step is in the record, so that code cannot be used again at the next sign-in.
 pub fn save(
     store: &UserStore,
     user: &UserName,
@@ -91,14 +106,10 @@ pub fn save(
     confirmed_step: Option<u64>,
 ) -> Result<(), StoreError> {
     let lock = store.lock(user)?;
-    // Recovery hashes first: a crash in between leaves no record, never a record without them.
-    store.save_recovery(user, &pending.recovery_hashes)?;
-    store.save_record(user, &pending.record)?;
-    let state = crate::store::UserState {
-        last_step: confirmed_step.unwrap_or(0),
-        ..Default::default()
-    };
-    store.save_state(user, &lock, &state)
+    store.prepare_user_files(user, &lock)?;
+    store.save_record(user, &lock, &committed(pending, confirmed_step))?;
+    store.forget_legacy_recovery(user);
+    Ok(())
 }
 
 /// Like [`save`] for a confirmed enrollment at sign-in, but never replaces a record another
@@ -113,12 +124,28 @@ pub fn save_new(
     if store.load_record(user)?.is_some() {
         return Ok(false);
     }
-    store.save_recovery(user, &pending.recovery_hashes)?;
-    store.save_record(user, &pending.record)?;
-    let state = crate::store::UserState {
-        last_step: confirmed_step,
-        ..Default::default()
-    };
-    store.save_state(user, &lock, &state)?;
+    store.prepare_user_files(user, &lock)?;
+    store.save_record(user, &lock, &committed(pending, Some(confirmed_step)))?;
+    store.forget_legacy_recovery(user);
     Ok(true)
+}
+
+/// Which enrollment is in force after a failed save, for an honest message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InForce {
+    /// The new one (the rename happened; only a later sync failed).
+    New,
+    /// The one before (or none, if the user was not enrolled).
+    Old,
+    /// The record cannot be read back.
+    Unknown,
+}
+
+/// Reads the record back and says whether `pending` is the enrollment now in force.
+pub fn in_force(store: &UserStore, user: &UserName, pending: &Pending) -> InForce {
+    match store.load_record(user) {
+        Ok(Some(record)) if record.id == pending.record.id => InForce::New,
+        Ok(_) => InForce::Old,
+        Err(_) => InForce::Unknown,
+    }
 }

@@ -23,6 +23,10 @@ pub enum NameError {
     Forbidden,
     #[error("file name is not an encoded user name")]
     NotEncoded,
+    /// The system (NSS) resolves the name to an account of another spelling (`ALICE` to
+    /// `alice` with sssd or winbind): one account must not have two records.
+    #[error("the system calls this account {0:?}; use that name")]
+    NotSystemName(String),
 }
 
 impl UserName {
@@ -39,6 +43,14 @@ impl UserName {
             return Err(NameError::Forbidden);
         }
         Ok(Self(name.to_owned()))
+    }
+
+    /// Refuses a name the system resolves to an account spelt differently (case-insensitive
+    /// directories: sssd, winbind), so `ALICE` and `alice` cannot be two records of one
+    /// account. Names the system does not know pass (tests and the demo use such names).
+    pub fn check_system_name(&self) -> Result<(), NameError> {
+        let resolved = nix::unistd::User::from_name(&self.0).ok().flatten();
+        same_account_name(&self.0, resolved.as_ref().map(|u| u.name.as_str()))
     }
 
     /// The name as text.
@@ -96,9 +108,38 @@ impl fmt::Debug for UserName {
     }
 }
 
+/// The decision of [`UserName::check_system_name`]: `resolved` is getpwnam's `pw_name`.
+pub fn same_account_name(requested: &str, resolved: Option<&str>) -> Result<(), NameError> {
+    match resolved {
+        Some(name) if name != requested => Err(NameError::NotSystemName(name.to_string())),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_the_system_spells_differently_is_refused() {
+        assert_eq!(
+            same_account_name("ALICE", Some("alice")),
+            Err(NameError::NotSystemName("alice".into()))
+        );
+        assert_eq!(same_account_name("alice", Some("alice")), Ok(()));
+        assert_eq!(same_account_name("synthetic", None), Ok(()));
+        // The real resolver: root is root; a differently cased root is either unknown (files)
+        // or refused (a case-insensitive directory), never accepted as another account.
+        assert_eq!(
+            UserName::parse(b"root").map(|u| u.check_system_name()),
+            Ok(Ok(()))
+        );
+        let upper = UserName::parse(b"ROOT").map(|u| u.check_system_name());
+        assert!(
+            matches!(upper, Ok(Ok(())) | Ok(Err(NameError::NotSystemName(_)))),
+            "{upper:?}"
+        );
+    }
 
     #[test]
     fn ordinary_names_are_kept_readable() {

@@ -128,13 +128,13 @@ impl Offer {
 
 /// Adds (or replaces) `device` in the user's record, under the user's lock.
 pub fn save_device(store: &UserStore, user: &UserName, device: Device) -> Result<(), PairingError> {
-    let _lock = store.lock(user)?;
+    let lock = store.lock(user)?;
     let mut record = store
         .load_record(user)?
         .ok_or_else(|| PairingError::NotEnrolled(user.to_string()))?;
     record.devices.retain(|d| d.id != device.id);
     record.devices.push(device);
-    store.save_record(user, &record)?;
+    store.save_record(user, &lock, &record)?;
     Ok(())
 }
 

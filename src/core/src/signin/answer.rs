@@ -71,7 +71,10 @@ pub fn looks_like_code(answer: &str, digits: u8) -> bool {
 }
 
 /// Checks `answer` (a TOTP or recovery code) and records the result in `state`:
-/// the accepted step or used recovery code on success, a counted failure otherwise.
+/// the accepted step or used recovery code on success, a counted failure otherwise — except a
+/// replay: a code the app really showed, at or before the last accepted step, proves knowledge
+/// of a code already used (an onlooker, a replaying script), not a guess, so it is refused
+/// without counting towards the lockout, and a burst of replays cannot lock the user out.
 /// `recovery` holds the user's recovery code hashes; callers load them only when
 /// [`classify`] says the answer is a recovery code.
 pub fn verify(
@@ -85,6 +88,7 @@ pub fn verify(
     let result = check(answer, record, recovery, state, config, now);
     match result {
         Ok(_) => ratelimit::record_success(state, now),
+        Err((_, Refusal::ReplayedCode)) => {}
         Err(_) => ratelimit::record_failure(state, &config.rate_limit, now),
     }
     result
@@ -170,8 +174,11 @@ mod tests {
             UserRecord {
                 version: 1,
                 created: 0,
+                id: String::new(),
+                confirmed_step: 0,
                 totp,
                 devices: Vec::new(),
+                recovery: None,
             },
             hashes,
             codes,
@@ -201,7 +208,37 @@ mod tests {
             Err((Method::Totp, Refusal::ReplayedCode)),
             "older step after a newer one"
         );
-        assert_eq!(st.failures, 2);
+        assert_eq!(st.failures, 0, "replays are not counted as guesses");
+    }
+
+    #[test]
+    fn a_burst_of_replays_does_not_lock_the_user_out_but_wrong_codes_do() {
+        let (rec, hashes, _) = record();
+        let cfg = Config::default();
+        let mut st = UserState::default();
+        let code = rec.totp.code_at(NOW).unwrap();
+        assert_eq!(
+            verify(&code, &rec, &hashes, &mut st, &cfg, NOW),
+            Ok(Method::Totp)
+        );
+        for i in 0..100 {
+            let replay = verify(&code, &rec, &hashes, &mut st, &cfg, NOW + i % 30);
+            assert_eq!(replay, Err((Method::Totp, Refusal::ReplayedCode)));
+        }
+        assert!(!ratelimit::is_locked(&st, NOW + 29), "{st:?}");
+        let next = rec.totp.code_at(NOW + 30).unwrap();
+        assert_eq!(
+            verify(&next, &rec, &hashes, &mut st, &cfg, NOW + 30),
+            Ok(Method::Totp)
+        );
+        let wrong = if next == "000000" { "111111" } else { "000000" };
+        for _ in 0..cfg.rate_limit.max_failures {
+            let _ = verify(wrong, &rec, &hashes, &mut st, &cfg, NOW + 31);
+        }
+        assert!(
+            ratelimit::is_locked(&st, NOW + 31),
+            "wrong codes still lock"
+        );
     }
 
     #[test]

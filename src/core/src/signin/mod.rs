@@ -171,6 +171,17 @@ impl Run<'_> {
                 };
             }
         };
+        // One account, one record: a name the system spells differently (case-insensitive
+        // sssd/winbind) would find no record, and `nullok` or `unenrolled = "allow"` would let
+        // it through without a second factor.
+        if let Err(e) = user.check_system_name() {
+            let _ = self.obtain_answer(config.totp.digits);
+            self.conv.fail_delay(config.rate_limit.failure_delay_ms);
+            return Decision {
+                detail: Some(e.to_string()),
+                ..Decision::refused("user_name_mismatch")
+            };
+        }
         let require =
             (self.opts.require_groups.as_deref()).unwrap_or(&config.policy.require_groups);
         let exempt = (self.opts.exempt_groups.as_deref()).unwrap_or(&config.policy.exempt_groups);
@@ -249,7 +260,7 @@ impl Run<'_> {
         let now = self.clock.now();
         // Read without the lock: writes replace the file atomically, so this is a consistent
         // snapshot; the decision itself re-reads under the lock.
-        match store.peek_state(user) {
+        match store.peek_state_for(user, record) {
             Ok(state) if ratelimit::is_locked(&state, now) => {
                 return self.locked(state.locked_until - now);
             }
@@ -369,9 +380,12 @@ impl Run<'_> {
     ) -> Decision {
         let lock = match store.lock(user) {
             Ok(lock) => lock,
+            // A read-only or full disk can refuse even the lock file of a user who never
+            // signed in: that is the disk, not the files.
+            Err(e) if e.is_write_failure() => return self.unrecordable(config, None, e),
             Err(e) => return Decision::unavailable("bad_state", e),
         };
-        let mut state = match store.load_state(user, &lock) {
+        let mut state = match store.load_state_for(user, &lock, Some(record)) {
             Ok(state) => state,
             Err(e) => return Decision::unavailable("bad_state", e),
         };
@@ -379,9 +393,10 @@ impl Run<'_> {
         if ratelimit::is_locked(&state, now) {
             return self.locked(state.locked_until - now);
         }
-        // Recovery hashes are read only when a recovery code was typed.
+        // Recovery hashes are read only when a recovery code was typed (older layout: a file
+        // of their own).
         let recovery = match answer::classify(answer.expose(), record.totp.digits) {
-            answer::Shape::Recovery(_) => match store.load_recovery(user) {
+            answer::Shape::Recovery(_) => match store.recovery_of(user, record) {
                 Ok(recovery) => recovery,
                 Err(e) => return Decision::unavailable("bad_recovery_codes", e),
             },
@@ -392,9 +407,17 @@ impl Run<'_> {
             let (service, rhost) = (&self.req.service, &self.req.rhost);
             remember::remember(&mut state, &config.remember, service, rhost, now);
         }
-        let saved = store.save_state(user, &lock, &state);
+        let saved = store.record_state(user, &lock, &state);
         drop(lock);
-        if result == Ok(Method::Recovery) && saved.is_ok() && !self.req.silent {
+        // The state file counts as written once it is in place, even if the directory sync
+        // after the rename failed.
+        let file = match saved.file {
+            Ok(()) => None,
+            Err(e) if e.replaced() => None,
+            Err(e) => Some(e),
+        };
+        let guard_ok = saved.guard.is_ok();
+        if result == Ok(Method::Recovery) && file.is_none() && !self.req.silent {
             let left = recovery
                 .iter()
                 .filter(|r| !state.used_recovery.contains(&r.id))
@@ -407,30 +430,55 @@ impl Run<'_> {
             // Over SSH shown after the sign-in (sshd keeps it for the session's start).
             self.conv.info(&messages::wrap(&text));
         }
-        match (result, saved) {
-            (Ok(method), Ok(())) => Decision::new(Verdict::Success, method, "ok"),
-            (Ok(method), Err(e)) if config.on_state_write_error == WriteErrorPolicy::Allow => {
+        match (result, file) {
+            (Ok(method), None) => Decision::new(Verdict::Success, method, "ok"),
+            // The code's step is in the guard, so it cannot be used again: `allow` may let it
+            // through. A recovery code's use lives only in the state file: never.
+            (Ok(Method::Totp), Some(e))
+                if guard_ok && config.on_state_write_error == WriteErrorPolicy::Allow =>
+            {
                 Decision {
                     detail: Some(e.to_string()),
-                    ..Decision::new(Verdict::Success, method, "ok_state_not_saved")
+                    alarm: true,
+                    ..Decision::new(Verdict::Success, Method::Totp, "ok_state_not_saved")
                 }
             }
-            (Ok(method), Err(e)) => Decision {
-                method,
-                ..Decision::unavailable("state_write_failed", e)
-            },
-            (Err((method, refusal)), saved) => {
+            (Ok(method), Some(e)) => self.unrecordable(config, Some(method), e),
+            // Nothing could be written: the failure is not counted, so no answer may count
+            // either — refused like a right code, with the longest delay.
+            (Err((method, _)), Some(e)) if !guard_ok => self.unrecordable(config, Some(method), e),
+            // Counted (in the guard at least): an ordinary refusal.
+            (Err((method, refusal)), file) => {
                 self.conv
                     .fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
                 if ratelimit::is_locked(&state, now) {
                     notify(self.conv, self.req, &locked_text(state.locked_until - now));
                 }
-                let detail = saved.err().map(|e| format!("state not saved: {e}"));
+                let detail =
+                    file.map(|e| format!("state file not saved (counted in the guard): {e}"));
                 Decision {
                     detail,
                     ..Decision::new(Verdict::Refused, method, refusal.as_str())
                 }
             }
+        }
+    }
+
+    /// A sign-in whose outcome could not be recorded: refused whatever was typed (a right
+    /// code could be used again, a wrong one would not count), logged at error level, with
+    /// the longest failure delay so that guessing gains nothing.
+    fn unrecordable(
+        &mut self,
+        config: &Config,
+        method: Option<Method>,
+        e: crate::store::StoreError,
+    ) -> Decision {
+        let limits = &config.rate_limit;
+        self.conv
+            .fail_delay(limits.failure_delay_ms.saturating_mul(10));
+        Decision {
+            method: method.unwrap_or(Method::None),
+            ..Decision::unavailable("state_write_failed", e)
         }
     }
 

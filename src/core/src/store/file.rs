@@ -36,6 +36,10 @@ pub enum FileError {
     TooLarge { path: String, size: u64 },
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
+    /// The new file is in place, but the directory could not be synced: it is in force now,
+    /// but might not survive a crash.
+    #[error("{path}: replaced, but the directory could not be synced: {source}")]
+    NotDurable { path: String, source: io::Error },
 }
 
 impl FileError {
@@ -50,6 +54,26 @@ impl FileError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, FileError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
+
+    /// True when the disk refused a write (full, out of inodes, over quota, read-only, I/O
+    /// error): the files are fine, the disk is not.
+    pub fn is_write_failure(&self) -> bool {
+        let (FileError::Io { source, .. } | FileError::NotDurable { source, .. }) = self else {
+            return false;
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc_errno::ENOSPC | libc_errno::EDQUOT | libc_errno::EROFS | libc_errno::EIO)
+        )
+    }
+}
+
+/// The errno values [`FileError::is_write_failure`] recognises (Linux numbers).
+mod libc_errno {
+    pub const EIO: i32 = 5;
+    pub const ENOSPC: i32 = 28;
+    pub const EROFS: i32 = 30;
+    pub const EDQUOT: i32 = 122;
 }
 
 /// Who must own the files, and how strict the mode check is.
@@ -232,14 +256,82 @@ impl Dir {
             file.write_all(contents)?;
             file.sync_all()?;
             rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name)?;
-            rustix::fs::fsync(&self.fd)?;
             Ok::<(), io::Error>(())
         })();
         if let Err(e) = result {
             let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
             return Err(FileError::io(&path, e));
         }
-        Ok(())
+        rustix::fs::fsync(&self.fd).map_err(|e| FileError::NotDurable {
+            path: path.display().to_string(),
+            source: e.into(),
+        })
+    }
+
+    /// Overwrites `len(bytes)` bytes of an existing checked file at `offset`, then fdatasyncs:
+    /// no new block or inode is needed when the range lies inside the file.
+    pub fn overwrite_at(&self, name: &str, offset: u64, bytes: &[u8]) -> Result<(), FileError> {
+        let path = self.path.join(name);
+        let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty())
+            .map_err(|e| nofollow_error(&path, e))?;
+        self.policy.check(&path, &fd, FileType::RegularFile)?;
+        let mut done = 0;
+        while done < bytes.len() {
+            match rustix::io::pwrite(&fd, &bytes[done..], offset + done as u64) {
+                Ok(0) => {
+                    return Err(FileError::io(
+                        &path,
+                        io::Error::from(io::ErrorKind::WriteZero),
+                    ));
+                }
+                Ok(n) => done += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(FileError::io(&path, e)),
+            }
+        }
+        rustix::fs::fdatasync(&fd).map_err(|e| FileError::io(&path, e))
+    }
+
+    /// Temporary files of ours in this directory (`.<target>.<16 hex>.tmp`), as
+    /// (target, temporary name): what [`Dir::write_atomic`] leaves behind when killed.
+    pub fn temp_files(&self) -> Result<Vec<(String, String)>, FileError> {
+        let mut found = Vec::new();
+        let entries = std::fs::read_dir(&self.path).map_err(|e| FileError::io(&self.path, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| FileError::io(&self.path, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if let Some(target) = temp_target(&name) {
+                found.push((target.to_string(), name));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Removes a leftover temporary file, only if it is a regular file owned by the store's
+    /// owner (never a symlink, directory or someone else's file). Returns whether it was removed.
+    pub fn remove_temp(&self, temp: &str) -> Result<bool, FileError> {
+        let path = self.path.join(temp);
+        if temp_target(temp).is_none() {
+            return Ok(false);
+        }
+        let st = match rustix::fs::statat(&self.fd, temp, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(FileError::io(&path, e)),
+        };
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
+            || st.st_uid != self.policy.owner
+        {
+            return Ok(false);
+        }
+        match rustix::fs::unlinkat(&self.fd, temp, AtFlags::empty()) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::NOENT) => Ok(false),
+            Err(e) => Err(FileError::io(&path, e)),
+        }
     }
 
     /// Removes `name` if present, then fsyncs the directory.
@@ -259,8 +351,24 @@ impl Dir {
     /// access, and an existing lock file still opens on a read-only disk, so the configured
     /// `on_state_write_error` decides there instead of a refusal before the prompt.
     pub fn open_lock_file(&self, name: &str) -> Result<OwnedFd, FileError> {
+        self.open_lock(name, true)
+    }
+
+    /// Opens a lock file that exists; `Ok(None)` when there is none.
+    pub fn open_existing_lock_file(&self, name: &str) -> Result<Option<OwnedFd>, FileError> {
+        match self.open_lock(name, false) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_lock(&self, name: &str, create: bool) -> Result<OwnedFd, FileError> {
         let path = self.path.join(name);
-        let flags = OFlags::RDONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        if create {
+            flags |= OFlags::CREATE;
+        }
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o600))
             .map_err(|e| nofollow_error(&path, e))?;
         self.policy.check(&path, &fd, FileType::RegularFile)?;
@@ -286,6 +394,14 @@ impl Dir {
     pub fn fd(&self) -> impl AsFd + '_ {
         &self.fd
     }
+}
+
+/// The target of a temporary file name `.<target>.<16 hex>.tmp`, if it is one.
+pub fn temp_target(name: &str) -> Option<&str> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (target, random) = inner.rsplit_once('.')?;
+    let hex = random.len() == 16 && random.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex && !target.is_empty() && !target.starts_with('.')).then_some(target)
 }
 
 fn strip_suffix(name: &OsStr, suffix: &str) -> Option<String> {

@@ -1,18 +1,23 @@
 //! The user store: per-user record and state files under `state_dir`.
 //!
-//! Layout: `users/<encoded name>.toml` (record), `recovery/<encoded name>.toml` (recovery code
-//! hashes), `state/<encoded name>.toml` (state), `state/<encoded name>.lock` (lock). Directories 0700, files 0600, owned by root (or by the
-//! running user when not root: tests and the demo).
+//! Layout: `users/<encoded name>.toml` (record: one enrollment, recovery code hashes included),
+//! `state/<encoded name>.toml` (state), `state/<encoded name>.guard` (failures, lockout and last
+//! step, overwritten in place: see `guard`), `state/<encoded name>.lock` (lock);
+//! `recovery/<encoded name>.toml` only in the older layout. Directories 0700, files 0600, owned
+//! by root (or by the running user when not root: tests and the demo).
 #![forbid(unsafe_code)]
 
 pub mod file;
+pub mod guard;
 pub mod lock;
+pub mod placement;
 pub mod record;
 pub mod state;
 
 use crate::factor::recovery::RecoveryHash;
 use crate::username::UserName;
 use file::{Dir, FileError, Policy};
+use guard::{GUARD_SIZE, Guard};
 use lock::UserLock;
 pub use record::{RecoveryFile, UserRecord};
 pub use state::UserState;
@@ -34,6 +39,30 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// True when the disk refused a write (full, out of inodes, read-only, I/O error).
+    pub fn is_write_failure(&self) -> bool {
+        match self {
+            StoreError::File(e) => e.is_write_failure(),
+            _ => false,
+        }
+    }
+
+    /// True when the new file is in place although the call failed (the directory sync after
+    /// the rename failed).
+    pub fn replaced(&self) -> bool {
+        matches!(self, StoreError::File(FileError::NotDurable { .. }))
+    }
+}
+
+/// What [`UserStore::record_state`] managed to write.
+pub struct StateSaved {
+    /// The guard (failures, lockout, last step), overwritten in place.
+    pub guard: Result<(), StoreError>,
+    /// The state file, replaced atomically.
+    pub file: Result<(), StoreError>,
+}
+
 /// Access to all users' files under one state directory.
 pub struct UserStore {
     root: Dir,
@@ -42,6 +71,8 @@ pub struct UserStore {
 const USERS: &str = "users";
 const STATE: &str = "state";
 const RECOVERY: &str = "recovery";
+/// Suffixes of the per-user files that are written (and so may leave temporary files).
+const WRITTEN_SUFFIXES: [&str; 2] = [".toml", ".guard"];
 
 impl UserStore {
     /// Opens an existing state directory (what the module does).
@@ -54,10 +85,15 @@ impl UserStore {
     /// Opens the state directory, creating it and its subdirectories (what enrollment does).
     pub fn create(state_dir: &Path) -> Result<Self, StoreError> {
         let root = Dir::create(state_dir, Policy::secrets())?;
-        root.subdir(USERS, true)?;
-        root.subdir(STATE, true)?;
-        root.subdir(RECOVERY, true)?;
-        Ok(UserStore { root })
+        let users = root.subdir(USERS, true)?;
+        let state = root.subdir(STATE, true)?;
+        let store = UserStore { root };
+        // Every administrative command cleans up after killed writers of any user, so a
+        // temporary copy of a superseded key in users/ does not wait for that user's next
+        // enrollment.
+        store.sweep(&users, None);
+        store.sweep(&state, None);
+        Ok(store)
     }
 
     fn users_dir(&self) -> Result<Dir, FileError> {
@@ -87,19 +123,42 @@ impl UserStore {
             })
     }
 
-    /// Writes the user's record atomically.
-    pub fn save_record(&self, user: &UserName, record: &UserRecord) -> Result<(), StoreError> {
+    /// Writes the user's record atomically (one rename: this is an enrollment's commit).
+    /// Leftover temporary files in `users/` are removed first.
+    pub fn save_record(
+        &self,
+        user: &UserName,
+        _lock: &UserLock,
+        record: &UserRecord,
+    ) -> Result<(), StoreError> {
         let dir = self.root.subdir(USERS, true)?;
         let name = format!("{}.toml", user.encoded());
         let text = record.to_toml().map_err(|reason| StoreError::Write {
             path: dir.path().join(&name).display().to_string(),
             reason,
         })?;
+        self.sweep(&dir, Some(user));
         Ok(dir.write_atomic(&name, text.as_bytes())?)
     }
 
-    /// The user's recovery code hashes (empty if none were made).
+    /// The user's recovery code hashes (empty if not enrolled or none were made).
     pub fn load_recovery(&self, user: &UserName) -> Result<Vec<RecoveryHash>, StoreError> {
+        match self.load_record(user)? {
+            Some(record) => self.recovery_of(user, &record),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The recovery code hashes of `record`: its own, or, for a record in the older layout,
+    /// those in `recovery/<name>.toml` (empty if none were made).
+    pub fn recovery_of(
+        &self,
+        user: &UserName,
+        record: &UserRecord,
+    ) -> Result<Vec<RecoveryHash>, StoreError> {
+        if let Some(codes) = &record.recovery {
+            return Ok(codes.clone());
+        }
         let dir = match self.root.subdir(RECOVERY, false) {
             Ok(dir) => dir,
             Err(e) if e.is_not_found() => return Ok(Vec::new()),
@@ -117,18 +176,41 @@ impl UserStore {
             })
     }
 
-    /// Replaces the user's recovery code hashes atomically.
-    pub fn save_recovery(&self, user: &UserName, codes: &[RecoveryHash]) -> Result<(), StoreError> {
-        let dir = self.root.subdir(RECOVERY, true)?;
-        let name = format!("{}.toml", user.encoded());
-        let file = RecoveryFile {
-            code: codes.to_vec(),
+    /// Replaces the user's recovery codes: the record is rewritten with the new hashes in
+    /// one rename (an older-layout record moves to the new layout by the same rename).
+    /// Returns false if the user is not enrolled.
+    pub fn renew_recovery(
+        &self,
+        user: &UserName,
+        lock: &UserLock,
+        codes: &[RecoveryHash],
+    ) -> Result<bool, StoreError> {
+        let Some(mut record) = self.load_record(user)? else {
+            return Ok(false);
         };
-        let text = toml::to_string(&file).map_err(|e| StoreError::Write {
-            path: dir.path().join(&name).display().to_string(),
-            reason: e.to_string(),
-        })?;
-        Ok(dir.write_atomic(&name, text.as_bytes())?)
+        record.recovery = Some(codes.to_vec());
+        self.save_record(user, lock, &record)?;
+        self.forget_legacy_recovery(user);
+        Ok(true)
+    }
+
+    /// Removes an older-layout recovery file once the record carries the codes (best effort:
+    /// a record with codes of its own never reads it).
+    pub fn forget_legacy_recovery(&self, user: &UserName) {
+        if let Ok(dir) = self.root.subdir(RECOVERY, false) {
+            let _ = dir.remove(&format!("{}.toml", user.encoded()));
+        }
+    }
+
+    /// Makes the files a later sign-in must be able to write without new disk space: the
+    /// guard (allocated now, overwritten in place later). The lock file exists already.
+    pub fn prepare_user_files(&self, user: &UserName, _lock: &UserLock) -> Result<(), StoreError> {
+        let dir = self.state_dir()?;
+        let name = format!("{}.guard", user.encoded());
+        if dir.read(&name)?.is_none() {
+            dir.write_atomic(&name, &[0u8; GUARD_SIZE])?;
+        }
+        Ok(())
     }
 
     /// Takes the user's lock; state reads and writes require it.
@@ -156,42 +238,180 @@ impl UserStore {
     }
 
     /// The user's state (fresh if none was written yet). The lock proves the caller holds it.
-    pub fn load_state(&self, user: &UserName, _lock: &UserLock) -> Result<UserState, StoreError> {
-        self.read_state(user)
+    pub fn load_state(&self, user: &UserName, lock: &UserLock) -> Result<UserState, StoreError> {
+        let record = self.load_record(user)?;
+        self.load_state_for(user, lock, record.as_ref())
     }
 
-    fn read_state(&self, user: &UserName) -> Result<UserState, StoreError> {
+    /// [`UserStore::load_state`] for a record already read.
+    pub fn load_state_for(
+        &self,
+        user: &UserName,
+        _lock: &UserLock,
+        record: Option<&UserRecord>,
+    ) -> Result<UserState, StoreError> {
+        self.read_state(user, record)
+    }
+
+    /// The state as it counts: the state file if it belongs to this enrollment, with the
+    /// guard's failures, lockout and last step when the guard is the newer of the two, and
+    /// never a step at or before the enrollment's confirming code.
+    fn read_state(
+        &self,
+        user: &UserName,
+        record: Option<&UserRecord>,
+    ) -> Result<UserState, StoreError> {
         let dir = self.state_dir()?;
+        let id = record.map_or("", |r| r.id.as_str());
         let name = format!("{}.toml", user.encoded());
-        let Some(bytes) = dir.read(&name)? else {
-            return Ok(UserState::default());
+        let mut state = match dir.read(&name)? {
+            Some(bytes) => UserState::parse(&bytes).map_err(|reason| StoreError::Malformed {
+                path: dir.path().join(&name).display().to_string(),
+                reason,
+            })?,
+            None => UserState::default(),
         };
-        UserState::parse(&bytes).map_err(|reason| StoreError::Malformed {
-            path: dir.path().join(&name).display().to_string(),
-            reason,
-        })
+        if state.enrollment != id {
+            state = UserState {
+                enrollment: id.to_string(),
+                ..UserState::default()
+            };
+        }
+        let guard_name = format!("{}.guard", user.encoded());
+        if let Some(guard) = dir.read(&guard_name)?.and_then(|b| guard::newest(&b)) {
+            if guard.belongs_to(id) {
+                state.last_step = state.last_step.max(guard.last_step);
+                if guard.seq >= state.guard_seq {
+                    state.failures = guard.failures;
+                    state.locked_until = guard.locked_until;
+                }
+            }
+            state.guard_seq = state.guard_seq.max(guard.seq);
+        }
+        if let Some(record) = record {
+            state.last_step = state.last_step.max(record.confirmed_step);
+        }
+        Ok(state)
     }
 
     /// The user's state as last written, without taking the lock: for a look before prompting
     /// (lockout, remember). Decisions must use [`UserStore::load_state`] under the lock.
     pub fn peek_state(&self, user: &UserName) -> Result<UserState, StoreError> {
-        self.read_state(user)
+        let record = self.load_record(user)?;
+        self.read_state(user, record.as_ref())
     }
 
-    /// Writes the user's state atomically.
+    /// [`UserStore::peek_state`] for a record already read.
+    pub fn peek_state_for(
+        &self,
+        user: &UserName,
+        record: &UserRecord,
+    ) -> Result<UserState, StoreError> {
+        self.read_state(user, Some(record))
+    }
+
+    /// Writes the user's state: the guard in place, then the state file atomically. Fails
+    /// when the state file could not be written (see [`UserStore::record_state`]).
     pub fn save_state(
         &self,
         user: &UserName,
-        _lock: &UserLock,
+        lock: &UserLock,
         state: &UserState,
     ) -> Result<(), StoreError> {
-        let dir = self.state_dir()?;
+        self.record_state(user, lock, state).file
+    }
+
+    /// Writes the guard (overwritten in place: works on a full disk) and then the state file
+    /// (a new file renamed over the old: needs a free inode and blocks), and says which worked.
+    pub fn record_state(&self, user: &UserName, _lock: &UserLock, state: &UserState) -> StateSaved {
+        let dir = match self.state_dir() {
+            Ok(dir) => dir,
+            Err(e) => {
+                let file = Err(StoreError::Write {
+                    path: e.to_string(),
+                    reason: "state directory unusable".into(),
+                });
+                return StateSaved {
+                    guard: Err(e.into()),
+                    file,
+                };
+            }
+        };
+        let mut state = state.clone();
+        let seq = state.guard_seq.saturating_add(1);
+        let slot = Guard {
+            seq,
+            enrollment: Guard::id_bytes(&state.enrollment),
+            last_step: state.last_step,
+            failures: state.failures,
+            locked_until: state.locked_until,
+        };
+        let guard = self.write_guard(&dir, user, &slot);
+        state.guard_seq = seq;
+        self.sweep(&dir, Some(user));
         let name = format!("{}.toml", user.encoded());
-        let text = state.to_toml().map_err(|reason| StoreError::Write {
-            path: dir.path().join(&name).display().to_string(),
-            reason,
-        })?;
-        Ok(dir.write_atomic(&name, text.as_bytes())?)
+        let file = match state.to_toml() {
+            Ok(text) => dir.write_atomic(&name, text.as_bytes()).map_err(Into::into),
+            Err(reason) => Err(StoreError::Write {
+                path: dir.path().join(&name).display().to_string(),
+                reason,
+            }),
+        };
+        StateSaved { guard, file }
+    }
+
+    fn write_guard(&self, dir: &Dir, user: &UserName, slot: &Guard) -> Result<(), StoreError> {
+        let name = format!("{}.guard", user.encoded());
+        let bytes = slot.encode();
+        match dir.overwrite_at(&name, Guard::offset(slot.seq), &bytes) {
+            Ok(()) => Ok(()),
+            // Records from before guards existed: make one (needs space, like the state file).
+            Err(e) if e.is_not_found() => {
+                let mut file = [0u8; GUARD_SIZE];
+                let at = usize::try_from(Guard::offset(slot.seq)).unwrap_or(0);
+                file[at..at + bytes.len()].copy_from_slice(&bytes);
+                Ok(dir.write_atomic(&name, &file)?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes temporary files a killed writer left in `dir`: the caller's own (it holds
+    /// `user`'s lock), and another user's only while that user's lock can be taken at once
+    /// (nobody is writing them). Best effort: a sign-in never fails because of it.
+    fn sweep(&self, dir: &Dir, user: Option<&UserName>) {
+        let Ok(temps) = dir.temp_files() else {
+            return;
+        };
+        let own = user.map(UserName::encoded);
+        let state_dir = self.state_dir().ok();
+        for (target, temp) in temps {
+            let Some(owner) = WRITTEN_SUFFIXES
+                .iter()
+                .find_map(|suffix| target.strip_suffix(suffix))
+            else {
+                continue;
+            };
+            if own.as_deref() == Some(owner) {
+                let _ = dir.remove_temp(&temp);
+                continue;
+            }
+            let Some(state_dir) = &state_dir else {
+                continue;
+            };
+            match state_dir.open_existing_lock_file(&format!("{owner}.lock")) {
+                // No lock file: nobody ever wrote as that user through a lock; the file is stale.
+                Ok(None) => {
+                    let _ = dir.remove_temp(&temp);
+                }
+                Ok(Some(fd)) => {
+                    if let Ok(Some(_held)) = UserLock::try_acquire(fd) {
+                        let _ = dir.remove_temp(&temp);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// Removes the user's record and state; returns whether a record existed.
@@ -202,7 +422,9 @@ impl UserStore {
             Err(e) if e.is_not_found() => false,
             Err(e) => return Err(e.into()),
         };
-        self.state_dir()?.remove(&format!("{enc}.toml"))?;
+        let state = self.state_dir()?;
+        state.remove(&format!("{enc}.toml"))?;
+        state.remove(&format!("{enc}.guard"))?;
         match self.root.subdir(RECOVERY, false) {
             Ok(dir) => {
                 dir.remove(&format!("{enc}.toml"))?;

@@ -9,23 +9,39 @@ use serde::{Deserialize, Serialize};
 /// Record format version written by this build.
 pub const RECORD_VERSION: u32 = 1;
 
-/// `users/<name>.toml`: the TOTP key and parameters, and paired push devices. Recovery code
-/// hashes live apart (`recovery/<name>.toml`), read only when a recovery code is typed, so the
-/// everyday sign-in parses a few lines instead of ten hashes.
+/// `users/<name>.toml`: one enrollment, written by one rename — the TOTP key and parameters,
+/// the recovery code hashes, the confirmed step and paired push devices — so a crash or a
+/// failed write leaves the old enrollment or the new one, never a mix.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
     /// Format version; records from a newer twofold are refused rather than misread.
     pub version: u32,
     /// Unix time of enrollment.
     pub created: u64,
+    /// This enrollment's random id: state and guard files of an earlier enrollment (other id)
+    /// are not carried over. Empty in records written before ids existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// The step of the code that confirmed the enrollment: it and earlier steps are refused,
+    /// even if the state file written after the record was lost.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub confirmed_step: u64,
     /// Time-based one-time password parameters and key.
     pub totp: TotpParams,
     /// Devices paired for push approval (`[[devices]]`); older records have none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<Device>,
+    /// Salted hashes of the recovery codes (`[[recovery]]`). `None` in the older layout, where
+    /// they live in `recovery/<name>.toml`; the next recovery-code renewal moves them here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Vec<RecoveryHash>>,
 }
 
-/// `recovery/<name>.toml`: salted hashes of the user's recovery codes.
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// `recovery/<name>.toml` (older layout): salted hashes of the user's recovery codes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryFile {
@@ -37,7 +53,7 @@ impl RecoveryFile {
     /// Parses a recovery file's contents.
     pub fn parse(text: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_string())?;
-        toml::from_str(text).map_err(|e| one_line(&e.to_string()))
+        toml::from_str(text).map_err(|e| syntax_error(text, &e))
     }
 }
 
@@ -48,7 +64,7 @@ impl UserRecord {
         if text.trim().is_empty() {
             return Err("empty file".into());
         }
-        let record: UserRecord = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+        let record: UserRecord = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
         if record.version != RECORD_VERSION {
             return Err(format!(
                 "record version {} is not supported (expected {RECORD_VERSION})",
@@ -76,4 +92,40 @@ impl UserRecord {
 /// Collapses a multi-line parser message into one log-friendly line.
 pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Describes a parse error of a secret-bearing file without any of its content: the TOML
+/// parser's message quotes the offending line (a record's is the key itself), so only where
+/// it is goes into a log line.
+pub fn syntax_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(
+                "not a valid file of this kind (TOML syntax or field error at line {line}, column {column})"
+            )
+        }
+        None => "not a valid file of this kind (TOML syntax or field error)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_record_error_never_quotes_the_file() {
+        let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+        let text = format!("version = 1\ncreated = 0\n[totp]\nsecret = \"{secret}\ndigits = 6\n");
+        let e = UserRecord::parse(text.as_bytes()).err().unwrap_or_default();
+        assert!(e.contains("line 4"), "{e}");
+        assert!(!e.contains(secret) && !e.contains("JBSW"), "{e}");
+        let typed = format!("version = 1\ncreated = \"{secret}\"\n");
+        let e = UserRecord::parse(typed.as_bytes())
+            .err()
+            .unwrap_or_default();
+        assert!(!e.contains("JBSW"), "{e}");
+    }
 }

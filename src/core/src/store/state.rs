@@ -1,7 +1,7 @@
 //! The user's state: what changes on every sign-in.
 #![forbid(unsafe_code)]
 
-use crate::store::record::one_line;
+use crate::store::record::syntax_error;
 use serde::{Deserialize, Serialize};
 
 /// `state/<name>.toml`: replay protection, failure counts, lockout, used recovery codes.
@@ -42,6 +42,14 @@ pub struct UserState {
     /// then, no second push starts.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub push_pending_until: u64,
+    /// The id of the enrollment (record) this state belongs to; a state of another enrollment
+    /// is read as fresh.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub enrollment: String,
+    /// Sequence number of the guard slot written together with this file: whichever of the two
+    /// is newer holds the failure count, lockout and last step (see `store::guard`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub guard_seq: u64,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -63,7 +71,7 @@ impl UserState {
     /// administrator's `: > file` may).
     pub fn parse(text: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_string())?;
-        toml::from_str(text).map_err(|e| one_line(&e.to_string()))
+        toml::from_str(text).map_err(|e| syntax_error(text, &e))
     }
 
     /// The file contents for this state.
