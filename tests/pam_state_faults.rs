@@ -188,8 +188,20 @@ fn leftover_temp_files_are_removed_at_the_next_write_of_their_directory() {
     let eve = host.enroll("eve");
     let users = host.state_dir.join("users");
     let state = host.state_dir.join("state");
-    // What a writer killed between create and rename leaves: its own temp, another user's
-    // (nobody holds that user's lock), and things that only look like ours.
+    // What a sign-in killed between create and rename leaves: its fixed-name temporaries
+    // (written under eve's lock), replaced at eve's next sign-in without listing state/.
+    fs::write(state.join(".eve.toml.0000000000000000.tmp"), "x").unwrap();
+    fs::write(state.join(".eve.guard.0000000000000000.tmp"), "x").unwrap();
+    let (outcome, _) = host.sign_in("eve", &[&code_now(&eve.params)]);
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    assert_eq!(
+        temp_files(&state),
+        Vec::<String>::new(),
+        "the sign-in's own leftovers are gone"
+    );
+
+    // What a killed enrollment or command leaves (random names): its own temp holding a key,
+    // another user's (nobody holds that user's lock), and things that only look like ours.
     let secret_copy = fs::read(host.record_path("eve")).unwrap();
     fs::write(users.join(".eve.toml.0123456789abcdef.tmp"), &secret_copy).unwrap();
     fs::write(users.join(".zed.toml.1111111111111111.tmp"), &secret_copy).unwrap();
@@ -199,8 +211,15 @@ fn leftover_temp_files_are_removed_at_the_next_write_of_their_directory() {
     fs::create_dir(state.join(".eve.toml.5555555555555555.tmp")).unwrap();
     fs::write(state.join(".eve.toml.notours.tmp"), "x").unwrap();
 
-    let (outcome, _) = host.sign_in("eve", &[&code_now(&eve.params)]);
-    assert_eq!(outcome.name, "PAM_SUCCESS");
+    // The next write in users/ (new recovery codes), like every administrative command,
+    // removes them: first of all the copies holding the key.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twofold"))
+        .args(["--config", &host.config_path.display().to_string()])
+        .args(["recovery-codes", "eve", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(temp_files(&users), Vec::<String>::new());
     let mut left = temp_files(&state);
     left.sort();
     assert_eq!(
@@ -216,15 +235,6 @@ fn leftover_temp_files_are_removed_at_the_next_write_of_their_directory() {
         fs::read_to_string("/etc/passwd").map(|t| t.is_empty()).ok(),
         Some(false)
     );
-
-    // The next write in users/ (new recovery codes) removes the copies holding the key.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twofold"))
-        .args(["--config", &host.config_path.display().to_string()])
-        .args(["recovery-codes", "eve", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(temp_files(&users), Vec::<String>::new());
 }
 
 #[test]

@@ -247,19 +247,43 @@ impl Dir {
         let mut random = [0u8; 8];
         getrandom::fill(&mut random).map_err(|e| FileError::io(&path, io::Error::other(e)))?;
         let tmp = format!(".{name}.{}.tmp", hex(&random));
+        self.write_via(name, &tmp, contents)
+    }
+
+    /// Like [`Dir::write_atomic`], for a writer that holds the lock serialising every writer of
+    /// `name`: its temporary file has a fixed name ([`LOCKED_TEMP_TAG`]), so what a killed
+    /// writer left is removed right here, at the next write, without listing the directory
+    /// (a sign-in must not cost more as the number of users grows).
+    pub fn write_atomic_locked(&self, name: &str, contents: &[u8]) -> Result<(), FileError> {
+        let tmp = format!(".{name}.{LOCKED_TEMP_TAG}.tmp");
+        // Absent is the usual case; a directory of that name (not ours) stays, and creating the
+        // file below fails and says so.
+        let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
+        self.write_via(name, &tmp, contents)
+    }
+
+    /// Removes what a killed [`Dir::write_atomic_locked`] of `name` left, if anything (for a
+    /// file that is usually overwritten in place instead). The caller holds `name`'s lock.
+    pub fn remove_locked_temp(&self, name: &str) {
+        let tmp = format!(".{name}.{LOCKED_TEMP_TAG}.tmp");
+        let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
+    }
+
+    fn write_via(&self, name: &str, tmp: &str, contents: &[u8]) -> Result<(), FileError> {
+        let path = self.path.join(name);
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&self.fd, tmp.as_str(), flags, Mode::from_raw_mode(0o600))
+        let fd = rustix::fs::openat(&self.fd, tmp, flags, Mode::from_raw_mode(0o600))
             .map_err(|e| FileError::io(&path, e))?;
         let result = (|| {
             let mut file = File::from(fd);
             file.write_all(contents)?;
             file.sync_all()?;
-            rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name)?;
+            rustix::fs::renameat(&self.fd, tmp, &self.fd, name)?;
             Ok::<(), io::Error>(())
         })();
         if let Err(e) = result {
-            let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
+            let _ = rustix::fs::unlinkat(&self.fd, tmp, AtFlags::empty());
             return Err(FileError::io(&path, e));
         }
         rustix::fs::fsync(&self.fd).map_err(|e| FileError::NotDurable {
@@ -395,6 +419,11 @@ impl Dir {
         &self.fd
     }
 }
+
+/// The tag in the temporary file name of a writer holding the target's lock
+/// ([`Dir::write_atomic_locked`]); random tags are never all zeros in practice, and a clash
+/// would only mean an early removal of a stale file.
+pub const LOCKED_TEMP_TAG: &str = "0000000000000000";
 
 /// The target of a temporary file name `.<target>.<16 hex>.tmp`, if it is one.
 pub fn temp_target(name: &str) -> Option<&str> {

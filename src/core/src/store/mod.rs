@@ -208,7 +208,7 @@ impl UserStore {
         let dir = self.state_dir()?;
         let name = format!("{}.guard", user.encoded());
         if dir.read(&name)?.is_none() {
-            dir.write_atomic(&name, &[0u8; GUARD_SIZE])?;
+            dir.write_atomic_locked(&name, &[0u8; GUARD_SIZE])?;
         }
         Ok(())
     }
@@ -348,10 +348,14 @@ impl UserStore {
         };
         let guard = self.write_guard(&dir, user, &slot);
         state.guard_seq = seq;
-        self.sweep(&dir, Some(user));
+        // Under the user's lock: the fixed temporary name replaces what a killed sign-in left,
+        // without listing the directory (other users' leftovers hold no secret and go at the
+        // next administrative command, see `create`).
         let name = format!("{}.toml", user.encoded());
         let file = match state.to_toml() {
-            Ok(text) => dir.write_atomic(&name, text.as_bytes()).map_err(Into::into),
+            Ok(text) => dir
+                .write_atomic_locked(&name, text.as_bytes())
+                .map_err(Into::into),
             Err(reason) => Err(StoreError::Write {
                 path: dir.path().join(&name).display().to_string(),
                 reason,
@@ -364,13 +368,16 @@ impl UserStore {
         let name = format!("{}.guard", user.encoded());
         let bytes = slot.encode();
         match dir.overwrite_at(&name, Guard::offset(slot.seq), &bytes) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                dir.remove_locked_temp(&name);
+                Ok(())
+            }
             // Records from before guards existed: make one (needs space, like the state file).
             Err(e) if e.is_not_found() => {
                 let mut file = [0u8; GUARD_SIZE];
                 let at = usize::try_from(Guard::offset(slot.seq)).unwrap_or(0);
                 file[at..at + bytes.len()].copy_from_slice(&bytes);
-                Ok(dir.write_atomic(&name, &file)?)
+                Ok(dir.write_atomic_locked(&name, &file)?)
             }
             Err(e) => Err(e.into()),
         }
