@@ -729,11 +729,12 @@ fn unlock_resumes_push_paused_after_a_report_and_status_says_until_when() {
     let env = Env::new();
     env.enroll_json("bob", &[]);
     let until = now() + 86_400;
+    let id = env.store().load_record(&user("bob")).unwrap().unwrap().id;
     // The state after "This wasn't me" on the phone, as the module writes it.
     write_private(
         &env.state_path("bob"),
         &format!(
-            "last_step = 7\nfailures = 0\nlocked_until = 0\nused_recovery = []\nlast_success = 0\npush_suspended_until = {until}\n"
+            "last_step = 7\nfailures = 0\nlocked_until = 0\nused_recovery = []\nlast_success = 0\npush_suspended_until = {until}\nenrollment = \"{id}\"\n"
         ),
     );
     let text = env.run(&["status", "bob"]).expect_code(0).stdout.clone();

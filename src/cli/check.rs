@@ -111,8 +111,8 @@ fn check_files(path: &Path, config: &Config, report: &mut Report) {
         &twofold_core::store::placement::USER_WRITABLE,
     );
     for place in shared {
-        report.warn(&format!(
-            "{}: state_dir: on the same file system as {}, which unprivileged users can fill; a full disk refuses sign-ins (see README, \"When the disk is full or read-only\")",
+        report.ok(&format!(
+            "{}: state_dir: warning: on the same file system as {}, which unprivileged users can fill; a full disk refuses sign-ins (see README, \"When the disk is full or read-only\")",
             path.display(),
             place.display()
         ));

@@ -96,7 +96,7 @@ host_fingerprint() {
 inside() {
     local deb=$1
     export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
-    if dpkg-query -W -f='${Status}' twofold 2>/dev/null | grep -q 'install ok installed'; then
+    if dpkg-query -W -f='${Status}' twofold 2>/dev/null | grep 'install ok installed' >/dev/null; then
         die "twofold is installed on the machine itself; the test needs a machine without it"
     fi
     grep -q pam_twofold /etc/pam.d/common-auth && die "common-auth names pam_twofold before the test"
@@ -106,7 +106,7 @@ inside() {
         cat /tmp/dpkg-install.log >&2
         die "dpkg -i failed (dependencies not installed on this machine?)"
     }
-    dpkg-query -W -f='${Status}' twofold | grep -q 'install ok installed' ||
+    dpkg-query -W -f='${Status}' twofold | grep 'install ok installed' >/dev/null ||
         die "dpkg does not report twofold as installed"
     check_depends
     check_files
@@ -157,7 +157,7 @@ check_depends() {
     log "Depends: $depends"
     for f in /usr/sbin/twofold "$MODULE"; do
         for lib in $(objdump -p "$f" | awk '$1 == "NEEDED" { print $2 }'); do
-            path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ { print $NF; exit }')
+            path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ && !found { print $NF; found = 1 }')
             [ -n "$path" ] || die "$f needs $lib, which ldconfig does not know"
             pkg=$(dpkg -S "$path" 2>/dev/null || dpkg -S "/usr$path" 2>/dev/null ||
                 dpkg -S "${path#/usr}" 2>/dev/null) || die "no package owns $path ($lib)"
@@ -168,7 +168,7 @@ check_depends() {
             esac
         done
     done
-    printf '%s\n' "$depends" | grep -qw libpam-runtime || die "Depends lacks libpam-runtime (pam-auth-update)"
+    printf '%s\n' "$depends" | grep -w libpam-runtime >/dev/null || die "Depends lacks libpam-runtime (pam-auth-update)"
 }
 
 check_files() {
@@ -176,7 +176,7 @@ check_files() {
     [ -x /usr/sbin/twofold ] || die "no /usr/sbin/twofold"
     [ -f /usr/share/pam-configs/twofold ] || die "no pam-auth-update profile"
     [ -f /lib/systemd/system/twofold-serve.service ] || die "no twofold-serve.service"
-    if dpkg -L twofold | grep -q test-phone; then die "the package contains the test phone"; fi
+    if dpkg -L twofold | grep test-phone >/dev/null; then die "the package contains the test phone"; fi
     [ "$(stat -c '%a %U %G' /var/lib/twofold)" = "700 root root" ] ||
         die "/var/lib/twofold is $(stat -c '%a %U %G' /var/lib/twofold), expected 700 root root"
     getent passwd twofold-serve >/dev/null || die "postinst did not create the user twofold-serve"
@@ -187,7 +187,7 @@ check_files() {
     version=$(dpkg-query -W -f='${Version}' twofold)
     [ "$(twofold --version)" = "twofold ${version%-*}" ] ||
         die "twofold --version says '$(twofold --version)', the package is $version"
-    dpkg-query -W -f='${Conffiles}' twofold | grep -q '^ /etc/twofold/twofold.toml ' ||
+    dpkg-query -W -f='${Conffiles}' twofold | grep '^ /etc/twofold/twofold.toml ' >/dev/null ||
         die "/etc/twofold/twofold.toml is not a conffile"
     log "files in place; twofold --version: $(twofold --version)"
 }
@@ -196,7 +196,7 @@ check_files() {
 check_config() {
     local out
     out=$(twofold check-config 2>&1) || die "twofold check-config on the shipped file: $out"
-    printf '%s\n' "$out" | grep -q '/etc/twofold/twofold.toml: OK' || die "check-config said: $out"
+    printf '%s\n' "$out" | grep '/etc/twofold/twofold.toml: OK' >/dev/null || die "check-config said: $out"
     local active
     active=$(grep -vE '^[[:space:]]*(#|$)|^\[[a-z_]+\]$' /etc/twofold/twofold.toml || true)
     [ -z "$active" ] || die "the shipped configuration sets keys: $active"
@@ -206,7 +206,7 @@ check_config() {
     [ "$(grep -cE '^[a-z_]+ = ' /tmp/config-keys/twofold.toml)" -ge 40 ] ||
         die "fewer than 40 keys in the shipped configuration"
     out=$(twofold --config /tmp/config-keys/twofold.toml check-config 2>&1 || true)
-    if printf '%s\n' "$out" | grep -qiE 'unknown|expected one of|invalid type'; then
+    if printf '%s\n' "$out" | grep -iE 'unknown|expected one of|invalid type' >/dev/null; then
         die "the commented keys, uncommented, are not all valid: $out"
     fi
 }
@@ -228,7 +228,7 @@ check_common_auth_order() {
     [ "$twofold" -eq $((unix + 3)) ] || die "pam_twofold is not right after pam_unix's block"
     [ "$(printf '%s\n' "$lines" | sed -n "$((unix + 1)),$((unix + 2))p" | awk '{ print $NF }' | tr '\n' ' ')" = \
         "pam_deny.so pam_permit.so " ] || die "pam_unix's block is not followed by pam_deny, pam_permit"
-    printf '%s\n' "$lines" | sed -n "${twofold}p" | grep -q '^required pam_twofold.so$' ||
+    printf '%s\n' "$lines" | sed -n "${twofold}p" | grep '^required pam_twofold.so$' >/dev/null ||
         die "the twofold line is not 'required pam_twofold.so'"
 }
 
@@ -237,7 +237,7 @@ as_alice() { setpriv --reuid=alice --regid=alice --init-groups -- "$@"; }
 # sudo: Debian's unchanged /etc/pam.d/sudo (@include common-auth), real sudo reading the answers
 # from its standard input (-S), the prompts on its standard error.
 check_sudo_sign_in() {
-    grep -q '^@include common-auth' /etc/pam.d/sudo || die "/etc/pam.d/sudo does not include common-auth"
+    grep '^@include common-auth' >/dev/null /etc/pam.d/sudo || die "/etc/pam.d/sudo does not include common-auth"
     grep -q twofold /etc/pam.d/sudo && die "/etc/pam.d/sudo names twofold itself"
     PASSWORD=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
     useradd -m -s /bin/bash -G sudo alice
@@ -260,7 +260,7 @@ check_sudo_sign_in() {
         die "sudo accepted a wrong code (printed '$out')"
     fi
     err=$(cat /tmp/err)
-    printf '%s' "$err" | grep -qF 'Code from your authenticator app (or a recovery code):' || die "sudo never asked for the code: $err"
+    printf '%s' "$err" | grep -F 'Code from your authenticator app (or a recovery code):' >/dev/null || die "sudo never asked for the code: $err"
 
     log "sudo: right password, right code"
     out=$(printf '%s\n%s\n' "$PASSWORD" "$code" | as_alice sudo -S -k id -u 2>/tmp/err) ||
@@ -279,7 +279,7 @@ check_sudo_sign_in() {
     if printf '%s\n%s\n' "x$PASSWORD" "$code" | as_alice sudo -S -k true 2>/tmp/err; then
         die "sudo accepted a wrong password"
     fi
-    if grep -qF 'Code from your authenticator app (or a recovery code):' /tmp/err; then die "a wrong password reached the code prompt"; fi
+    if grep -F 'Code from your authenticator app (or a recovery code):' >/dev/null /tmp/err; then die "a wrong password reached the code prompt"; fi
     log "sudo signs in with password + code, refuses wrong and replayed codes"
 }
 
@@ -287,7 +287,7 @@ check_sudo_sign_in() {
 # unchanged /etc/pam.d/sshd (@include common-auth), the real ssh client on a tmux terminal —
 # through the front-door harness (tests/front_doors/lib.sh, sshd_lib.sh).
 check_ssh_sign_in() {
-    grep -q '^@include common-auth' /etc/pam.d/sshd || die "/etc/pam.d/sshd does not include common-auth"
+    grep '^@include common-auth' >/dev/null /etc/pam.d/sshd || die "/etc/pam.d/sshd does not include common-auth"
     grep -q twofold /etc/pam.d/sshd && die "/etc/pam.d/sshd names twofold itself"
     export TWOFOLD_MODULE=$MODULE TWOFOLD_CLI=/usr/sbin/twofold TWOFOLD_REPO=/tmp/repo
     set -- deb_package_sshd # lib.sh takes the case name from $1
@@ -386,7 +386,7 @@ EOT
         die "without with-twofold the profile differs from its base"
     render "$made" with-twofold >/tmp/system-auth.rendered
     log "system-auth with with-twofold: $(grep "^auth" /tmp/system-auth.rendered | tr -s " " | tr "\n" ";")"
-    grep -q '{' /tmp/system-auth.rendered && die "unrendered template left: $(cat /tmp/system-auth.rendered)"
+    grep '{' >/dev/null /tmp/system-auth.rendered && die "unrendered template left: $(cat /tmp/system-auth.rendered)"
     cp /etc/pam.d/sudo /tmp/sudo.debian
     cp /tmp/system-auth.rendered /etc/pam.d/system-auth
     cat >/etc/pam.d/sudo <<'EOT'
@@ -410,11 +410,11 @@ EOT
         as_carol sudo -S -k true 2>/tmp/err; then
         die "RHEL-style stack: a wrong code got through"
     fi
-    grep -qF 'Code from your authenticator app (or a recovery code):' /tmp/err || die "RHEL-style stack: the code was not asked: $(cat /tmp/err)"
+    grep -F 'Code from your authenticator app (or a recovery code):' >/dev/null /tmp/err || die "RHEL-style stack: the code was not asked: $(cat /tmp/err)"
     if printf '%s\n%s\n' "x$pw" "$code" | as_carol sudo -S -k true 2>/tmp/err; then
         die "RHEL-style stack: a wrong password got through"
     fi
-    if grep -qF 'Code from your authenticator app (or a recovery code):' /tmp/err; then die "RHEL-style stack: a wrong password reached the code"; fi
+    if grep -F 'Code from your authenticator app (or a recovery code):' >/dev/null /tmp/err; then die "RHEL-style stack: a wrong password reached the code"; fi
     local out
     out=$(printf '%s\n%s\n' "$pw" "$code" | as_carol sudo -S -k id -u 2>/tmp/err) ||
         die "RHEL-style stack: the right password and code were refused: $(cat /tmp/err)"
@@ -442,7 +442,7 @@ check_completions() {
     local spec
     spec=$(bash -c 'source /usr/share/bash-completion/completions/twofold && complete -p twofold') ||
         die "the bash completion does not load"
-    printf '%s' "$spec" | grep -q 'twofold$' || die "unexpected completion: $spec"
+    printf '%s' "$spec" | grep 'twofold$' >/dev/null || die "unexpected completion: $spec"
     [ -f /usr/share/zsh/vendor-completions/_twofold ] || die "no zsh completion"
     [ -f /usr/share/fish/vendor_completions.d/twofold.fish ] || die "no fish completion"
 }
