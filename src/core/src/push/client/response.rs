@@ -222,6 +222,11 @@ impl Decoder {
     /// Parses the head once `raw` holds all of it: the bytes it took, or None for more.
     fn head(&mut self, closed: bool) -> Result<Option<usize>, HttpError> {
         let raw = self.raw.as_slice();
+        // Not HTTP at all (an SSH banner, TLS on a plain port): no need to wait for more.
+        let prefix = b"HTTP/1.";
+        if !raw.starts_with(prefix) && !prefix.starts_with(raw) {
+            return Err(HttpError::Malformed("bad status line"));
+        }
         // A head ends in an empty line; until a new line break has come, re-parsing cannot
         // find its end.
         let fresh = raw.get(self.head_scanned..).unwrap_or_default();
@@ -262,12 +267,8 @@ struct Head {
 
 /// Parses a head; None while it is incomplete.
 fn parse_head(raw: &[u8]) -> Result<Option<Head>, HttpError> {
-    // Strict status line: `HTTP/1.x` at the very start (httparse skips leading empty lines)
-    // and ended by CRLF (httparse also takes a bare LF).
-    let prefix = b"HTTP/1.";
-    if !raw.starts_with(prefix) && !prefix.starts_with(raw) {
-        return Err(HttpError::Malformed("bad status line"));
-    }
+    // Strict status line: `HTTP/1.x` at the very start (httparse skips leading empty lines;
+    // `head` checks the start) and ended by CRLF (httparse also takes a bare LF).
     if let Some(lf) = raw.iter().position(|&b| b == b'\n') {
         if lf == 0 || raw.get(lf - 1) != Some(&b'\r') {
             return Err(HttpError::Malformed("bad status line"));
@@ -427,6 +428,35 @@ mod tests {
                 "step {step}"
             );
         }
+    }
+
+    /// Sends `bytes`, then never anything again (the read times out).
+    struct ThenSilence(Option<&'static [u8]>);
+
+    impl Read for ThenSilence {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let bytes = self.0.take().ok_or(io::ErrorKind::TimedOut)?;
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Ok(bytes.len())
+        }
+    }
+
+    #[test]
+    fn a_peer_that_does_not_speak_http_is_refused_without_waiting() {
+        for banner in [
+            &b"SSH-2.0-OpenSSH_9.2"[..],
+            b"\x16\x03\x01\x02\x00",
+            b"HTTP/2",
+        ] {
+            let got = read_response(&mut ThenSilence(Some(banner)));
+            assert!(
+                matches!(got, Err(HttpError::Malformed("bad status line"))),
+                "{banner:?}: {got:?}"
+            );
+        }
+        // A slow but proper start is waited for (here: until the read times out).
+        let got = read_response(&mut ThenSilence(Some(b"HTTP/1.1 2")));
+        assert!(matches!(got, Err(HttpError::Timeout)), "{got:?}");
     }
 
     #[test]
