@@ -21,11 +21,12 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = body.check(true);
     }
-    if let Ok(body) = serde_json::from_slice::<SubscriptionUpdate>(data) {
-        if let Some(sub) = &body.push_subscription {
-            let _ = sub.check(false);
-            let _ = sub.check(true);
-        }
+    if let Ok(SubscriptionUpdate {
+        push_subscription: Some(sub),
+    }) = serde_json::from_slice::<SubscriptionUpdate>(data)
+    {
+        let _ = sub.check(false);
+        let _ = sub.check(true);
     }
     if let Ok(body) = serde_json::from_slice::<NewChallenge>(data) {
         if body.check(NOW, 300).is_ok() {
