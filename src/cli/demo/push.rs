@@ -141,9 +141,7 @@ fn pair(
 ) -> Result<(Device, Phone), String> {
     let test_device = TestDevice::new("unpaired").map_err(|e| e.to_string())?;
     if !live {
-        println!(
-            "No terminal: the built-in test device (src/core/src/push/device.rs) is the phone."
-        );
+        println!("No terminal: the built-in test device (src/core/src/push/device.rs) is the phone.");
         return pair_test_device(test_device, offer, host_side, clock);
     }
     println!(

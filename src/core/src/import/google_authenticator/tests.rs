@@ -25,7 +25,8 @@ fn bad_option(text: &str) -> (usize, String) {
 /// Runs the real `google-authenticator` with `args` and returns the file it
 /// wrote plus its stdout, or `None` (after printing SKIP) if it is missing.
 fn generate(test: &str, args: &[&str]) -> Option<(Vec<u8>, String)> {
-    let dir: PathBuf = std::env::temp_dir().join(format!("gaimport-{}-{test}", std::process::id()));
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("gaimport-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("google_authenticator");
@@ -116,7 +117,8 @@ fn real_totp_file_matches_what_the_tool_printed() {
 #[test]
 fn real_totp_file_with_step_size_and_wide_window() {
     let args = ["-t", "-D", "-u", "-w", "17", "-S", "60", "-e", "0", "-q"];
-    let Some((bytes, _)) = generate("real_totp_file_with_step_size_and_wide_window", &args) else {
+    let Some((bytes, _)) = generate("real_totp_file_with_step_size_and_wide_window", &args)
+    else {
         return;
     };
     assert_eq!(
@@ -147,7 +149,8 @@ fn real_hotp_file_is_refused() {
 #[test]
 fn real_file_with_crlf_and_trailing_blank_lines() {
     let args = ["-t", "-d", "-r", "3", "-R", "30", "-w", "3", "-q"];
-    let Some((bytes, _)) = generate("real_file_with_crlf_and_trailing_blank_lines", &args) else {
+    let Some((bytes, _)) = generate("real_file_with_crlf_and_trailing_blank_lines", &args)
+    else {
         return;
     };
     let text = std::str::from_utf8(&bytes).unwrap();
@@ -229,7 +232,8 @@ fn window_size_values() {
         assert_eq!((file.window_size, file.skew_steps()), (Some(value), skew));
     }
     for value in ["0", "101", "abc", "+5", "-1", "5 6", "", "99999999999"] {
-        let (line, reason) = bad_option(&format!("{SECRET}\n\" WINDOW_SIZE {value}\n\" TOTP_AUTH"));
+        let (line, reason) =
+            bad_option(&format!("{SECRET}\n\" WINDOW_SIZE {value}\n\" TOTP_AUTH"));
         assert_eq!(line, 2, "{value:?}");
         assert!(reason.starts_with("WINDOW_SIZE needs"), "{reason}");
     }
@@ -267,7 +271,8 @@ fn rate_limit_values() {
         "3 30 17956x",
         "3 30 -1",
     ] {
-        let (line, reason) = bad_option(&format!("{SECRET}\n\" RATE_LIMIT {value}\n\" TOTP_AUTH"));
+        let (line, reason) =
+            bad_option(&format!("{SECRET}\n\" RATE_LIMIT {value}\n\" TOTP_AUTH"));
         assert_eq!(line, 2, "{value:?}");
         assert!(reason.starts_with("RATE_LIMIT "), "{reason}");
     }
