@@ -15,7 +15,7 @@ mod page;
 pub mod store;
 mod tls;
 pub mod webpush;
-mod wire;
+pub mod wire; // pub for the fuzz targets (fuzz/fuzz_targets/serve_wire.rs)
 
 use api::{AppState, Peer};
 use challenges::Challenges;

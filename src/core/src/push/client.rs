@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-/// Largest response head and body read.
-const MAX_HEAD: usize = 16 * 1024;
-const MAX_BODY: usize = 256 * 1024;
+pub mod response;
+
+pub use response::parse_response;
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ impl HttpError {
 }
 
 /// A response: status and body.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
@@ -214,159 +214,8 @@ impl Write for Deadlined {
 fn exchange(mut stream: impl Read + Write, request: &[u8]) -> Result<Response, HttpError> {
     stream.write_all(request).map_err(HttpError::from_io)?;
     stream.flush().map_err(HttpError::from_io)?;
-    read_response(&mut stream)
-}
-
-/// Reads a response: head, then a body by Content-Length, chunked, or up to the close.
-fn read_response(stream: &mut impl Read) -> Result<Response, HttpError> {
-    let mut buf = Vec::with_capacity(1024);
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(HttpError::Malformed("response head too large"));
-        }
-        if read_some(stream, &mut buf)? == 0 {
-            return Err(HttpError::Malformed(
-                "connection closed before the response",
-            ));
-        }
-    };
-    let head = std::str::from_utf8(&buf[..head_end])
-        .map_err(|_| HttpError::Malformed("response head is not text"))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .strip_prefix("HTTP/1.")
-        .and_then(|s| s.get(2..5))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or(HttpError::Malformed("bad status line"))?;
-    let mut length = None;
-    let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            length = Some(
-                value
-                    .parse::<usize>()
-                    .map_err(|_| HttpError::Malformed("bad Content-Length"))?,
-            );
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.eq_ignore_ascii_case("chunked");
-        }
-    }
-    let mut body = buf.split_off(head_end + 4);
-    if status == 204 || status == 304 || (100..200).contains(&status) {
-        body.clear();
-    } else if chunked {
-        body = read_chunked(stream, body)?;
-    } else if let Some(length) = length {
-        if length > MAX_BODY {
-            return Err(HttpError::Malformed("response body too large"));
-        }
-        while body.len() < length {
-            if read_some(stream, &mut body)? == 0 {
-                return Err(HttpError::Malformed("response body cut short"));
-            }
-        }
-        body.truncate(length);
-    } else {
-        while read_some(stream, &mut body)? > 0 {
-            if body.len() > MAX_BODY {
-                return Err(HttpError::Malformed("response body too large"));
-            }
-        }
-    }
-    Ok(Response { status, body })
-}
-
-fn read_chunked(stream: &mut impl Read, mut raw: Vec<u8>) -> Result<Vec<u8>, HttpError> {
-    let mut body = Vec::new();
-    let mut pos = 0;
-    loop {
-        let line_end = loop {
-            if let Some(i) = raw[pos..].windows(2).position(|w| w == b"\r\n") {
-                break pos + i;
-            }
-            if raw.len() > MAX_BODY + MAX_HEAD || read_some(stream, &mut raw)? == 0 {
-                return Err(HttpError::Malformed("bad chunked body"));
-            }
-        };
-        let size_text = std::str::from_utf8(&raw[pos..line_end])
-            .ok()
-            .and_then(|s| s.split(';').next())
-            .map(str::trim)
-            .ok_or(HttpError::Malformed("bad chunk size"))?;
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| HttpError::Malformed("bad chunk size"))?;
-        if size == 0 {
-            return Ok(body);
-        }
-        if body.len() + size > MAX_BODY {
-            return Err(HttpError::Malformed("response body too large"));
-        }
-        let start = line_end + 2;
-        while raw.len() < start + size + 2 {
-            if read_some(stream, &mut raw)? == 0 {
-                return Err(HttpError::Malformed("chunk cut short"));
-            }
-        }
-        body.extend_from_slice(&raw[start..start + size]);
-        pos = start + size + 2;
-    }
-}
-
-fn read_some(stream: &mut impl Read, buf: &mut Vec<u8>) -> Result<usize, HttpError> {
-    let mut chunk = [0u8; 4096];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                return Ok(n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(HttpError::from_io(e)),
-        }
-    }
+    response::read_response(&mut stream)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Response, HttpError> {
-        read_response(&mut io::Cursor::new(text.as_bytes().to_vec()))
-    }
-
-    #[test]
-    fn responses_by_length_chunked_and_close_are_read() {
-        let r = parse("HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}junk").unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (201, &b"{}"[..]));
-        let r = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n")
-            .unwrap();
-        assert_eq!(r.body, b"abcde");
-        let r = parse("HTTP/1.0 200 OK\r\n\r\nuntil close").unwrap();
-        assert_eq!(r.body, b"until close");
-        let r = parse("HTTP/1.1 204 No Content\r\n\r\n").unwrap();
-        assert_eq!((r.status, r.body.len()), (204, 0));
-    }
-
-    #[test]
-    fn broken_responses_are_errors_not_panics() {
-        for bad in [
-            "",
-            "HTTP/1.1\r\n\r\n",
-            "SSH-2.0-OpenSSH\r\n\r\n",
-            "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
-            "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?}");
-        }
-    }
-}
+mod tests;
