@@ -2,7 +2,7 @@
 //! decision, which the service stores (first one wins) and relays without judging it.
 #![forbid(unsafe_code)]
 
-use super::{Client, HostAuth, JsonBody, Shared, json_status, wait_seconds};
+use super::{HostAuth, JsonBody, RateLimited, Shared, json_status, wait_seconds};
 use crate::serve::challenges::{Challenge, DecideError, Decision, InsertError, Status};
 use crate::serve::error::ApiError;
 use crate::serve::store;
@@ -45,12 +45,25 @@ pub async fn create(
         device_ids: body.device_ids,
         owner,
     };
+    let refused_host = challenge.owner.clone();
     let entry = state.challenges.insert(challenge).map_err(|e| match e {
         InsertError::UserPending => {
             ApiError::conflict("this host has a pending challenge for this user")
         }
         InsertError::DuplicateId => ApiError::conflict("a challenge with this id exists"),
-        InsertError::Full => ApiError::full(),
+        InsertError::Full => {
+            log(&format!(
+                "event=refused reason=service_full host={refused_host:?} held={}",
+                state.challenges.len()
+            ));
+            ApiError::full()
+        }
+        InsertError::HostFull => {
+            log(&format!(
+                "event=refused reason=host_quota host={refused_host:?} quota=max_pending_per_host"
+            ));
+            ApiError::host_full()
+        }
     })?;
     let c = &entry.challenge;
     log(&format!(
@@ -119,11 +132,10 @@ pub async fn withdraw(
 /// `202`, or `409` if the challenge was decided already.
 pub async fn decide(
     State(state): State<Shared>,
-    client: Client,
+    RateLimited(_client): RateLimited,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<NewDecision>,
 ) -> Result<Response, ApiError> {
-    client.limit(&state)?;
     body.check()?;
     let verb = body.decision.clone();
     let device = body.device_id.clone();

@@ -2,7 +2,7 @@
 //! subscription), each request signed by the device key; and removal by the device's host.
 #![forbid(unsafe_code)]
 
-use super::{Client, HostAuth, JsonBody, Shared, header_str, json_status};
+use super::{Client, HostAuth, JsonBody, RateLimited, Shared, header_str, json_status};
 use crate::serve::auth::{self, DeviceHeaders};
 use crate::serve::error::ApiError;
 use crate::serve::store::{self, DeviceRow};
@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::json;
 
-/// Checks a device-signed request; every failure is the same 401 to the client.
+/// Checks a device-signed request; every failure is the same 401 to the client. (The client
+/// was charged by [`RateLimited`] before anything was read: signature checks cost CPU.)
 async fn device_auth(
     state: &Shared,
     client: Client,
@@ -23,8 +24,6 @@ async fn device_auth(
     headers: &HeaderMap,
     device_id: &str,
 ) -> Result<DeviceRow, ApiError> {
-    // Signature checks cost CPU: limit before doing any.
-    client.limit(state)?;
     let presented = DeviceHeaders {
         device_id: header_str(headers, "x-twofold-device"),
         timestamp: header_str(headers, "x-twofold-time"),
@@ -55,7 +54,7 @@ async fn device_auth(
 /// per host and user); never the number.
 pub async fn pending(
     State(state): State<Shared>,
-    client: Client,
+    RateLimited(client): RateLimited,
     Path(device_id): Path<String>,
     method: Method,
     uri: Uri,
@@ -73,7 +72,7 @@ pub async fn pending(
 /// `PUT /v1/devices/{device_id}/subscription` (device): `{push_subscription}` (or `null`) → `204`.
 pub async fn subscribe(
     State(state): State<Shared>,
-    client: Client,
+    RateLimited(client): RateLimited,
     Path(device_id): Path<String>,
     method: Method,
     uri: Uri,

@@ -2,7 +2,7 @@
 //! proof (which only the host can check), the host's long-poll picks the result up.
 #![forbid(unsafe_code)]
 
-use super::{Client, HostAuth, JsonBody, Shared, json_status, wait_seconds};
+use super::{HostAuth, JsonBody, RateLimited, Shared, json_status, wait_seconds};
 use crate::serve::error::ApiError;
 use crate::serve::limits::{MAX_OPEN_PAIRINGS_PER_HOST, PAIRING_SECONDS};
 use crate::serve::store::{self, CompletedPairing, Completion};
@@ -102,11 +102,10 @@ pub async fn wait(
 /// `POST /v1/pairings/{id}/complete` (anyone holding the pairing id; the host checks the proof).
 pub async fn complete(
     State(state): State<Shared>,
-    client: Client,
+    RateLimited(_client): RateLimited,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PairingCompletion>,
 ) -> Result<Response, ApiError> {
-    client.limit(&state)?;
     check_id("pairing id", &id, 1, 64).map_err(|_| ApiError::not_found("pairing"))?;
     let public_key = body.check(state.allow_loopback_push)?;
     let subscription = body
