@@ -41,6 +41,20 @@ pub struct AppState {
     pub allow_loopback_push: bool,
     /// How long a client may take to send a request body.
     pub body_timeout: std::time::Duration,
+    /// Long-polls held per host (`max_pending_per_host` each).
+    pub waiters: super::quota::HostWaiters,
+}
+
+impl AppState {
+    /// A long-poll slot for `host`, or 503 (logged) when the host holds its quota.
+    pub fn waiter_slot(&self, host: &str) -> Result<super::quota::WaiterSlot, ApiError> {
+        self.waiters.acquire(host).ok_or_else(|| {
+            log(&format!(
+                "event=refused reason=host_quota host={host:?} quota=long_polls"
+            ));
+            ApiError::host_busy()
+        })
+    }
 }
 
 /// The state as handlers receive it.

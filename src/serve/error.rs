@@ -98,6 +98,15 @@ impl ApiError {
         )
     }
 
+    /// 503: this host holds as many long-polls as one host may.
+    pub fn host_busy() -> ApiError {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "full",
+            "this host holds too many waiting requests; try again later",
+        )
+    }
+
     /// 500: the database or a task failed; the details go to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         super::log(&format!(

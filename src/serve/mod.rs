@@ -13,6 +13,7 @@ mod error;
 mod limits;
 mod notify;
 mod page;
+mod quota;
 pub mod store;
 mod tls;
 pub mod webpush;
@@ -207,6 +208,7 @@ fn run(config: &ServeConfig) -> Result<(), ServeError> {
             challenge_max_seconds: config.challenge_max_seconds,
             allow_loopback_push: config.allow_loopback_push,
             body_timeout: timeout,
+            waiters: quota::HostWaiters::new(config.max_pending_per_host),
         });
         let listener = TcpListener::bind(addr)
             .await

@@ -95,6 +95,7 @@ pub async fn wait_for_decision(
         .get(&id)
         .filter(|e| e.challenge.owner == owner)
         .ok_or_else(|| ApiError::not_found("challenge"))?;
+    let _slot = state.waiter_slot(&owner)?;
     let mut status = entry.subscribe();
     let until = (Instant::now() + Duration::from_secs(wait)).min(entry.deadline);
     let settled = tokio::time::timeout_at(until, async {

@@ -58,6 +58,7 @@ pub async fn wait(
 ) -> Result<Response, ApiError> {
     let wait = wait_seconds(query.as_deref())?;
     check_id("pairing id", &id, 1, 64).map_err(|_| ApiError::not_found("pairing"))?;
+    let _slot = state.waiter_slot(&host)?;
     let until = Instant::now() + Duration::from_secs(wait);
     // Subscribe before looking, so a completion between the look and the wait is not missed.
     let mut changed = state.pairings_changed.subscribe();
