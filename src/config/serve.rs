@@ -142,11 +142,8 @@ impl ServeConfig {
                 ));
             }
         }
-        if self.max_pending_per_host == 0 || self.max_pending_per_host > self.max_pending {
-            p.push((
-                "serve.max_pending_per_host",
-                "must be 1..=max_pending".into(),
-            ));
+        if !(1..=10_000_000).contains(&self.max_pending_per_host) {
+            p.push(("serve.max_pending_per_host", "must be 1..=10000000".into()));
         }
         if !(1..=60).contains(&self.client_timeout_seconds) {
             p.push(("serve.client_timeout_seconds", "must be 1..=60".into()));
