@@ -237,7 +237,8 @@ impl PushSignIn<'_> {
     }
 
     /// Under the user's lock: a denial or timeout starts the back-off, a report the
-    /// suspension, an invalid answer counts as a failure. An approval writes only when it
+    /// suspension, an invalid answer signed by the user's device counts as a failure (one
+    /// that does not verify against the record is not the user's and does not count). An approval writes only when it
     /// changes what later sign-ins see (failures to clear, `[remember]`), so the common case
     /// adds no disk sync between the tap and the return.
     fn settle(&self, outcome: &Outcome) {
@@ -259,7 +260,7 @@ impl PushSignIn<'_> {
                 state.push_backoff_until = now + push.backoff_seconds;
             }
             Outcome::Reported => state.push_suspended_until = now + push.report_suspend_seconds,
-            Outcome::Invalid(_) => {
+            Outcome::Invalid(why) if why.counts_as_failure() => {
                 ratelimit::record_failure(&mut state, &self.config.rate_limit, now)
             }
             _ => return,

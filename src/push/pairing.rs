@@ -5,7 +5,9 @@
 //! first sign-in and `twofold demo`.
 #![forbid(unsafe_code)]
 
-use super::protocol::{Challenge, b64u, field_ok, from_b64u, new_number, pairing_proof_ok};
+use super::protocol::{
+    Challenge, b64u, field_ok, from_b64u, new_number, pairing_completion_key, pairing_proof_ok,
+};
 use super::service::{MAX_WAIT, Service, ServiceError};
 use super::verify::{PushVerdict, parse_public_key, verify};
 use crate::clock::Clock;
@@ -58,10 +60,13 @@ impl Offer {
         push: &PushConfig,
         user: &UserName,
     ) -> Result<Self, PairingError> {
-        let pairing = service
-            .create_pairing(user.as_str())
-            .map_err(PairingError::Open)?;
         let secret = Zeroizing::new(crate::secret::random_bytes::<32>()?);
+        // The service learns a key derived from the secret, so it can refuse completions that
+        // are not from the phone holding the secret — before it changes anything.
+        let completion_key = b64u(&pairing_completion_key(secret.as_slice()));
+        let pairing = service
+            .create_pairing(user.as_str(), &completion_key)
+            .map_err(PairingError::Open)?;
         let url = pairing_url(push, &pairing.pairing_id, secret.as_slice(), user.as_str());
         Ok(Offer {
             pairing_id: pairing.pairing_id,

@@ -221,10 +221,31 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A JSON body, parsed: every error a 400 that names the problem.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("body: {e}")))
+}
+
+/// The body's exact bytes (at most 16 KiB, within the client deadline), for requests whose
+/// signature covers them.
+pub struct RawBody(pub Vec<u8>);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody
+where
+    Shared: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let shared = Shared::from_ref(state);
         let (parts, request_body) = req.into_parts();
         body::check_announced_length(&parts.headers)?;
-        let bytes = body::read_bounded(request_body, shared.body_timeout)
+        body::read_bounded(request_body, shared.body_timeout)
             .await
             .inspect_err(|e| {
                 if e.status == StatusCode::REQUEST_TIMEOUT {
@@ -233,10 +254,8 @@ where
                         parts.uri.path()
                     ));
                 }
-            })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(format!("body: {e}")))
+            })
+            .map(RawBody)
     }
 }
 

@@ -23,8 +23,9 @@ pub struct Challenge {
     /// Devices allowed to answer (from the host's own record).
     #[serde(skip)]
     pub device_ids: Vec<String>,
-    /// The authenticated host that posted it (from its token).
-    #[serde(skip)]
+    /// The authenticated host that posted it: the name it was added with (`--add-host`), bound
+    /// to its token. The page shows this, not `host`, which is whatever the host wrote.
+    #[serde(rename = "registered_host")]
     pub owner: String,
 }
 
@@ -371,7 +372,7 @@ mod tests {
 
     #[test]
     fn full_service_refuses_and_expired_challenges_are_gone() {
-        let c = Challenges::new(1, 1);
+        let c = Challenges::new(1, 10);
         c.insert(challenge("a", "alice", 0)).unwrap(); // expires now
         assert!(c.get("a").is_none());
         c.insert(challenge("b", "bob", 60)).unwrap(); // the expired one is swept to make room

@@ -9,6 +9,7 @@ mod api;
 pub mod auth;
 mod body;
 pub mod challenges;
+mod decision;
 mod error;
 mod limits;
 mod notify;

@@ -57,11 +57,16 @@ fn check_b64u_len(field: &str, value: &str, len: usize) -> Result<Vec<u8>, ApiEr
 #[derive(Debug, Deserialize)]
 pub struct NewPairing {
     pub user: String,
+    /// `HMAC-SHA256(pairing secret, "twofold-pairing-completion-key-v1")`, b64u: what the
+    /// service checks the phone's completion with.
+    pub completion_key: String,
 }
 
 impl NewPairing {
-    pub fn check(&self) -> Checked {
-        check_text("user", &self.user, 256, false)
+    /// Returns the decoded completion key.
+    pub fn check(&self) -> Result<Vec<u8>, ApiError> {
+        check_text("user", &self.user, 256, false)?;
+        check_b64u_len("completion_key", &self.completion_key, 32)
     }
 }
 

@@ -133,7 +133,7 @@ pub async fn withdraw(
 /// `202`, or `409` if the challenge was decided already.
 pub async fn decide(
     State(state): State<Shared>,
-    RateLimited(_client): RateLimited,
+    RateLimited(client): RateLimited,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<NewDecision>,
 ) -> Result<Response, ApiError> {
@@ -147,6 +147,26 @@ pub async fn decide(
         decided_at: body.decided_at,
         signature: body.signature,
     };
+    // Only a decision the named device signed over this very challenge may settle it.
+    let entry = state
+        .challenges
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("challenge"))?;
+    if !entry.challenge.device_ids.contains(&decision.device_id) {
+        return Err(ApiError::forbidden("this device was not asked"));
+    }
+    let did = decision.device_id.clone();
+    let row = state.store.call(move |db| store::device(db, &did)).await?;
+    if let Err(why) = crate::serve::decision::check(&entry.challenge, &decision, row.as_ref()) {
+        log(&format!(
+            "event=refused reason=decision_not_verified device={device:?} client={} detail={:?}",
+            client.0,
+            why.to_string()
+        ));
+        return Err(ApiError::forbidden(
+            "the decision does not verify for this challenge and device",
+        ));
+    }
     state
         .challenges
         .decide(&id, decision)

@@ -2,7 +2,7 @@
 //! subscription), each request signed by the device key; and removal by the device's host.
 #![forbid(unsafe_code)]
 
-use super::{Client, HostAuth, JsonBody, RateLimited, Shared, header_str, json_status};
+use super::{Client, HostAuth, RateLimited, RawBody, Shared, header_str, json_status, parse_json};
 use crate::serve::auth::{self, DeviceHeaders};
 use crate::serve::error::ApiError;
 use crate::serve::store::{self, DeviceRow};
@@ -23,10 +23,12 @@ async fn device_auth(
     uri: &Uri,
     headers: &HeaderMap,
     device_id: &str,
+    body: &[u8],
 ) -> Result<DeviceRow, ApiError> {
     let presented = DeviceHeaders {
         device_id: header_str(headers, "x-twofold-device"),
         timestamp: header_str(headers, "x-twofold-time"),
+        counter: header_str(headers, "x-twofold-counter"),
         signature: header_str(headers, "x-twofold-signature"),
     };
     let refused = |reason: auth::DeviceAuthError| {
@@ -37,7 +39,7 @@ async fn device_auth(
         ));
         ApiError::unauthorized()
     };
-    let (timestamp, signature) = presented.precheck(device_id, unix_now()).map_err(refused)?;
+    let checked = presented.precheck(device_id, unix_now()).map_err(refused)?;
     let id = device_id.to_string();
     let device = state
         .store
@@ -45,8 +47,24 @@ async fn device_auth(
         .await?
         .filter(|d| !d.removed)
         .ok_or_else(|| refused(auth::DeviceAuthError::UnknownDevice))?;
-    let message = auth::device_request_message(method.as_str(), uri.path(), device_id, timestamp);
-    auth::verify(&device.public_key, message.as_bytes(), &signature).map_err(refused)?;
+    let message = auth::device_request_message(
+        method.as_str(),
+        uri.path(),
+        device_id,
+        checked.timestamp,
+        checked.counter_text,
+        &auth::body_hash(body),
+    );
+    auth::verify(&device.public_key, message.as_bytes(), &checked.signature).map_err(refused)?;
+    // Only a signature that verifies may move the counter; a replay finds it moved already.
+    let (id, counter) = (device_id.to_string(), checked.counter);
+    let fresh = state
+        .store
+        .call(move |db| store::claim_counter(db, &id, counter))
+        .await?;
+    if !fresh {
+        return Err(refused(auth::DeviceAuthError::Replayed));
+    }
     Ok(device)
 }
 
@@ -60,7 +78,7 @@ pub async fn pending(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let device = device_auth(&state, client, &method, &uri, &headers, &device_id).await?;
+    let device = device_auth(&state, client, &method, &uri, &headers, &device_id, b"").await?;
     let waiting: Vec<_> = state
         .challenges
         .pending_for(&device.host, &device.user, &device.device_id)
@@ -77,9 +95,11 @@ pub async fn subscribe(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<SubscriptionUpdate>,
+    RawBody(raw): RawBody,
 ) -> Result<StatusCode, ApiError> {
-    let device = device_auth(&state, client, &method, &uri, &headers, &device_id).await?;
+    // The signature covers the body's hash: check it before the body is believed.
+    let device = device_auth(&state, client, &method, &uri, &headers, &device_id, &raw).await?;
+    let body: SubscriptionUpdate = parse_json(&raw)?;
     let json = match &body.push_subscription {
         Some(sub) => {
             sub.check(state.allow_loopback_push)?;
