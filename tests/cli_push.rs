@@ -133,11 +133,22 @@ fn a_pairing_whose_proof_does_not_match_is_refused() {
     let env = env_for(&service);
     let (child, rx) = start(&env);
     let url = wait_line(&rx, |l| l.contains("/pair#"));
-    let (pairing_id, _) = fragment(&url);
-    // Someone who saw the pairing id but not the secret (the service, say) completes it.
+    let (pairing_id, secret) = fragment(&url);
+    // Someone who saw the pairing id but not the secret: the service refuses the completion.
     let mut intruder = TestDevice::new("x").unwrap();
+    let refused = intruder.pair(&service.as_device(), &pairing_id, &[0u8; 32]);
+    assert!(
+        matches!(
+            refused,
+            Err(twofold::push::service::ServiceError::Unauthorized(403))
+        ),
+        "{:?}",
+        refused.err()
+    );
+    // The service itself (it holds the completion key, not the secret) completes it with a
+    // made-up proof: the host's own proof check refuses it.
     intruder
-        .pair(&service.as_device(), &pairing_id, &[0u8; 32])
+        .pair_with_forged_proof(&service.as_device(), &pairing_id, &secret, &[0u8; 32])
         .unwrap();
     let (code, rest, stderr) = finish(child, rx);
     assert_eq!(code, Some(1), "{rest}");

@@ -130,6 +130,23 @@ impl TestDevice {
         Ok(())
     }
 
+    /// What a service that turned bad could send (it holds the completion key, not the
+    /// secret): a completion MACed as `secret` requires, with a proof made from `other`.
+    /// For tests of the host's own proof check.
+    pub fn pair_with_forged_proof(
+        &mut self,
+        service: &Service,
+        pairing_id: &str,
+        secret: &[u8],
+        other: &[u8],
+    ) -> Result<(), ServiceError> {
+        let key = self.public_key_b64u();
+        let proof = b64u(&pairing_proof(other, pairing_id, &key));
+        let mac = |body: &[u8]| b64u(&pairing_completion_mac(secret, pairing_id, body));
+        self.id = service.complete_pairing(pairing_id, &key, &proof, &self.name, &mac)?;
+        Ok(())
+    }
+
     /// "Scans" a pairing URL (as the page reads its fragment) and completes that pairing with
     /// the service at the URL's base: what a phone does after scanning the QR code.
     pub fn pair_from_url(&mut self, url: &str, timeout: Duration) -> Result<Service, ServiceError> {
