@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 mod push;
 mod serve;
 pub use push::{DEFAULT_TOKEN_FILE, FailMode, PushConfig, PushMode, check_url};
-pub use serve::{PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host};
+pub use serve::{
+    PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host, parse_network,
+};
 
 /// Where the configuration is read from unless `config=` / `--config` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/twofold/twofold.toml";

@@ -39,6 +39,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     pub challenge_max_seconds: u64,
     pub allow_loopback_push: bool,
+    /// Where Web Push may go (public addresses unless configured).
+    pub push_targets: Arc<super::push_target::PushTargets>,
     /// How long a client may take to send a request body.
     pub body_timeout: std::time::Duration,
     /// Long-polls held per host (`max_pending_per_host` each).

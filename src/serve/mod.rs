@@ -14,6 +14,7 @@ mod error;
 mod limits;
 mod notify;
 mod page;
+mod push_target;
 mod quota;
 pub mod store;
 mod tls;
@@ -196,7 +197,16 @@ fn run(config: &ServeConfig) -> Result<(), ServeError> {
         .thread_name("twofold-serve")
         .build()?;
     runtime.block_on(async {
-        let notifier = Arc::new(Notifier::new(config, vapid, store.clone())?);
+        let push_targets = Arc::new(push_target::PushTargets::new(
+            config.allow_loopback_push,
+            &config.push_allowed_networks,
+        ));
+        let notifier = Arc::new(Notifier::new(
+            config,
+            vapid,
+            store.clone(),
+            Arc::clone(&push_targets),
+        )?);
         let (pairings_changed, _) = tokio::sync::watch::channel(0);
         let state = Arc::new(AppState {
             store,
@@ -208,6 +218,7 @@ fn run(config: &ServeConfig) -> Result<(), ServeError> {
             trusted_proxies: trusted.clone(),
             challenge_max_seconds: config.challenge_max_seconds,
             allow_loopback_push: config.allow_loopback_push,
+            push_targets,
             body_timeout: timeout,
             waiters: quota::HostWaiters::new(config.max_pending_per_host),
         });

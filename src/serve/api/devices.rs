@@ -102,7 +102,7 @@ pub async fn subscribe(
     let body: SubscriptionUpdate = parse_json(&raw)?;
     let json = match &body.push_subscription {
         Some(sub) => {
-            sub.check(state.allow_loopback_push)?;
+            sub.check(state.allow_loopback_push, &state.push_targets)?;
             Some(serde_json::to_string(sub).map_err(ApiError::internal)?)
         }
         None => None,

@@ -131,7 +131,7 @@ pub async fn complete(
         ));
     }
     let body: PairingCompletion = parse_json(&raw)?;
-    let public_key = body.check(state.allow_loopback_push)?;
+    let public_key = body.check(state.allow_loopback_push, &state.push_targets)?;
     let subscription = body
         .push_subscription
         .as_ref()
