@@ -128,6 +128,51 @@ fn enroll_push_pairs_the_phone_and_the_test_push_is_approved() {
 }
 
 #[test]
+fn a_denied_test_push_undoes_the_pairing() {
+    let service = ServiceHandle::real();
+    let env = env_for(&service);
+    let (child, rx) = start(&env);
+    let url = wait_line(&rx, |l| l.contains("/pair#"));
+    let (pairing_id, secret) = fragment(&url);
+    let mut phone = TestDevice::new("new").unwrap();
+    phone
+        .pair(&service.as_device(), &pairing_id, &secret)
+        .unwrap();
+    wait_line(&rx, |l| l.contains("with number "));
+    let pending = phone
+        .pending(&service.as_device(), cli_support::now())
+        .unwrap();
+    phone
+        .answer(
+            &service.as_device(),
+            &pending[0],
+            DecisionKind::Deny,
+            "",
+            cli_support::now(),
+        )
+        .unwrap();
+    let (code, rest, stderr) = finish(child, rx);
+    assert_eq!(code, Some(1), "{rest}\n{stderr}");
+    assert!(stderr.contains("the pairing was undone"), "{stderr}");
+    let record = env
+        .store()
+        .load_record(&common::user_name("alice"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        record.devices.is_empty(),
+        "the denied phone is not in the record"
+    );
+    // The service forgot it too: its signed requests are refused.
+    assert!(
+        phone
+            .pending(&service.as_device(), cli_support::now())
+            .is_err(),
+        "the service still knows the device"
+    );
+}
+
+#[test]
 fn a_pairing_whose_proof_does_not_match_is_refused() {
     let service = ServiceHandle::real();
     let env = env_for(&service);

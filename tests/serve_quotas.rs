@@ -93,3 +93,24 @@ async fn one_host_holding_its_long_poll_quota_leaves_other_hosts_unaffected() {
         p.abort();
     }
 }
+
+#[tokio::test]
+async fn a_user_gets_at_most_sixteen_active_devices_per_host() {
+    let service = Service::start("");
+    let host = Host::new(&service, "web1");
+    for _ in 0..16 {
+        let mut d = Device::new();
+        host.pair("alice", &mut d, None).await;
+    }
+    let secret = [4u8; 32];
+    let id = host.open_pairing("alice", &secret).await;
+    let mut extra = Device::new();
+    let (status, _) = extra
+        .complete_pairing(&service.base, &id, &secret, None)
+        .await;
+    assert_eq!(status, 409, "the 17th device");
+    assert!(service.log().contains("quota=devices_per_user"));
+    // Another user of the same host is not affected.
+    let mut bobs = Device::new();
+    host.pair("bob", &mut bobs, None).await;
+}

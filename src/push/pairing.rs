@@ -143,6 +143,26 @@ pub fn save_device(store: &UserStore, user: &UserName, device: Device) -> Result
     Ok(())
 }
 
+/// Undoes a pairing whose test push was not approved: the device leaves the user's record
+/// (under the user's lock) and the service forgets it (best effort: a service that cannot be
+/// reached keeps a row that no record names, which can sign nothing the host accepts).
+pub fn unpair(
+    store: &UserStore,
+    user: &UserName,
+    service: &Service,
+    device_id: &str,
+) -> Result<(), PairingError> {
+    {
+        let _lock = store.lock(user)?;
+        if let Some(mut record) = store.load_record(user)? {
+            record.devices.retain(|d| d.id != device_id);
+            store.save_record(user, &record)?;
+        }
+    }
+    let _ = service.delete_device(device_id);
+    Ok(())
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 pub fn percent_encode(text: &str) -> String {
     text.bytes()

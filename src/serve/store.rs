@@ -67,7 +67,12 @@ pub enum Completion {
     Done,
     Unknown,
     AlreadyCompleted,
+    /// The user has as many active devices through this host as one user may.
+    TooManyDevices,
 }
+
+/// Active devices one host may register for one user (a challenge names at most 16).
+pub const MAX_DEVICES_PER_USER: i64 = 16;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hosts (
@@ -354,6 +359,14 @@ pub fn complete_pairing(
     };
     if open.completed.is_some() {
         return Ok(Completion::AlreadyCompleted);
+    }
+    let active: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM devices WHERE host = ?1 AND user = ?2 AND removed IS NULL",
+        params![open.host, open.user],
+        |r| r.get(0),
+    )?;
+    if active >= MAX_DEVICES_PER_USER {
+        return Ok(Completion::TooManyDevices);
     }
     tx.execute(
         "INSERT INTO devices (device_id, host, user, public_key, name, added, push_subscription)

@@ -170,6 +170,14 @@ pub async fn complete(
         Completion::AlreadyCompleted => {
             Err(ApiError::conflict("this pairing is completed already"))
         }
+        Completion::TooManyDevices => {
+            log(&format!(
+                "event=refused reason=host_quota host={host:?} quota=devices_per_user"
+            ));
+            Err(ApiError::conflict(
+                "this user has as many paired devices as allowed; remove one first",
+            ))
+        }
     }
 }
 
