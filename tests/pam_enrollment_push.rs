@@ -249,7 +249,7 @@ fn a_pairing_with_the_wrong_proof_is_not_stored() {
         // refuses; a service that turned bad (it holds the completion key) gets through it,
         // but not past the module's own proof check.
         let url = pairing_url_in(prompt).unwrap();
-        let scanned = twofold::push::pairing::scan_pairing_url(&url).unwrap();
+        let scanned = twofold::push::pairing::scan_pairing_url(url).unwrap();
         let id = scanned.pairing_id.as_str();
         let mut intruder = TestDevice::new("x").unwrap();
         assert!(intruder.pair(&service.as_device(), id, &[0u8; 32]).is_err());

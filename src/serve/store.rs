@@ -298,13 +298,16 @@ pub fn create_pairing(
     Ok(())
 }
 
-/// An open pairing's completion key and its host: `None` if unknown or expired; the key is
-/// `None` for a pairing opened before completion keys existed.
+/// The host of an open pairing and its completion key (`None` for a pairing opened before
+/// completion keys existed).
+pub type PairingKey = (String, Option<Vec<u8>>);
+
+/// An open pairing's host and completion key: `None` if unknown or expired.
 pub fn pairing_completion_key(
     db: &Connection,
     id: &str,
     now: u64,
-) -> Result<Option<(String, Option<Vec<u8>>)>, StoreError> {
+) -> Result<Option<PairingKey>, StoreError> {
     Ok(db
         .query_row(
             "SELECT host, completion_key FROM pairings WHERE id = ?1 AND expires > ?2",
