@@ -154,7 +154,7 @@ async fn unparseable_bodies_count_against_the_rate_limit() {
     let mut statuses = Vec::new();
     for _ in 0..7 {
         let r = http
-            .post(service.url("/v1/pairings/AAAAAAAAAAAAAAAAAAAAAA/complete"))
+            .post(service.url("/v1/challenges/AAAAAAAAAAAAAAAAAAAAAA/decision"))
             .body("{not json")
             .send()
             .await

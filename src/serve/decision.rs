@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 /// Why a decision was not accepted.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the device is unknown to this service, removed, or not the user's")]
+    #[error("the device is unknown to this service, removed, or another host's")]
     UnknownDevice,
     #[error("the signature does not verify over this challenge")]
     BadSignature,
@@ -43,15 +43,16 @@ pub fn decision_message(c: &Challenge, d: &Decision) -> String {
 }
 
 /// Checks `decision` on `challenge` against `device` (the service's row for its id, if any):
-/// the device must be the challenge host's, for the challenge's user, not removed, and its key
-/// must verify the signature.
+/// the device must be one the challenge's host paired through this service, not removed, and
+/// its key must verify the signature. (Which of its devices may answer is the host's choice:
+/// it names them in `device_ids`.)
 pub fn check(
     challenge: &Challenge,
     decision: &Decision,
     device: Option<&DeviceRow>,
 ) -> Result<(), Refusal> {
     let device = device
-        .filter(|d| !d.removed && d.host == challenge.owner && d.user == challenge.user)
+        .filter(|d| !d.removed && d.host == challenge.owner)
         .ok_or(Refusal::UnknownDevice)?;
     let signature = b64u::decode(&decision.signature)
         .ok()
@@ -127,12 +128,12 @@ mod tests {
             Err(Refusal::BadSignature)
         );
         assert_eq!(check(&challenge, &good, None), Err(Refusal::UnknownDevice));
-        let other_user = DeviceRow {
-            user: "bob".into(),
+        let other_host = DeviceRow {
+            host: "web2".into(),
             ..device.clone()
         };
         assert_eq!(
-            check(&challenge, &good, Some(&other_user)),
+            check(&challenge, &good, Some(&other_host)),
             Err(Refusal::UnknownDevice)
         );
         let removed = DeviceRow {

@@ -69,10 +69,16 @@ pub enum Completion {
     AlreadyCompleted,
     /// The user has as many active devices through this host as one user may.
     TooManyDevices,
+    /// The host has as many active devices as one host may.
+    HostDevicesFull,
 }
 
 /// Active devices one host may register for one user (a challenge names at most 16).
 pub const MAX_DEVICES_PER_USER: i64 = 16;
+
+/// Active devices one host may have in all (a host names its users itself, so the per-user
+/// limit alone would not bound it).
+pub const MAX_DEVICES_PER_HOST: i64 = 100_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hosts (
@@ -370,6 +376,14 @@ pub fn complete_pairing(
     )?;
     if active >= MAX_DEVICES_PER_USER {
         return Ok(Completion::TooManyDevices);
+    }
+    let of_host: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM devices WHERE host = ?1 AND removed IS NULL",
+        params![open.host],
+        |r| r.get(0),
+    )?;
+    if of_host >= MAX_DEVICES_PER_HOST {
+        return Ok(Completion::HostDevicesFull);
     }
     tx.execute(
         "INSERT INTO devices (device_id, host, user, public_key, name, added, push_subscription)

@@ -178,6 +178,14 @@ pub async fn complete(
                 "this user has as many paired devices as allowed; remove one first",
             ))
         }
+        Completion::HostDevicesFull => {
+            log(&format!(
+                "event=refused reason=host_quota host={host:?} quota=devices_per_host"
+            ));
+            Err(ApiError::conflict(
+                "this host has as many paired devices as allowed; remove some first",
+            ))
+        }
     }
 }
 
