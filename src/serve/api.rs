@@ -199,11 +199,9 @@ impl FromRequestParts<Shared> for RateLimited {
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
         let client = Client::from_parts(parts, state);
         if let Err(e) = client.limit(state) {
-            log(&format!(
-                "event=refused reason=client_rate_limit client={} path={:?}",
-                client.0,
-                parts.uri.path()
-            ));
+            // Anyone can cause this at will: at most one line a minute per address.
+            let path = format!(" path={:?}", parts.uri.path());
+            super::refusal_log::refused("client_rate_limit", client.0, &path);
             return Err(e);
         }
         // An announced oversized body is refused before anything else is done for it.

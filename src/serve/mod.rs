@@ -16,6 +16,7 @@ mod notify;
 mod page;
 mod push_target;
 mod quota;
+mod refusal_log;
 pub mod store;
 mod tls;
 pub mod webpush;
@@ -270,10 +271,7 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 if !admit.allows(&peer) {
-                    log(&format!(
-                        "event=refused reason=not_a_trusted_proxy client={}",
-                        peer.ip()
-                    ));
+                    refusal_log::refused("not_a_trusted_proxy", peer.ip(), "");
                     drop(stream);
                     continue;
                 }
