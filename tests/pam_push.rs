@@ -168,9 +168,14 @@ fn an_answer_that_does_not_verify_against_the_record_is_refused_but_not_counted(
     // answer from anyone but the user's device looks like to the host).
     let other = twofold::push::device::TestDevice::new("other").unwrap();
     p.edit_record(|r| r.devices[0].public_key = other.public_key_b64u());
-    for _ in 0..6 {
-        let (outcome, _) = p.sign_in(approve, &[]);
+    for _ in 0..2 {
+        let (outcome, transcript) = p.sign_in(approve, &[]);
         assert_eq!(outcome.name, "PAM_AUTH_ERR");
+        assert!(
+            transcript[0].starts_with(APPROVE_PROMPT),
+            "push was offered: {transcript:#?}\n{}",
+            p.host.audit_lines().join("\n")
+        );
         p.host
             .last_decision()
             .assert_decision("alice", "failure", "push_invalid_signature");
