@@ -74,7 +74,9 @@ fn fragment(line: &str) -> (String, Vec<u8>) {
 
 fn finish(child: Child, rx: mpsc::Receiver<String>) -> (Option<i32>, String, String) {
     let out = child.wait_with_output().unwrap();
-    let rest: Vec<String> = rx.try_iter().collect();
+    // Every line, up to the reader's end of file (the process has exited): try_iter() here
+    // could miss the last lines the reader thread had not passed on yet.
+    let rest: Vec<String> = rx.iter().collect();
     (
         out.status.code(),
         rest.join("\n"),
