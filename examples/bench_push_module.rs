@@ -89,8 +89,13 @@ fn main() -> Result<(), String> {
     ));
     let device_side = || Service::new(Client::new(endpoint.clone(), None, Duration::from_secs(2)));
     let mut phone = TestDevice::new("bench").map_err(|e| e.to_string())?;
-    let pairing = host.create_pairing("bench").map_err(|e| e.to_string())?;
     let secret = [9u8; 32];
+    let key = twofold_core::push::protocol::b64u(
+        &twofold_core::push::protocol::pairing_completion_key(&secret),
+    );
+    let pairing = host
+        .create_pairing("bench", &key)
+        .map_err(|e| e.to_string())?;
     phone
         .pair(&device_side(), &pairing.pairing_id, &secret)
         .map_err(|e| e.to_string())?;

@@ -51,38 +51,133 @@ async fn send(
     method: &str,
     path: &str,
     body: Option<String>,
+    extra: &[(&str, &str)],
 ) -> Result<(StatusCode, Bytes), Error> {
     sender.ready().await?;
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(method)
         .uri(path)
         .header("host", &target.addr)
-        .header("authorization", format!("Bearer {}", target.token))
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        .header("authorization", format!("Bearer {}", target.token));
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
+    let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
     let response = sender.send_request(req).await?;
     let status = response.status();
     let bytes = response.into_body().collect().await?.to_bytes();
     Ok((status, bytes))
 }
 
-fn challenge(id: &str, user: &str) -> String {
-    let created = now();
-    serde_json::json!({
-        "id": id, "nonce": "bench-nonce-0123456789", "user": user, "host": "bench.example",
-        "service": "sshd", "rhost": "192.0.2.1", "created": created, "expires": created + 280,
-        "device_ids": ["bench"],
-    })
-    .to_string()
+/// The benchmark's phone: a key paired through the service (the service verifies every
+/// decision's signature with the key it stored).
+struct Phone {
+    id: String,
+    key: p256::ecdsa::SigningKey,
 }
 
-/// 64 bytes in base64url: well-formed; the service relays decisions without verifying them.
-const SIGNATURE: &str =
-    "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ";
+fn b64u(bytes: impl AsRef<[u8]>) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
 
-fn decision() -> String {
+fn hmac(key: &[u8], message: &[u8]) -> Result<Vec<u8>, Error> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)?;
+    mac.update(message);
+    Ok(mac.finalize().into_bytes().to_vec())
+}
+
+/// Pairs a phone for user "bench" as enrollment and the page do.
+async fn pair(sender: &mut Sender, target: &Target) -> Result<Phone, Error> {
+    use sha2::Digest;
+    let key = p256::ecdsa::SigningKey::from_slice(&sha2::Sha256::digest(b"twofold bench phone"))?;
+    let secret = [5u8; 32];
+    let completion_key = hmac(&secret, b"twofold-pairing-completion-key-v1")?;
+    let opened = serde_json::json!({ "user": "bench", "completion_key": b64u(&completion_key) });
+    let (status, body) = send(
+        sender,
+        target,
+        "POST",
+        "/v1/pairings",
+        Some(opened.to_string()),
+        &[],
+    )
+    .await?;
+    if status != StatusCode::CREATED {
+        return Err(format!("pairing: {status}").into());
+    }
+    let pairing: serde_json::Value = serde_json::from_slice(&body)?;
+    let pid = pairing["pairing_id"]
+        .as_str()
+        .ok_or("pairing_id")?
+        .to_string();
+    let public = b64u(key.verifying_key().to_sec1_point(false).as_bytes());
+    let proof = hmac(
+        &secret,
+        format!("twofold-pairing-v1\n{pid}\n{public}").as_bytes(),
+    )?;
+    let done =
+        serde_json::json!({ "public_key": public, "proof": b64u(proof), "device_name": "bench" })
+            .to_string();
+    let hash = b64u(sha2::Sha256::digest(done.as_bytes()));
+    let mac = b64u(hmac(
+        &completion_key,
+        format!("twofold-pairing-completion-v1\n{pid}\n{hash}").as_bytes(),
+    )?);
+    let path = format!("/v1/pairings/{pid}/complete");
+    let (status, body) = send(
+        sender,
+        target,
+        "POST",
+        &path,
+        Some(done),
+        &[("x-twofold-pairing-mac", &mac)],
+    )
+    .await?;
+    if status != StatusCode::CREATED {
+        return Err(format!("pairing completion: {status}").into());
+    }
+    let done: serde_json::Value = serde_json::from_slice(&body)?;
+    let id = done["device_id"].as_str().ok_or("device_id")?.to_string();
+    Ok(Phone { id, key })
+}
+
+/// A challenge naming the bench phone, as JSON, and its protocol hash.
+fn challenge(id: &str, user: &str, phone: &Phone) -> (String, String) {
+    use sha2::Digest;
+    let created = now();
+    let (nonce, host, service, rhost, expires) = (
+        "bench-nonce-0123456789",
+        "bench.example",
+        "sshd",
+        "192.0.2.1",
+        created + 280,
+    );
+    let json = serde_json::json!({
+        "id": id, "nonce": nonce, "user": user, "host": host,
+        "service": service, "rhost": rhost, "created": created, "expires": expires,
+        "device_ids": [phone.id],
+    })
+    .to_string();
+    let text = format!(
+        "twofold-challenge-v1\n{id}\n{nonce}\n{user}\n{host}\n{service}\n{rhost}\n{created}\n{expires}"
+    );
+    (json, b64u(sha2::Sha256::digest(text.as_bytes())))
+}
+
+/// The phone's signed approval of a challenge with hash `hash`.
+fn decision(phone: &Phone, hash: &str) -> String {
+    use p256::ecdsa::signature::Signer;
+    let at = now();
+    let message = format!(
+        "twofold-decision-v1\n{hash}\napprove\n42\n{}\n{at}",
+        phone.id
+    );
+    let signature: p256::ecdsa::Signature = phone.key.sign(message.as_bytes());
     serde_json::json!({
-        "device_id": "bench", "decision": "approve", "number": "42", "decided_at": now(),
-        "signature": SIGNATURE,
+        "device_id": phone.id, "decision": "approve", "number": "42", "decided_at": at,
+        "signature": b64u(signature.to_bytes()),
     })
     .to_string()
 }
@@ -96,7 +191,7 @@ async fn long_poll(
 ) {
     let path = format!("/v1/challenges/{id}/decision?wait=60");
     loop {
-        match send(&mut sender, &target, "GET", &path, None).await {
+        match send(&mut sender, &target, "GET", &path, None, &[]).await {
             Ok((StatusCode::OK, _)) => {
                 let _ = arrived.send(Instant::now());
                 return;
@@ -138,7 +233,12 @@ fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-async fn under_load(target: Arc<Target>, pid: u32, waiting: usize) -> Result<(), Error> {
+async fn under_load(
+    target: Arc<Target>,
+    pid: u32,
+    waiting: usize,
+    phone: &Phone,
+) -> Result<(), Error> {
     let setup = Instant::now();
     let mut control = connect(&target).await?;
     let rss_before = rss_kib(pid);
@@ -147,12 +247,14 @@ async fn under_load(target: Arc<Target>, pid: u32, waiting: usize) -> Result<(),
     let mut ids = Vec::with_capacity(waiting);
     for i in 0..waiting {
         let id = format!("bench-load-{i:08}-abcdef");
+        let (json, hash) = challenge(&id, &format!("u{i}"), phone);
         let (status, body) = send(
             &mut control,
             &target,
             "POST",
             "/v1/challenges",
-            Some(challenge(&id, &format!("u{i}"))),
+            Some(json),
+            &[],
         )
         .await?;
         if status != StatusCode::CREATED {
@@ -166,7 +268,7 @@ async fn under_load(target: Arc<Target>, pid: u32, waiting: usize) -> Result<(),
         let (tx, rx) = oneshot::channel();
         tokio::spawn(long_poll(sender, Arc::clone(&target), id.clone(), tx));
         arrivals.push(rx);
-        ids.push(id);
+        ids.push((id, hash));
     }
     // Let the last requests reach the service and settle.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -184,10 +286,11 @@ async fn under_load(target: Arc<Target>, pid: u32, waiting: usize) -> Result<(),
     }
     let sample = waiting.min(1000);
     let mut delays = Vec::with_capacity(sample);
-    for (id, arrived) in ids.iter().zip(arrivals).take(sample) {
+    for ((id, hash), arrived) in ids.iter().zip(arrivals).take(sample) {
         let path = format!("/v1/challenges/{id}/decision");
+        let body = decision(phone, hash);
         let posted = Instant::now();
-        let (status, _) = send(&mut control, &target, "POST", &path, Some(decision())).await?;
+        let (status, _) = send(&mut control, &target, "POST", &path, Some(body), &[]).await?;
         if status != StatusCode::ACCEPTED {
             return Err(format!("decision for {id}: {status}").into());
         }
@@ -204,17 +307,19 @@ async fn under_load(target: Arc<Target>, pid: u32, waiting: usize) -> Result<(),
     Ok(())
 }
 
-async fn round_trips(target: Arc<Target>, rounds: usize) -> Result<(), Error> {
+async fn round_trips(target: Arc<Target>, rounds: usize, phone: &Phone) -> Result<(), Error> {
     let mut control = connect(&target).await?;
     let mut delays = Vec::with_capacity(rounds);
     for i in 0..rounds {
         let id = format!("bench-rtt-{i:08}-abcdefgh");
+        let (json, hash) = challenge(&id, &format!("r{i}"), phone);
         let (status, _) = send(
             &mut control,
             &target,
             "POST",
             "/v1/challenges",
-            Some(challenge(&id, &format!("r{i}"))),
+            Some(json),
+            &[],
         )
         .await?;
         if status != StatusCode::CREATED {
@@ -225,9 +330,10 @@ async fn round_trips(target: Arc<Target>, rounds: usize) -> Result<(), Error> {
         tokio::spawn(long_poll(sender, Arc::clone(&target), id.clone(), tx));
         // Give the long-poll time to be waiting at the service before deciding.
         tokio::time::sleep(Duration::from_millis(3)).await;
+        let body = decision(phone, &hash);
         let posted = Instant::now();
         let path = format!("/v1/challenges/{id}/decision");
-        send(&mut control, &target, "POST", &path, Some(decision())).await?;
+        send(&mut control, &target, "POST", &path, Some(body), &[]).await?;
         let at = tokio::time::timeout(Duration::from_secs(5), rx).await??;
         delays.push(at.saturating_duration_since(posted));
     }
@@ -265,7 +371,8 @@ async fn main() -> Result<(), Error> {
     let pid: u32 = args[3].parse()?;
     let waiting: usize = args.get(4).map_or(Ok(10_000), |a| a.parse())?;
     let rounds: usize = args.get(5).map_or(Ok(1_000), |a| a.parse())?;
-    round_trips(Arc::clone(&target), rounds).await?;
-    under_load(target, pid, waiting).await?;
+    let phone = pair(&mut connect(&target).await?, &target).await?;
+    round_trips(Arc::clone(&target), rounds, &phone).await?;
+    under_load(target, pid, waiting, &phone).await?;
     Ok(())
 }

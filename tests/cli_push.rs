@@ -74,7 +74,9 @@ fn fragment(line: &str) -> (String, Vec<u8>) {
 
 fn finish(child: Child, rx: mpsc::Receiver<String>) -> (Option<i32>, String, String) {
     let out = child.wait_with_output().unwrap();
-    let rest: Vec<String> = rx.try_iter().collect();
+    // Every line, up to the reader's end of file (the process has exited): try_iter() here
+    // could miss the last lines the reader thread had not passed on yet.
+    let rest: Vec<String> = rx.iter().collect();
     (
         out.status.code(),
         rest.join("\n"),
@@ -128,16 +130,72 @@ fn enroll_push_pairs_the_phone_and_the_test_push_is_approved() {
 }
 
 #[test]
+fn a_denied_test_push_undoes_the_pairing() {
+    let service = ServiceHandle::real();
+    let env = env_for(&service);
+    let (child, rx) = start(&env);
+    let url = wait_line(&rx, |l| l.contains("/pair#"));
+    let (pairing_id, secret) = fragment(&url);
+    let mut phone = TestDevice::new("new").unwrap();
+    phone
+        .pair(&service.as_device(), &pairing_id, &secret)
+        .unwrap();
+    wait_line(&rx, |l| l.contains("with number "));
+    let pending = phone
+        .pending(&service.as_device(), cli_support::now())
+        .unwrap();
+    phone
+        .answer(
+            &service.as_device(),
+            &pending[0],
+            DecisionKind::Deny,
+            "",
+            cli_support::now(),
+        )
+        .unwrap();
+    let (code, rest, stderr) = finish(child, rx);
+    assert_eq!(code, Some(1), "{rest}\n{stderr}");
+    assert!(stderr.contains("the pairing was undone"), "{stderr}");
+    let record = env
+        .store()
+        .load_record(&common::user_name("alice"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        record.devices.is_empty(),
+        "the denied phone is not in the record"
+    );
+    // The service forgot it too: its signed requests are refused.
+    assert!(
+        phone
+            .pending(&service.as_device(), cli_support::now())
+            .is_err(),
+        "the service still knows the device"
+    );
+}
+
+#[test]
 fn a_pairing_whose_proof_does_not_match_is_refused() {
     let service = ServiceHandle::real();
     let env = env_for(&service);
     let (child, rx) = start(&env);
     let url = wait_line(&rx, |l| l.contains("/pair#"));
-    let (pairing_id, _) = fragment(&url);
-    // Someone who saw the pairing id but not the secret (the service, say) completes it.
+    let (pairing_id, secret) = fragment(&url);
+    // Someone who saw the pairing id but not the secret: the service refuses the completion.
     let mut intruder = TestDevice::new("x").unwrap();
+    let refused = intruder.pair(&service.as_device(), &pairing_id, &[0u8; 32]);
+    assert!(
+        matches!(
+            refused,
+            Err(twofold_core::push::service::ServiceError::Unauthorized(403))
+        ),
+        "{:?}",
+        refused.err()
+    );
+    // The service itself (it holds the completion key, not the secret) completes it with a
+    // made-up proof: the host's own proof check refuses it.
     intruder
-        .pair(&service.as_device(), &pairing_id, &[0u8; 32])
+        .pair_with_forged_proof(&service.as_device(), &pairing_id, &secret, &[0u8; 32])
         .unwrap();
     let (code, rest, stderr) = finish(child, rx);
     assert_eq!(code, Some(1), "{rest}");

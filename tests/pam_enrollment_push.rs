@@ -386,14 +386,17 @@ fn a_pairing_with_the_wrong_proof_is_not_stored() {
         let Shown::Pairing(prompt) = shown else {
             panic!("no test push");
         };
-        // Someone who knows the pairing id but not the secret in the fragment.
+        // Someone who knows the pairing id but not the secret in the fragment: the service
+        // refuses; a service that turned bad (it holds the completion key) gets through it,
+        // but not past the module's own proof check.
         let url = pairing_url_in(prompt).unwrap();
-        let id = url
-            .split(['#', '&'])
-            .find_map(|kv| kv.strip_prefix("p="))
-            .unwrap();
+        let scanned = twofold_core::push::pairing::scan_pairing_url(url).unwrap();
+        let id = scanned.pairing_id.as_str();
         let mut intruder = TestDevice::new("x").unwrap();
-        intruder.pair(&service.as_device(), id, &[0u8; 32]).unwrap();
+        assert!(intruder.pair(&service.as_device(), id, &[0u8; 32]).is_err());
+        intruder
+            .pair_with_forged_proof(&service.as_device(), id, &scanned.secret, &[0u8; 32])
+            .unwrap();
     });
     assert_eq!(outcome.name, "PAM_SUCCESS", "{prompts:#?}");
     assert_eq!(prompts.len(), 4, "{prompts:#?}");

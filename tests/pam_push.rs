@@ -281,6 +281,32 @@ fn approval_with_another_number_is_refused() {
 }
 
 #[test]
+fn an_answer_that_does_not_verify_against_the_record_is_refused_but_not_counted() {
+    let p = PushHost::new("");
+    // The record holds another key for the phone than the one it signs with (what a relayed
+    // answer from anyone but the user's device looks like to the host).
+    let other = twofold_core::push::device::TestDevice::new("other").unwrap();
+    p.edit_record(|r| r.devices[0].public_key = other.public_key_b64u());
+    for _ in 0..2 {
+        let (outcome, transcript) = p.sign_in(approve, &[]);
+        assert_eq!(outcome.name, "PAM_AUTH_ERR");
+        assert!(
+            transcript[0].starts_with(APPROVE_PROMPT),
+            "push was offered: {transcript:#?}\n{}",
+            p.host.audit_lines().join("\n")
+        );
+        p.host
+            .last_decision()
+            .assert_decision("alice", "failure", "push_invalid_signature");
+    }
+    assert_eq!(
+        p.host.state("alice").failures,
+        0,
+        "answers that are not the user's must not lock the user out"
+    );
+}
+
+#[test]
 fn a_code_typed_at_the_push_prompt_is_checked_as_a_code() {
     let p = PushHost::new("");
     let code = code_now(&p.enrolled.params);

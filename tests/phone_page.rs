@@ -224,17 +224,30 @@ fn page_vectors_verify_in_rust() {
         text(&pairing["proof_b64u"])
     );
 
-    // A device request.
-    let r = &v["device_request"];
-    let message = format!(
-        "twofold-device-request-v1\n{}\n{}\n{}\n{}",
-        text(&r["method"]),
-        text(&r["path"]),
-        text(&r["device_id"]),
-        r["timestamp"].as_u64().expect("timestamp")
+    // The pairing completion's MAC, as the host's code makes it.
+    let secret = unb64u(&text(&pairing["pairing_secret_b64u"]));
+    assert_eq!(
+        b64u(&twofold_core::push::protocol::pairing_completion_mac(
+            &secret,
+            &text(&pairing["pairing_id"]),
+            text(&pairing["completion_body"]).as_bytes(),
+        )),
+        text(&pairing["completion_mac_b64u"])
     );
-    assert_eq!(message, text(&r["message"]));
-    assert!(p256_verifies(&key, &message, &text(&r["signature_b64u"])));
+
+    // Device requests (v2: counter and body hash), as the host's code builds the message.
+    for r in [&v["device_request"], &v["device_request_with_body"]] {
+        let message = twofold_core::push::protocol::device_request_message(
+            &text(&r["method"]),
+            &text(&r["path"]),
+            &text(&r["device_id"]),
+            r["timestamp"].as_u64().expect("timestamp"),
+            r["counter"].as_u64().expect("counter"),
+            text(&r["body"]).as_bytes(),
+        );
+        assert_eq!(message, text(&r["message"]));
+        assert!(p256_verifies(&key, &message, &text(&r["signature_b64u"])));
+    }
 
     // Challenges and decisions.
     let challenges = v["challenges"].as_array().expect("challenges");

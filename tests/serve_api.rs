@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 async fn pairing_completes_and_the_waiting_host_sees_it_at_once() {
     let service = Service::start("");
     let host = Host::new(&service, "web1");
-    let r = host
-        .post("/v1/pairings", &json!({ "user": "alice" }))
-        .send()
-        .await
-        .unwrap();
+    let secret = [42u8; 32];
+    let opened = json!({ "user": "alice", "completion_key": b64u(completion_key(&secret)) });
+    let r = host.post("/v1/pairings", &opened).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let pairing: Value = r.json().await.unwrap();
     let id = pairing["pairing_id"].as_str().unwrap().to_string();
@@ -32,7 +30,6 @@ async fn pairing_completes_and_the_waiting_host_sees_it_at_once() {
     let waiting = tokio::spawn(host.get(&format!("/v1/pairings/{id}?wait=10")).send());
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut device = Device::new();
-    let secret = [42u8; 32];
     let posted = Instant::now();
     let (status, _) = device
         .complete_pairing(&service.base, &id, &secret, None)

@@ -234,14 +234,12 @@ async fn a_device_can_change_its_subscription_and_a_gone_one_is_dropped() {
         .unwrap();
     assert_eq!(unsigned.status(), 401);
     let r = device
-        .signed(
+        .signed_body(
             reqwest::Method::PUT,
             &service.base,
             &path,
-            now(),
-            &device.key,
+            body.to_string().as_bytes(),
         )
-        .body(body.to_string())
         .send()
         .await
         .unwrap();

@@ -181,21 +181,52 @@ function serverNow() {
   return Math.floor(Date.now() / 1000) + clockOffset;
 }
 
-async function request(method, path, { body, headers = {} } = {}) {
+/** body: an object sent as JSON, or rawBody: the exact text (when it is signed or MACed). */
+async function request(method, path, { body, rawBody, headers = {} } = {}) {
   const init = { method, headers: { ...headers }, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' };
-  if (body !== undefined) {
+  const text = rawBody !== undefined ? rawBody : body !== undefined ? JSON.stringify(body) : undefined;
+  if (text !== undefined) {
     init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
+    init.body = text;
   }
   const res = await fetch(apiUrl(path), init);
   noteServerTime(res);
   return res;
 }
 
-/** A device-authenticated request (X-Twofold-Device / -Time / -Signature). */
-async function deviceRequest(account, method, path, body) {
-  const headers = await proto.deviceHeaders(account.keys.privateKey, method, path, account.device_id, serverNow());
-  return request(method, path, { body, headers });
+// Every device request carries a counter above the last one (the service refuses replays). It
+// starts from the corrected clock in milliseconds and is kept per device, so it keeps growing
+// across reloads; requests are sent one at a time, so they arrive in counter order.
+function nextCounter(account) {
+  const key = `twofold-counter-${account.device_id}`;
+  let last = 0;
+  try {
+    last = Number(localStorage.getItem(key)) || 0;
+  } catch {
+    // no storage: the clock alone keeps it growing
+  }
+  const next = Math.max(Date.now() + clockOffset * 1000, last + 1);
+  try {
+    localStorage.setItem(key, String(next));
+  } catch {
+    // as above
+  }
+  return next;
+}
+
+let deviceQueue = Promise.resolve();
+
+/** A device-authenticated request (X-Twofold-Device / -Time / -Counter / -Signature over the body). */
+function deviceRequest(account, method, path, body) {
+  const run = async () => {
+    const rawBody = body === undefined ? undefined : JSON.stringify(body);
+    const headers = await proto.deviceHeaders(account.keys.privateKey, method, path, account.device_id,
+      serverNow(), nextCounter(account), rawBody ?? '');
+    return request(method, path, { rawBody, headers });
+  };
+  const result = deviceQueue.then(run, run);
+  deviceQueue = result.catch(() => undefined);
+  return result;
 }
 
 function failureDetail(err) {
@@ -367,6 +398,9 @@ async function pollNow() {
         } catch {
           continue; // malformed: never shown, never signed
         }
+        // Shown: the name the service bound to the posting host's token, not what it wrote.
+        const registered = raw && raw.registered_host;
+        challenge.shownHost = typeof registered === 'string' && registered !== '' ? registered : challenge.host;
         const key = `${account.device_id} ${challenge.id}`;
         seen.add(key);
         if (!cards.has(key)) addCard(key, account, challenge);
@@ -423,7 +457,7 @@ function addCard(key, account, challenge) {
   title.id = `request-${serial}-title`;
   $('article', el).setAttribute('aria-labelledby', title.id);
   $('.f-user', el).textContent = challenge.user;
-  $('.f-host', el).textContent = challenge.host;
+  $('.f-host', el).textContent = challenge.shownHost || challenge.host;
   $('.f-service', el).textContent = challenge.service;
   $('.f-rhost', el).textContent = challenge.rhost || t('rhostLocal');
   $('.f-time', el).textContent = formatTime(challenge.created);
@@ -455,7 +489,7 @@ function addCard(key, account, challenge) {
   $('#request-list').prepend(el); // the newest request first: it is the one the user came for
   updateCountdown(card);
   updateEmpty();
-  $('#announce').textContent = t('newRequest', { user: challenge.user, host: challenge.host });
+  $('#announce').textContent = t('newRequest', { user: challenge.user, host: challenge.shownHost || challenge.host });
   // Opened for this request with nothing else in hand: the number field takes the focus, so
   // the keyboard is up and Enter approves.
   // (A heading or status that got the focus after an earlier step does not count as in hand.)
@@ -736,7 +770,11 @@ async function completePairing(ev) {
 
     const body = { public_key: publicKey, proof, device_name: deviceName };
     if (subscription) body.push_subscription = subscription;
-    const res = await request('POST', `/v1/pairings/${encodeURIComponent(pairing.pairingId)}/complete`, { body });
+    // The MAC over the exact body shows the service this phone holds the pairing secret.
+    const rawBody = JSON.stringify(body);
+    const mac = await proto.pairingCompletionMac(pairing.secret, pairing.pairingId, rawBody);
+    const res = await request('POST', `/v1/pairings/${encodeURIComponent(pairing.pairingId)}/complete`,
+      { rawBody, headers: { 'X-Twofold-Pairing-Mac': mac } });
     if (res.status === 409) {
       showPairError('pairUsed');
       return;
@@ -746,8 +784,12 @@ async function completePairing(ev) {
       return;
     }
     if (!res.ok) throw new HttpError(res.status);
-    const { device_id: deviceId } = await res.json();
+    const { device_id: deviceId, host: registeredHost } = await res.json();
     if (typeof deviceId !== 'string' || deviceId === '' || deviceId.includes('\n')) throw new HttpError(res.status);
+    // The host's name as the service knows it (bound to its token) wins over the link's.
+    if (typeof registeredHost === 'string' && registeredHost !== '' && !/[\n\r]/.test(registeredHost)) {
+      pairing.host = registeredHost;
+    }
 
     const account = {
       device_id: deviceId,

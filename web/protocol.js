@@ -1,4 +1,5 @@
-// twofold push approval protocol, version 1 — the device's side (docs/push-protocol.md).
+// twofold push approval protocol, version 1 (device requests v2) — the device's side
+// (docs/push-protocol.md).
 //
 // Pure functions over strings and bytes plus WebCrypto calls, no DOM: the page (app.js)
 // imports this module, and node's test runner imports the very same file
@@ -10,7 +11,9 @@
 export const PAIRING_V1 = 'twofold-pairing-v1';
 export const CHALLENGE_V1 = 'twofold-challenge-v1';
 export const DECISION_V1 = 'twofold-decision-v1';
-export const DEVICE_REQUEST_V1 = 'twofold-device-request-v1';
+export const DEVICE_REQUEST_V2 = 'twofold-device-request-v2';
+export const PAIRING_COMPLETION_KEY_V1 = 'twofold-pairing-completion-key-v1';
+export const PAIRING_COMPLETION_V1 = 'twofold-pairing-completion-v1';
 
 export const DECISIONS = Object.freeze(['approve', 'deny', 'report']);
 
@@ -152,15 +155,20 @@ export function decisionMessage({ challengeHash, decision, number, deviceId, dec
 }
 
 /**
- * "twofold-device-request-v1\n{method}\n{path}\n{device_id}\n{timestamp}"
- * path: the request path from "/v1/" on, as sent (percent-encoded), without query string.
+ * "twofold-device-request-v2\n{method}\n{path}\n{device_id}\n{timestamp}\n{counter}\n{body_sha256_b64u}"
+ * path: the request path from "/v1/" on, as sent (percent-encoded), without query string;
+ * counter: above every counter this device sent before (the service refuses replays);
+ * bodyHash: b64u SHA-256 of the exact body bytes (of nothing for a request without a body).
  */
-export function deviceRequestMessage(method, path, deviceId, timestamp) {
+export function deviceRequestMessage(method, path, deviceId, timestamp, counter, bodyHash) {
   if (!/^[A-Z]+$/.test(method)) throw new Error('method: not an upper-case HTTP method');
   if (!field('path', path).startsWith('/v1/') || /[?#]/.test(path)) {
     throw new Error('path: must start with /v1/ and carry no query or fragment');
   }
-  return [DEVICE_REQUEST_V1, method, path, field('device_id', deviceId), time('timestamp', timestamp)].join('\n');
+  if (!Number.isSafeInteger(counter) || counter < 1) throw new Error('counter: not a positive integer');
+  if (!/^[A-Za-z0-9_-]{43}$/.test(bodyHash)) throw new Error('body hash: not a b64u SHA-256');
+  return [DEVICE_REQUEST_V2, method, path, field('device_id', deviceId), time('timestamp', timestamp),
+    String(counter), bodyHash].join('\n');
 }
 
 // ---------------------------------------------------------------- WebCrypto
@@ -169,6 +177,30 @@ export function deviceRequestMessage(method, path, deviceId, timestamp) {
 export async function challengeHash(challenge) {
   const digest = await subtle().digest('SHA-256', utf8(challengeMessage(challenge)));
   return b64uEncode(digest);
+}
+
+/** SHA-256 of a body (a string, as UTF-8, or bytes), b64u. */
+export async function bodyHash(body) {
+  const bytes = typeof body === 'string' ? utf8(body) : toBytes(body);
+  return b64uEncode(await subtle().digest('SHA-256', bytes));
+}
+
+async function hmac(keyBytes, message) {
+  const key = await subtle().importKey('raw', keyBytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  return new Uint8Array(await subtle().sign('HMAC', key, utf8(message)));
+}
+
+/**
+ * The X-Twofold-Pairing-Mac of a completion body: HMAC-SHA256(completion key,
+ * "twofold-pairing-completion-v1\n{pairing_id}\n{body_sha256_b64u}"), where the completion key
+ * is HMAC-SHA256(pairing secret, "twofold-pairing-completion-key-v1") — the key the host gave
+ * the service, so the service can tell the phone that scanned the code from anyone else.
+ */
+export async function pairingCompletionMac(secret, pairingId, body) {
+  const secretBytes = typeof secret === 'string' ? b64uDecode(secret) : toBytes(secret);
+  const key = await hmac(secretBytes, PAIRING_COMPLETION_KEY_V1);
+  const message = [PAIRING_COMPLETION_V1, field('pairing_id', pairingId), await bodyHash(body)].join('\n');
+  return b64uEncode(await hmac(key, message));
 }
 
 /** HMAC-SHA256(pairing secret, pairing message), b64u. secret: bytes or its b64u. */
@@ -204,13 +236,14 @@ export async function verify(publicKeyB64u, message, signatureB64u) {
   return subtle().verify(ECDSA_SHA256, key, b64uDecode(signatureB64u), utf8(message));
 }
 
-/** The three device-authentication headers for one request. */
-export async function deviceHeaders(privateKey, method, path, deviceId, timestamp) {
-  const signature = await sign(privateKey, deviceRequestMessage(method, path, deviceId, timestamp));
+/** The four device-authentication headers for one request; body: the exact text sent ('' for none). */
+export async function deviceHeaders(privateKey, method, path, deviceId, timestamp, counter, body = '') {
+  const message = deviceRequestMessage(method, path, deviceId, timestamp, counter, await bodyHash(body));
   return {
     'X-Twofold-Device': deviceId,
     'X-Twofold-Time': String(timestamp),
-    'X-Twofold-Signature': signature,
+    'X-Twofold-Counter': String(counter),
+    'X-Twofold-Signature': await sign(privateKey, message),
   };
 }
 

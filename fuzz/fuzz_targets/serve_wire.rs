@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use twofold_serve::auth::{DeviceHeaders, host_for};
+use twofold_serve::push_target::PushTargets;
 use twofold_serve::wire::{
     NewChallenge, NewDecision, NewPairing, PairingCompletion, SubscriptionUpdate, check_id,
     check_text,
@@ -12,21 +13,23 @@ use twofold_serve::wire::{
 const NOW: u64 = 1_800_000_000;
 
 fuzz_target!(|data: &[u8]| {
+    let public_only = PushTargets::new(false, &[]);
+    let loopback_too = PushTargets::new(true, &[]);
     if let Ok(body) = serde_json::from_slice::<NewPairing>(data) {
         let _ = body.check();
     }
     if let Ok(body) = serde_json::from_slice::<PairingCompletion>(data) {
-        if let Ok(key) = body.check(false) {
+        if let Ok(key) = body.check(false, &public_only) {
             assert_eq!(key.len(), 65);
         }
-        let _ = body.check(true);
+        let _ = body.check(true, &loopback_too);
     }
     if let Ok(SubscriptionUpdate {
         push_subscription: Some(sub),
     }) = serde_json::from_slice::<SubscriptionUpdate>(data)
     {
-        let _ = sub.check(false);
-        let _ = sub.check(true);
+        let _ = sub.check(false, &public_only);
+        let _ = sub.check(true, &loopback_too);
     }
     if let Ok(body) = serde_json::from_slice::<NewChallenge>(data) {
         if body.check(NOW, 300).is_ok() {
@@ -48,10 +51,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = check_id("id", text, 16, 64);
     let _ = check_text("user", text, 256, false);
     let _ = host_for(Some(text), &[]);
-    let mut parts = text.splitn(3, '\n');
+    let mut parts = text.splitn(4, '\n');
     let headers = DeviceHeaders {
         device_id: parts.next(),
         timestamp: parts.next(),
+        counter: parts.next(),
         signature: parts.next(),
     };
     let _ = headers.precheck("dev-1", NOW);

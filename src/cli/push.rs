@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::factor::device::Device;
-use twofold_core::push::pairing::{Offer, TestPush, save_device};
+use twofold_core::push::pairing::{Offer, TestPush, save_device, unpair};
 use twofold_core::push::service::Service;
 use twofold_core::push::verify::PushVerdict;
 use twofold_core::qr::{self, QrStyle};
@@ -83,22 +83,29 @@ fn test_push(
         "\nTest notification sent. On the phone, approve it with number {}.",
         push.number
     );
-    let verdict = push
-        .wait(service, &record.devices, u64::MAX, clock)
-        .map_err(|e| format!("the test notification: {e} (the phone stays paired)"))?;
-    match verdict {
-        Some(PushVerdict::Approved) => {
+    let verdict = push.wait(service, &record.devices, u64::MAX, clock);
+    let failed = match verdict {
+        Ok(Some(PushVerdict::Approved)) => {
             println!("✓ Notification approved");
-            Ok(ExitCode::SUCCESS)
+            return Ok(ExitCode::SUCCESS);
         }
-        None => Err("no answer to the test notification in time (the phone stays paired)".into()),
-        Some(PushVerdict::Denied | PushVerdict::Reported) => {
-            Err("the test notification was denied on the phone (the phone stays paired)".into())
+        Err(e) => format!("the test notification: {e}"),
+        Ok(None) => "no answer to the test notification in time".into(),
+        Ok(Some(PushVerdict::Denied | PushVerdict::Reported)) => {
+            "the test notification was denied on the phone".into()
         }
-        Some(PushVerdict::Invalid(why)) => Err(format!(
+        Ok(Some(PushVerdict::Invalid(why))) => format!(
             "the answer to the test notification did not verify ({})",
             why.as_str()
+        ),
+    };
+    // Only an approved test confirms the pairing: undo anything else.
+    push.withdraw(service);
+    match unpair(store, user, service, device_id) {
+        Ok(()) => Err(format!(
+            "{failed}; the pairing was undone (run `twofold enroll --push {user}` again)"
         )),
+        Err(e) => Err(format!("{failed}; undoing the pairing failed: {e}")),
     }
 }
 

@@ -120,8 +120,11 @@ impl PushHost {
     /// Pairs the phone through the service as `twofold enroll --push` does, and records it.
     pub fn pair_phone(&mut self) {
         let host_side = self.service.as_host(&self.service.token);
-        let pairing = host_side.create_pairing(self.user).expect("create pairing");
         let secret = [0x42u8; 32];
+        let key = twofold_core::push::protocol::pairing_completion_key(&secret);
+        let pairing = host_side
+            .create_pairing(self.user, &twofold_core::push::protocol::b64u(&key))
+            .expect("create pairing");
         self.phone
             .pair(&self.service.as_device(), &pairing.pairing_id, &secret)
             .expect("complete pairing");

@@ -15,6 +15,21 @@ pub fn pairing_proof(secret: &[u8], pairing_id: &str, public_key_b64u: &str) -> 
     b64u(mac.finalize().into_bytes())
 }
 
+/// The key the service checks completions with (the host sends it with `POST /v1/pairings`).
+pub fn completion_key(secret: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(b"twofold-pairing-completion-key-v1");
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `X-Twofold-Pairing-Mac` of a completion body.
+pub fn completion_mac(secret: &[u8], pairing_id: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&completion_key(secret)).expect("any key length");
+    let hash = b64u(Sha256::digest(body));
+    mac.update(format!("twofold-pairing-completion-v1\n{pairing_id}\n{hash}").as_bytes());
+    b64u(mac.finalize().into_bytes())
+}
+
 /// SHA-256 over the challenge fields, base64url (what a decision signs).
 pub fn challenge_hash(c: &Value) -> String {
     let text = format!(
@@ -64,6 +79,8 @@ pub struct Device {
     pub key: SigningKey,
     pub id: String,
     pub http: reqwest::Client,
+    /// The last device-request counter sent.
+    pub counter: std::sync::atomic::AtomicU64,
 }
 
 impl Device {
@@ -76,6 +93,7 @@ impl Device {
                     key,
                     id: String::new(),
                     http: client(),
+                    counter: std::sync::atomic::AtomicU64::new(0),
                 };
             }
         }
@@ -110,10 +128,15 @@ impl Device {
         if let Some(sub) = subscription {
             body["push_subscription"] = sub;
         }
+        let body = body.to_string();
         let r = self
             .http
             .post(format!("{base}/v1/pairings/{pairing_id}/complete"))
-            .body(body.to_string())
+            .header(
+                "X-Twofold-Pairing-Mac",
+                completion_mac(secret, pairing_id, body.as_bytes()),
+            )
+            .body(body)
             .send()
             .await
             .expect("POST complete");
@@ -125,7 +148,15 @@ impl Device {
         (status, v)
     }
 
-    /// A device-signed request at `timestamp`, signed with `signer` (normally our own key).
+    /// The next counter: one above the last.
+    pub fn next_counter(&self) -> u64 {
+        self.counter
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1
+    }
+
+    /// A device-signed request without a body at `timestamp`, signed with `signer` (normally
+    /// our own key), with the next counter.
     pub fn signed(
         &self,
         method: reqwest::Method,
@@ -134,17 +165,60 @@ impl Device {
         timestamp: u64,
         signer: &SigningKey,
     ) -> reqwest::RequestBuilder {
+        self.signed_exactly(
+            method,
+            base,
+            path,
+            timestamp,
+            self.next_counter(),
+            b"",
+            signer,
+        )
+    }
+
+    /// A device-signed request carrying `body`, signed now with our key.
+    pub fn signed_body(
+        &self,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+        body: &[u8],
+    ) -> reqwest::RequestBuilder {
+        let counter = self.next_counter();
+        self.signed_exactly(method, base, path, now(), counter, body, &self.key)
+    }
+
+    /// Every part of a device request given: what a replay or a forgery would send.
+    #[allow(clippy::too_many_arguments)]
+    pub fn signed_exactly(
+        &self,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+        timestamp: u64,
+        counter: u64,
+        body: &[u8],
+        signer: &SigningKey,
+    ) -> reqwest::RequestBuilder {
         let message = format!(
-            "twofold-device-request-v1\n{}\n{path}\n{}\n{timestamp}",
+            "twofold-device-request-v2\n{}\n{path}\n{}\n{timestamp}\n{counter}\n{}",
             method.as_str(),
-            self.id
+            self.id,
+            b64u(Sha256::digest(body))
         );
         let sig: Signature = signer.sign(message.as_bytes());
-        self.http
+        let r = self
+            .http
             .request(method, format!("{base}{path}"))
             .header("X-Twofold-Device", &self.id)
             .header("X-Twofold-Time", timestamp.to_string())
-            .header("X-Twofold-Signature", b64u(sig.to_bytes()))
+            .header("X-Twofold-Counter", counter.to_string())
+            .header("X-Twofold-Signature", b64u(sig.to_bytes()));
+        if body.is_empty() {
+            r
+        } else {
+            r.body(body.to_vec())
+        }
     }
 
     /// `GET /v1/devices/{id}/pending`, signed now.

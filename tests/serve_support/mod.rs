@@ -167,20 +167,22 @@ impl Host {
         })
     }
 
-    /// Pairs `device` for `user`: open, complete (as the page), wait, check the proof.
-    pub async fn pair(&self, user: &str, device: &mut Device, subscription: Option<Value>) {
-        let r = self
-            .post("/v1/pairings", &json!({ "user": user }))
-            .send()
-            .await
-            .expect("POST");
+    /// Opens a pairing for `user` with the completion key of `secret`: the pairing id.
+    pub async fn open_pairing(&self, user: &str, secret: &[u8]) -> String {
+        let body = json!({ "user": user, "completion_key": b64u(completion_key(secret)) });
+        let r = self.post("/v1/pairings", &body).send().await.expect("POST");
         assert_eq!(r.status(), 201);
         let pairing: Value = r.json().await.expect("json");
-        let id = pairing["pairing_id"]
+        pairing["pairing_id"]
             .as_str()
             .expect("pairing_id")
-            .to_string();
+            .to_string()
+    }
+
+    /// Pairs `device` for `user`: open, complete (as the page), wait, check the proof.
+    pub async fn pair(&self, user: &str, device: &mut Device, subscription: Option<Value>) {
         let secret = [7u8; 32];
+        let id = self.open_pairing(user, &secret).await;
         let (status, _) = device
             .complete_pairing(&self.base, &id, &secret, subscription)
             .await;

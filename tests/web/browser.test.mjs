@@ -204,6 +204,13 @@ test('pair from the QR URL, see the sign-in with its context, type the number, a
   assert.equal(hostVerdict({ ...challenge, rhost: '198.51.100.1' }, number, decision, { [device.deviceId]: device.publicKey }).signatureValid, false);
   console.log(`# tap to host: ${latency} ms (includes signing in the page)`);
 
+  // A host that writes another name into its challenge: the phone shows the name the
+  // service bound to its token (`twofold serve --add-host`), not the one it wrote.
+  const liar = new Host(service.url, service.hostToken, 'bank.example');
+  const { challenge: spoofed } = await liar.challenge('alice', [device.deviceId]);
+  const s = await card(page, spoofed);
+  assert.equal(await s.locator('.f-host').textContent(), 'build-01.example.org');
+
   // The service checked the page's device signatures on every poll and refused none.
   if (service.deviceAuthFailures) assert.deepEqual(service.deviceAuthFailures, []);
   if (service.log) assert.doesNotMatch(service.log(), /device_auth_failed/);

@@ -6,7 +6,7 @@
 // the device-request message within ±120 s; bodies and fields are checked; a second pending
 // challenge for the same host and user is refused.
 import http from 'node:http';
-import { createHash, createPublicKey, randomBytes, timingSafeEqual, verify as nodeVerify } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, randomBytes, timingSafeEqual, verify as nodeVerify } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,7 +71,7 @@ const noNewline = (name, v) => {
 export async function startFakeService({ log = false } = {}) {
   const hostToken = b64u(randomBytes(32));
   const otherHostToken = b64u(randomBytes(32));
-  const hosts = new Map([[b64u(sha256(hostToken)), 'testhost'], [b64u(sha256(otherHostToken)), 'otherhost']]);
+  const hosts = new Map([[b64u(sha256(hostToken)), 'build-01.example.org'], [b64u(sha256(otherHostToken)), 'otherhost']]);
   const vapidPublicKey = b64u(Buffer.concat([Buffer.from([4]), randomBytes(64)])); // shape only: never used to sign
   const pairings = new Map(); // id -> {host, user, expires, result, waiters}
   const devices = new Map(); // device_id -> {key, public_key, device_name, subscription}
@@ -90,20 +90,27 @@ export async function startFakeService({ log = false } = {}) {
     throw new Reply(401, { error: 'unknown host token' });
   }
 
-  function deviceOf(req, method, pathname, deviceIdInPath) {
+  function deviceOf(req, method, pathname, deviceIdInPath, body) {
     const id = req.headers['x-twofold-device'];
     const ts = Number(req.headers['x-twofold-time']);
+    const counterText = req.headers['x-twofold-counter'] || '';
+    const counter = Number(counterText);
     const sig = req.headers['x-twofold-signature'];
     const device = devices.get(id);
+    const bodyHash = createHash('sha256').update(body).digest('base64url');
+    const message = `twofold-device-request-v2\n${method}\n${pathname}\n${id}\n${ts}\n${counterText}\n${bodyHash}`;
     const why = !device ? 'unknown device'
       : id !== deviceIdInPath ? 'device does not match the path'
         : !/^[0-9]+$/.test(req.headers['x-twofold-time'] || '') || Math.abs(ts - now()) > 120 ? 'timestamp outside ±120 s'
-          : !verifyP1363(device.key, `twofold-device-request-v1\n${method}\n${pathname}\n${id}\n${ts}`, sig) ? 'bad signature'
-            : null;
+          : !/^[1-9][0-9]*$/.test(counterText) || !Number.isSafeInteger(counter) ? 'no counter'
+            : !verifyP1363(device.key, message, sig) ? 'bad signature'
+              : counter <= device.counter ? 'replayed counter'
+                : null;
     if (why) {
       deviceAuthFailures.push({ method, pathname, why });
       throw new Reply(401, { error: 'device not authenticated' }); // every refusal alike
     }
+    device.counter = counter;
     return device;
   }
 
@@ -150,11 +157,14 @@ export async function startFakeService({ log = false } = {}) {
 
     if (method === 'POST' && p === '/v1/pairings') {
       const host = hostOf(req);
-      const { user } = json() || {};
+      const { user, completion_key: completionKey } = json() || {};
       noNewline('user', user);
+      if (typeof completionKey !== 'string' || Buffer.from(completionKey, 'base64url').length !== 32) {
+        return [400, { error: 'completion_key: 32 bytes b64u' }];
+      }
       const id = b64u(randomBytes(16));
       const expires = now() + 600;
-      pairings.set(id, { host, user, expires, result: null, waiters: [] });
+      pairings.set(id, { host, user, expires, result: null, waiters: [], completionKey: Buffer.from(completionKey, 'base64url') });
       return [201, { pairing_id: id, expires }];
     }
     if ((m = /^\/v1\/pairings\/([^/]+)$/.exec(p)) && method === 'GET') {
@@ -168,6 +178,12 @@ export async function startFakeService({ log = false } = {}) {
       const pairing = pairings.get(decodeURIComponent(m[1]));
       if (!pairing || pairing.expires < now()) return [404, { error: 'unknown pairing' }];
       if (pairing.result) return [409, { error: 'already completed' }];
+      // The MAC keyed from the pairing secret, over the exact body, before anything changes.
+      const bodyHash = createHash('sha256').update(body).digest('base64url');
+      const expected = createHmac('sha256', pairing.completionKey)
+        .update(`twofold-pairing-completion-v1\n${decodeURIComponent(m[1])}\n${bodyHash}`).digest();
+      const mac = Buffer.from(String(req.headers['x-twofold-pairing-mac'] || ''), 'base64url');
+      if (mac.length !== 32 || !timingSafeEqual(mac, expected)) return [403, { error: 'pairing MAC' }];
       const b = json() || {};
       let key;
       try {
@@ -178,10 +194,10 @@ export async function startFakeService({ log = false } = {}) {
       if (typeof b.proof !== 'string' || Buffer.from(b.proof, 'base64url').length !== 32) return [400, { error: 'proof: 32 bytes b64u' }];
       noNewline('device_name', b.device_name);
       const deviceId = 'dev_' + b64u(randomBytes(12));
-      devices.set(deviceId, { key, public_key: b.public_key, device_name: b.device_name, subscription: b.push_subscription || null, user: pairing.user, host: pairing.host });
+      devices.set(deviceId, { key, public_key: b.public_key, device_name: b.device_name, subscription: b.push_subscription || null, user: pairing.user, host: pairing.host, counter: 0 });
       pairing.result = { device_id: deviceId, public_key: b.public_key, proof: b.proof, device_name: b.device_name };
       wake(pairing);
-      return [201, { device_id: deviceId }];
+      return [201, { device_id: deviceId, host: pairing.host }];
     }
     if (method === 'POST' && p === '/v1/challenges') {
       const host = hostOf(req);
@@ -221,16 +237,16 @@ export async function startFakeService({ log = false } = {}) {
     }
     if ((m = /^\/v1\/devices\/([^/]+)\/pending$/.exec(p)) && method === 'GET') {
       const deviceId = decodeURIComponent(m[1]);
-      deviceOf(req, method, p, deviceId);
+      deviceOf(req, method, p, deviceId, body);
       const t = now();
       const list = [...challenges.values()]
         .filter((e) => !e.decision && e.challenge.expires > t && e.device_ids.includes(deviceId))
-        .map((e) => e.challenge);
+        .map((e) => ({ ...e.challenge, registered_host: e.host }));
       return [200, list];
     }
     if ((m = /^\/v1\/devices\/([^/]+)\/subscription$/.exec(p)) && method === 'PUT') {
       const deviceId = decodeURIComponent(m[1]);
-      const device = deviceOf(req, method, p, deviceId);
+      const device = deviceOf(req, method, p, deviceId, body);
       const b = json() || {};
       if (!b.push_subscription || typeof b.push_subscription.endpoint !== 'string') return [400, { error: 'push_subscription' }];
       device.subscription = b.push_subscription;

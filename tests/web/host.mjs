@@ -26,9 +26,11 @@ export class Host {
 
   /** Enrollment's first half: a pairing and the QR's URL (the secret only in the fragment). */
   async createPairing(user) {
-    const r = await this.call('POST', '/v1/pairings', { user });
-    if (r.status !== 201) throw new Error(`POST /v1/pairings: ${r.status} ${JSON.stringify(r.body)}`);
     const secret = randomBytes(32);
+    // The service checks the phone's completion with this key derived from the secret.
+    const completionKey = createHmac('sha256', secret).update('twofold-pairing-completion-key-v1').digest();
+    const r = await this.call('POST', '/v1/pairings', { user, completion_key: b64u(completionKey) });
+    if (r.status !== 201) throw new Error(`POST /v1/pairings: ${r.status} ${JSON.stringify(r.body)}`);
     const fragment = new URLSearchParams({ p: r.body.pairing_id, k: b64u(secret), u: user, h: this.name });
     return { id: r.body.pairing_id, secret, secretB64u: b64u(secret), user, url: `${this.service}/pair#${fragment}` };
   }

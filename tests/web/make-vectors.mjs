@@ -89,13 +89,26 @@ const out = {
     proof_b64u: await proto.pairingProof(pairingSecret, pairingId, publicKeyB64u),
     url_fragment: '#' + new URLSearchParams({ p: pairingId, k: b64u(pairingSecret), u: 'alice', h: 'build-01.example.org' }),
   },
-  device_request: (() => ({
+  device_request: {
     method: 'GET', path: `/v1/devices/${deviceId}/pending`, device_id: deviceId, timestamp: 1767225605,
-  }))(),
+    counter: 1767225605123, body: '',
+  },
+  device_request_with_body: {
+    method: 'PUT', path: `/v1/devices/${deviceId}/subscription`, device_id: deviceId, timestamp: 1767225606,
+    counter: 1767225606000, body: '{"push_subscription":null}',
+  },
   challenges: [],
 };
-out.device_request.message = proto.deviceRequestMessage('GET', out.device_request.path, deviceId, 1767225605);
-out.device_request.signature_b64u = await proto.sign(privateKey, out.device_request.message);
+for (const r of [out.device_request, out.device_request_with_body]) {
+  r.body_sha256_b64u = await proto.bodyHash(r.body);
+  r.message = proto.deviceRequestMessage(r.method, r.path, deviceId, r.timestamp, r.counter, r.body_sha256_b64u);
+  r.signature_b64u = await proto.sign(privateKey, r.message);
+}
+{
+  const body = JSON.stringify({ public_key: publicKeyB64u, proof: out.pairing.proof_b64u, device_name: 'Test phone' });
+  out.pairing.completion_body = body;
+  out.pairing.completion_mac_b64u = await proto.pairingCompletionMac(pairingSecret, pairingId, body);
+}
 
 for (const v of challenges) {
   const hash = await proto.challengeHash(v.challenge);

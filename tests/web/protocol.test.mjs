@@ -56,8 +56,9 @@ test('canonical messages are the documented lines', () => {
   assert.equal(
     proto.decisionMessage({ challengeHash: 'H', decision: 'report', number: '', deviceId: 'd', decidedAt: 11 }),
     'twofold-decision-v1\nH\nreport\n\nd\n11');
-  assert.equal(proto.deviceRequestMessage('GET', '/v1/devices/d/pending', 'd', 99),
-    'twofold-device-request-v1\nGET\n/v1/devices/d/pending\nd\n99');
+  const empty = '47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU';
+  assert.equal(proto.deviceRequestMessage('GET', '/v1/devices/d/pending', 'd', 99, 7, empty),
+    `twofold-device-request-v2\nGET\n/v1/devices/d/pending\nd\n99\n7\n${empty}`);
 });
 
 test('malformed fields are refused, not signed', () => {
@@ -73,9 +74,13 @@ test('malformed fields are refused, not signed', () => {
   assert.throws(() => proto.decisionMessage({ ...d, decision: 'approve', number: 42 }));
   assert.throws(() => proto.decisionMessage({ ...d, decision: 'deny', number: '42' }));
   assert.throws(() => proto.decisionMessage({ ...d, decision: 'allow', number: '' }));
-  assert.throws(() => proto.deviceRequestMessage('get', '/v1/x', 'd', 1));
-  assert.throws(() => proto.deviceRequestMessage('GET', '/v1/x?y=1', 'd', 1));
-  assert.throws(() => proto.deviceRequestMessage('GET', '/x', 'd', 1));
+  const h = '47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU';
+  assert.throws(() => proto.deviceRequestMessage('get', '/v1/x', 'd', 1, 1, h));
+  assert.throws(() => proto.deviceRequestMessage('GET', '/v1/x?y=1', 'd', 1, 1, h));
+  assert.throws(() => proto.deviceRequestMessage('GET', '/x', 'd', 1, 1, h));
+  assert.throws(() => proto.deviceRequestMessage('GET', '/v1/x', 'd', 1, 0, h), undefined, 'counter 0');
+  assert.throws(() => proto.deviceRequestMessage('GET', '/v1/x', 'd', 1, 1.5, h), undefined, 'counter 1.5');
+  assert.throws(() => proto.deviceRequestMessage('GET', '/v1/x', 'd', 1, 1, 'x'), undefined, 'body hash');
 });
 
 test('pairing fragment parsing', () => {
@@ -136,9 +141,20 @@ test('vectors: challenge hashes, decision messages and signatures', async () => 
     assert.equal(sOf(b.signature) > half, v.signature_is_high_s);
     assert.notEqual(sOf(b.signature) > half, sOf(v.signature_other_s) > half);
   }
-  const r = vectors.device_request;
-  assert.equal(proto.deviceRequestMessage(r.method, r.path, r.device_id, r.timestamp), r.message);
-  assert.ok(nodeVerifies(pub, r.message, r.signature_b64u));
+  for (const r of [vectors.device_request, vectors.device_request_with_body]) {
+    assert.equal(r.body_sha256_b64u, createHash('sha256').update(r.body).digest('base64url'));
+    assert.equal(await proto.bodyHash(r.body), r.body_sha256_b64u);
+    assert.equal(proto.deviceRequestMessage(r.method, r.path, r.device_id, r.timestamp, r.counter, r.body_sha256_b64u), r.message);
+    assert.ok(nodeVerifies(pub, r.message, r.signature_b64u));
+  }
+  // The pairing completion's MAC, recomputed with node's HMAC.
+  const p = vectors.pairing;
+  const secret = Buffer.from(p.pairing_secret_b64u, 'base64url');
+  const key = createHmac('sha256', secret).update('twofold-pairing-completion-key-v1').digest();
+  const bodyHash = createHash('sha256').update(p.completion_body).digest('base64url');
+  const mac = createHmac('sha256', key).update(`twofold-pairing-completion-v1\n${p.pairing_id}\n${bodyHash}`).digest('base64url');
+  assert.equal(mac, p.completion_mac_b64u);
+  assert.equal(await proto.pairingCompletionMac(p.pairing_secret_b64u, p.pairing_id, p.completion_body), mac);
 });
 
 test('a fresh non-extractable key signs decisions node verifies (DER too, via createVerify)', async () => {
@@ -159,7 +175,13 @@ test('a fresh non-extractable key signs decisions node verifies (DER too, via cr
   const der = Buffer.concat([Buffer.from([0x30, 4 + r.length + s.length, 2, r.length]), r, Buffer.from([2, s.length]), s]);
   assert.ok(createVerify('sha256').update(msg).verify(nodePublicKey(pub), der));
 
-  const h = await proto.deviceHeaders(keys.privateKey, 'GET', '/v1/devices/dev1/pending', 'dev1', 1234);
+  const h = await proto.deviceHeaders(keys.privateKey, 'GET', '/v1/devices/dev1/pending', 'dev1', 1234, 5678);
   assert.equal(h['X-Twofold-Time'], '1234');
-  assert.ok(nodeVerifies(pub, 'twofold-device-request-v1\nGET\n/v1/devices/dev1/pending\ndev1\n1234', h['X-Twofold-Signature']));
+  assert.equal(h['X-Twofold-Counter'], '5678');
+  const empty = createHash('sha256').update('').digest('base64url');
+  assert.ok(nodeVerifies(pub, `twofold-device-request-v2\nGET\n/v1/devices/dev1/pending\ndev1\n1234\n5678\n${empty}`, h['X-Twofold-Signature']));
+  const putBody = '{"push_subscription":null}';
+  const put = await proto.deviceHeaders(keys.privateKey, 'PUT', '/v1/devices/dev1/subscription', 'dev1', 1234, 5679, putBody);
+  const hash = createHash('sha256').update(putBody).digest('base64url');
+  assert.ok(nodeVerifies(pub, `twofold-device-request-v2\nPUT\n/v1/devices/dev1/subscription\ndev1\n1234\n5679\n${hash}`, put['X-Twofold-Signature']));
 });

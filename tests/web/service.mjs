@@ -34,7 +34,7 @@ async function startRealService(bin) {
     '',
   ].join('\n'), { mode: 0o600 });
   const cli = (...args) => execFileSync(bin, ['--config', config, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const added = cli('serve', '--add-host', 'testhost');
+  const added = cli('serve', '--add-host', 'build-01.example.org');
   const hostToken = added.split('\n').map((l) => l.trim()).find((l) => /^[A-Za-z0-9_-]{43}$/.test(l));
   if (!hostToken) throw new Error(`twofold serve --add-host printed no token:\n${added}`);
 

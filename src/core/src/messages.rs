@@ -179,9 +179,9 @@ pub const ENROLL_PUSH_TEST: &str = "✓ Phone paired ({name}).\n\
 Approve the test notification on your phone: number {number}, then press Enter: ";
 /// Above the recovery codes: the test push came back approved.
 pub const ENROLL_PUSH_APPROVED: &str = "Notification approved ✓\n";
-/// Above the recovery codes: paired, but the test push was not approved.
-pub const ENROLL_PUSH_NOT_APPROVED: &str = "The test notification was not approved. Your phone is \
-paired all the same; if sign-ins do not reach it, use codes from your app.\n";
+/// Above the recovery codes: the test push was not approved, so the pairing was undone.
+pub const ENROLL_PUSH_NOT_APPROVED: &str = "The test notification was not approved, so the phone \
+was not paired. Use codes from your app; to try again, type pair at a later sign-in's code prompt.\n";
 /// Above the recovery codes: a phone answered, but its pairing did not verify.
 pub const ENROLL_PUSH_REFUSED: &str =
     "The phone's pairing could not be verified and was not saved: use codes from your app.\n";

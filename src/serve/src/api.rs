@@ -7,15 +7,16 @@ mod devices;
 mod pairings;
 
 use super::auth;
+use super::body;
 use super::challenges::Challenges;
 use super::error::ApiError;
-use super::limits::{ClientLimiter, MAX_BODY_BYTES, MAX_WAIT_SECONDS};
+use super::limits::{ClientLimiter, MAX_WAIT_SECONDS};
+use super::log;
 use super::notify::Notifier;
 use super::page;
 use super::store::{self, Store};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -34,8 +35,28 @@ pub struct AppState {
     pub limiter: ClientLimiter,
     pub notifier: Arc<Notifier>,
     pub behind_proxy: bool,
+    /// Proxies (besides loopback) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
     pub challenge_max_seconds: u64,
     pub allow_loopback_push: bool,
+    /// Where Web Push may go (public addresses unless configured).
+    pub push_targets: Arc<super::push_target::PushTargets>,
+    /// How long a client may take to send a request body.
+    pub body_timeout: std::time::Duration,
+    /// Long-polls held per host (`max_pending_per_host` each).
+    pub waiters: super::quota::HostWaiters,
+}
+
+impl AppState {
+    /// A long-poll slot for `host`, or 503 (logged) when the host holds its quota.
+    pub fn waiter_slot(&self, host: &str) -> Result<super::quota::WaiterSlot, ApiError> {
+        self.waiters.acquire(host).ok_or_else(|| {
+            log(&format!(
+                "event=refused reason=host_quota host={host:?} quota=long_polls"
+            ));
+            ApiError::host_busy()
+        })
+    }
 }
 
 /// The state as handlers receive it.
@@ -67,9 +88,8 @@ pub fn router(state: Shared) -> Router {
     for file in page::FILES {
         app = app.route(file.path, get(page::serve));
     }
-    app.fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+    // Bodies are read only through `JsonBody` (size, deadline, copying: body.rs).
+    app.fallback(not_found).with_state(state)
 }
 
 async fn not_found() -> ApiError {
@@ -111,7 +131,7 @@ impl FromRequestParts<Shared> for HostAuth {
             Some(name) => Ok(HostAuth(name)),
             None => {
                 // Failed guesses count against the client like any unauthenticated request.
-                let client = Client::from_parts(parts, state.behind_proxy);
+                let client = Client::from_parts(parts, state);
                 if !state.limiter.allow(client.0) {
                     return Err(ApiError::too_many("too many failed requests"));
                 }
@@ -122,17 +142,18 @@ impl FromRequestParts<Shared> for HostAuth {
 }
 
 /// The client's address: the TCP peer, or behind a proxy the last `X-Forwarded-For` entry
-/// (the one the proxy itself added).
+/// (the one the proxy itself added) — believed only when the peer is loopback or a trusted proxy.
 #[derive(Debug, Clone, Copy)]
 pub struct Client(pub IpAddr);
 
 impl Client {
-    fn from_parts(parts: &Parts, behind_proxy: bool) -> Client {
+    fn from_parts(parts: &Parts, state: &AppState) -> Client {
         let peer = parts
             .extensions
             .get::<Peer>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
-        if !behind_proxy {
+        let proxy = peer.is_loopback() || state.trusted_proxies.contains(&peer);
+        if !state.behind_proxy || !proxy {
             return Client(peer);
         }
         let forwarded = parts
@@ -162,11 +183,35 @@ impl FromRequestParts<Shared> for Client {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
-        Ok(Client::from_parts(parts, state.behind_proxy))
+        Ok(Client::from_parts(parts, state))
     }
 }
 
-/// A JSON body of at most [`MAX_BODY_BYTES`], whatever its Content-Type; errors as JSON.
+/// A client that has been charged one request of its allowance — before the body is read,
+/// so bodies that are slow, oversized or malformed count too. (Extractors run in order: put
+/// this one before [`JsonBody`].)
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimited(pub Client);
+
+impl FromRequestParts<Shared> for RateLimited {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let client = Client::from_parts(parts, state);
+        if let Err(e) = client.limit(state) {
+            // Anyone can cause this at will: at most one line a minute per address.
+            let path = format!(" path={:?}", parts.uri.path());
+            super::refusal_log::refused("client_rate_limit", client.0, &path);
+            return Err(e);
+        }
+        // An announced oversized body is refused before anything else is done for it.
+        body::check_announced_length(&parts.headers)?;
+        Ok(RateLimited(client))
+    }
+}
+
+/// A JSON body of at most 16 KiB, whatever its Content-Type; errors as JSON. Its length is
+/// checked before it is read, and it must arrive within the client deadline (body.rs).
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T>
@@ -176,16 +221,41 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::too_large()
-            } else {
-                ApiError::bad_request("could not read the request body")
-            }
-        })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(format!("body: {e}")))
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A JSON body, parsed: every error a 400 that names the problem.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("body: {e}")))
+}
+
+/// The body's exact bytes (at most 16 KiB, within the client deadline), for requests whose
+/// signature covers them.
+pub struct RawBody(pub Vec<u8>);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody
+where
+    Shared: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let shared = Shared::from_ref(state);
+        let (parts, request_body) = req.into_parts();
+        body::check_announced_length(&parts.headers)?;
+        body::read_bounded(request_body, shared.body_timeout)
+            .await
+            .inspect_err(|e| {
+                if e.status == StatusCode::REQUEST_TIMEOUT {
+                    log(&format!(
+                        "event=refused reason=slow_body path={:?}",
+                        parts.uri.path()
+                    ));
+                }
+            })
+            .map(RawBody)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Who is asking: hosts by bearer token (constant-time comparison of SHA-256 digests), devices
-//! by an ECDSA P-256 signature over the device-request message with a ±120 s clock window.
+//! by an ECDSA P-256 signature over the device-request message (method, path, body hash, a
+//! counter that must grow with every request, and a time within ±120 s).
 #![forbid(unsafe_code)]
 
 use super::b64u;
@@ -55,16 +56,31 @@ pub enum DeviceAuthError {
     UnknownDevice,
     #[error("bad signature")]
     BadSignature,
+    #[error("counter not above the last one accepted (a replayed request)")]
+    Replayed,
 }
 
-/// The device-request message a device signs (protocol v1).
+/// Largest counter a device may send (JavaScript's largest exact integer).
+pub const MAX_COUNTER: u64 = (1 << 53) - 1;
+
+/// The device-request message a device signs (protocol v2): `body_sha256` is b64u of SHA-256
+/// over the exact body bytes (of the empty string without a body).
 pub fn device_request_message(
     method: &str,
     path: &str,
     device_id: &str,
     timestamp: &str,
+    counter: &str,
+    body_sha256: &str,
 ) -> String {
-    format!("twofold-device-request-v1\n{method}\n{path}\n{device_id}\n{timestamp}")
+    format!(
+        "twofold-device-request-v2\n{method}\n{path}\n{device_id}\n{timestamp}\n{counter}\n{body_sha256}"
+    )
+}
+
+/// b64u of SHA-256 over a request body.
+pub fn body_hash(body: &[u8]) -> String {
+    b64u::encode(Sha256::digest(body))
 }
 
 /// The `X-Twofold-*` headers of a request.
@@ -72,37 +88,54 @@ pub fn device_request_message(
 pub struct DeviceHeaders<'a> {
     pub device_id: Option<&'a str>,
     pub timestamp: Option<&'a str>,
+    pub counter: Option<&'a str>,
     pub signature: Option<&'a str>,
+}
+
+/// What [`DeviceHeaders::precheck`] found well-formed.
+#[derive(Debug)]
+pub struct Prechecked<'a> {
+    pub timestamp: &'a str,
+    pub counter_text: &'a str,
+    pub counter: u64,
+    pub signature: Signature,
+}
+
+/// A decimal number with one spelling (no sign, no leading zeros).
+fn canonical_number(text: &str) -> Option<u64> {
+    let n: u64 = text.parse().ok()?;
+    (n.to_string() == text).then_some(n)
 }
 
 impl<'a> DeviceHeaders<'a> {
     /// Checks everything that needs no database: presence, the device named in the path,
-    /// and the time window. Returns the timestamp text and the decoded signature.
-    pub fn precheck(
-        &self,
-        path_device: &str,
-        now: u64,
-    ) -> Result<(&'a str, Signature), DeviceAuthError> {
-        let (Some(device), Some(ts_text), Some(sig)) =
-            (self.device_id, self.timestamp, self.signature)
+    /// the time window and the counter's form.
+    pub fn precheck(&self, path_device: &str, now: u64) -> Result<Prechecked<'a>, DeviceAuthError> {
+        let (Some(device), Some(ts_text), Some(counter_text), Some(sig)) =
+            (self.device_id, self.timestamp, self.counter, self.signature)
         else {
             return Err(DeviceAuthError::Headers);
         };
         if device != path_device {
             return Err(DeviceAuthError::WrongDevice);
         }
-        let ts: u64 = ts_text.parse().map_err(|_| DeviceAuthError::Headers)?;
-        if ts.to_string() != ts_text {
-            return Err(DeviceAuthError::Headers); // one spelling per time: no '+', no leading zeros
-        }
+        let ts = canonical_number(ts_text).ok_or(DeviceAuthError::Headers)?;
+        let counter = canonical_number(counter_text)
+            .filter(|c| (1..=MAX_COUNTER).contains(c))
+            .ok_or(DeviceAuthError::Headers)?;
         if ts.abs_diff(now) > DEVICE_CLOCK_WINDOW {
             return Err(DeviceAuthError::Stale);
         }
-        let sig = b64u::decode(sig)
+        let signature = b64u::decode(sig)
             .ok()
             .and_then(|raw| Signature::from_slice(&raw).ok())
             .ok_or(DeviceAuthError::BadSignature)?;
-        Ok((ts_text, sig))
+        Ok(Prechecked {
+            timestamp: ts_text,
+            counter_text,
+            counter,
+            signature,
+        })
     }
 }
 
@@ -164,14 +197,16 @@ mod tests {
     #[test]
     fn device_signature_is_checked_and_high_s_is_accepted() {
         let k = key();
-        let msg = device_request_message("GET", "/v1/devices/d/pending", "d", "1000");
+        let empty = body_hash(b"");
+        let msg = device_request_message("GET", "/v1/devices/d/pending", "d", "1000", "1", &empty);
         let sig: Signature = k.sign(msg.as_bytes());
         assert!(verify(&public(&k), msg.as_bytes(), &sig).is_ok());
         // The other, equally valid, S (WebCrypto produces either).
         let (r, s) = sig.split_scalars();
         let high = Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
         assert!(verify(&public(&k), msg.as_bytes(), &high).is_ok());
-        let other = device_request_message("GET", "/v1/devices/d/pending", "d", "1001");
+        let other =
+            device_request_message("GET", "/v1/devices/d/pending", "d", "1000", "2", &empty);
         assert_eq!(
             verify(&public(&k), other.as_bytes(), &sig),
             Err(DeviceAuthError::BadSignature)
@@ -187,6 +222,7 @@ mod tests {
         let h = DeviceHeaders {
             device_id: Some("d"),
             timestamp: Some("1000"),
+            counter: Some("5"),
             signature: Some(&sig),
         };
         assert!(h.precheck("d", 1100).is_ok());
@@ -201,6 +237,22 @@ mod tests {
         };
         assert_eq!(
             zero.precheck("d", 1000).err(),
+            Some(DeviceAuthError::Headers)
+        );
+        for bad in ["0", "05", "-1", "9007199254740992"] {
+            let c = DeviceHeaders {
+                counter: Some(bad),
+                ..h
+            };
+            assert_eq!(
+                c.precheck("d", 1000).err(),
+                Some(DeviceAuthError::Headers),
+                "{bad}"
+            );
+        }
+        let none = DeviceHeaders { counter: None, ..h };
+        assert_eq!(
+            none.precheck("d", 1000).err(),
             Some(DeviceAuthError::Headers)
         );
     }

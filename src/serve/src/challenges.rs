@@ -23,8 +23,9 @@ pub struct Challenge {
     /// Devices allowed to answer (from the host's own record).
     #[serde(skip)]
     pub device_ids: Vec<String>,
-    /// The authenticated host that posted it (from its token).
-    #[serde(skip)]
+    /// The authenticated host that posted it: the name it was added with (`--add-host`), bound
+    /// to its token. The page shows this, not `host`, which is whatever the host wrote.
+    #[serde(rename = "registered_host")]
     pub owner: String,
 }
 
@@ -77,6 +78,8 @@ pub enum InsertError {
     DuplicateId,
     /// `max_pending` challenges are held already.
     Full,
+    /// This host holds `max_pending_per_host` challenges already (other hosts are not affected).
+    HostFull,
 }
 
 /// Why a decision was not stored.
@@ -94,12 +97,44 @@ struct Inner {
     by_id: HashMap<String, Arc<Entry>>,
     /// (owner host, user) → id of the challenge still waiting for a decision.
     pending: HashMap<(String, String), String>,
+    /// Owner host → how many of `by_id` are its.
+    per_host: HashMap<String, usize>,
+}
+
+impl Inner {
+    fn add(&mut self, entry: Arc<Entry>) {
+        *self
+            .per_host
+            .entry(entry.challenge.owner.clone())
+            .or_default() += 1;
+        self.by_id.insert(entry.challenge.id.clone(), entry);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
+        let entry = self.by_id.remove(id)?;
+        uncount(&mut self.per_host, &entry.challenge.owner);
+        Some(entry)
+    }
+
+    fn held_by(&self, owner: &str) -> usize {
+        self.per_host.get(owner).copied().unwrap_or(0)
+    }
+}
+
+fn uncount(per_host: &mut HashMap<String, usize>, owner: &str) {
+    if let Some(n) = per_host.get_mut(owner) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            per_host.remove(owner);
+        }
+    }
 }
 
 /// All challenges held by the service.
 pub struct Challenges {
     inner: Mutex<Inner>,
     max: usize,
+    max_per_host: usize,
 }
 
 /// Unix time as a `Duration`.
@@ -116,11 +151,13 @@ pub fn deadline_of(expires: u64) -> Instant {
 }
 
 impl Challenges {
-    /// Holds at most `max` challenges (pending or decided but not yet expired).
-    pub fn new(max: usize) -> Challenges {
+    /// Holds at most `max` challenges (pending or decided but not yet expired), at most
+    /// `max_per_host` of them from one host.
+    pub fn new(max: usize, max_per_host: usize) -> Challenges {
         Challenges {
             inner: Mutex::new(Inner::default()),
             max,
+            max_per_host,
         }
     }
 
@@ -140,7 +177,7 @@ impl Challenges {
             match inner.by_id.get(&old) {
                 Some(e) if e.deadline > now => return Err(InsertError::UserPending),
                 _ => {
-                    inner.by_id.remove(&old);
+                    inner.remove(&old);
                     inner.pending.remove(&key);
                 }
             }
@@ -149,10 +186,14 @@ impl Challenges {
             if e.deadline > now {
                 return Err(InsertError::DuplicateId);
             }
-            inner.by_id.remove(&challenge.id);
+            inner.remove(&challenge.id);
         }
-        if inner.by_id.len() >= self.max {
+        let owner = challenge.owner.as_str();
+        if inner.by_id.len() >= self.max || inner.held_by(owner) >= self.max_per_host {
             sweep_locked(&mut inner, now);
+            if inner.held_by(owner) >= self.max_per_host {
+                return Err(InsertError::HostFull);
+            }
             if inner.by_id.len() >= self.max {
                 return Err(InsertError::Full);
             }
@@ -164,9 +205,7 @@ impl Challenges {
             status,
         });
         inner.pending.insert(key, entry.challenge.id.clone());
-        inner
-            .by_id
-            .insert(entry.challenge.id.clone(), Arc::clone(&entry));
+        inner.add(Arc::clone(&entry));
         Ok(entry)
     }
 
@@ -213,7 +252,7 @@ impl Challenges {
             return false;
         }
         entry.status.send_replace(Status::Withdrawn);
-        inner.by_id.remove(id);
+        inner.remove(id);
         let key = (owner.to_string(), entry.challenge.user.clone());
         if inner.pending.get(&key).is_some_and(|p| p == id) {
             inner.pending.remove(&key);
@@ -238,16 +277,30 @@ impl Challenges {
         sweep_locked(&mut self.lock(), Instant::now());
     }
 
+    /// How many challenges are held (for the log).
+    pub fn len(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
     /// True when none are held.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.lock().by_id.is_empty()
     }
 }
 
 fn sweep_locked(inner: &mut Inner, now: Instant) {
-    inner.by_id.retain(|_, e| e.deadline > now);
-    let Inner { by_id, pending } = inner;
+    let Inner {
+        by_id,
+        pending,
+        per_host,
+    } = inner;
+    by_id.retain(|_, e| {
+        let keep = e.deadline > now;
+        if !keep {
+            uncount(per_host, &e.challenge.owner);
+        }
+        keep
+    });
     pending.retain(|_, id| by_id.contains_key(id));
 }
 
@@ -283,7 +336,7 @@ mod tests {
 
     #[test]
     fn one_pending_challenge_per_host_and_user() {
-        let c = Challenges::new(10);
+        let c = Challenges::new(10, 10);
         c.insert(challenge("a", "alice", 60)).unwrap();
         assert_eq!(
             c.insert(challenge("b", "alice", 60)).err(),
@@ -301,7 +354,7 @@ mod tests {
 
     #[test]
     fn first_decision_wins_and_only_named_devices_may_answer() {
-        let c = Challenges::new(10);
+        let c = Challenges::new(10, 10);
         let entry = c.insert(challenge("a", "alice", 60)).unwrap();
         assert_eq!(
             c.decide("a", decision("d2")),
@@ -318,7 +371,7 @@ mod tests {
 
     #[test]
     fn full_service_refuses_and_expired_challenges_are_gone() {
-        let c = Challenges::new(1);
+        let c = Challenges::new(1, 10);
         c.insert(challenge("a", "alice", 0)).unwrap(); // expires now
         assert!(c.get("a").is_none());
         c.insert(challenge("b", "bob", 60)).unwrap(); // the expired one is swept to make room
@@ -331,8 +384,25 @@ mod tests {
     }
 
     #[test]
+    fn one_host_at_its_quota_leaves_room_for_others() {
+        let c = Challenges::new(10, 2);
+        c.insert(challenge("a", "alice", 60)).unwrap();
+        c.insert(challenge("b", "bob", 60)).unwrap();
+        assert_eq!(
+            c.insert(challenge("c", "carol", 60)).err(),
+            Some(InsertError::HostFull)
+        );
+        let mut other = challenge("d", "carol", 60);
+        other.owner = "web2".into();
+        c.insert(other).unwrap();
+        // Withdrawing one gives the host its room back.
+        assert!(c.withdraw("a", "web1"));
+        c.insert(challenge("e", "carol", 60)).unwrap();
+    }
+
+    #[test]
     fn pending_is_listed_only_for_named_devices() {
-        let c = Challenges::new(10);
+        let c = Challenges::new(10, 10);
         c.insert(challenge("a", "alice", 60)).unwrap();
         assert!(c.pending_for("web1", "alice", "d1").is_some());
         assert!(c.pending_for("web1", "alice", "d9").is_none());

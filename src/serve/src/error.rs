@@ -66,6 +66,15 @@ impl ApiError {
         )
     }
 
+    /// 408: the request (headers or body) did not arrive in time.
+    pub fn timeout() -> ApiError {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request body did not arrive in time",
+        )
+    }
+
     /// 429: this client address sent too many requests.
     pub fn too_many(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
@@ -77,6 +86,24 @@ impl ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "full",
             "too many pending challenges; try again later",
+        )
+    }
+
+    /// 503: this host holds as many challenges as one host may (other hosts are unaffected).
+    pub fn host_full() -> ApiError {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "full",
+            "this host holds too many pending challenges; try again later",
+        )
+    }
+
+    /// 503: this host holds as many long-polls as one host may.
+    pub fn host_busy() -> ApiError {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "full",
+            "this host holds too many waiting requests; try again later",
         )
     }
 

@@ -7,11 +7,16 @@
 
 mod api;
 pub mod auth;
+mod body;
 pub mod challenges;
+mod decision;
 mod error;
 mod limits;
 mod notify;
 mod page;
+pub mod push_target; // pub for the fuzz targets
+mod quota;
+mod refusal_log;
 pub mod store;
 mod tls;
 pub mod webpush;
@@ -171,11 +176,29 @@ fn run(config: &ServeConfig) -> Result<(), ServeError> {
              behind_proxy = true when a reverse proxy on this machine terminates TLS"
         )));
     }
-    raise_open_files_limit();
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
     };
+    let timeout = Duration::from_secs(config.client_timeout_seconds);
+    let trusted: Vec<std::net::IpAddr> = config
+        .trusted_proxies
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    // Behind a proxy, plain HTTP is for the proxy only: loopback and `trusted_proxies`.
+    let admit = Admit {
+        only_proxies: tls.is_none() && config.behind_proxy,
+        trusted: trusted.clone(),
+        timeout,
+    };
+    if admit.only_proxies && !addr.ip().is_loopback() && trusted.is_empty() {
+        return Err(ServeError::Config(format!(
+            "behind_proxy on {addr}: set [serve] trusted_proxies to the proxies' addresses \
+             (plain HTTP is only accepted from loopback and those), or listen on 127.0.0.1"
+        )));
+    }
+    raise_open_files_limit();
     let store = Store::open(&config.database)?;
     let vapid = webpush::VapidKey::load_or_create(&config.vapid_key_file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -183,17 +206,30 @@ fn run(config: &ServeConfig) -> Result<(), ServeError> {
         .thread_name("twofold-serve")
         .build()?;
     runtime.block_on(async {
-        let notifier = Arc::new(Notifier::new(config, vapid, store.clone())?);
+        let push_targets = Arc::new(push_target::PushTargets::new(
+            config.allow_loopback_push,
+            &config.push_allowed_networks,
+        ));
+        let notifier = Arc::new(Notifier::new(
+            config,
+            vapid,
+            store.clone(),
+            Arc::clone(&push_targets),
+        )?);
         let (pairings_changed, _) = tokio::sync::watch::channel(0);
         let state = Arc::new(AppState {
             store,
-            challenges: Challenges::new(config.max_pending),
+            challenges: Challenges::new(config.max_pending, config.max_pending_per_host),
             pairings_changed,
             limiter: ClientLimiter::new(config.client_requests_per_minute),
             notifier,
             behind_proxy: config.behind_proxy,
+            trusted_proxies: trusted.clone(),
             challenge_max_seconds: config.challenge_max_seconds,
             allow_loopback_push: config.allow_loopback_push,
+            push_targets,
+            body_timeout: timeout,
+            waiters: quota::HostWaiters::new(config.max_pending_per_host),
         });
         let listener = TcpListener::bind(addr)
             .await
@@ -207,14 +243,31 @@ fn run(config: &ServeConfig) -> Result<(), ServeError> {
         println!("twofold serve: listening on {scheme}://{local}");
         log(&format!("event=started listen={scheme}://{local}"));
         tokio::spawn(housekeeping(Arc::clone(&state)));
-        accept_loop(listener, api::router(state), tls).await
+        accept_loop(listener, api::router(state), tls, admit).await
     })
+}
+
+/// Who may connect, and how long each phase of a request may take.
+#[derive(Clone)]
+struct Admit {
+    /// Plain HTTP behind a proxy: only loopback and `trusted` peers.
+    only_proxies: bool,
+    trusted: Vec<std::net::IpAddr>,
+    timeout: Duration,
+}
+
+impl Admit {
+    fn allows(&self, peer: &SocketAddr) -> bool {
+        let ip = peer.ip().to_canonical();
+        !self.only_proxies || ip.is_loopback() || self.trusted.contains(&ip)
+    }
 }
 
 async fn accept_loop(
     listener: TcpListener,
     app: axum::Router,
     tls: Option<TlsAcceptor>,
+    admit: Admit,
 ) -> Result<(), ServeError> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -225,14 +278,26 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                if !admit.allows(&peer) {
+                    refusal_log::refused("not_a_trusted_proxy", peer.ip(), "");
+                    drop(stream);
+                    continue;
+                }
                 // Small answers must leave at once, not wait for Nagle.
                 let _ = stream.set_nodelay(true);
                 // Separate tasks, so a waiting plain connection carries no TLS state.
+                let timeout = admit.timeout;
                 match &tls {
-                    None => tokio::spawn(serve_http(TokioIo::new(stream), peer, app.clone())),
-                    Some(acceptor) => {
-                        tokio::spawn(serve_tls(stream, peer, app.clone(), acceptor.clone()))
+                    None => {
+                        tokio::spawn(serve_http(TokioIo::new(stream), peer, app.clone(), timeout))
                     }
+                    Some(acceptor) => tokio::spawn(serve_tls(
+                        stream,
+                        peer,
+                        app.clone(),
+                        acceptor.clone(),
+                        timeout,
+                    )),
                 };
             }
             Err(e) => {
@@ -246,16 +311,24 @@ async fn accept_loop(
     Ok(())
 }
 
-/// Completes a TLS handshake (at most 10 s), then serves HTTP over it.
-async fn serve_tls(stream: TcpStream, peer: SocketAddr, app: axum::Router, acceptor: TlsAcceptor) {
-    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+/// Completes a TLS handshake (within `timeout`), then serves HTTP over it.
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: axum::Router,
+    acceptor: TlsAcceptor,
+    timeout: Duration,
+) {
+    let handshake = tokio::time::timeout(timeout, acceptor.accept(stream)).await;
     if let Ok(Ok(stream)) = handshake {
-        serve_http(TokioIo::new(stream), peer, app).await;
+        serve_http(TokioIo::new(stream), peer, app, timeout).await;
     }
 }
 
-/// Serves one connection (HTTP/1.1, keep-alive), with limits on slow or huge headers.
-async fn serve_http<I>(io: I, peer: SocketAddr, app: axum::Router)
+/// Serves one connection (HTTP/1.1, keep-alive), with limits on slow or huge headers: the
+/// header timer also runs while a kept-alive connection waits for its next request, so an idle
+/// connection is closed after `timeout`. (Bodies have their own deadline: body.rs.)
+async fn serve_http<I>(io: I, peer: SocketAddr, app: axum::Router, timeout: Duration)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -267,7 +340,7 @@ where
         .map_response(api::common_headers);
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10))
+        .header_read_timeout(timeout)
         .max_buf_size(64 * 1024)
         .serve_connection(io, TowerToHyperService::new(service));
     // Clients going away mid-request is normal for long-polls; nothing to log.

@@ -4,6 +4,7 @@
 //! fixed text and the page's address. Sending never delays the host's request.
 #![forbid(unsafe_code)]
 
+use super::push_target::{PushResolver, PushTargets};
 use super::store::{self, DeviceRow, Store};
 use super::webpush::{self, VapidKey};
 use super::wire::PushSubscription;
@@ -18,7 +19,11 @@ const MAX_IN_FLIGHT: usize = 64;
 
 /// The notifier, shared by the handlers.
 pub struct Notifier {
+    /// For Web Push: connects only to allowed (public) addresses, no proxy.
     http: reqwest::Client,
+    /// For ntfy (an address the administrator configured).
+    ntfy_http: reqwest::Client,
+    targets: Arc<PushTargets>,
     vapid: VapidKey,
     /// VAPID `sub`: whom a push service can contact.
     subject: String,
@@ -33,16 +38,26 @@ impl Notifier {
         config: &ServeConfig,
         vapid: VapidKey,
         store: Store,
+        targets: Arc<PushTargets>,
     ) -> Result<Notifier, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("twofold-serve/", env!("CARGO_PKG_VERSION")))
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .connect_timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("twofold-serve/", env!("CARGO_PKG_VERSION")))
+        };
+        // A proxy would resolve the name itself, past the address check.
+        let http = builder()
+            .no_proxy()
+            .dns_resolver(Arc::new(PushResolver(Arc::clone(&targets))))
             .build()?;
+        let ntfy_http = builder().build()?;
         let page_url = config.public_base().map(|b| format!("{b}/"));
         Ok(Notifier {
             http,
+            ntfy_http,
+            targets,
             vapid,
             subject: config
                 .public_base()
@@ -109,6 +124,12 @@ impl Notifier {
                 ));
             }
         };
+        // IP literals never reach the resolver: check them here (names are checked there).
+        if let Err(why) = self.targets.check_endpoint(&sub.endpoint) {
+            return log(&format!(
+                "event=push_refused device={device_id} reason={why:?}"
+            ));
+        }
         let Some(authorization) =
             self.vapid
                 .authorization(&sub.endpoint, &self.subject, unix_now())
@@ -149,7 +170,7 @@ impl Notifier {
             )),
             Err(e) => log(&format!(
                 "event=push_failed device={device_id} reason={:?}",
-                e.to_string()
+                error_reason(e)
             )),
         }
     }
@@ -159,7 +180,7 @@ impl Notifier {
             return;
         };
         let sent = self
-            .http
+            .ntfy_http
             .post(url)
             .header("Title", "twofold")
             .header("Priority", "high")
@@ -175,4 +196,18 @@ impl Notifier {
             Err(e) => log(&format!("event=ntfy_failed reason={:?}", e.to_string())),
         }
     }
+}
+
+/// A client error for the log: without the URL (a push endpoint is a capability) and with
+/// its causes (e.g. the address check's refusal).
+fn error_reason(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

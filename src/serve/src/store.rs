@@ -67,7 +67,18 @@ pub enum Completion {
     Done,
     Unknown,
     AlreadyCompleted,
+    /// The user has as many active devices through this host as one user may.
+    TooManyDevices,
+    /// The host has as many active devices as one host may.
+    HostDevicesFull,
 }
+
+/// Active devices one host may register for one user (a challenge names at most 16).
+pub const MAX_DEVICES_PER_USER: i64 = 16;
+
+/// Active devices one host may have in all (a host names its users itself, so the per-user
+/// limit alone would not bound it).
+pub const MAX_DEVICES_PER_HOST: i64 = 100_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hosts (
@@ -82,7 +93,8 @@ CREATE TABLE IF NOT EXISTS pairings (
     created INTEGER NOT NULL,
     expires INTEGER NOT NULL,
     device_id TEXT,
-    proof TEXT
+    proof TEXT,
+    completion_key BLOB
 );
 CREATE INDEX IF NOT EXISTS pairings_host ON pairings(host);
 CREATE TABLE IF NOT EXISTS devices (
@@ -93,11 +105,33 @@ CREATE TABLE IF NOT EXISTS devices (
     name TEXT NOT NULL,
     added INTEGER NOT NULL,
     removed INTEGER,
-    push_subscription TEXT
+    push_subscription TEXT,
+    request_counter INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS devices_host_user ON devices(host, user);
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 ";
+
+/// Columns added after version 1, for databases made before them: (table, column, type).
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("devices", "request_counter", "INTEGER NOT NULL DEFAULT 0"),
+    ("pairings", "completion_key", "BLOB"),
+];
+
+/// Adds the columns a version-1 database lacks (idempotent).
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
+}
 
 /// The database, shared by the request handlers (one connection; SQLite calls are short).
 #[derive(Clone)]
@@ -138,6 +172,7 @@ impl Store {
         // Rollback journal (not WAL): `--add-host`, run as root while the service runs as its
         // own user, then leaves no root-owned -wal/-shm files behind.
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -245,20 +280,47 @@ pub fn open_pairings(db: &Connection, host: &str, now: u64) -> Result<u64, Store
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Records a new pairing.
+/// Records a new pairing with the key its completion must be MACed with.
 pub fn create_pairing(
     db: &Connection,
     id: &str,
     host: &str,
     user: &str,
-    created: u64,
-    expires: u64,
+    (created, expires): (u64, u64),
+    completion_key: &[u8],
 ) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO pairings (id, host, user, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, host, user, created as i64, expires as i64],
+        "INSERT INTO pairings (id, host, user, created, expires, completion_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            id,
+            host,
+            user,
+            created as i64,
+            expires as i64,
+            completion_key
+        ],
     )?;
     Ok(())
+}
+
+/// The host of an open pairing and its completion key (`None` for a pairing opened before
+/// completion keys existed).
+pub type PairingKey = (String, Option<Vec<u8>>);
+
+/// An open pairing's host and completion key: `None` if unknown or expired.
+pub fn pairing_completion_key(
+    db: &Connection,
+    id: &str,
+    now: u64,
+) -> Result<Option<PairingKey>, StoreError> {
+    Ok(db
+        .query_row(
+            "SELECT host, completion_key FROM pairings WHERE id = ?1 AND expires > ?2",
+            params![id, now as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
 }
 
 /// A pairing that has not expired at `now`.
@@ -306,6 +368,22 @@ pub fn complete_pairing(
     };
     if open.completed.is_some() {
         return Ok(Completion::AlreadyCompleted);
+    }
+    let active: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM devices WHERE host = ?1 AND user = ?2 AND removed IS NULL",
+        params![open.host, open.user],
+        |r| r.get(0),
+    )?;
+    if active >= MAX_DEVICES_PER_USER {
+        return Ok(Completion::TooManyDevices);
+    }
+    let of_host: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM devices WHERE host = ?1 AND removed IS NULL",
+        params![open.host],
+        |r| r.get(0),
+    )?;
+    if of_host >= MAX_DEVICES_PER_HOST {
+        return Ok(Completion::HostDevicesFull);
     }
     tx.execute(
         "INSERT INTO devices (device_id, host, user, public_key, name, added, push_subscription)
@@ -358,6 +436,18 @@ pub fn devices_of(db: &Connection, host: &str, user: &str) -> Result<Vec<DeviceR
     let mut stmt = db.prepare_cached(&sql)?;
     let rows = stmt.query_map([host, user], device_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records `counter` as the device's latest request if it is above the last one: false for a
+/// replayed (or reordered) request. One statement, so two racing requests cannot both pass.
+pub fn claim_counter(db: &Connection, device_id: &str, counter: u64) -> Result<bool, StoreError> {
+    let counter = i64::try_from(counter).unwrap_or(i64::MAX);
+    let n = db.execute(
+        "UPDATE devices SET request_counter = ?2
+         WHERE device_id = ?1 AND removed IS NULL AND request_counter < ?2",
+        params![device_id, counter],
+    )?;
+    Ok(n == 1)
 }
 
 /// Replaces (or with `None` clears) a device's Web Push subscription.

@@ -5,6 +5,7 @@
 use super::auth::valid_public_key;
 use super::b64u;
 use super::error::ApiError;
+use super::push_target::PushTargets;
 use serde::{Deserialize, Serialize};
 use twofold_core::config::{authority_host, is_loopback_host};
 
@@ -57,11 +58,16 @@ fn check_b64u_len(field: &str, value: &str, len: usize) -> Result<Vec<u8>, ApiEr
 #[derive(Debug, Deserialize)]
 pub struct NewPairing {
     pub user: String,
+    /// `HMAC-SHA256(pairing secret, "twofold-pairing-completion-key-v1")`, b64u: what the
+    /// service checks the phone's completion with.
+    pub completion_key: String,
 }
 
 impl NewPairing {
-    pub fn check(&self) -> Checked {
-        check_text("user", &self.user, 256, false)
+    /// Returns the decoded completion key.
+    pub fn check(&self) -> Result<Vec<u8>, ApiError> {
+        check_text("user", &self.user, 256, false)?;
+        check_b64u_len("completion_key", &self.completion_key, 32)
     }
 }
 
@@ -80,8 +86,9 @@ pub struct PushKeys {
 }
 
 impl PushSubscription {
-    /// `https://` endpoints only (plain `http://` on loopback when `allow_loopback_http`).
-    pub fn check(&self, allow_loopback_http: bool) -> Checked {
+    /// `https://` endpoints only (plain `http://` on loopback when `allow_loopback_http`); an
+    /// IP literal must be an address `targets` allows (names are checked when resolved).
+    pub fn check(&self, allow_loopback_http: bool, targets: &PushTargets) -> Checked {
         let e = &self.endpoint;
         let bad = || ApiError::bad_request("push_subscription.endpoint: must be an https:// URL");
         check_text("push_subscription.endpoint", e, 2048, false)?;
@@ -98,6 +105,12 @@ impl PushSubscription {
         if !allowed {
             return Err(bad());
         }
+        targets.check_endpoint(e).map_err(|why| {
+            ApiError::bad_request(format!(
+                "push_subscription.endpoint: {why} (set [serve] push_allowed_networks for an \
+                 internal push service)"
+            ))
+        })?;
         let key = check_b64u_len("push_subscription.keys.p256dh", &self.keys.p256dh, 65)?;
         if !valid_public_key(&key) {
             return Err(ApiError::bad_request(
@@ -121,7 +134,11 @@ pub struct PairingCompletion {
 
 impl PairingCompletion {
     /// Returns the decoded public key.
-    pub fn check(&self, allow_loopback_http: bool) -> Result<Vec<u8>, ApiError> {
+    pub fn check(
+        &self,
+        allow_loopback_http: bool,
+        targets: &PushTargets,
+    ) -> Result<Vec<u8>, ApiError> {
         let key = check_b64u_len("public_key", &self.public_key, 65)?;
         if !valid_public_key(&key) {
             return Err(ApiError::bad_request(
@@ -131,7 +148,7 @@ impl PairingCompletion {
         check_b64u_len("proof", &self.proof, 32)?;
         check_text("device_name", &self.device_name, 64, false)?;
         if let Some(sub) = &self.push_subscription {
-            sub.check(allow_loopback_http)?;
+            sub.check(allow_loopback_http, targets)?;
         }
         Ok(key)
     }
@@ -294,11 +311,18 @@ mod tests {
                 auth: b64u::encode([3u8; 16]),
             },
         };
-        assert!(s.check(false).is_ok());
+        let public = PushTargets::default();
+        let tests = PushTargets::new(true, &[]);
+        assert!(s.check(false, &public).is_ok());
         s.endpoint = "http://127.0.0.1:9/x".into();
-        assert!(s.check(false).is_err());
-        assert!(s.check(true).is_ok());
+        assert!(s.check(false, &public).is_err());
+        assert!(s.check(true, &tests).is_ok());
         s.endpoint = "http://192.0.2.1/x".into();
-        assert!(s.check(true).is_err());
+        assert!(s.check(true, &tests).is_err());
+        s.endpoint = "https://169.254.169.254/latest/meta-data".into();
+        assert!(
+            s.check(false, &public).is_err(),
+            "no internal address literals"
+        );
     }
 }

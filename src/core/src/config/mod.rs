@@ -15,7 +15,9 @@ pub use sections::{
     AlertsConfig, EnrollmentConfig, PolicyConfig, RateLimitConfig, RecoveryConfig, RememberConfig,
     TotpConfig, Unenrolled, WriteErrorPolicy,
 };
-pub use serve::{PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host};
+pub use serve::{
+    PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host, parse_network,
+};
 
 /// Where the configuration is read from unless `config=` / `--config` say otherwise.
 pub const DEFAULT_PATH: &str = "/etc/twofold/twofold.toml";

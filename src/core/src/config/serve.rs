@@ -20,9 +20,13 @@ pub struct ServeConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, SEC1 or PKCS#1).
     pub tls_key: Option<PathBuf>,
-    /// A reverse proxy on this machine terminates TLS: plain HTTP is allowed on any address
-    /// and the client address is taken from the proxy's `X-Forwarded-For`.
+    /// A reverse proxy terminates TLS: plain HTTP is served, but only to connections from
+    /// loopback or from `trusted_proxies`, and the client address is taken from the proxy's
+    /// `X-Forwarded-For`.
     pub behind_proxy: bool,
+    /// With `behind_proxy`, the proxies' addresses (besides loopback) that may connect over
+    /// plain HTTP; needed when `listen` is not a loopback address.
+    pub trusted_proxies: Vec<String>,
     /// The address phones use, e.g. `"https://push.example.org"` (notification links, VAPID).
     pub public_url: Option<String>,
     /// The VAPID private key (base64url, 32 bytes); created on first start if missing.
@@ -31,13 +35,22 @@ pub struct ServeConfig {
     pub ntfy_url: Option<String>,
     /// Pending challenges held at once (all hosts); more are refused with 503.
     pub max_pending: usize,
+    /// Pending challenges one host may hold at once; more from that host are refused with 503,
+    /// other hosts are not affected.
+    pub max_pending_per_host: usize,
+    /// Seconds a client has for each phase of a request: the TLS handshake, the request
+    /// headers (also the idle time between requests on a kept-alive connection), the body.
+    pub client_timeout_seconds: u64,
     /// The longest a challenge may live; at most 300 (the protocol's limit).
     pub challenge_max_seconds: u64,
     /// Unauthenticated requests (pairing completion, decisions, device requests) allowed per
     /// client address and minute; 0 turns the limit off.
     pub client_requests_per_minute: u32,
-    /// Accept `http://` Web Push endpoints on loopback addresses (tests only).
+    /// Accept Web Push endpoints on loopback addresses, also `http://` (tests only).
     pub allow_loopback_push: bool,
+    /// Networks (`"10.0.0.0/8"`, `"fd00::/8"`, single addresses) besides public addresses that
+    /// Web Push endpoints may resolve to (an internal push service).
+    pub push_allowed_networks: Vec<String>,
 }
 
 impl Default for ServeConfig {
@@ -48,13 +61,17 @@ impl Default for ServeConfig {
             tls_cert: None,
             tls_key: None,
             behind_proxy: false,
+            trusted_proxies: Vec::new(),
             public_url: None,
             vapid_key_file: PathBuf::from("/var/lib/twofold-serve/vapid.key"),
             ntfy_url: None,
             max_pending: 100_000,
+            max_pending_per_host: 10_000,
+            client_timeout_seconds: 10,
             challenge_max_seconds: PROTOCOL_MAX_CHALLENGE_SECONDS,
             client_requests_per_minute: 600,
             allow_loopback_push: false,
+            push_allowed_networks: Vec::new(),
         }
     }
 }
@@ -93,7 +110,43 @@ impl ServeConfig {
                      tls_key, or behind_proxy = true when a proxy on this machine terminates TLS"
                 ),
             )),
+            Some(addr)
+                if !self.tls()
+                    && self.behind_proxy
+                    && !addr.ip().is_loopback()
+                    && self.trusted_proxies.is_empty() =>
+            {
+                p.push((
+                    "serve.trusted_proxies",
+                    format!(
+                        "behind_proxy on a non-loopback address ({addr}) needs the proxies' \
+                         addresses: plain HTTP is only accepted from loopback and trusted_proxies"
+                    ),
+                ))
+            }
             Some(_) => {}
+        }
+        for a in &self.trusted_proxies {
+            if a.parse::<IpAddr>().is_err() {
+                p.push((
+                    "serve.trusted_proxies",
+                    format!("{a:?} is not an IP address"),
+                ));
+            }
+        }
+        for n in &self.push_allowed_networks {
+            if parse_network(n).is_none() {
+                p.push((
+                    "serve.push_allowed_networks",
+                    format!("{n:?} is not an address or ADDRESS/PREFIX network"),
+                ));
+            }
+        }
+        if !(1..=10_000_000).contains(&self.max_pending_per_host) {
+            p.push(("serve.max_pending_per_host", "must be 1..=10000000".into()));
+        }
+        if !(1..=60).contains(&self.client_timeout_seconds) {
+            p.push(("serve.client_timeout_seconds", "must be 1..=60".into()));
         }
         for (key, path) in [
             ("serve.database", Some(&self.database)),
@@ -163,6 +216,19 @@ fn check_url(url: &str, https_unless_loopback: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// `ADDRESS` or `ADDRESS/PREFIX` as (network address, prefix length).
+pub fn parse_network(text: &str) -> Option<(IpAddr, u8)> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
+        None => {
+            let a = text.parse::<IpAddr>().ok()?;
+            (a, if a.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (prefix <= max).then_some((addr, prefix))
+}
+
 /// The host part of `host[:port]` or `[v6][:port]`.
 pub fn authority_host(authority: &str) -> &str {
     if let Some(rest) = authority.strip_prefix('[') {
@@ -196,7 +262,15 @@ mod tests {
     fn plain_http_on_a_public_address_is_refused() {
         let p = problems("listen = \"0.0.0.0:80\"\n");
         assert!(p[0].1.contains("plain HTTP"), "{p:?}");
-        assert!(problems("listen = \"0.0.0.0:80\"\nbehind_proxy = true\n").is_empty());
+        let p = problems("listen = \"0.0.0.0:80\"\nbehind_proxy = true\n");
+        assert_eq!(p[0].0, "serve.trusted_proxies", "{p:?}");
+        assert!(
+            problems(
+                "listen = \"0.0.0.0:80\"\nbehind_proxy = true\ntrusted_proxies = [\"10.0.0.5\"]\n"
+            )
+            .is_empty()
+        );
+        assert!(problems("listen = \"127.0.0.1:80\"\nbehind_proxy = true\n").is_empty());
         assert!(
             problems("listen = \"[::]:443\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n")
                 .is_empty()

@@ -8,12 +8,13 @@ use super::endpoint::Endpoint;
 use super::pairing::scan_pairing_url;
 use super::protocol::{
     Challenge, DecisionKind, SignedDecision, b64u, decision_message, device_request_message,
-    pairing_proof,
+    pairing_completion_mac, pairing_proof,
 };
 use super::service::{Service, ServiceError};
 use crate::factor::device::Device;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -29,6 +30,8 @@ pub struct TestDevice {
     pub id: String,
     pub name: String,
     key: SigningKey,
+    /// The last device-request counter used (the service refuses any not above it).
+    counter: AtomicU64,
 }
 
 impl TestDevice {
@@ -41,6 +44,7 @@ impl TestDevice {
                     id: id.to_string(),
                     name: "twofold test device".into(),
                     key,
+                    counter: AtomicU64::new(0),
                 });
             }
         }
@@ -52,6 +56,7 @@ impl TestDevice {
             id: id.to_string(),
             name: "twofold test device".into(),
             key: SigningKey::from_slice(secret).ok()?,
+            counter: AtomicU64::new(0),
         })
     }
 
@@ -120,7 +125,25 @@ impl TestDevice {
     ) -> Result<(), ServiceError> {
         let key = self.public_key_b64u();
         let proof = b64u(&pairing_proof(secret, pairing_id, &key));
-        self.id = service.complete_pairing(pairing_id, &key, &proof, &self.name)?;
+        let mac = |body: &[u8]| b64u(&pairing_completion_mac(secret, pairing_id, body));
+        self.id = service.complete_pairing(pairing_id, &key, &proof, &self.name, &mac)?;
+        Ok(())
+    }
+
+    /// What a service that turned bad could send (it holds the completion key, not the
+    /// secret): a completion MACed as `secret` requires, with a proof made from `other`.
+    /// For tests of the host's own proof check.
+    pub fn pair_with_forged_proof(
+        &mut self,
+        service: &Service,
+        pairing_id: &str,
+        secret: &[u8],
+        other: &[u8],
+    ) -> Result<(), ServiceError> {
+        let key = self.public_key_b64u();
+        let proof = b64u(&pairing_proof(other, pairing_id, &key));
+        let mac = |body: &[u8]| b64u(&pairing_completion_mac(secret, pairing_id, body));
+        self.id = service.complete_pairing(pairing_id, &key, &proof, &self.name, &mac)?;
         Ok(())
     }
 
@@ -135,16 +158,49 @@ impl TestDevice {
         Ok(service)
     }
 
+    /// The next device-request counter: Unix milliseconds, or one above the last if that is
+    /// not more (so a device that forgets its counter stays above what it sent before, as
+    /// long as its clock does not go back).
+    pub fn next_counter(&self) -> u64 {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut last = self.counter.load(Ordering::SeqCst);
+        loop {
+            let next = now_ms.max(last.saturating_add(1));
+            match self
+                .counter
+                .compare_exchange(last, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    /// The four `X-Twofold-*` headers of a device request over `body`, at `now`.
+    pub fn request_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        now: u64,
+    ) -> [(&'static str, String); 4] {
+        let counter = self.next_counter();
+        let message = device_request_message(method, path, &self.id, now, counter, body);
+        [
+            ("X-Twofold-Device", self.id.clone()),
+            ("X-Twofold-Time", now.to_string()),
+            ("X-Twofold-Counter", counter.to_string()),
+            ("X-Twofold-Signature", self.sign(&message)),
+        ]
+    }
+
     /// The challenges waiting for this device (signed device request).
     pub fn pending(&self, service: &Service, now: u64) -> Result<Vec<Challenge>, ServiceError> {
         let path = format!("/v1/devices/{}/pending", self.id);
-        let signature = self.sign(&device_request_message("GET", &path, &self.id, now));
-        let time = now.to_string();
-        let headers = [
-            ("X-Twofold-Device", self.id.as_str()),
-            ("X-Twofold-Time", time.as_str()),
-            ("X-Twofold-Signature", signature.as_str()),
-        ];
+        let owned = self.request_headers("GET", &path, b"", now);
+        let headers: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
         service.pending(&self.id, &headers)
     }
 

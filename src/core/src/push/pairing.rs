@@ -5,7 +5,9 @@
 //! first sign-in and `twofold demo`.
 #![forbid(unsafe_code)]
 
-use super::protocol::{Challenge, b64u, field_ok, from_b64u, new_number, pairing_proof_ok};
+use super::protocol::{
+    Challenge, b64u, field_ok, from_b64u, new_number, pairing_completion_key, pairing_proof_ok,
+};
 use super::service::{MAX_WAIT, Service, ServiceError};
 use super::verify::{PushVerdict, parse_public_key, verify};
 use crate::clock::Clock;
@@ -58,10 +60,13 @@ impl Offer {
         push: &PushConfig,
         user: &UserName,
     ) -> Result<Self, PairingError> {
-        let pairing = service
-            .create_pairing(user.as_str())
-            .map_err(PairingError::Open)?;
         let secret = Zeroizing::new(crate::secret::random_bytes::<32>()?);
+        // The service learns a key derived from the secret, so it can refuse completions that
+        // are not from the phone holding the secret — before it changes anything.
+        let completion_key = b64u(&pairing_completion_key(secret.as_slice()));
+        let pairing = service
+            .create_pairing(user.as_str(), &completion_key)
+            .map_err(PairingError::Open)?;
         let url = pairing_url(push, &pairing.pairing_id, secret.as_slice(), user.as_str());
         Ok(Offer {
             pairing_id: pairing.pairing_id,
@@ -135,6 +140,26 @@ pub fn save_device(store: &UserStore, user: &UserName, device: Device) -> Result
     record.devices.retain(|d| d.id != device.id);
     record.devices.push(device);
     store.save_record(user, &lock, &record)?;
+    Ok(())
+}
+
+/// Undoes a pairing whose test push was not approved: the device leaves the user's record
+/// (under the user's lock) and the service forgets it (best effort: a service that cannot be
+/// reached keeps a row that no record names, which can sign nothing the host accepts).
+pub fn unpair(
+    store: &UserStore,
+    user: &UserName,
+    service: &Service,
+    device_id: &str,
+) -> Result<(), PairingError> {
+    {
+        let lock = store.lock(user)?;
+        if let Some(mut record) = store.load_record(user)? {
+            record.devices.retain(|d| d.id != device_id);
+            store.save_record(user, &lock, &record)?;
+        }
+    }
+    let _ = service.delete_device(device_id);
     Ok(())
 }
 

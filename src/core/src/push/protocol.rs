@@ -157,9 +157,46 @@ pub fn decision_message(
     )
 }
 
-/// `"twofold-device-request-v1\n{method}\n{path}\n{device_id}\n{timestamp}"`.
-pub fn device_request_message(method: &str, path: &str, device_id: &str, timestamp: u64) -> String {
-    format!("twofold-device-request-v1\n{method}\n{path}\n{device_id}\n{timestamp}")
+/// `"twofold-device-request-v2\n{method}\n{path}\n{device_id}\n{timestamp}\n{counter}\n{body_sha256_b64u}"`:
+/// the counter must be above every counter the service accepted from this device before.
+pub fn device_request_message(
+    method: &str,
+    path: &str,
+    device_id: &str,
+    timestamp: u64,
+    counter: u64,
+    body: &[u8],
+) -> String {
+    format!(
+        "twofold-device-request-v2\n{method}\n{path}\n{device_id}\n{timestamp}\n{counter}\n{}",
+        b64u(&Sha256::digest(body))
+    )
+}
+
+/// The key the service checks pairing completions with:
+/// `HMAC-SHA256(pairing_secret, "twofold-pairing-completion-key-v1")`. The host gives it to
+/// the service when it opens the pairing; it reveals nothing about the secret itself.
+pub fn pairing_completion_key(secret: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"twofold-pairing-completion-key-v1");
+    mac.finalize().into_bytes().into()
+}
+
+/// The `X-Twofold-Pairing-Mac` of a completion:
+/// `HMAC-SHA256(completion key, "twofold-pairing-completion-v1\n{pairing_id}\n{body_sha256_b64u}")`.
+pub fn pairing_completion_mac(secret: &[u8], pairing_id: &str, body: &[u8]) -> [u8; 32] {
+    let key = pairing_completion_key(secret);
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(
+        format!(
+            "twofold-pairing-completion-v1\n{pairing_id}\n{}",
+            b64u(&Sha256::digest(body))
+        )
+        .as_bytes(),
+    );
+    mac.finalize().into_bytes().into()
 }
 
 /// `"twofold-pairing-v1\n{pairing_id}\n{public_key_b64u}"`.
@@ -238,8 +275,9 @@ mod tests {
             format!("twofold-decision-v1\n{}\ndeny\n\ndev\n120", b64u(&[0; 32]))
         );
         assert_eq!(
-            device_request_message("GET", "/v1/devices/d/pending", "d", 5),
-            "twofold-device-request-v1\nGET\n/v1/devices/d/pending\nd\n5"
+            device_request_message("GET", "/v1/devices/d/pending", "d", 5, 7, b""),
+            "twofold-device-request-v2\nGET\n/v1/devices/d/pending\nd\n5\n7\n\
+             47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
         );
     }
 

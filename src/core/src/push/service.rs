@@ -166,10 +166,16 @@ impl Service {
         accept(r, &[200, 202, 204]).map(|_| ())
     }
 
-    /// `POST /v1/pairings`.
-    pub fn create_pairing(&self, user: &str) -> Result<NewPairing, ServiceError> {
-        let body = serde_json::to_vec(&serde_json::json!({ "user": user }))
-            .map_err(|e| ServiceError::Body(e.to_string()))?;
+    /// `POST /v1/pairings` with the key the service checks the phone's completion with.
+    pub fn create_pairing(
+        &self,
+        user: &str,
+        completion_key: &str,
+    ) -> Result<NewPairing, ServiceError> {
+        let body = serde_json::to_vec(
+            &serde_json::json!({ "user": user, "completion_key": completion_key }),
+        )
+        .map_err(|e| ServiceError::Body(e.to_string()))?;
         let r = accept(
             self.call("POST", "/v1/pairings", Some(body), &[], 0)?,
             &[200, 201],
@@ -200,20 +206,27 @@ impl Service {
         accept(r, &[200, 204]).map(|_| ())
     }
 
-    /// Device side, `POST /v1/pairings/{id}/complete` → the new device id.
+    /// Device side, `POST /v1/pairings/{id}/complete` → the new device id. `mac` makes the
+    /// `X-Twofold-Pairing-Mac` header from the exact body.
     pub fn complete_pairing(
         &self,
         pairing_id: &str,
         public_key: &str,
         proof: &str,
         device_name: &str,
+        mac: &dyn Fn(&[u8]) -> String,
     ) -> Result<String, ServiceError> {
         let body = serde_json::to_vec(&serde_json::json!({
             "public_key": public_key, "proof": proof, "device_name": device_name,
         }))
         .map_err(|e| ServiceError::Body(e.to_string()))?;
         let path = format!("/v1/pairings/{pairing_id}/complete");
-        let r = accept(self.call("POST", &path, Some(body), &[], 0)?, &[200, 201])?;
+        let mac = mac(&body);
+        let headers = [("X-Twofold-Pairing-Mac", mac.as_str())];
+        let r = accept(
+            self.call("POST", &path, Some(body), &headers, 0)?,
+            &[200, 201],
+        )?;
         #[derive(Deserialize)]
         struct Done {
             device_id: String,
@@ -221,7 +234,8 @@ impl Service {
         json::<Done>(&r).map(|d| d.device_id)
     }
 
-    /// Device side, `GET /v1/devices/{id}/pending` with the device's signed headers.
+    /// Device side, `GET /v1/devices/{id}/pending` with the device's signed headers (over an
+    /// empty body).
     pub fn pending(
         &self,
         device_id: &str,

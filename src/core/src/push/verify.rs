@@ -43,6 +43,20 @@ pub enum Invalid {
 }
 
 impl Invalid {
+    /// Whether this answer counts as a failed attempt (towards the lockout): only an answer
+    /// that verifies against a device in the user's record is the user's. One that does not —
+    /// unknown or removed device, unreadable key, bad signature — may come from anyone who
+    /// can reach the service, and must not lock the user out.
+    pub fn counts_as_failure(self) -> bool {
+        !matches!(
+            self,
+            Invalid::UnknownDevice
+                | Invalid::RemovedDevice
+                | Invalid::BadDeviceKey
+                | Invalid::BadSignature
+        )
+    }
+
     /// The audit log's reason.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,7 +2,7 @@
 //! decision, which the service stores (first one wins) and relays without judging it.
 #![forbid(unsafe_code)]
 
-use super::{Client, HostAuth, JsonBody, Shared, json_status, wait_seconds};
+use super::{HostAuth, JsonBody, RateLimited, Shared, json_status, wait_seconds};
 use crate::challenges::{Challenge, DecideError, Decision, InsertError, Status};
 use crate::error::ApiError;
 use crate::store;
@@ -45,12 +45,25 @@ pub async fn create(
         device_ids: body.device_ids,
         owner,
     };
+    let refused_host = challenge.owner.clone();
     let entry = state.challenges.insert(challenge).map_err(|e| match e {
         InsertError::UserPending => {
             ApiError::conflict("this host has a pending challenge for this user")
         }
         InsertError::DuplicateId => ApiError::conflict("a challenge with this id exists"),
-        InsertError::Full => ApiError::full(),
+        InsertError::Full => {
+            log(&format!(
+                "event=refused reason=service_full host={refused_host:?} held={}",
+                state.challenges.len()
+            ));
+            ApiError::full()
+        }
+        InsertError::HostFull => {
+            log(&format!(
+                "event=refused reason=host_quota host={refused_host:?} quota=max_pending_per_host"
+            ));
+            ApiError::host_full()
+        }
     })?;
     let c = &entry.challenge;
     log(&format!(
@@ -82,6 +95,7 @@ pub async fn wait_for_decision(
         .get(&id)
         .filter(|e| e.challenge.owner == owner)
         .ok_or_else(|| ApiError::not_found("challenge"))?;
+    let _slot = state.waiter_slot(&owner)?;
     let mut status = entry.subscribe();
     let until = (Instant::now() + Duration::from_secs(wait)).min(entry.deadline);
     let settled = tokio::time::timeout_at(until, async {
@@ -119,11 +133,10 @@ pub async fn withdraw(
 /// `202`, or `409` if the challenge was decided already.
 pub async fn decide(
     State(state): State<Shared>,
-    client: Client,
+    RateLimited(client): RateLimited,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<NewDecision>,
 ) -> Result<Response, ApiError> {
-    client.limit(&state)?;
     body.check()?;
     let verb = body.decision.clone();
     let device = body.device_id.clone();
@@ -134,6 +147,26 @@ pub async fn decide(
         decided_at: body.decided_at,
         signature: body.signature,
     };
+    // Only a decision the named device signed over this very challenge may settle it.
+    let entry = state
+        .challenges
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("challenge"))?;
+    if !entry.challenge.device_ids.contains(&decision.device_id) {
+        return Err(ApiError::forbidden("this device was not asked"));
+    }
+    let did = decision.device_id.clone();
+    let row = state.store.call(move |db| store::device(db, &did)).await?;
+    if let Err(why) = crate::decision::check(&entry.challenge, &decision, row.as_ref()) {
+        log(&format!(
+            "event=refused reason=decision_not_verified device={device:?} client={} detail={:?}",
+            client.0,
+            why.to_string()
+        ));
+        return Err(ApiError::forbidden(
+            "the decision does not verify for this challenge and device",
+        ));
+    }
     state
         .challenges
         .decide(&id, decision)

@@ -2,7 +2,7 @@
 //! subscription), each request signed by the device key; and removal by the device's host.
 #![forbid(unsafe_code)]
 
-use super::{Client, HostAuth, JsonBody, Shared, header_str, json_status};
+use super::{Client, HostAuth, RateLimited, RawBody, Shared, header_str, json_status, parse_json};
 use crate::auth::{self, DeviceHeaders};
 use crate::error::ApiError;
 use crate::store::{self, DeviceRow};
@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::json;
 
-/// Checks a device-signed request; every failure is the same 401 to the client.
+/// Checks a device-signed request; every failure is the same 401 to the client. (The client
+/// was charged by [`RateLimited`] before anything was read: signature checks cost CPU.)
 async fn device_auth(
     state: &Shared,
     client: Client,
@@ -22,12 +23,12 @@ async fn device_auth(
     uri: &Uri,
     headers: &HeaderMap,
     device_id: &str,
+    body: &[u8],
 ) -> Result<DeviceRow, ApiError> {
-    // Signature checks cost CPU: limit before doing any.
-    client.limit(state)?;
     let presented = DeviceHeaders {
         device_id: header_str(headers, "x-twofold-device"),
         timestamp: header_str(headers, "x-twofold-time"),
+        counter: header_str(headers, "x-twofold-counter"),
         signature: header_str(headers, "x-twofold-signature"),
     };
     let refused = |reason: auth::DeviceAuthError| {
@@ -38,7 +39,7 @@ async fn device_auth(
         ));
         ApiError::unauthorized()
     };
-    let (timestamp, signature) = presented.precheck(device_id, unix_now()).map_err(refused)?;
+    let checked = presented.precheck(device_id, unix_now()).map_err(refused)?;
     let id = device_id.to_string();
     let device = state
         .store
@@ -46,8 +47,24 @@ async fn device_auth(
         .await?
         .filter(|d| !d.removed)
         .ok_or_else(|| refused(auth::DeviceAuthError::UnknownDevice))?;
-    let message = auth::device_request_message(method.as_str(), uri.path(), device_id, timestamp);
-    auth::verify(&device.public_key, message.as_bytes(), &signature).map_err(refused)?;
+    let message = auth::device_request_message(
+        method.as_str(),
+        uri.path(),
+        device_id,
+        checked.timestamp,
+        checked.counter_text,
+        &auth::body_hash(body),
+    );
+    auth::verify(&device.public_key, message.as_bytes(), &checked.signature).map_err(refused)?;
+    // Only a signature that verifies may move the counter; a replay finds it moved already.
+    let (id, counter) = (device_id.to_string(), checked.counter);
+    let fresh = state
+        .store
+        .call(move |db| store::claim_counter(db, &id, counter))
+        .await?;
+    if !fresh {
+        return Err(refused(auth::DeviceAuthError::Replayed));
+    }
     Ok(device)
 }
 
@@ -55,13 +72,13 @@ async fn device_auth(
 /// per host and user); never the number.
 pub async fn pending(
     State(state): State<Shared>,
-    client: Client,
+    RateLimited(client): RateLimited,
     Path(device_id): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let device = device_auth(&state, client, &method, &uri, &headers, &device_id).await?;
+    let device = device_auth(&state, client, &method, &uri, &headers, &device_id, b"").await?;
     let waiting: Vec<_> = state
         .challenges
         .pending_for(&device.host, &device.user, &device.device_id)
@@ -73,17 +90,19 @@ pub async fn pending(
 /// `PUT /v1/devices/{device_id}/subscription` (device): `{push_subscription}` (or `null`) → `204`.
 pub async fn subscribe(
     State(state): State<Shared>,
-    client: Client,
+    RateLimited(client): RateLimited,
     Path(device_id): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<SubscriptionUpdate>,
+    RawBody(raw): RawBody,
 ) -> Result<StatusCode, ApiError> {
-    let device = device_auth(&state, client, &method, &uri, &headers, &device_id).await?;
+    // The signature covers the body's hash: check it before the body is believed.
+    let device = device_auth(&state, client, &method, &uri, &headers, &device_id, &raw).await?;
+    let body: SubscriptionUpdate = parse_json(&raw)?;
     let json = match &body.push_subscription {
         Some(sub) => {
-            sub.check(state.allow_loopback_push)?;
+            sub.check(state.allow_loopback_push, &state.push_targets)?;
             Some(serde_json::to_string(sub).map_err(ApiError::internal)?)
         }
         None => None,

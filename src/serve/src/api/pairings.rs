@@ -2,14 +2,17 @@
 //! proof (which only the host can check), the host's long-poll picks the result up.
 #![forbid(unsafe_code)]
 
-use super::{Client, HostAuth, JsonBody, Shared, json_status, wait_seconds};
+use super::{
+    HostAuth, JsonBody, RateLimited, RawBody, Shared, header_str, json_status, parse_json,
+    wait_seconds,
+};
 use crate::error::ApiError;
 use crate::limits::{MAX_OPEN_PAIRINGS_PER_HOST, PAIRING_SECONDS};
 use crate::store::{self, CompletedPairing, Completion};
 use crate::wire::{NewPairing, PairingCompletion, check_id};
 use crate::{b64u, log, random_id, unix_now};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 use std::time::Duration;
@@ -21,7 +24,7 @@ pub async fn create(
     HostAuth(host): HostAuth,
     JsonBody(body): JsonBody<NewPairing>,
 ) -> Result<Response, ApiError> {
-    body.check()?;
+    let completion_key = body.check()?;
     let id = random_id().map_err(ApiError::internal)?;
     let now = unix_now();
     let expires = now + PAIRING_SECONDS;
@@ -32,7 +35,7 @@ pub async fn create(
             if store::open_pairings(db, &phost, now)? >= MAX_OPEN_PAIRINGS_PER_HOST {
                 return Ok(false);
             }
-            store::create_pairing(db, &pid, &phost, &user, now, expires)?;
+            store::create_pairing(db, &pid, &phost, &user, (now, expires), &completion_key)?;
             Ok(true)
         })
         .await?;
@@ -58,6 +61,7 @@ pub async fn wait(
 ) -> Result<Response, ApiError> {
     let wait = wait_seconds(query.as_deref())?;
     check_id("pairing id", &id, 1, 64).map_err(|_| ApiError::not_found("pairing"))?;
+    let _slot = state.waiter_slot(&host)?;
     let until = Instant::now() + Duration::from_secs(wait);
     // Subscribe before looking, so a completion between the look and the wait is not missed.
     let mut changed = state.pairings_changed.subscribe();
@@ -99,16 +103,35 @@ pub async fn wait(
     }
 }
 
-/// `POST /v1/pairings/{id}/complete` (anyone holding the pairing id; the host checks the proof).
+/// `POST /v1/pairings/{id}/complete` (the phone holding the pairing secret: its
+/// `X-Twofold-Pairing-Mac` over the body is checked before anything changes; the host checks
+/// the proof).
 pub async fn complete(
     State(state): State<Shared>,
-    client: Client,
+    RateLimited(client): RateLimited,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<PairingCompletion>,
+    headers: HeaderMap,
+    RawBody(raw): RawBody,
 ) -> Result<Response, ApiError> {
-    client.limit(&state)?;
     check_id("pairing id", &id, 1, 64).map_err(|_| ApiError::not_found("pairing"))?;
-    let public_key = body.check(state.allow_loopback_push)?;
+    let pid = id.clone();
+    let (host, key) = state
+        .store
+        .call(move |db| store::pairing_completion_key(db, &pid, unix_now()))
+        .await?
+        .ok_or_else(|| ApiError::not_found("pairing"))?;
+    let mac = header_str(&headers, "x-twofold-pairing-mac");
+    if !completion_mac_ok(key.as_deref(), &id, &raw, mac) {
+        log(&format!(
+            "event=refused reason=pairing_mac host={host:?} client={}",
+            client.0
+        ));
+        return Err(ApiError::forbidden(
+            "this completion is not from the phone that scanned the pairing code",
+        ));
+    }
+    let body: PairingCompletion = parse_json(&raw)?;
+    let public_key = body.check(state.allow_loopback_push, &state.push_targets)?;
     let subscription = body
         .push_subscription
         .as_ref()
@@ -134,15 +157,55 @@ pub async fn complete(
             state
                 .pairings_changed
                 .send_modify(|n| *n = n.wrapping_add(1));
-            log(&format!("event=pairing_completed device={device_id}"));
+            log(&format!(
+                "event=pairing_completed host={host:?} device={device_id}"
+            ));
+            // `host`: the name the pairing's host was added with, for the page to show.
             Ok(json_status(
                 StatusCode::CREATED,
-                json!({ "device_id": device_id }),
+                json!({ "device_id": device_id, "host": host }),
             ))
         }
         Completion::Unknown => Err(ApiError::not_found("pairing")),
         Completion::AlreadyCompleted => {
             Err(ApiError::conflict("this pairing is completed already"))
         }
+        Completion::TooManyDevices => {
+            log(&format!(
+                "event=refused reason=host_quota host={host:?} quota=devices_per_user"
+            ));
+            Err(ApiError::conflict(
+                "this user has as many paired devices as allowed; remove one first",
+            ))
+        }
+        Completion::HostDevicesFull => {
+            log(&format!(
+                "event=refused reason=host_quota host={host:?} quota=devices_per_host"
+            ));
+            Err(ApiError::conflict(
+                "this host has as many paired devices as allowed; remove some first",
+            ))
+        }
     }
+}
+
+/// Whether `mac` (b64u) is `HMAC-SHA256(key, "twofold-pairing-completion-v1\n{id}\n{body_sha256}")`,
+/// compared in constant time. No key (a pairing from before keys existed): never.
+fn completion_mac_ok(key: Option<&[u8]>, id: &str, body: &[u8], mac: Option<&str>) -> bool {
+    use hmac::{Hmac, KeyInit, Mac};
+    let (Some(key), Some(mac)) = (key, mac) else {
+        return false;
+    };
+    let Ok(mac) = b64u::decode(mac) else {
+        return false;
+    };
+    let Ok(mut expected) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
+        return false;
+    };
+    let message = format!(
+        "twofold-pairing-completion-v1\n{id}\n{}",
+        crate::auth::body_hash(body)
+    );
+    expected.update(message.as_bytes());
+    expected.verify_slice(&mac).is_ok()
 }

@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::Conversation;
 use crate::messages;
-use crate::push::pairing::{Offer, PairingError, TestPush, save_device};
+use crate::push::pairing::{Offer, PairingError, TestPush, save_device, unpair};
 use crate::push::service::Service;
 use crate::push::verify::PushVerdict;
 use crate::qr::{self, QrStyle};
@@ -34,7 +34,7 @@ pub enum PushSetup {
     Skipped,
     /// A phone answered but its pairing did not verify; nothing stored.
     Refused(String),
-    /// Paired and stored; how the test push went.
+    /// Paired and stored, and how the test push went: anything but approved undid the pairing.
     Paired(TestResult),
 }
 
@@ -70,10 +70,12 @@ impl PushSetup {
             PushSetup::Skipped => "push skipped".into(),
             PushSetup::Refused(e) => format!("push pairing refused: {e}"),
             PushSetup::Paired(TestResult::Approved) => "push paired, test approved".into(),
-            PushSetup::Paired(TestResult::Denied) => "push paired, test denied".into(),
-            PushSetup::Paired(TestResult::NoAnswer) => "push paired, test not answered".into(),
-            PushSetup::Paired(TestResult::Invalid(why)) => format!("push paired, test {why}"),
-            PushSetup::Paired(TestResult::NotSent(e)) => format!("push paired, test not sent: {e}"),
+            PushSetup::Paired(TestResult::Denied) => "push unpaired, test denied".into(),
+            PushSetup::Paired(TestResult::NoAnswer) => "push unpaired, test not answered".into(),
+            PushSetup::Paired(TestResult::Invalid(why)) => format!("push unpaired, test {why}"),
+            PushSetup::Paired(TestResult::NotSent(e)) => {
+                format!("push unpaired, test not sent: {e}")
+            }
         })
     }
 }
@@ -145,9 +147,14 @@ pub fn offer(
     if let Err(e) = save_device(store, user, device.clone()) {
         return PushSetup::Unavailable(e.to_string());
     }
+    // Only an approved test push confirms the pairing; anything else undoes it.
+    let undo = |result: TestResult| {
+        let _ = unpair(store, user, &service, &device.id);
+        PushSetup::Paired(result)
+    };
     let test = match TestPush::send(&service, &config.push, user, &device.id, clock) {
         Ok(test) => test,
-        Err(e) => return PushSetup::Paired(TestResult::NotSent(e.to_string())),
+        Err(e) => return undo(TestResult::NotSent(e.to_string())),
     };
     let name = match device.name.as_str() {
         "" => "your phone",
@@ -158,7 +165,7 @@ pub fn offer(
         .replace("{number}", &test.number.to_string());
     if conv.ask_visible(&prompt).is_err() {
         test.withdraw(&service);
-        return PushSetup::Paired(TestResult::NoAnswer);
+        return undo(TestResult::NoAnswer);
     }
     let result = match test.wait(
         &service,
@@ -172,8 +179,9 @@ pub fn offer(
         Ok(None) => TestResult::NoAnswer,
         Err(e) => TestResult::NotSent(e.to_string()),
     };
-    if result == TestResult::NoAnswer {
-        test.withdraw(&service);
+    if result == TestResult::Approved {
+        return PushSetup::Paired(result);
     }
-    PushSetup::Paired(result)
+    test.withdraw(&service);
+    undo(result)
 }

@@ -242,7 +242,9 @@ impl PushSignIn<'_> {
     }
 
     /// Under the user's lock: a denial or timeout starts the back-off, a report the
-    /// suspension, an invalid answer counts as a failure, an approval is the last success.
+    /// suspension, an invalid answer signed by the user's device counts as a failure (one
+    /// that does not verify against the record is not the user's and does not count), an
+    /// approval is the last success.
     /// Returns when the back-off or suspension ends (0 for none).
     fn settle(&self, outcome: &Outcome) -> u64 {
         let Ok(lock) = self.store.lock(self.user) else {
@@ -275,7 +277,7 @@ impl PushSignIn<'_> {
                 until = now + push.report_suspend_seconds;
                 state.push_suspended_until = until;
             }
-            Outcome::Invalid(_) => {
+            Outcome::Invalid(why) if why.counts_as_failure() => {
                 ratelimit::record_failure(&mut state, &self.config.rate_limit, now)
             }
             _ => return 0,
