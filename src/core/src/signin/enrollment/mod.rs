@@ -62,9 +62,10 @@ pub fn run(
     let totp = &pending.record.totp;
     let uri = totp.otpauth_uri(&config.issuer, user.as_str());
     let mut style = style_for(config, console);
-    let key = messages::ENROLL_KEY
-        .replace("{key}", &grouped(totp.secret.expose()))
-        .replace("{digits}", &totp.digits.to_string());
+    let key = KeyText {
+        grouped: grouped(totp.secret.expose()),
+        digits: totp.digits,
+    };
     let mut prompt = match screen(&uri, style, &key) {
         Ok(prompt) => prompt,
         Err(e) => return Outcome::Failed(e),
@@ -115,10 +116,31 @@ pub fn run(
     Outcome::Enrolled(push)
 }
 
+/// The key in text under the QR code.
+struct KeyText {
+    grouped: String,
+    digits: u8,
+}
+
+impl KeyText {
+    /// Two lines under a plain half-block code (which a light terminal shows inverted); one
+    /// under the colour form, whose quiet zone takes two lines of its own, so that a
+    /// version-4 code still leaves the first line on an 80x24 console.
+    fn for_style(&self, style: QrStyle) -> String {
+        let text = match style {
+            QrStyle::Ansi => messages::ENROLL_KEY_ONE_LINE,
+            _ => messages::ENROLL_KEY,
+        };
+        text.replace("{key}", &self.grouped)
+            .replace("{digits}", &self.digits.to_string())
+    }
+}
+
 /// The first enrollment prompt: a line, the QR code, the key, the question. Fits 80x24 for
 /// the QR code of a short account name at version 4 or 5.
-fn screen(uri: &str, style: QrStyle, key: &str) -> Result<String, String> {
+fn screen(uri: &str, style: QrStyle, key: &KeyText) -> Result<String, String> {
     let drawing = qr::render(uri, style).map_err(|e| e.to_string())?;
+    let key = key.for_style(style);
     let question = match style {
         QrStyle::Utf8 => messages::ENROLL_PROMPT,
         QrStyle::Light => messages::ENROLL_PROMPT_LIGHT,
