@@ -23,10 +23,17 @@ struct Seen {
     key: Option<String>,
 }
 
-/// The key given in text in the enrollment prompt, on the line after "Light background, or
-/// won't scan? Type this key:" ("ABCD EFGH ...  (time-based, 6 digits)").
+/// The key given in text in the enrollment prompt: on the line after "Light background, or
+/// won't scan? Type this key:" ("ABCD EFGH ...  (time-based, 6 digits)") under a plain code, or
+/// on the line "Won't scan? Type this key: ABCD EFGH ... (6 digits)" under the colour form.
 fn key_in(prompt: &str) -> Option<String> {
     let mut lines = prompt.lines();
+    if let Some(line) = prompt
+        .lines()
+        .find_map(|l| l.strip_prefix("Won't scan? Type this key: "))
+    {
+        return Some(line.split(" (").next()?.replace(' ', ""));
+    }
     lines.find(|l| *l == "Light background, or won't scan? Type this key:")?;
     let line = lines.next()?;
     Some(line.split("  (").next()?.replace(' ', ""))

@@ -199,7 +199,11 @@ impl Run<'_> {
             Err(crate::store::StoreError::File(e)) if e.is_not_found() => None,
             Err(e) => return Decision::unavailable("bad_state_dir", e),
         };
-        let record = match store.as_ref().map(|s| s.load_record(&user)).transpose() {
+        let record = match store
+            .as_ref()
+            .map(|s| s.load_record_for_sign_in(&user))
+            .transpose()
+        {
             Ok(record) => record.flatten(),
             Err(e) => return Decision::unavailable("bad_record", e),
         };

@@ -106,6 +106,23 @@ impl UserStore {
 
     /// The user's record, or `None` if the user is not enrolled.
     pub fn load_record(&self, user: &UserName) -> Result<Option<UserRecord>, StoreError> {
+        self.read_record(user, UserRecord::parse)
+    }
+
+    /// The user's record as a sign-in reads it: without the recovery code hashes, which
+    /// [`UserStore::recovery_of`] reads only when a recovery code is typed.
+    pub fn load_record_for_sign_in(
+        &self,
+        user: &UserName,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        self.read_record(user, UserRecord::parse_without_recovery)
+    }
+
+    fn read_record(
+        &self,
+        user: &UserName,
+        parse: fn(&[u8]) -> Result<UserRecord, String>,
+    ) -> Result<Option<UserRecord>, StoreError> {
         let dir = match self.users_dir() {
             Ok(dir) => dir,
             Err(e) if e.is_not_found() => return Ok(None),
@@ -115,7 +132,7 @@ impl UserStore {
         let Some(bytes) = dir.read(&name)? else {
             return Ok(None);
         };
-        UserRecord::parse(&bytes)
+        parse(&bytes)
             .map(Some)
             .map_err(|reason| StoreError::Malformed {
                 path: dir.path().join(&name).display().to_string(),
@@ -133,6 +150,13 @@ impl UserStore {
     ) -> Result<(), StoreError> {
         let dir = self.root.subdir(USERS, true)?;
         let name = format!("{}.toml", user.encoded());
+        if record.recovery_deferred {
+            // Written back, it would lose the recovery codes.
+            return Err(StoreError::Write {
+                path: dir.path().join(&name).display().to_string(),
+                reason: "internal error: a record read without its recovery codes".into(),
+            });
+        }
         let text = record.to_toml().map_err(|reason| StoreError::Write {
             path: dir.path().join(&name).display().to_string(),
             reason,
@@ -158,6 +182,16 @@ impl UserStore {
     ) -> Result<Vec<RecoveryHash>, StoreError> {
         if let Some(codes) = &record.recovery {
             return Ok(codes.clone());
+        }
+        if record.recovery_deferred {
+            // Read whole now; a record replaced since (another enrollment) has other codes.
+            return match self.load_record(user)? {
+                Some(full) if full.id == record.id => Ok(full.recovery.unwrap_or_default()),
+                _ => Err(StoreError::Write {
+                    path: format!("users/{}.toml", user.encoded()),
+                    reason: "the record changed during the sign-in".into(),
+                }),
+            };
         }
         let dir = match self.root.subdir(RECOVERY, false) {
             Ok(dir) => dir,

@@ -35,7 +35,18 @@ pub struct UserRecord {
     /// they live in `recovery/<name>.toml`; the next recovery-code renewal moves them here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Vec<RecoveryHash>>,
+    /// True when [`UserRecord::parse_without_recovery`] left the recovery hashes in the file;
+    /// such a record is for reading only ([`crate::store::UserStore::save_record`] refuses it).
+    #[serde(skip)]
+    pub recovery_deferred: bool,
 }
+
+/// Where the recovery code hashes begin in a record file: [`UserRecord::to_toml`] writes them
+/// last, as `[[recovery]]` tables.
+const RECOVERY_TABLES: &str = "\n[[recovery]]\n";
+/// The last line [`UserRecord::to_toml`] writes: a file without it (cut short, or from an
+/// older build) is parsed whole, so a damaged record is still refused as malformed.
+const END_LINE: &str = "\n# end of record\n";
 
 fn is_zero(v: &u64) -> bool {
     *v == 0
@@ -78,6 +89,28 @@ impl UserRecord {
         Ok(record)
     }
 
+    /// Parses what a sign-in needs: everything but the recovery code hashes — ten salted
+    /// hashes, most of the file and of the parsing work, needed only when a recovery code is
+    /// typed ([`crate::store::UserStore::recovery_of`] reads them then). A head that does not
+    /// parse on its own (a hand-edited file, a string spanning the marker) means the whole file
+    /// is parsed, so the result is never more than the full parse would give.
+    pub fn parse_without_recovery(text: &[u8]) -> Result<Self, String> {
+        let Some(at) = std::str::from_utf8(text)
+            .ok()
+            .filter(|t| t.ends_with(END_LINE))
+            .and_then(|t| t.find(RECOVERY_TABLES))
+        else {
+            return Self::parse(text);
+        };
+        match Self::parse(&text[..=at]) {
+            Ok(mut record) if record.recovery.is_none() => {
+                record.recovery_deferred = true;
+                Ok(record)
+            }
+            _ => Self::parse(text),
+        }
+    }
+
     /// Devices that may approve (paired and not removed).
     pub fn active_devices(&self) -> impl Iterator<Item = &Device> {
         self.devices.iter().filter(|d| d.removed.is_none())
@@ -85,7 +118,12 @@ impl UserRecord {
 
     /// The file contents for this record.
     pub fn to_toml(&self) -> Result<String, String> {
-        toml::to_string(self).map_err(|e| e.to_string())
+        let mut text = toml::to_string(self).map_err(|e| e.to_string())?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&END_LINE[1..]);
+        Ok(text)
     }
 }
 
@@ -127,5 +165,81 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(!e.contains("JBSW"), "{e}");
+    }
+
+    fn record_with(name: &str) -> UserRecord {
+        let (_, hashes) = crate::factor::recovery::generate(10).unwrap();
+        let device = crate::push::device::TestDevice::new("dev-1").unwrap();
+        let d = Device {
+            id: "dev-1".into(),
+            public_key: device.public_key_b64u(),
+            name: name.to_string(),
+            added: 1,
+            removed: None,
+        };
+        UserRecord {
+            version: RECORD_VERSION,
+            created: 1,
+            id: "0123456789abcdef".into(),
+            confirmed_step: 7,
+            totp: TotpParams {
+                secret: crate::secret::SecretString::new("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into()),
+                algorithm: crate::factor::totp::Algorithm::SHA1,
+                digits: 6,
+                period: 30,
+                skew: None,
+            },
+            devices: vec![d],
+            recovery: Some(hashes),
+            recovery_deferred: false,
+        }
+    }
+
+    #[test]
+    fn a_sign_in_reads_everything_but_the_recovery_hashes() {
+        let record = record_with("Pixel");
+        let text = record.to_toml().unwrap();
+        let full = UserRecord::parse(text.as_bytes()).unwrap();
+        let quick = UserRecord::parse_without_recovery(text.as_bytes()).unwrap();
+        assert_eq!(full.recovery.as_ref().map(Vec::len), Some(10));
+        assert!(!full.recovery_deferred);
+        assert!(quick.recovery.is_none() && quick.recovery_deferred);
+        assert_eq!(quick.id, full.id);
+        assert_eq!(quick.confirmed_step, full.confirmed_step);
+        assert_eq!(quick.totp.secret.expose(), full.totp.secret.expose());
+        assert_eq!(quick.devices, full.devices);
+    }
+
+    #[test]
+    fn a_record_cut_short_is_read_whole_and_refused() {
+        let text = record_with("Pixel").to_toml().unwrap();
+        let cut = &text.as_bytes()[..text.len() - 40];
+        assert!(UserRecord::parse(cut).is_err());
+        assert!(UserRecord::parse_without_recovery(cut).is_err());
+    }
+
+    #[test]
+    fn a_record_without_recovery_tables_parses_whole() {
+        let mut record = record_with("Pixel");
+        record.recovery = None;
+        let text = record.to_toml().unwrap();
+        let quick = UserRecord::parse_without_recovery(text.as_bytes()).unwrap();
+        assert!(!quick.recovery_deferred);
+        assert!(quick.recovery.is_none());
+    }
+
+    #[test]
+    fn a_device_name_holding_the_marker_does_not_change_what_is_read() {
+        let record = record_with("evil\n[[recovery]]\nid = \"x\"");
+        let text = record.to_toml().unwrap();
+        let full = UserRecord::parse(text.as_bytes()).unwrap();
+        let quick = UserRecord::parse_without_recovery(text.as_bytes()).unwrap();
+        assert_eq!(quick.devices, full.devices);
+        assert_eq!(quick.devices[0].name, "evil\n[[recovery]]\nid = \"x\"");
+        assert_eq!(
+            quick.recovery.as_ref().map(Vec::len).unwrap_or(10),
+            10,
+            "either deferred or the whole set"
+        );
     }
 }
