@@ -80,6 +80,38 @@ fn accept(r: Response, ok: &[u16]) -> Result<Response, ServiceError> {
     }
 }
 
+/// What the host made of a decision, for the phone that gave it (`POST
+/// /v1/challenges/{id}/verdict`): display-only, never a number or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerdictReport {
+    /// `approved`, `denied`, `reported`, `number_mismatch`, `late` or `invalid`.
+    pub outcome: &'static str,
+    /// For `reported`: whether `[alerts]` told someone.
+    pub alerted: bool,
+    /// When push is paused for the user after this (0: not paused).
+    pub paused_until: u64,
+}
+
+impl VerdictReport {
+    /// The verdict's word for the phone.
+    pub fn of(verdict: &super::verify::PushVerdict) -> VerdictReport {
+        use super::verify::{Invalid, PushVerdict};
+        let outcome = match verdict {
+            PushVerdict::Approved => "approved",
+            PushVerdict::Denied => "denied",
+            PushVerdict::Reported => "reported",
+            PushVerdict::Invalid(Invalid::NumberMismatch) => "number_mismatch",
+            PushVerdict::Invalid(Invalid::Expired | Invalid::OutsideWindow) => "late",
+            PushVerdict::Invalid(_) => "invalid",
+        };
+        VerdictReport {
+            outcome,
+            alerted: false,
+            paused_until: 0,
+        }
+    }
+}
+
 /// Why this host cannot talk to its service: `[push]` or the host token.
 #[derive(Debug, thiserror::Error)]
 pub enum HostServiceError {
@@ -158,6 +190,18 @@ impl Service {
             return Ok(None);
         }
         json(&r).map(Some)
+    }
+
+    /// `POST /v1/challenges/{id}/verdict`: tells the phone how the host decided. Display-only;
+    /// the caller treats a failure as a log line, never as a change of the sign-in.
+    pub fn post_verdict(&self, id: &str, verdict: &VerdictReport) -> Result<(), ServiceError> {
+        let body = serde_json::to_vec(verdict).map_err(|e| ServiceError::Body(e.to_string()))?;
+        let path = format!("/v1/challenges/{id}/verdict");
+        accept(
+            self.call("POST", &path, Some(body), &[], 0)?,
+            &[200, 201, 204],
+        )
+        .map(|_| ())
     }
 
     /// `DELETE /v1/challenges/{id}`: withdraws a challenge nobody waits for any more.
