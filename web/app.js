@@ -532,14 +532,31 @@ function serviceWords(service) {
   return Object.hasOwn(SERVICE_WORDS, service) ? t(SERVICE_WORDS[service]) : service;
 }
 
-/** Text with a line-break opportunity after each dot: host names wrap at their parts. */
+/**
+ * Text in which host names (words with dots) wrap only after their dots, never inside a part
+ * ("build-01." "example." "org"); a part too long for any screen may still break.
+ */
 function setWrappingText(el, text) {
   el.replaceChildren();
-  const parts = String(text).split('.');
-  parts.forEach((part, i) => {
-    el.append(i < parts.length - 1 ? `${part}.` : part);
-    if (i < parts.length - 1) el.append(document.createElement('wbr'));
-  });
+  for (const token of String(text).split(/(\s+)/)) {
+    if (!/[^.\s]\.[^.\s]/.test(token)) {
+      el.append(token);
+      continue;
+    }
+    const parts = token.split('.');
+    parts.forEach((part, i) => {
+      const piece = i < parts.length - 1 ? `${part}.` : part;
+      if (piece.length > 0 && piece.length <= 24) {
+        const span = document.createElement('span');
+        span.className = 'nowrap';
+        span.textContent = piece;
+        el.append(span);
+      } else {
+        el.append(piece);
+      }
+      if (i < parts.length - 1) el.append(document.createElement('wbr'));
+    });
+  }
 }
 
 function formatCountdown(seconds) {
@@ -560,6 +577,7 @@ function addCard(key, account, challenge) {
     title.textContent = t('testTitle');
     $('.request-intro', el).textContent = t('testIntro');
     show($('.request-intro', el), true);
+    $('.rhost-row', el).hidden = true; // a test comes from the computer being set up: no "from"
   }
   $('.f-user', el).textContent = challenge.user;
   setWrappingText($('.f-host', el), challenge.shownHost || challenge.host);
@@ -644,7 +662,17 @@ const TITLES = {
 function finishCard(card, state, text, { final = true } = {}) {
   card.state = state;
   const result = $('.result', card.el);
-  result.textContent = text;
+  // The outcome in bold, what follows from it in plain text.
+  const [head, ...rest] = Array.isArray(text) ? text.filter(Boolean) : [text];
+  const strong = document.createElement('strong');
+  strong.textContent = head;
+  result.replaceChildren(strong);
+  if (rest.length) {
+    const detail = document.createElement('span');
+    detail.className = 'result-detail';
+    detail.textContent = rest.join(' ');
+    result.append(' ', detail);
+  }
   result.dataset.state = state;
   if (final) result.dataset.final = 'yes';
   card.el.dataset.state = state;
@@ -652,10 +680,10 @@ function finishCard(card, state, text, { final = true } = {}) {
   const titleKey = card.isTest && state === 'approved' ? 'titleTestApproved' : TITLES[state] || 'titleAnswered';
   $('.request-title', card.el).textContent = t(titleKey);
   const { challenge } = card;
-  $('.summary', card.el).textContent = t('summary', {
+  setWrappingText($('.summary', card.el), t('summary', {
     service: serviceWords(challenge.service), user: challenge.user, host: challenge.shownHost || challenge.host,
     time: formatTime(challenge.created),
-  });
+  }));
   card.el.classList.add('answered');
   show($('form', card.el), false);
   $('.expires-row', card.el).hidden = true;
@@ -688,18 +716,26 @@ const VERDICT_GRACE_S = 30;
 function verdictText(card, v) {
   const paused = Number.isSafeInteger(v.paused_until) && v.paused_until > serverNow()
     ? ` ${t('pausedUntil', { time: dateTimeFormat.format(new Date((v.paused_until - clockOffset) * 1000)) })}` : '';
+  // [the outcome, what follows from it ...]
   let text;
   switch (v.outcome) {
-    case 'approved': return card.isTest ? t('verdictTestApproved') : t('verdictApproved');
-    case 'denied': text = t('verdictDenied') + paused; break;
+    case 'approved': return [card.isTest ? t('verdictTestApproved') : t('verdictApproved')];
+    case 'denied': text = [t('verdictDenied'), paused.trim()]; break;
     case 'reported':
-      text = `${t(v.alerted === true ? 'verdictReportedAlerted' : 'verdictReportedNotAlerted')} ${card.isTest ? '' : t('reportNextStep')}${paused}`.trim();
+      text = [...splitFirst(t(v.alerted === true ? 'verdictReportedAlerted' : 'verdictReportedNotAlerted')),
+        card.isTest ? '' : t('reportNextStep'), paused.trim()];
       break;
-    case 'number_mismatch': text = t('verdictMismatch'); break;
-    case 'late': text = t('verdictLate'); break;
-    default: text = t('verdictInvalid');
+    case 'number_mismatch': text = splitFirst(t('verdictMismatch')); break;
+    case 'late': text = splitFirst(t('verdictLate')); break;
+    default: text = splitFirst(t('verdictInvalid'));
   }
-  return card.isTest ? `${text} ${t('testUndone')}` : text;
+  return card.isTest ? [...text, t('testUndone')] : text;
+}
+
+/** "Refused — the number did not match. Nobody …" → ["Refused — the number did not match.", "Nobody …"]. */
+function splitFirst(text) {
+  const at = text.indexOf('. ');
+  return at < 0 ? [text] : [text.slice(0, at + 1), text.slice(at + 2)];
 }
 
 const OUTCOMES = ['approved', 'denied', 'reported', 'number_mismatch', 'late', 'invalid'];
@@ -1017,7 +1053,7 @@ async function completePairing(ev) {
     $('#requests').after($('#pair'));
     $('#pair-title').textContent = t('paired');
     status.dataset.state = 'paired';
-    status.textContent = t('pairedDetail', { user, host });
+    setWrappingText(status, t('pairedDetail', { user, host }));
     $('#pair-title').tabIndex = -1;
     $('#pair-title').focus();
     await loadAccounts();
