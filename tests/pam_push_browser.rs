@@ -172,7 +172,7 @@ fn enroll_push_and_sign_in_with_the_real_page_in_chromium() {
     eprintln!("enroll --push:\n{}", transcript.join("\n"));
 
     // Sign-ins through libpam: the phone acts when the prompt shows the number.
-    let mut sign_in = |decision: &str| {
+    let sign_in = |phone: &mut Phone, decision: &str| {
         let mut seen = Vec::new();
         let mut responder = |msg: Message<'_>| {
             let (text, prompt) = match msg {
@@ -211,7 +211,7 @@ fn enroll_push_and_sign_in_with_the_real_page_in_chromium() {
         let outcome = client::authenticate(&request, &mut responder).expect("sign-in attempted");
         (outcome.name, seen)
     };
-    let (outcome, seen) = sign_in("approve");
+    let (outcome, seen) = sign_in(&mut phone, "approve");
     assert_eq!(outcome, "PAM_SUCCESS", "{seen:#?}");
     eprintln!("approved sign-in prompt: {seen:?}");
     // What the phone shows is the host's verdict (posted after it verified the answer).
@@ -219,7 +219,7 @@ fn enroll_push_and_sign_in_with_the_real_page_in_chromium() {
     assert_eq!(verdict["state"], "approved", "{verdict}");
     assert_eq!(verdict["result"], "Signed in ✓", "{verdict}");
     // A wrong number typed on the phone: the terminal and the phone both say it did not match.
-    let (outcome, seen) = sign_in("wrong");
+    let (outcome, seen) = sign_in(&mut phone, "wrong");
     assert_ne!(outcome, "PAM_SUCCESS", "{seen:#?}");
     let said = seen
         .join(" ")
@@ -239,7 +239,7 @@ fn enroll_push_and_sign_in_with_the_real_page_in_chromium() {
     );
     // "This wasn't me": refused, logged as suspicious (push is then suspended, and a denial
     // would bring back-off: one refusal per run is all the module will push).
-    let (outcome, seen) = sign_in("report");
+    let (outcome, seen) = sign_in(&mut phone, "report");
     assert_ne!(outcome, "PAM_SUCCESS", "{seen:#?}");
     // No [alerts] here: the phone must not say somebody was alerted.
     let verdict = phone.ask(json!({"cmd": "verdict"}));

@@ -118,6 +118,8 @@ async function card(page, challenge) {
 
 async function shot(page, name) {
   const file = path.join(SHOTS, `${name}.png`);
+  // A card fading in is not what a person looks at: the settled page.
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState === 'finished')).catch(() => {});
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
