@@ -305,3 +305,33 @@ impl Service {
         .map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::push::verify::{Invalid, PushVerdict};
+
+    #[test]
+    fn a_verdict_names_the_outcome_and_carries_no_number() {
+        let cases = [
+            (PushVerdict::Approved, "approved"),
+            (PushVerdict::Denied, "denied"),
+            (PushVerdict::Reported, "reported"),
+            (
+                PushVerdict::Invalid(Invalid::NumberMismatch),
+                "number_mismatch",
+            ),
+            (PushVerdict::Invalid(Invalid::Expired), "late"),
+            (PushVerdict::Invalid(Invalid::OutsideWindow), "late"),
+            (PushVerdict::Invalid(Invalid::BadSignature), "invalid"),
+        ];
+        for (verdict, outcome) in cases {
+            let report = VerdictReport::of(&verdict);
+            assert_eq!(report.outcome, outcome);
+            let json = serde_json::to_value(&report).unwrap();
+            let mut keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            assert_eq!(keys, ["alerted", "outcome", "paused_until"], "{json}");
+        }
+    }
+}
