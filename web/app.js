@@ -27,6 +27,7 @@ const TEXTS = {
     requestTitle: 'Approve sign-in?',
     testTitle: 'Test notification',
     testIntro: 'This is the test from the setup on your computer, not a sign-in. Type the number your computer shows, then Approve.',
+    testHint: 'Your computer shows a 2-digit number for this test.',
     serviceSshd: 'SSH sign-in',
     serviceSudo: 'sudo (administrator rights)',
     serviceSu: 'su (switch user)',
@@ -125,6 +126,7 @@ const TEXTS = {
     requestTitle: 'Aanmelding goedkeuren?',
     testTitle: 'Testmelding',
     testIntro: 'Dit is de test van de instelling op uw computer, geen aanmelding. Typ het getal dat uw computer toont en tik op Goedkeuren.',
+    testHint: 'Uw computer toont voor deze test een getal van 2 cijfers.',
     serviceSshd: 'Aanmelding via SSH',
     serviceSudo: 'sudo (beheerdersrechten)',
     serviceSu: 'su (andere gebruiker)',
@@ -578,6 +580,7 @@ function addCard(key, account, challenge) {
     $('.request-intro', el).textContent = t('testIntro');
     show($('.request-intro', el), true);
     $('.rhost-row', el).hidden = true; // a test comes from the computer being set up: no "from"
+    $('.number-hint', el).textContent = t('testHint');
   }
   $('.f-user', el).textContent = challenge.user;
   setWrappingText($('.f-host', el), challenge.shownHost || challenge.host);

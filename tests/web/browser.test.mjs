@@ -613,6 +613,7 @@ test('a new phone sees "not paired" first; the test push reads as a test; a wron
       assert.equal(await c.locator('.f-service').textContent(), w.test);
       assert.equal(await c.locator('.f-service-raw').textContent(), w.testRaw);
       assert.ok(await c.locator('.request-intro').isVisible());
+      assert.equal(await c.locator('.rhost-row').isVisible(), false, 'a test has no "from"');
       const above = await page.evaluate(() => Boolean(document.querySelector('#requests').compareDocumentPosition(document.querySelector('#pair')) & Node.DOCUMENT_POSITION_FOLLOWING));
       assert.ok(above, 'the request that needs the tap is above the "paired" card');
       assert.ok((await c.boundingBox()).y < (await page.locator('#pair').boundingBox()).y);
