@@ -158,15 +158,21 @@ fn enroll_push_and_sign_in_with_the_real_page_in_chromium() {
     let asks = next_line(&|l| number_in(l).is_some(), &mut transcript);
     let number = number_in(&asks).unwrap().to_string();
     let answered = phone.ask(json!({"cmd": "answer", "decision": "approve", "number": number}));
-    assert_eq!(answered["result"], "Approved ✓");
+    // The page claims nothing until the host says; the test push reads as a test.
+    assert_ne!(answered["result"], "Approved ✓");
     assert_eq!(answered["user"], "alice");
-    assert_eq!(answered["service"], "twofold-enroll");
+    assert_eq!(answered["service"], "Test notification");
     next_line(&|l| l.contains("Notification approved"), &mut transcript);
+    let verdict = phone.ask(json!({"cmd": "verdict"}));
+    assert_eq!(
+        verdict["result"], "Test approved ✓ — your computer finishes the setup.",
+        "{verdict}"
+    );
     assert!(enroll.wait().unwrap().success(), "{transcript:#?}");
     eprintln!("enroll --push:\n{}", transcript.join("\n"));
 
     // Sign-ins through libpam: the phone acts when the prompt shows the number.
-    let mut sign_in = |decision: &str| {
+    let sign_in = |phone: &mut Phone, decision: &str| {
         let mut seen = Vec::new();
         let mut responder = |msg: Message<'_>| {
             let (text, prompt) = match msg {
@@ -176,10 +182,16 @@ fn enroll_push_and_sign_in_with_the_real_page_in_chromium() {
             seen.push(text.to_string());
             if let Some(n) = number_in(text) {
                 let n = n.to_string();
-                let number = if decision == "approve" {
-                    n.as_str()
+                let wrong = if n == "42" { "43" } else { "42" };
+                let number = match decision {
+                    "approve" => n.as_str(),
+                    "wrong" => wrong,
+                    _ => "",
+                };
+                let decision = if decision == "wrong" {
+                    "approve"
                 } else {
-                    ""
+                    decision
                 };
                 let reply =
                     phone.ask(json!({"cmd": "answer", "decision": decision, "number": number}));
@@ -199,13 +211,45 @@ fn enroll_push_and_sign_in_with_the_real_page_in_chromium() {
         let outcome = client::authenticate(&request, &mut responder).expect("sign-in attempted");
         (outcome.name, seen)
     };
-    let (outcome, seen) = sign_in("approve");
+    let (outcome, seen) = sign_in(&mut phone, "approve");
     assert_eq!(outcome, "PAM_SUCCESS", "{seen:#?}");
     eprintln!("approved sign-in prompt: {seen:?}");
+    // What the phone shows is the host's verdict (posted after it verified the answer).
+    let verdict = phone.ask(json!({"cmd": "verdict"}));
+    assert_eq!(verdict["state"], "approved", "{verdict}");
+    assert_eq!(verdict["result"], "Signed in ✓", "{verdict}");
+    // A wrong number typed on the phone: the terminal and the phone both say it did not match.
+    let (outcome, seen) = sign_in(&mut phone, "wrong");
+    assert_ne!(outcome, "PAM_SUCCESS", "{seen:#?}");
+    let said = seen
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        said.contains("The number typed on your phone was not"),
+        "{seen:#?}"
+    );
+    let verdict = phone.ask(json!({"cmd": "verdict"}));
+    assert_eq!(verdict["state"], "number_mismatch", "{verdict}");
+    let shown = verdict["result"].as_str().unwrap_or_default();
+    assert!(
+        shown.starts_with("Refused — the number did not match."),
+        "{verdict}"
+    );
     // "This wasn't me": refused, logged as suspicious (push is then suspended, and a denial
     // would bring back-off: one refusal per run is all the module will push).
-    let (outcome, seen) = sign_in("report");
+    let (outcome, seen) = sign_in(&mut phone, "report");
     assert_ne!(outcome, "PAM_SUCCESS", "{seen:#?}");
+    // No [alerts] here: the phone must not say somebody was alerted.
+    let verdict = phone.ask(json!({"cmd": "verdict"}));
+    assert_eq!(verdict["state"], "reported", "{verdict}");
+    let shown = verdict["result"].as_str().unwrap_or_default();
+    assert!(
+        shown.contains("No alert went out automatically"),
+        "{verdict}"
+    );
+    assert!(!shown.contains("has been alerted"), "{verdict}");
     let audit = std::fs::read_to_string(&host.audit_path).unwrap_or_default();
     eprintln!("audit:\n{audit}");
     assert!(audit.contains("reason=push_approved"), "{audit}");

@@ -335,3 +335,93 @@ async fn a_long_poll_without_decision_ends_with_204() {
         "not web2's"
     );
 }
+
+#[tokio::test]
+async fn the_hosts_verdict_reaches_the_asked_device_and_nobody_else() {
+    let service = Service::start("");
+    let host = Host::new(&service, "web1");
+    let other_host = Host::new(&service, "web2");
+    let mut device = Device::new();
+    host.pair("alice", &mut device, None).await;
+    let mut stranger = Device::new();
+    host.pair("bob", &mut stranger, None).await;
+    let c = Host::challenge("alice", &[&device.id], 60);
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        host.post("/v1/challenges", &c)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let path = format!("/v1/challenges/{id}/verdict");
+    let mismatch = json!({"outcome": "number_mismatch", "alerted": false, "paused_until": 0});
+
+    // Nothing to give a verdict on before the phone answered.
+    assert_eq!(
+        host.post(&path, &mismatch).send().await.unwrap().status(),
+        409
+    );
+    let r = device.verdict(&service.base, &id).await;
+    assert_eq!(r.status(), 204);
+    let body = device.decision(&c, "approve", "17");
+    assert_eq!(device.decide(&service.base, &c, &body).await.status(), 202);
+    assert_eq!(device.verdict(&service.base, &id).await.status(), 204);
+
+    // Only the host that posted the challenge, only known outcomes.
+    assert_eq!(
+        other_host
+            .post(&path, &mismatch)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let bogus = json!({"outcome": "approved-ish"});
+    assert_eq!(host.post(&path, &bogus).send().await.unwrap().status(), 400);
+    assert_eq!(
+        host.post(&path, &mismatch).send().await.unwrap().status(),
+        204
+    );
+    // Idempotent; a different one is refused and the first stands.
+    assert_eq!(
+        host.post(&path, &mismatch).send().await.unwrap().status(),
+        204
+    );
+    let approved = json!({"outcome": "approved"});
+    assert_eq!(
+        host.post(&path, &approved).send().await.unwrap().status(),
+        409
+    );
+
+    let r = device.verdict(&service.base, &id).await;
+    assert_eq!(r.status(), 200);
+    let got: Value = r.json().await.unwrap();
+    assert_eq!(
+        got,
+        json!({"outcome": "number_mismatch", "alerted": false, "paused_until": 0})
+    );
+    assert!(got.get("number").is_none());
+    // A device the challenge did not name learns nothing, not even that it exists.
+    assert_eq!(stranger.verdict(&service.base, &id).await.status(), 404);
+    // Unsigned: refused like every device request.
+    let r = reqwest::get(format!(
+        "{}/v1/devices/{}/challenges/{id}/verdict",
+        service.base, device.id
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+    let log = service.log();
+    assert!(
+        log.contains("event=verdict host=\"web1\" outcome=number_mismatch"),
+        "{log}"
+    );
+    assert!(
+        log.split(|c: char| c.is_whitespace() || c == '=' || c == '"')
+            .all(|word| word != "17"),
+        "the number is never logged:\n{log}"
+    );
+}

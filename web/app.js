@@ -15,7 +15,8 @@ const TEXTS = {
     pairButton: 'Pair',
     pairing: 'Pairing…',
     paired: 'Paired ✓',
-    pairedDetail: 'This phone can now approve sign-ins of {user} on {host}. Go back to your computer.',
+    pairedDetail: 'This phone can now approve sign-ins of {user} on {host}. If your computer shows a number now, answer the test notification on this page.',
+    iosInstallFirst: 'On iPhone and iPad, install twofold first: tap Share, then “Add to Home Screen”, and pair in the app on the Home Screen (“Pair with a link”; your computer shows the link under the QR code). The app may not see a pairing made here in Safari.',
     pairBadLink: 'This pairing link is incomplete or damaged. Scan the QR code again.',
     pairOtherService: 'This link belongs to another approval service. Open it directly instead.',
     pairExpired: 'This pairing link has expired or is unknown. Start the pairing again on your computer to get a new QR code.',
@@ -24,6 +25,43 @@ const TEXTS = {
     requestsTitle: 'Sign-in requests',
     noRequests: 'No sign-in requests right now. When you sign in on a computer, the request appears here.',
     requestTitle: 'Approve sign-in?',
+    testTitle: 'Test notification',
+    testIntro: 'This is the test from the setup on your computer, not a sign-in. Type the number your computer shows, then Approve.',
+    testHint: 'Your computer shows a 2-digit number for this test.',
+    serviceSshd: 'SSH sign-in',
+    serviceSudo: 'sudo (administrator rights)',
+    serviceSu: 'su (switch user)',
+    serviceLogin: 'Console sign-in',
+    serviceDesktop: 'Desktop sign-in',
+    servicePolkit: 'Administrator rights (polkit)',
+    serviceCockpit: 'Web console (Cockpit)',
+    serviceTest: 'Test notification',
+    serviceRaw: 'service {service}',
+    rhostNote: 'network address of the other computer',
+    justNow: 'just now',
+    timeWithDate: '{relative} · {date}',
+    sent: 'Sent — check your computer.',
+    noVerdict: 'Sent. Your computer did not report back here: check it for the result.',
+    titleSent: 'Sent',
+    titleApproved: 'Signed in',
+    titleRefused: 'Refused',
+    titleDenied: 'Denied',
+    titleReported: 'Reported',
+    titleExpired: 'Expired',
+    titleAnswered: 'Answered',
+    titleTestApproved: 'Test approved',
+    summary: '{service} · {user} on {host} · {time}',
+    verdictApproved: 'Signed in ✓',
+    verdictTestApproved: 'Test approved ✓ — your computer finishes the setup.',
+    verdictDenied: 'Denied — nobody was signed in.',
+    verdictMismatch: 'Refused — the number did not match. Nobody was signed in. Sign in again and type the number your computer shows.',
+    verdictLate: 'Refused — the answer came too late. Nobody was signed in. Sign in again on your computer.',
+    verdictInvalid: 'Refused — your computer could not verify this answer. Sign in again; if it keeps happening, tell your administrator.',
+    verdictReportedAlerted: 'Reported — nobody was signed in, and your administrator has been alerted.',
+    verdictReportedNotAlerted: 'Reported — nobody was signed in. No alert went out automatically: tell your administrator yourself.',
+    reportNextStep: 'Someone may know your password: change it soon (and your SSH key, if you use one).',
+    pausedUntil: 'Until {time}, your computer asks for a code instead of sending requests here.',
+    testUndone: 'The test did not succeed, so your computer undid the pairing: start again there.',
     fieldUser: 'Account',
     fieldHost: 'Computer',
     fieldService: 'Service',
@@ -38,9 +76,6 @@ const TEXTS = {
     deny: 'Deny',
     report: 'This wasn’t me',
     sending: 'Sending…',
-    approved: 'Approved ✓',
-    denied: 'Denied',
-    reported: 'Reported — your administrator has been told',
     expired: 'Expired — sign in again on your computer if it was you.',
     alreadyAnswered: 'This request has already been answered.',
     sendFailed: 'Your answer could not be sent ({detail}). Try again.',
@@ -79,7 +114,8 @@ const TEXTS = {
     pairButton: 'Koppelen',
     pairing: 'Bezig met koppelen…',
     paired: 'Gekoppeld ✓',
-    pairedDetail: 'Met deze telefoon keurt u nu aanmeldingen van {user} op {host} goed. Ga terug naar uw computer.',
+    pairedDetail: 'Met deze telefoon keurt u nu aanmeldingen van {user} op {host} goed. Toont uw computer nu een getal? Beantwoord dan de testmelding op deze pagina.',
+    iosInstallFirst: 'Op iPhone en iPad installeert u twofold eerst: tik op Deel en dan op “Zet op beginscherm”, en koppel in de app op het beginscherm (“Koppelen met een link”; uw computer toont de link onder de QR-code). De app ziet een koppeling die hier in Safari is gemaakt mogelijk niet.',
     pairBadLink: 'Deze koppelingslink is onvolledig of beschadigd. Scan de QR-code opnieuw.',
     pairOtherService: 'Deze link hoort bij een andere goedkeuringsdienst. Open de link rechtstreeks.',
     pairExpired: 'Deze koppelingslink is verlopen of onbekend. Begin op uw computer opnieuw met koppelen voor een nieuwe QR-code.',
@@ -88,6 +124,43 @@ const TEXTS = {
     requestsTitle: 'Aanmeldverzoeken',
     noRequests: 'Er zijn nu geen aanmeldverzoeken. Als u zich op een computer aanmeldt, verschijnt het verzoek hier.',
     requestTitle: 'Aanmelding goedkeuren?',
+    testTitle: 'Testmelding',
+    testIntro: 'Dit is de test van de instelling op uw computer, geen aanmelding. Typ het getal dat uw computer toont en tik op Goedkeuren.',
+    testHint: 'Uw computer toont voor deze test een getal van 2 cijfers.',
+    serviceSshd: 'Aanmelding via SSH',
+    serviceSudo: 'sudo (beheerdersrechten)',
+    serviceSu: 'su (andere gebruiker)',
+    serviceLogin: 'Aanmelding op de console',
+    serviceDesktop: 'Aanmelding op het bureaublad',
+    servicePolkit: 'Beheerdersrechten (polkit)',
+    serviceCockpit: 'Webconsole (Cockpit)',
+    serviceTest: 'Testmelding',
+    serviceRaw: 'dienst {service}',
+    rhostNote: 'netwerkadres van de andere computer',
+    justNow: 'zojuist',
+    timeWithDate: '{relative} · {date}',
+    sent: 'Verstuurd — kijk op uw computer.',
+    noVerdict: 'Verstuurd. Uw computer heeft hier niets teruggemeld: kijk daar voor het resultaat.',
+    titleSent: 'Verstuurd',
+    titleApproved: 'Aangemeld',
+    titleRefused: 'Geweigerd door uw computer',
+    titleDenied: 'Geweigerd',
+    titleReported: 'Gemeld',
+    titleExpired: 'Verlopen',
+    titleAnswered: 'Beantwoord',
+    titleTestApproved: 'Test goedgekeurd',
+    summary: '{service} · {user} op {host} · {time}',
+    verdictApproved: 'Aangemeld ✓',
+    verdictTestApproved: 'Test goedgekeurd ✓ — uw computer rondt de instelling af.',
+    verdictDenied: 'Geweigerd — er is niemand aangemeld.',
+    verdictMismatch: 'Geweigerd — het getal klopte niet. Er is niemand aangemeld. Meld u opnieuw aan en typ het getal dat uw computer toont.',
+    verdictLate: 'Geweigerd — het antwoord kwam te laat. Er is niemand aangemeld. Meld u opnieuw aan op uw computer.',
+    verdictInvalid: 'Geweigerd — uw computer kon dit antwoord niet controleren. Meld u opnieuw aan; gebeurt dit vaker, neem dan contact op met uw beheerder.',
+    verdictReportedAlerted: 'Gemeld — er is niemand aangemeld, en uw beheerder is gewaarschuwd.',
+    verdictReportedNotAlerted: 'Gemeld — er is niemand aangemeld. Er is niet automatisch een waarschuwing verstuurd: laat het uw beheerder zelf weten.',
+    reportNextStep: 'Iemand kent mogelijk uw wachtwoord: wijzig het binnenkort (en uw SSH-sleutel, als u die gebruikt).',
+    pausedUntil: 'Tot {time} vraagt uw computer om een code in plaats van hier verzoeken te sturen.',
+    testUndone: 'De test is niet gelukt, dus uw computer heeft de koppeling ongedaan gemaakt: begin daar opnieuw.',
     fieldUser: 'Account',
     fieldHost: 'Computer',
     fieldService: 'Dienst',
@@ -102,9 +175,6 @@ const TEXTS = {
     deny: 'Weigeren',
     report: 'Dit was ik niet',
     sending: 'Bezig met versturen…',
-    approved: 'Goedgekeurd ✓',
-    denied: 'Geweigerd',
-    reported: 'Gemeld — uw beheerder is op de hoogte gebracht',
     expired: 'Verlopen — meld u opnieuw aan op uw computer als u het was.',
     alreadyAnswered: 'Dit verzoek is al beantwoord.',
     sendFailed: 'Uw antwoord kon niet worden verstuurd ({detail}). Probeer het opnieuw.',
@@ -289,6 +359,7 @@ let accounts = []; // records from IndexedDB
 const accountProblems = new Map(); // device_id -> text key
 const cards = new Map(); // `${device_id} ${challenge id}` -> {challenge, account, el, state}
 let cardSerial = 0;
+let installPrompt = null; // the browser's install offer, shown once the phone is paired
 
 // ---------------------------------------------------------------- page status
 
@@ -306,7 +377,7 @@ function renderAccounts() {
   for (const a of accounts) {
     const li = $('#account-template').content.firstElementChild.cloneNode(true);
     translate(li);
-    $('.account-name', li).textContent = t('accountLine', { user: a.user, host: a.host });
+    setWrappingText($('.account-name', li), t('accountLine', { user: a.user, host: a.host }));
     $('.account-device', li).textContent = a.device_name ? t('accountDevice', { name: a.device_name }) : '';
     const problem = accountProblems.get(a.device_id);
     $('.account-problem', li).textContent = problem ? t(problem) : '';
@@ -432,15 +503,62 @@ function setAccountProblem(account, key) {
 }
 
 function updateEmpty() {
+  // A phone that is not paired sees that first: there can be no requests yet.
+  show($('#requests'), accounts.length > 0);
   show($('#no-requests'), cards.size === 0);
 }
 
-const timeFormat = new Intl.DateTimeFormat(LANG, { timeStyle: 'medium' });
-const dateTimeFormat = new Intl.DateTimeFormat(LANG, { dateStyle: 'medium', timeStyle: 'medium' });
+const dateTimeFormat = new Intl.DateTimeFormat(LANG, { dateStyle: 'medium', timeStyle: 'short' });
+const relativeFormat = new Intl.RelativeTimeFormat(LANG, { numeric: 'auto' });
 
+/** "just now · 1 Dec 2026, 10:12", "2 minutes ago · …": relative, with the date. */
 function formatTime(unix) {
-  const d = new Date((unix - clockOffset) * 1000); // the service's time in this phone's clock
-  return d.toDateString() === new Date().toDateString() ? timeFormat.format(d) : dateTimeFormat.format(d);
+  const ago = Math.max(0, serverNow() - unix);
+  let relative;
+  if (ago < 60) relative = t('justNow');
+  else if (ago < 3600) relative = relativeFormat.format(-Math.floor(ago / 60), 'minute');
+  else if (ago < 86400) relative = relativeFormat.format(-Math.floor(ago / 3600), 'hour');
+  else relative = relativeFormat.format(-Math.floor(ago / 86400), 'day');
+  const date = dateTimeFormat.format(new Date((unix - clockOffset) * 1000)); // the service's time on this phone's clock
+  return t('timeWithDate', { relative, date });
+}
+
+/** The service name in words for a person (the raw name stays visible in small print). */
+const SERVICE_WORDS = {
+  sshd: 'serviceSshd', sudo: 'serviceSudo', 'sudo-i': 'serviceSudo', su: 'serviceSu', 'su-l': 'serviceSu',
+  login: 'serviceLogin', 'gdm-password': 'serviceDesktop', lightdm: 'serviceDesktop', sddm: 'serviceDesktop',
+  'polkit-1': 'servicePolkit', cockpit: 'serviceCockpit', 'twofold-enroll': 'serviceTest',
+};
+const TEST_SERVICE = 'twofold-enroll';
+function serviceWords(service) {
+  return Object.hasOwn(SERVICE_WORDS, service) ? t(SERVICE_WORDS[service]) : service;
+}
+
+/**
+ * Text in which host names (words with dots) wrap only after their dots, never inside a part
+ * ("build-01." "example." "org"); a part too long for any screen may still break.
+ */
+function setWrappingText(el, text) {
+  el.replaceChildren();
+  for (const token of String(text).split(/(\s+)/)) {
+    if (!/[^.\s]\.[^.\s]/.test(token)) {
+      el.append(token);
+      continue;
+    }
+    const parts = token.split('.');
+    parts.forEach((part, i) => {
+      const piece = i < parts.length - 1 ? `${part}.` : part;
+      if (piece.length > 0 && piece.length <= 24) {
+        const span = document.createElement('span');
+        span.className = 'nowrap';
+        span.textContent = piece;
+        el.append(span);
+      } else {
+        el.append(piece);
+      }
+      if (i < parts.length - 1) el.append(document.createElement('wbr'));
+    });
+  }
 }
 
 function formatCountdown(seconds) {
@@ -456,10 +574,25 @@ function addCard(key, account, challenge) {
   const title = $('.request-title', el);
   title.id = `request-${serial}-title`;
   $('article', el).setAttribute('aria-labelledby', title.id);
+  const isTest = challenge.service === TEST_SERVICE;
+  if (isTest) {
+    title.textContent = t('testTitle');
+    $('.request-intro', el).textContent = t('testIntro');
+    show($('.request-intro', el), true);
+    $('.rhost-row', el).hidden = true; // a test comes from the computer being set up: no "from"
+    $('.number-hint', el).textContent = t('testHint');
+  }
   $('.f-user', el).textContent = challenge.user;
-  $('.f-host', el).textContent = challenge.shownHost || challenge.host;
-  $('.f-service', el).textContent = challenge.service;
-  $('.f-rhost', el).textContent = challenge.rhost || t('rhostLocal');
+  setWrappingText($('.f-host', el), challenge.shownHost || challenge.host);
+  $('.f-service', el).textContent = serviceWords(challenge.service);
+  const raw = $('.f-service-raw', el);
+  raw.textContent = serviceWords(challenge.service) === challenge.service ? '' : t('serviceRaw', { service: challenge.service });
+  if (challenge.rhost) {
+    setWrappingText($('.f-rhost', el), challenge.rhost);
+    $('.f-rhost-note', el).textContent = t('rhostNote');
+  } else {
+    $('.f-rhost', el).textContent = t('rhostLocal');
+  }
   $('.f-time', el).textContent = formatTime(challenge.created);
   const input = $('.number', el);
   input.id = `request-${serial}-number`;
@@ -470,7 +603,7 @@ function addCard(key, account, challenge) {
   error.id = `request-${serial}-error`;
   input.setAttribute('aria-describedby', `${hint.id} ${error.id}`);
 
-  const card = { key, account, challenge, el, state: 'open' };
+  const card = { key, account, challenge, el, state: 'open', isTest };
   cards.set(key, card);
 
   input.addEventListener('input', () => {
@@ -486,7 +619,7 @@ function addCard(key, account, challenge) {
   $('.deny', el).addEventListener('click', () => decide(card, 'deny'));
   $('.report', el).addEventListener('click', () => decide(card, 'report'));
 
-  $('#request-list').prepend(el); // the newest request first: it is the one the user came for
+  $('#request-list').prepend(el); // open requests first, the newest on top: the one the user came for
   updateCountdown(card);
   updateEmpty();
   $('#announce').textContent = t('newRequest', { user: challenge.user, host: challenge.shownHost || challenge.host });
@@ -519,22 +652,124 @@ function setCardBusy(card, busy) {
   for (const b of card.el.querySelectorAll('button, input')) b.disabled = busy;
 }
 
-function finishCard(card, state, text) {
+const TITLES = {
+  sent: 'titleSent', approved: 'titleApproved', denied: 'titleDenied', reported: 'titleReported',
+  number_mismatch: 'titleRefused', late: 'titleRefused', invalid: 'titleRefused', expired: 'titleExpired',
+  answered: 'titleAnswered', unconfirmed: 'titleSent',
+};
+
+/**
+ * An answered card: collapsed to its outcome (title, one summary line, the result), below the
+ * open ones. `final`: nothing more will change (the host's verdict, or no verdict to wait for).
+ */
+function finishCard(card, state, text, { final = true } = {}) {
   card.state = state;
   const result = $('.result', card.el);
-  result.textContent = text;
+  // The outcome in bold, what follows from it in plain text.
+  const [head, ...rest] = Array.isArray(text) ? text.filter(Boolean) : [text];
+  const strong = document.createElement('strong');
+  strong.textContent = head;
+  result.replaceChildren(strong);
+  if (rest.length) {
+    const detail = document.createElement('span');
+    detail.className = 'result-detail';
+    detail.textContent = rest.join(' ');
+    result.append(' ', detail);
+  }
   result.dataset.state = state;
+  if (final) result.dataset.final = 'yes';
   card.el.dataset.state = state;
   const hadFocus = card.el.contains(document.activeElement);
+  const titleKey = card.isTest && state === 'approved' ? 'titleTestApproved' : TITLES[state] || 'titleAnswered';
+  $('.request-title', card.el).textContent = t(titleKey);
+  const { challenge } = card;
+  setWrappingText($('.summary', card.el), t('summary', {
+    service: serviceWords(challenge.service), user: challenge.user, host: challenge.shownHost || challenge.host,
+    time: formatTime(challenge.created),
+  }));
+  card.el.classList.add('answered');
   show($('form', card.el), false);
   $('.expires-row', card.el).hidden = true;
-  if (hadFocus) {
+  // Answered cards go below the open ones (newest answered first).
+  const list = $('#request-list');
+  if (card.el.parentNode === list && !card.moved) {
+    card.moved = true;
+    const firstAnswered = [...list.children].find((li) => li !== card.el && li.classList.contains('answered'));
+    if (firstAnswered) list.insertBefore(card.el, firstAnswered);
+    else list.append(card.el);
+  }
+  if (hadFocus || card.focusResult) {
+    card.focusResult = true;
     result.tabIndex = -1;
     result.focus();
   }
   closeNotifications(card.challenge.id);
-  // The answer stays readable for a minute, then the card goes.
-  card.removeTimer = setTimeout(() => removeCard(card.key), 60000);
+  // The final answer stays readable for a minute, then the card goes.
+  if (final) card.removeTimer = setTimeout(() => removeCard(card.key), 60000);
+}
+
+// ---------------------------------------------------------------- the host's verdict
+// After a decision the host verifies it and posts what it made of it; the page shows that, not
+// a guess. Asked once a second until it arrives or the challenge is VERDICT_GRACE_S past its
+// expiry (docs/push-protocol.md, change 15). Display-only.
+
+const VERDICT_POLL_MS = 1000;
+const VERDICT_GRACE_S = 30;
+
+function verdictText(card, v) {
+  const paused = Number.isSafeInteger(v.paused_until) && v.paused_until > serverNow()
+    ? ` ${t('pausedUntil', { time: dateTimeFormat.format(new Date((v.paused_until - clockOffset) * 1000)) })}` : '';
+  // [the outcome, what follows from it ...]
+  let text;
+  switch (v.outcome) {
+    case 'approved': return [card.isTest ? t('verdictTestApproved') : t('verdictApproved')];
+    case 'denied': text = [t('verdictDenied'), paused.trim()]; break;
+    case 'reported':
+      text = [...splitFirst(t(v.alerted === true ? 'verdictReportedAlerted' : 'verdictReportedNotAlerted')),
+        card.isTest ? '' : t('reportNextStep'), paused.trim()];
+      break;
+    case 'number_mismatch': text = splitFirst(t('verdictMismatch')); break;
+    case 'late': text = splitFirst(t('verdictLate')); break;
+    default: text = splitFirst(t('verdictInvalid'));
+  }
+  return card.isTest ? [...text, t('testUndone')] : text;
+}
+
+/** "Refused — the number did not match. Nobody …" → ["Refused — the number did not match.", "Nobody …"]. */
+function splitFirst(text) {
+  const at = text.indexOf('. ');
+  return at < 0 ? [text] : [text.slice(0, at + 1), text.slice(at + 2)];
+}
+
+const OUTCOMES = ['approved', 'denied', 'reported', 'number_mismatch', 'late', 'invalid'];
+
+async function awaitVerdict(card) {
+  const { account, challenge } = card;
+  const path = `/v1/devices/${encodeURIComponent(account.device_id)}/challenges/${encodeURIComponent(challenge.id)}/verdict`;
+  while (cards.get(card.key) === card && serverNow() <= challenge.expires + VERDICT_GRACE_S) {
+    let res = null;
+    try {
+      res = await deviceRequest(account, 'GET', path);
+    } catch {
+      res = null; // no connection: ask again
+    }
+    if (res && res.status === 200) {
+      let v = null;
+      try {
+        v = await res.json();
+      } catch {
+        v = null;
+      }
+      if (v && OUTCOMES.includes(v.outcome)) {
+        finishCard(card, v.outcome, verdictText(card, v));
+        return;
+      }
+    } else if (res && res.status !== 204 && res.status !== 429 && res.status < 500) {
+      break; // 404: gone, or a service without verdicts; 401: refused. Nothing more to learn.
+    }
+    await new Promise((resolve) => setTimeout(resolve, VERDICT_POLL_MS));
+  }
+  if (cards.get(card.key) === card) finishCard(card, 'unconfirmed', t('noVerdict'));
 }
 
 function updateCountdown(card) {
@@ -545,7 +780,12 @@ function updateCountdown(card) {
 }
 
 setInterval(() => {
-  for (const card of cards.values()) updateCountdown(card);
+  for (const card of cards.values()) {
+    updateCountdown(card);
+    const time = $('.f-time', card.el);
+    const text = formatTime(card.challenge.created);
+    if (time.textContent !== text) time.textContent = text;
+  }
 }, 1000);
 
 async function decide(card, decision) {
@@ -572,7 +812,9 @@ async function decide(card, decision) {
     const body = await proto.decisionBody(account.keys.privateKey, challenge, decision, number, account.device_id, decidedAt);
     const res = await request('POST', `/v1/challenges/${encodeURIComponent(challenge.id)}/decision`, { body });
     if (res.status === 202 || res.status === 200 || res.status === 204) {
-      finishCard(card, decision, t({ approve: 'approved', deny: 'denied', report: 'reported' }[decision]));
+      // Accepted by the service; only the host knows whether it signs in.
+      finishCard(card, 'sent', t('sent'), { final: false });
+      awaitVerdict(card);
     } else if (res.status === 409) {
       finishCard(card, 'answered', t('alreadyAnswered'));
     } else if (res.status === 404 || res.status === 410) {
@@ -668,7 +910,9 @@ function updateNotificationControls() {
   } else {
     show(button, true);
   }
-  show($('#ios-hint'), isIos() && !isStandalone());
+  show($('#ios-hint'), isIos() && !isStandalone() && accounts.length > 0);
+  // Installing is offered once paired (elsewhere; on iOS the hint says to install first).
+  show($('#install'), Boolean(installPrompt) && accounts.length > 0);
 }
 
 async function enableNotifications() {
@@ -728,10 +972,12 @@ let pairing = null; // {pairingId, secret, user, host} while a pairing is shown
 
 function showPairing(p) {
   pairing = p;
-  $('#pair-account').textContent = t('pairAccount', { user: p.user, host: p.host });
+  setWrappingText($('#pair-account'), t('pairAccount', { user: p.user, host: p.host }));
   const name = $('#device-name');
   if (!name.value) name.value = defaultDeviceName();
   show($('#notify-row'), pushSupported && Notification.permission !== 'denied');
+  // iOS: an app added to the Home Screen may not share what Safari stored (the key).
+  show($('#ios-install-first'), isIos() && !isStandalone());
   show($('#pair-form'), true);
   $('#pair-status').textContent = '';
   show($('#pair'), true);
@@ -805,9 +1051,12 @@ async function completePairing(ev) {
     const { user, host } = pairing;
     pairing = null;
     show($('#pair-form'), false);
+    show($('#ios-install-first'), false);
+    // The request that needs the tap next (the test notification) comes first, this card after.
+    $('#requests').after($('#pair'));
     $('#pair-title').textContent = t('paired');
     status.dataset.state = 'paired';
-    status.textContent = t('pairedDetail', { user, host });
+    setWrappingText(status, t('pairedDetail', { user, host }));
     $('#pair-title').tabIndex = -1;
     $('#pair-title').focus();
     await loadAccounts();
@@ -863,8 +1112,6 @@ function usePastedLink(ev) {
 
 // ---------------------------------------------------------------- start
 
-let installPrompt = null;
-
 async function main() {
   document.documentElement.lang = LANG;
   translate(document);
@@ -885,7 +1132,7 @@ async function main() {
   window.addEventListener('beforeinstallprompt', (ev) => {
     ev.preventDefault();
     installPrompt = ev;
-    show($('#install'), true);
+    updateNotificationControls();
   });
   $('#install').addEventListener('click', async () => {
     show($('#install'), false);

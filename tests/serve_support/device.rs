@@ -230,6 +230,15 @@ impl Device {
             .expect("GET pending")
     }
 
+    /// `GET /v1/devices/{id}/challenges/{challenge}/verdict`, signed now.
+    pub async fn verdict(&self, base: &str, challenge: &str) -> reqwest::Response {
+        let path = format!("/v1/devices/{}/challenges/{challenge}/verdict", self.id);
+        self.signed(reqwest::Method::GET, base, &path, now(), &self.key)
+            .send()
+            .await
+            .expect("GET verdict")
+    }
+
     /// A signed decision body for challenge `c`.
     pub fn decision(&self, c: &Value, decision: &str, number: &str) -> Value {
         let at = now();

@@ -118,6 +118,8 @@ async function card(page, challenge) {
 
 async function shot(page, name) {
   const file = path.join(SHOTS, `${name}.png`);
+  // A card fading in is not what a person looks at: the settled page.
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState === 'finished')).catch(() => {});
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
@@ -165,9 +167,14 @@ test('pair from the QR URL, see the sign-in with its context, type the number, a
   const c = await card(page, challenge);
   assert.equal(await c.locator('.f-user').textContent(), 'alice');
   assert.equal(await c.locator('.f-host').textContent(), 'build-01.example.org');
-  assert.equal(await c.locator('.f-service').textContent(), 'sshd');
+  // Words for a person, the system's name in small print.
+  assert.equal(await c.locator('.f-service').textContent(), 'SSH sign-in');
+  assert.equal(await c.locator('.f-service-raw').textContent(), 'service sshd');
   assert.equal(await c.locator('.f-rhost').textContent(), '192.0.2.10');
-  assert.match(await c.locator('.f-time').textContent(), /^\d{1,2}:\d{2}:\d{2}( [AP]M)?$/);
+  assert.equal(await c.locator('.f-rhost-note').textContent(), 'network address of the other computer');
+  assert.equal(await c.locator('h3').textContent(), 'Approve sign-in?');
+  // Relative, with the date.
+  assert.match(await c.locator('.f-time').textContent(), /^just now · [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}( [AP]M)?$/);
   assert.match(await c.locator('.f-expires').textContent(), /^[0-2]:[0-5]\d$/);
   assert.match(await page.locator('#announce').textContent(), /New sign-in request: alice on build-01\.example\.org/);
   const input = c.getByLabel('Enter the number shown on your screen');
@@ -191,7 +198,13 @@ test('pair from the QR URL, see the sign-in with its context, type the number, a
   await input.press('Enter'); // Enter in the number field approves
   const decision = await waiting;
   const latency = Date.now() - tapped;
-  await c.locator('.result', { hasText: 'Approved ✓' }).waitFor();
+  // Until the host says, the page claims nothing.
+  await c.locator('.result', { hasText: 'Sent — check your computer.' }).waitFor();
+  assert.equal(await c.locator('.result').getAttribute('data-final'), null);
+  assert.equal(await c.locator('h3').textContent(), 'Sent');
+  await host.settle(challenge, number, decision, { [device.deviceId]: device.publicKey });
+  await c.locator('.result[data-final]', { hasText: 'Signed in ✓' }).waitFor();
+  assert.equal(await c.locator('h3').textContent(), 'Signed in');
   await shot(page, '04-approved-en');
 
   assert.equal(decision.decision, 'approve');
@@ -227,8 +240,9 @@ test('deny and "This wasn\'t me" reach the host signed, and approve needs two di
 
   const first = await host.challenge('bob', [device.deviceId], { service: 'sudo', rhost: '' });
   let c = await card(page, first.challenge);
-  assert.equal(await c.locator('.f-service').textContent(), 'sudo');
+  assert.equal(await c.locator('.f-service').textContent(), 'sudo (administrator rights)');
   assert.equal(await c.locator('.f-rhost').textContent(), 'the computer itself (no network address)');
+  assert.equal(await c.locator('.f-rhost-note').textContent(), '');
   // Letters are dropped, one digit is not enough.
   await c.locator('input.number').pressSequentially('4x');
   assert.equal(await c.locator('input.number').inputValue(), '4');
@@ -237,19 +251,26 @@ test('deny and "This wasn\'t me" reach the host signed, and approve needs two di
   let waiting = host.waitDecision(first.challenge.id);
   await c.getByRole('button', { name: 'Deny' }).click();
   let decision = await waiting;
-  await c.locator('.result', { hasText: 'Denied' }).waitFor();
   assert.equal(decision.decision, 'deny');
   assert.equal(decision.number, '');
-  assert.deepEqual(hostVerdict(first.challenge, first.number, decision, keys), { ok: false, signatureValid: true, reason: 'deny' });
+  const pausedUntil = Math.floor(Date.now() / 1000) + 600;
+  assert.deepEqual(await host.settle(first.challenge, first.number, decision, keys, { pausedUntil }), { ok: false, signatureValid: true, reason: 'deny' });
+  await c.locator('.result[data-final]', { hasText: /^Denied — nobody was signed in\. Until .+, your computer asks for a code instead of sending requests here\.$/ }).waitFor();
 
   const second = await host.challenge('bob', [device.deviceId], { rhost: '203.0.113.66' });
   c = await card(page, second.challenge);
   waiting = host.waitDecision(second.challenge.id);
   await c.getByRole('button', { name: 'This wasn’t me' }).click();
   decision = await waiting;
-  await c.locator('.result', { hasText: 'Reported — your administrator has been told' }).waitFor();
   assert.equal(decision.decision, 'report');
-  assert.deepEqual(hostVerdict(second.challenge, second.number, decision, keys), { ok: false, signatureValid: true, reason: 'report' });
+  // Nobody was alerted: the phone must not say somebody was.
+  assert.deepEqual(await host.settle(second.challenge, second.number, decision, keys), { ok: false, signatureValid: true, reason: 'report' });
+  await c.locator('.result[data-final]', { hasText: 'No alert went out automatically: tell your administrator yourself.' }).waitFor();
+  assert.match(await c.locator('.result').textContent(), /change it soon \(and your SSH key, if you use one\)/);
+  assert.doesNotMatch(await c.locator('.result').textContent(), /has been alerted|has been told/);
+  // Answered cards are collapsed to their outcome, the newest answered first.
+  assert.deepEqual(await page.locator('li.request h3').allTextContents(), ['Reported', 'Denied']);
+  assert.equal(await c.locator('.context').isVisible(), false);
   await shot(page, '05-denied-and-reported-en');
 
   // After a reload the pairing is still there (key in IndexedDB) and new requests show.
@@ -262,6 +283,13 @@ test('deny and "This wasn\'t me" reach the host signed, and approve needs two di
   await c.getByRole('button', { name: 'Approve' }).click();
   decision = await waiting;
   assert.deepEqual(hostVerdict(third.challenge, third.number, decision, keys), { ok: true, signatureValid: true, reason: 'approved' });
+  // A report after which the administrator was alerted says so.
+  const fourth = await host.challenge('bob', [device.deviceId]);
+  c = await card(page, fourth.challenge);
+  waiting = host.waitDecision(fourth.challenge.id);
+  await c.getByRole('button', { name: 'This wasn’t me' }).click();
+  await host.settle(fourth.challenge, fourth.number, await waiting, keys, { alerted: true });
+  await c.locator('.result[data-final]', { hasText: 'Reported — nobody was signed in, and your administrator has been alerted.' }).waitFor();
   assert.deepEqual(ph.problems, []);
   await ph.context.close();
 });
@@ -297,9 +325,10 @@ test('Dutch phone, 320 px wide, dark: pair and approve', { timeout: TEST_TIMEOUT
   const decisionPromise = host.waitDecision(challenge.id);
   await c.getByRole('button', { name: 'Goedkeuren' }).click();
   const decision = await decisionPromise;
-  await c.locator('.result', { hasText: 'Goedgekeurd ✓' }).waitFor();
+  await c.locator('.result', { hasText: 'Verstuurd — kijk op uw computer.' }).waitFor();
+  assert.equal((await host.settle(challenge, number, decision, { [device.deviceId]: device.publicKey })).ok, true);
+  await c.locator('.result[data-final]', { hasText: 'Aangemeld ✓' }).waitFor();
   await shot(page, '08-approved-nl-320-dark');
-  assert.deepEqual(hostVerdict(challenge, number, decision, { [device.deviceId]: device.publicKey }).ok, true);
   assert.deepEqual(ph.problems, []);
   await ph.context.close();
 });
@@ -452,8 +481,10 @@ test('no accessibility violations (axe-core, WCAG 2.1 AA) on pairing, a request,
     passes = Math.min(passes, await axe(page, `${colorScheme} number error`));
     const decided = host.waitDecision(challenge.id);
     await c.locator('button.report').click();
-    await decided;
-    await c.locator('.result[data-state="report"]').waitFor();
+    await c.locator('.result[data-state="sent"]').waitFor();
+    passes = Math.min(passes, await axe(page, `${colorScheme} sent`));
+    await host.settle(challenge, '', await decided, { [device.deviceId]: device.publicKey });
+    await c.locator('.result[data-state="reported"][data-final]').waitFor();
     passes = Math.min(passes, await axe(page, `${colorScheme} result`));
     console.log(`# axe ${colorScheme}/${locale}/${width}px: no violations (at least ${passes} rules passed per screen)`);
     assert.deepEqual(ph.problems, []);
@@ -485,13 +516,15 @@ test('phone-driver.mjs (the phone for other end-to-end tests) pairs, approves an
     const first = await host.challenge('frank', [device.deviceId]);
     let decided = host.waitDecision(first.challenge.id);
     assert.deepEqual(await ask({ cmd: 'answer', decision: 'approve', number: first.number }),
-      { ok: true, result: 'Approved ✓', user: 'frank', host: 'build-01.example.org', service: 'sshd', rhost: '192.0.2.10' });
-    assert.equal(hostVerdict(first.challenge, first.number, await decided, keys).ok, true);
+      { ok: true, result: 'Sent — check your computer.', user: 'frank', host: 'build-01.example.org', service: 'SSH sign-in', rhost: '192.0.2.10' });
+    assert.equal((await host.settle(first.challenge, first.number, await decided, keys)).ok, true);
+    assert.deepEqual(await ask({ cmd: 'verdict' }), { ok: true, result: 'Signed in ✓', state: 'approved' });
 
     const second = await host.challenge('frank', [device.deviceId]);
     decided = host.waitDecision(second.challenge.id);
-    assert.equal((await ask({ cmd: 'answer', decision: 'deny' })).result, 'Denied');
-    assert.equal(hostVerdict(second.challenge, second.number, await decided, keys).reason, 'deny');
+    assert.equal((await ask({ cmd: 'answer', decision: 'deny' })).result, 'Sent — check your computer.');
+    assert.equal((await host.settle(second.challenge, second.number, await decided, keys)).reason, 'deny');
+    assert.deepEqual(await ask({ cmd: 'verdict' }), { ok: true, result: 'Denied — nobody was signed in.', state: 'denied' });
     assert.equal((await ask({ cmd: 'nonsense' })).ok, false);
   } finally {
     driver.stdin.end(JSON.stringify({ cmd: 'quit' }) + '\n');
@@ -546,5 +579,91 @@ test('offline: the worker\'s cached shell starts the page, which says it cannot 
   await c.getByRole('button', { name: 'Approve' }).click();
   assert.equal(hostVerdict(challenge, number, await waiting, { [device.deviceId]: device.publicKey }).ok, true);
   assert.deepEqual(ph.problems.filter((p) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch|Failed to load resource/.test(p)), []);
+  await context.close();
+});
+
+test('a new phone sees "not paired" first; the test push reads as a test; a wrong number ends "did not match" (390×844, en and nl, light and dark)', { timeout: TEST_TIMEOUT * 2 }, async () => {
+  const WORDS = {
+    en: { notPaired: 'This phone is not paired yet', test: 'Test notification', testRaw: 'service twofold-enroll',
+      testOk: 'Test approved ✓ — your computer finishes the setup.', approve: 'Approve', sent: 'Sent — check your computer.',
+      mismatch: 'Refused — the number did not match.', refusedTitle: 'Refused', ssh: 'SSH sign-in' },
+    nl: { notPaired: 'Deze telefoon is nog niet gekoppeld', test: 'Testmelding', testRaw: 'dienst twofold-enroll',
+      testOk: 'Test goedgekeurd ✓ — uw computer rondt de instelling af.', approve: 'Goedkeuren', sent: 'Verstuurd — kijk op uw computer.',
+      mismatch: 'Geweigerd — het getal klopte niet.', refusedTitle: 'Geweigerd door uw computer', ssh: 'Aanmelding via SSH' },
+  };
+  for (const [lang, locale] of [['en', 'en-US'], ['nl', 'nl-NL']]) {
+    for (const colorScheme of ['light', 'dark']) {
+      const w = WORDS[lang];
+      const tag = `${lang}-${colorScheme}`;
+      const ph = await phone({ locale, colorScheme, width: 390, height: 844 });
+      const { page } = ph;
+      // A phone that was never paired: that comes first, no "no requests" before it.
+      await page.goto(`${service.url}/`);
+      await page.locator('#no-accounts', { hasText: w.notPaired }).waitFor();
+      assert.equal(await page.locator('#requests').isVisible(), false);
+      assert.equal(await page.locator('#install').isVisible(), false);
+      await shot(page, `10-not-paired-${tag}`);
+
+      const device = await pair(ph, 'ivy');
+      const keys = { [device.deviceId]: device.publicKey };
+      // The enrollment's test push: called a test, and placed above the "paired" card.
+      const test = await host.challenge('ivy', [device.deviceId], { service: 'twofold-enroll', rhost: '' });
+      let c = await card(page, test.challenge);
+      assert.equal(await c.locator('h3').textContent(), w.test);
+      assert.equal(await c.locator('.f-service').textContent(), w.test);
+      assert.equal(await c.locator('.f-service-raw').textContent(), w.testRaw);
+      assert.ok(await c.locator('.request-intro').isVisible());
+      assert.equal(await c.locator('.rhost-row').isVisible(), false, 'a test has no "from"');
+      const above = await page.evaluate(() => Boolean(document.querySelector('#requests').compareDocumentPosition(document.querySelector('#pair')) & Node.DOCUMENT_POSITION_FOLLOWING));
+      assert.ok(above, 'the request that needs the tap is above the "paired" card');
+      assert.ok((await c.boundingBox()).y < (await page.locator('#pair').boundingBox()).y);
+      await shot(page, `11-test-push-${tag}`);
+      await c.locator('input.number').fill(test.number);
+      let waiting = host.waitDecision(test.challenge.id);
+      await c.getByRole('button', { name: w.approve }).click();
+      assert.equal((await host.settle(test.challenge, test.number, await waiting, keys)).ok, true);
+      await c.locator('.result[data-final]', { hasText: w.testOk }).waitFor();
+
+      // A sign-in answered with the wrong number: the service accepts the signed answer, the
+      // host refuses it, and the phone says what the host said — never "approved".
+      const signIn = await host.challenge('ivy', [device.deviceId], { rhost: '198.51.100.23' });
+      c = await card(page, signIn.challenge);
+      assert.equal(await c.locator('.f-service').textContent(), w.ssh);
+      const wrong = signIn.number === '42' ? '43' : '42';
+      await c.locator('input.number').fill(wrong);
+      await shot(page, `12-request-${tag}`);
+      waiting = host.waitDecision(signIn.challenge.id);
+      await c.getByRole('button', { name: w.approve }).click();
+      const decision = await waiting;
+      await c.locator('.result', { hasText: w.sent }).waitFor();
+      assert.deepEqual(await host.settle(signIn.challenge, signIn.number, decision, keys),
+        { ok: false, signatureValid: true, reason: 'wrong number' });
+      await c.locator('.result[data-final][data-state="number_mismatch"]', { hasText: w.mismatch }).waitFor();
+      assert.equal(await c.locator('h3').textContent(), w.refusedTitle);
+      assert.doesNotMatch(await page.locator('#requests').textContent(), /Approved|Signed in ✓|Goedgekeurd ✓|Aangemeld ✓/);
+      // Nothing wider than the screen.
+      assert.equal(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), 0);
+      await shot(page, `13-wrong-number-${tag}`);
+      assert.deepEqual(ph.problems, []);
+      await ph.context.close();
+    }
+  }
+});
+
+test('iOS Safari, not installed: install first, then pair', { timeout: TEST_TIMEOUT }, async () => {
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'en-US',
+    userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+  });
+  contexts.add(context);
+  const page = await context.newPage();
+  const pairing = await host.createPairing('jo');
+  await page.goto(pairing.url);
+  const hint = page.locator('#ios-install-first');
+  await hint.waitFor();
+  assert.match(await hint.textContent(), /install twofold first: tap Share, then “Add to Home Screen”/);
+  // Before the Pair button: read first.
+  assert.ok((await hint.boundingBox()).y < (await page.locator('#pair-button').boundingBox()).y);
+  await shot(page, '14-ios-install-first-en');
   await context.close();
 });

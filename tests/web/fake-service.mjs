@@ -235,6 +235,26 @@ export async function startFakeService({ log = false } = {}) {
       wake(entry);
       return [202, {}];
     }
+    if ((m = /^\/v1\/challenges\/([^/]+)\/verdict$/.exec(p)) && method === 'POST') {
+      const host = hostOf(req);
+      const entry = challenges.get(decodeURIComponent(m[1]));
+      if (!entry || entry.host !== host || entry.challenge.expires + 30 < now()) return [404, { error: 'unknown challenge' }];
+      if (!entry.decision) return [409, { error: 'no decision yet' }];
+      const b = json() || {};
+      if (!['approved', 'denied', 'reported', 'number_mismatch', 'late', 'invalid'].includes(b.outcome)) return [400, { error: 'outcome' }];
+      const verdict = { outcome: b.outcome, alerted: b.alerted === true, paused_until: Number.isSafeInteger(b.paused_until) ? b.paused_until : 0 };
+      if (entry.verdict && JSON.stringify(entry.verdict) !== JSON.stringify(verdict)) return [409, { error: 'another verdict' }];
+      entry.verdict = verdict;
+      return [204, null];
+    }
+    if ((m = /^\/v1\/devices\/([^/]+)\/challenges\/([^/]+)\/verdict$/.exec(p)) && method === 'GET') {
+      const deviceId = decodeURIComponent(m[1]);
+      const device = deviceOf(req, method, p, deviceId, body);
+      const entry = challenges.get(decodeURIComponent(m[2]));
+      if (!entry || !entry.device_ids.includes(deviceId) || entry.host !== device.host || entry.challenge.user !== device.user
+        || entry.challenge.expires + 30 < now()) return [404, { error: 'unknown challenge' }];
+      return entry.verdict ? [200, entry.verdict] : [204, null];
+    }
     if ((m = /^\/v1\/devices\/([^/]+)\/pending$/.exec(p)) && method === 'GET') {
       const deviceId = decodeURIComponent(m[1]);
       deviceOf(req, method, p, deviceId, body);

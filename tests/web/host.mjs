@@ -66,6 +66,19 @@ export class Host {
     return { challenge, number: String(randomInt(10, 100)) };
   }
 
+  /** Posts the verdict for the phone (what the module does after verifying): display-only. */
+  async postVerdict(id, verdict) {
+    const r = await this.call('POST', `/v1/challenges/${encodeURIComponent(id)}/verdict`, verdict);
+    if (r.status !== 204) throw new Error(`POST verdict: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+
+  /** The host's checks, then the verdict for the phone, as the module does; returns the checks' result. */
+  async settle(challenge, number, decision, deviceKeys, { alerted = false, pausedUntil = 0 } = {}) {
+    const checked = hostVerdict(challenge, number, decision, deviceKeys);
+    await this.postVerdict(challenge.id, { outcome: outcomeOf(checked), alerted, paused_until: pausedUntil });
+    return checked;
+  }
+
   /** Long-polls for the decision (event-driven on the service's side). */
   async waitDecision(id, { timeoutMs = 90000 } = {}) {
     const deadline = Date.now() + timeoutMs;
@@ -76,6 +89,13 @@ export class Host {
     }
     throw new Error('no decision in time');
   }
+}
+
+/** The verdict's outcome for a result of hostVerdict (as the module maps its own). */
+export function outcomeOf(checked) {
+  if (checked.ok) return 'approved';
+  return { deny: 'denied', report: 'reported', 'wrong number': 'number_mismatch', expired: 'late',
+    'decided_at outside the challenge': 'late' }[checked.reason] || 'invalid';
 }
 
 /** The challenge hash, computed from the host's own copy of the challenge. */

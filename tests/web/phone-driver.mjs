@@ -8,7 +8,9 @@
 //   ← {"cmd":"pair","url":"https://…/pair#p=…&k=…&u=…&h=…","device_name":"test phone"}
 //   → {"ok":true}
 //   ← {"cmd":"answer","decision":"approve","number":"42"}      (deny / report: no number)
-//   → {"ok":true,"result":"Approved ✓","user":"alice","host":"web1","service":"sshd","rhost":"192.0.2.10"}
+//   → {"ok":true,"result":"Sent — check your computer.","user":"alice","host":"web1","service":"SSH sign-in","rhost":"192.0.2.10"}
+//   ← {"cmd":"verdict"}        (after the host decided: waits for the host's verdict on the last answer)
+//   → {"ok":true,"result":"Signed in ✓","state":"approved"}
 //   ← {"cmd":"quit"}
 // Failures answer {"ok":false,"error":"…"}; the driver keeps going. Waits are generous (60 s).
 import { createInterface } from 'node:readline';
@@ -52,6 +54,8 @@ async function pair({ url, device_name: deviceName }) {
   return {};
 }
 
+let lastAnswered = null;
+
 async function answer({ decision, number = '' }) {
   // The oldest open request (the page shows the pending list of every paired account).
   const open = page.locator('li.request:not([data-state])').first();
@@ -64,8 +68,17 @@ async function answer({ decision, number = '' }) {
   await shot(`request-${decision}`);
   await card.locator({ approve: 'button.approve', deny: 'button.deny', report: 'button.report' }[decision]).click();
   await card.locator('.result[data-state]').waitFor();
+  lastAnswered = card;
   await shot(`answered-${decision}`);
   return { result: await card.locator('.result').textContent(), ...context };
+}
+
+async function verdict() {
+  if (!lastAnswered) throw new Error('nothing answered yet');
+  const result = lastAnswered.locator('.result[data-final]');
+  await result.waitFor();
+  await shot('verdict');
+  return { result: await result.textContent(), state: await result.getAttribute('data-state') };
 }
 
 say({ ready: true, chromium: context.browser()?.version() ?? 'persistent' });
@@ -80,7 +93,8 @@ for await (const line of lines) {
   }
   if (msg.cmd === 'quit') break;
   try {
-    const out = msg.cmd === 'pair' ? await pair(msg) : msg.cmd === 'answer' ? await answer(msg) : null;
+    const out = msg.cmd === 'pair' ? await pair(msg) : msg.cmd === 'answer' ? await answer(msg)
+      : msg.cmd === 'verdict' ? await verdict() : null;
     if (!out) throw new Error(`unknown cmd ${msg.cmd}`);
     say({ ok: true, ...out });
   } catch (e) {

@@ -78,8 +78,13 @@ pub fn router(state: Shared) -> Router {
             "/v1/challenges/{id}/decision",
             get(challenges::wait_for_decision).post(challenges::decide),
         )
+        .route("/v1/challenges/{id}/verdict", post(challenges::verdict))
         .route("/v1/devices/{device_id}", delete(devices::remove))
         .route("/v1/devices/{device_id}/pending", get(devices::pending))
+        .route(
+            "/v1/devices/{device_id}/challenges/{id}/verdict",
+            get(devices::verdict),
+        )
         .route(
             "/v1/devices/{device_id}/subscription",
             put(devices::subscribe),

@@ -39,6 +39,33 @@ pub struct Decision {
     pub signature: String,
 }
 
+/// What the host made of the decision (`POST /v1/challenges/{id}/verdict`): display-only, for
+/// the phone that answered. No number, no secret; it changes nothing the host decided.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Verdict {
+    /// `approved`, `denied`, `reported`, `number_mismatch`, `late` or `invalid`.
+    pub outcome: String,
+    /// For `reported`: whether the host's `[alerts]` command told someone.
+    pub alerted: bool,
+    /// When push is paused for the user after this (Unix seconds; 0: not paused).
+    pub paused_until: u64,
+}
+
+/// How long after its expiry a decided challenge still takes and shows its verdict: the host
+/// may verify a decision in the challenge's last second, and the phone asks once a second.
+pub const VERDICT_GRACE: Duration = Duration::from_secs(30);
+
+/// Why a verdict was not stored.
+#[derive(Debug, PartialEq, Eq)]
+pub enum VerdictError {
+    /// Unknown, another host's, or past its grace.
+    NotFound,
+    /// Not decided yet: there is nothing to give a verdict on.
+    NotDecided,
+    /// Another verdict was stored before (the same one again is fine).
+    Conflict,
+}
+
 /// Where a challenge stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -54,12 +81,25 @@ pub struct Entry {
     /// When it expires, on the monotonic clock.
     pub deadline: Instant,
     status: watch::Sender<Status>,
+    verdict: Mutex<Option<Verdict>>,
 }
 
 impl Entry {
     /// A receiver that sees the current status and every change.
     pub fn subscribe(&self) -> watch::Receiver<Status> {
         self.status.subscribe()
+    }
+
+    /// The host's verdict, once it posted one.
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.verdict
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn decided(&self) -> bool {
+        matches!(*self.status.borrow(), Status::Decided(_))
     }
 
     /// The status now.
@@ -99,6 +139,9 @@ struct Inner {
     pending: HashMap<(String, String), String>,
     /// Owner host → how many of `by_id` are its.
     per_host: HashMap<String, usize>,
+    /// Decided challenges past their expiry, kept for [`VERDICT_GRACE`] so that a late verdict
+    /// can be posted and read; they count towards no quota (only a device can decide one).
+    settled: HashMap<String, Arc<Entry>>,
 }
 
 impl Inner {
@@ -116,8 +159,21 @@ impl Inner {
         Some(entry)
     }
 
+    /// Removes an expired challenge; a decided one stays readable for its verdict.
+    fn retire(&mut self, id: &str, max_settled: usize) {
+        if let Some(entry) = self.remove(id) {
+            keep_settled(&mut self.settled, entry, max_settled);
+        }
+    }
+
     fn held_by(&self, owner: &str) -> usize {
         self.per_host.get(owner).copied().unwrap_or(0)
+    }
+}
+
+fn keep_settled(settled: &mut HashMap<String, Arc<Entry>>, entry: Arc<Entry>, max: usize) {
+    if entry.decided() && settled.len() < max {
+        settled.insert(entry.challenge.id.clone(), entry);
     }
 }
 
@@ -177,7 +233,7 @@ impl Challenges {
             match inner.by_id.get(&old) {
                 Some(e) if e.deadline > now => return Err(InsertError::UserPending),
                 _ => {
-                    inner.remove(&old);
+                    inner.retire(&old, self.max);
                     inner.pending.remove(&key);
                 }
             }
@@ -186,11 +242,12 @@ impl Challenges {
             if e.deadline > now {
                 return Err(InsertError::DuplicateId);
             }
-            inner.remove(&challenge.id);
+            inner.retire(&challenge.id, self.max);
         }
+        inner.settled.remove(&challenge.id);
         let owner = challenge.owner.as_str();
         if inner.by_id.len() >= self.max || inner.held_by(owner) >= self.max_per_host {
-            sweep_locked(&mut inner, now);
+            sweep_locked(&mut inner, now, self.max);
             if inner.held_by(owner) >= self.max_per_host {
                 return Err(InsertError::HostFull);
             }
@@ -203,6 +260,7 @@ impl Challenges {
             deadline: deadline_of(challenge.expires),
             challenge,
             status,
+            verdict: Mutex::new(None),
         });
         inner.pending.insert(key, entry.challenge.id.clone());
         inner.add(Arc::clone(&entry));
@@ -242,6 +300,55 @@ impl Challenges {
         Ok(())
     }
 
+    /// A decided challenge of `owner`'s, until [`VERDICT_GRACE`] after its expiry.
+    fn settled_entry(&self, id: &str) -> Option<Arc<Entry>> {
+        let inner = self.lock();
+        let now = Instant::now();
+        inner
+            .by_id
+            .get(id)
+            .or_else(|| inner.settled.get(id))
+            .filter(|e| e.deadline + VERDICT_GRACE > now)
+            .cloned()
+    }
+
+    /// Stores the host's verdict on its own decided challenge; the same verdict twice is fine.
+    pub fn set_verdict(&self, id: &str, owner: &str, verdict: Verdict) -> Result<(), VerdictError> {
+        let entry = self
+            .settled_entry(id)
+            .filter(|e| e.challenge.owner == owner)
+            .ok_or(VerdictError::NotFound)?;
+        if !entry.decided() {
+            return Err(VerdictError::NotDecided);
+        }
+        let mut slot = entry.verdict.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some(old) if *old == verdict => Ok(()),
+            Some(_) => Err(VerdictError::Conflict),
+            None => {
+                *slot = Some(verdict);
+                Ok(())
+            }
+        }
+    }
+
+    /// For a device the challenge named (of `owner`'s `user`): `Some(None)` while the host has
+    /// not posted a verdict, `None` when the challenge is unknown to this device or gone.
+    pub fn verdict_for(
+        &self,
+        id: &str,
+        owner: &str,
+        user: &str,
+        device_id: &str,
+    ) -> Option<Option<Verdict>> {
+        let entry = self.settled_entry(id).filter(|e| {
+            e.challenge.owner == owner
+                && e.challenge.user == user
+                && e.challenge.device_ids.iter().any(|d| d == device_id)
+        })?;
+        Some(entry.verdict())
+    }
+
     /// Withdraws a host's own pending challenge; false if it has none with this id.
     pub fn withdraw(&self, id: &str, owner: &str) -> bool {
         let mut inner = self.lock();
@@ -274,7 +381,7 @@ impl Challenges {
     /// Drops expired challenges (their waiters have returned already: they wait until the
     /// deadline at most).
     pub fn sweep(&self) {
-        sweep_locked(&mut self.lock(), Instant::now());
+        sweep_locked(&mut self.lock(), Instant::now(), self.max);
     }
 
     /// How many challenges are held (for the log).
@@ -288,16 +395,19 @@ impl Challenges {
     }
 }
 
-fn sweep_locked(inner: &mut Inner, now: Instant) {
+fn sweep_locked(inner: &mut Inner, now: Instant, max_settled: usize) {
     let Inner {
         by_id,
         pending,
         per_host,
+        settled,
     } = inner;
+    settled.retain(|_, e| e.deadline + VERDICT_GRACE > now);
     by_id.retain(|_, e| {
         let keep = e.deadline > now;
         if !keep {
             uncount(per_host, &e.challenge.owner);
+            keep_settled(settled, Arc::clone(e), max_settled);
         }
         keep
     });
@@ -398,6 +508,83 @@ mod tests {
         // Withdrawing one gives the host its room back.
         assert!(c.withdraw("a", "web1"));
         c.insert(challenge("e", "carol", 60)).unwrap();
+    }
+
+    fn verdict(outcome: &str) -> Verdict {
+        Verdict {
+            outcome: outcome.into(),
+            alerted: false,
+            paused_until: 0,
+        }
+    }
+
+    #[test]
+    fn a_verdict_needs_a_decision_by_its_own_host_and_is_shown_to_named_devices() {
+        let c = Challenges::new(10, 10);
+        c.insert(challenge("a", "alice", 60)).unwrap();
+        assert_eq!(
+            c.set_verdict("a", "web1", verdict("approved")),
+            Err(VerdictError::NotDecided)
+        );
+        c.decide("a", decision("d1")).unwrap();
+        assert_eq!(c.verdict_for("a", "web1", "alice", "d1"), Some(None));
+        assert_eq!(
+            c.set_verdict("a", "web2", verdict("approved")),
+            Err(VerdictError::NotFound)
+        );
+        c.set_verdict("a", "web1", verdict("number_mismatch"))
+            .unwrap();
+        // Idempotent, but not to be changed.
+        c.set_verdict("a", "web1", verdict("number_mismatch"))
+            .unwrap();
+        assert_eq!(
+            c.set_verdict("a", "web1", verdict("approved")),
+            Err(VerdictError::Conflict)
+        );
+        assert_eq!(
+            c.verdict_for("a", "web1", "alice", "d1"),
+            Some(Some(verdict("number_mismatch")))
+        );
+        assert_eq!(c.verdict_for("a", "web1", "alice", "d9"), None);
+        assert_eq!(c.verdict_for("a", "web1", "bob", "d1"), None);
+        assert_eq!(c.verdict_for("a", "web2", "alice", "d1"), None);
+        assert_eq!(
+            c.set_verdict("zz", "web1", verdict("approved")),
+            Err(VerdictError::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_decided_challenge_keeps_its_verdict_past_expiry_outside_the_quota() {
+        let c = Challenges::new(10, 1);
+        c.insert(challenge("a", "alice", 1)).unwrap();
+        c.decide("a", decision("d1")).unwrap();
+        // Expire it by hand: the deadline is in the past, within the grace.
+        {
+            let mut inner = c.lock();
+            let e = inner.by_id.get("a").cloned().unwrap();
+            let expired = Arc::new(Entry {
+                challenge: e.challenge.clone(),
+                deadline: Instant::now() - Duration::from_secs(1),
+                status: watch::channel(e.status.borrow().clone()).0,
+                verdict: Mutex::new(None),
+            });
+            inner.by_id.insert("a".into(), expired);
+        }
+        c.sweep();
+        assert!(c.get("a").is_none());
+        // The host's room is back, and the verdict still lands.
+        c.insert(challenge("b", "bob", 60)).unwrap();
+        c.set_verdict("a", "web1", verdict("approved")).unwrap();
+        assert_eq!(
+            c.verdict_for("a", "web1", "alice", "d1"),
+            Some(Some(verdict("approved")))
+        );
+        // An undecided expired one is simply gone.
+        assert!(c.withdraw("b", "web1"));
+        c.insert(challenge("x", "carol", 0)).unwrap();
+        c.sweep();
+        assert_eq!(c.verdict_for("x", "web1", "carol", "d1"), None);
     }
 
     #[test]

@@ -236,6 +236,37 @@ impl NewDecision {
     }
 }
 
+/// `POST /v1/challenges/{id}/verdict`: what the host made of the decision (display-only).
+#[derive(Debug, Deserialize)]
+pub struct NewVerdict {
+    pub outcome: String,
+    #[serde(default)]
+    pub alerted: bool,
+    #[serde(default)]
+    pub paused_until: u64,
+}
+
+/// The outcomes a host may report; the phone has words for each.
+pub const VERDICT_OUTCOMES: [&str; 6] = [
+    "approved",
+    "denied",
+    "reported",
+    "number_mismatch",
+    "late",
+    "invalid",
+];
+
+impl NewVerdict {
+    pub fn check(&self) -> Checked {
+        if !VERDICT_OUTCOMES.contains(&self.outcome.as_str()) {
+            return Err(ApiError::bad_request(
+                "outcome: must be approved, denied, reported, number_mismatch, late or invalid",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 use super::protocol::{
     Challenge, b64u, field_ok, from_b64u, new_number, pairing_completion_key, pairing_proof_ok,
 };
-use super::service::{MAX_WAIT, Service, ServiceError};
+use super::service::{MAX_WAIT, Service, ServiceError, VerdictReport};
 use super::verify::{PushVerdict, parse_public_key, verify};
 use crate::clock::Clock;
 use crate::factor::device::Device;
@@ -269,13 +269,10 @@ impl TestPush {
             match service.wait_decision(&self.challenge.id, left.min(MAX_WAIT)) {
                 Ok(Some(decision)) => {
                     let now = clock.now();
-                    return Ok(Some(verify(
-                        &decision,
-                        &self.challenge,
-                        self.number,
-                        devices,
-                        now,
-                    )));
+                    let verdict = verify(&decision, &self.challenge, self.number, devices, now);
+                    // Best effort: the phone shows it; the enrollment's own result stands.
+                    let _ = service.post_verdict(&self.challenge.id, &VerdictReport::of(&verdict));
+                    return Ok(Some(verdict));
                 }
                 Ok(None) => {}
                 Err(ServiceError::NotFound) => return Ok(None),

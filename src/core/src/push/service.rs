@@ -80,6 +80,38 @@ fn accept(r: Response, ok: &[u16]) -> Result<Response, ServiceError> {
     }
 }
 
+/// What the host made of a decision, for the phone that gave it (`POST
+/// /v1/challenges/{id}/verdict`): display-only, never a number or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerdictReport {
+    /// `approved`, `denied`, `reported`, `number_mismatch`, `late` or `invalid`.
+    pub outcome: &'static str,
+    /// For `reported`: whether `[alerts]` told someone.
+    pub alerted: bool,
+    /// When push is paused for the user after this (0: not paused).
+    pub paused_until: u64,
+}
+
+impl VerdictReport {
+    /// The verdict's word for the phone.
+    pub fn of(verdict: &super::verify::PushVerdict) -> VerdictReport {
+        use super::verify::{Invalid, PushVerdict};
+        let outcome = match verdict {
+            PushVerdict::Approved => "approved",
+            PushVerdict::Denied => "denied",
+            PushVerdict::Reported => "reported",
+            PushVerdict::Invalid(Invalid::NumberMismatch) => "number_mismatch",
+            PushVerdict::Invalid(Invalid::Expired | Invalid::OutsideWindow) => "late",
+            PushVerdict::Invalid(_) => "invalid",
+        };
+        VerdictReport {
+            outcome,
+            alerted: false,
+            paused_until: 0,
+        }
+    }
+}
+
 /// Why this host cannot talk to its service: `[push]` or the host token.
 #[derive(Debug, thiserror::Error)]
 pub enum HostServiceError {
@@ -158,6 +190,18 @@ impl Service {
             return Ok(None);
         }
         json(&r).map(Some)
+    }
+
+    /// `POST /v1/challenges/{id}/verdict`: tells the phone how the host decided. Display-only;
+    /// the caller treats a failure as a log line, never as a change of the sign-in.
+    pub fn post_verdict(&self, id: &str, verdict: &VerdictReport) -> Result<(), ServiceError> {
+        let body = serde_json::to_vec(verdict).map_err(|e| ServiceError::Body(e.to_string()))?;
+        let path = format!("/v1/challenges/{id}/verdict");
+        accept(
+            self.call("POST", &path, Some(body), &[], 0)?,
+            &[200, 201, 204],
+        )
+        .map(|_| ())
     }
 
     /// `DELETE /v1/challenges/{id}`: withdraws a challenge nobody waits for any more.
@@ -259,5 +303,35 @@ impl Service {
             &[200, 202, 204],
         )
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::push::verify::{Invalid, PushVerdict};
+
+    #[test]
+    fn a_verdict_names_the_outcome_and_carries_no_number() {
+        let cases = [
+            (PushVerdict::Approved, "approved"),
+            (PushVerdict::Denied, "denied"),
+            (PushVerdict::Reported, "reported"),
+            (
+                PushVerdict::Invalid(Invalid::NumberMismatch),
+                "number_mismatch",
+            ),
+            (PushVerdict::Invalid(Invalid::Expired), "late"),
+            (PushVerdict::Invalid(Invalid::OutsideWindow), "late"),
+            (PushVerdict::Invalid(Invalid::BadSignature), "invalid"),
+        ];
+        for (verdict, outcome) in cases {
+            let report = VerdictReport::of(&verdict);
+            assert_eq!(report.outcome, outcome);
+            let json = serde_json::to_value(&report).unwrap();
+            let mut keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            assert_eq!(keys, ["alerted", "outcome", "paused_until"], "{json}");
+        }
     }
 }

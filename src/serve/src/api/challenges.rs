@@ -3,10 +3,12 @@
 #![forbid(unsafe_code)]
 
 use super::{HostAuth, JsonBody, RateLimited, Shared, json_status, wait_seconds};
-use crate::challenges::{Challenge, DecideError, Decision, InsertError, Status};
+use crate::challenges::{
+    Challenge, DecideError, Decision, InsertError, Status, Verdict, VerdictError,
+};
 use crate::error::ApiError;
 use crate::store;
-use crate::wire::{NewChallenge, NewDecision};
+use crate::wire::{NewChallenge, NewDecision, NewVerdict};
 use crate::{log, unix_now};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -180,4 +182,33 @@ pub async fn decide(
         "event=decision_relayed device={device} decision={verb}"
     ));
     Ok(json_status(StatusCode::ACCEPTED, json!({})))
+}
+
+/// `POST /v1/challenges/{id}/verdict` (the host that posted it, after it verified the
+/// decision) → `204`: kept with the challenge for the phone to show. Display-only: the host
+/// decided already. `404` unknown, another host's or past the grace; `409` not decided yet, or
+/// a different verdict was stored (the same one again is `204`).
+pub async fn verdict(
+    State(state): State<Shared>,
+    HostAuth(owner): HostAuth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NewVerdict>,
+) -> Result<StatusCode, ApiError> {
+    body.check()?;
+    let outcome = body.outcome.clone();
+    let verdict = Verdict {
+        outcome: body.outcome,
+        alerted: body.alerted,
+        paused_until: body.paused_until,
+    };
+    state
+        .challenges
+        .set_verdict(&id, &owner, verdict)
+        .map_err(|e| match e {
+            VerdictError::NotFound => ApiError::not_found("challenge"),
+            VerdictError::NotDecided => ApiError::conflict("this challenge has no decision yet"),
+            VerdictError::Conflict => ApiError::conflict("another verdict was given already"),
+        })?;
+    log(&format!("event=verdict host={owner:?} outcome={outcome}"));
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -11,7 +11,7 @@ use crate::{log, unix_now};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 /// Checks a device-signed request; every failure is the same 401 to the client. (The client
@@ -85,6 +85,28 @@ pub async fn pending(
         .into_iter()
         .collect();
     Ok(json_status(StatusCode::OK, json!(waiting)))
+}
+
+/// `GET /v1/devices/{device_id}/challenges/{id}/verdict` (device) → `200 {outcome, alerted,
+/// paused_until}` once the host gave its verdict, `204` before; `404` when the challenge is not
+/// one this device was asked, or is gone (past its expiry and a short grace).
+pub async fn verdict(
+    State(state): State<Shared>,
+    RateLimited(client): RateLimited,
+    Path((device_id, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let device = device_auth(&state, client, &method, &uri, &headers, &device_id, b"").await?;
+    match state
+        .challenges
+        .verdict_for(&id, &device.host, &device.user, &device.device_id)
+    {
+        Some(Some(v)) => Ok(json_status(StatusCode::OK, json!(v))),
+        Some(None) => Ok(StatusCode::NO_CONTENT.into_response()),
+        None => Err(ApiError::not_found("challenge")),
+    }
 }
 
 /// `PUT /v1/devices/{device_id}/subscription` (device): `{push_subscription}` (or `null`) → `204`.

@@ -10,7 +10,7 @@ use crate::config::{Config, PushMode};
 use crate::conversation::Conversation;
 use crate::messages;
 use crate::push::protocol::{Challenge, new_number};
-use crate::push::service::{HostServiceError, Service, ServiceError};
+use crate::push::service::{HostServiceError, Service, ServiceError, VerdictReport};
 use crate::push::verify::{Invalid, PushVerdict, verify};
 use crate::secret::SecretString;
 use crate::signin::ratelimit;
@@ -111,6 +111,9 @@ impl PushSignIn<'_> {
             Outcome::Reported => Some(self.alert()),
             _ => None,
         };
+        // Before the terminal's own words (over SSH they wait for Enter): the phone learns
+        // what was decided instead of guessing.
+        self.report_verdict(&service, &challenge, &outcome, until, alerted.as_ref());
         self.tell(&outcome, number, until, alerted.as_ref());
         outcome
     }
@@ -284,6 +287,38 @@ impl PushSignIn<'_> {
         }
         let _ = self.store.save_state(self.user, &lock, &state);
         until
+    }
+
+    /// Tells the service (for the phone) how a decision ended. Best effort and display-only:
+    /// a failure is an audit line and changes nothing of the sign-in. Only for outcomes that
+    /// came from a decision; the verdict carries no number.
+    fn report_verdict(
+        &self,
+        service: &Service,
+        challenge: &Challenge,
+        outcome: &Outcome,
+        until: u64,
+        alerted: Option<&Sent>,
+    ) {
+        let verdict = match outcome {
+            Outcome::Approved => PushVerdict::Approved,
+            Outcome::Denied => PushVerdict::Denied,
+            Outcome::Reported => PushVerdict::Reported,
+            Outcome::Invalid(why) => PushVerdict::Invalid(*why),
+            _ => return,
+        };
+        let mut report = VerdictReport::of(&verdict);
+        report.alerted = matches!(alerted, Some(Sent::Delivered));
+        report.paused_until = until;
+        if let Err(e) = service.post_verdict(&challenge.id, &report) {
+            let line = Line::new("push_verdict")
+                .kv("user", self.user.as_str())
+                .kv("service", self.service)
+                .kv("outcome", report.outcome)
+                .kv("result", "failed")
+                .kv("detail", &e.to_string());
+            AuditSink::from_config(&self.config.audit_log).write(Severity::Warning, &line.finish());
+        }
     }
 
     /// `[alerts] command` for a report; its outcome in the audit log.
