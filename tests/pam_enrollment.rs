@@ -25,14 +25,14 @@ struct Seen {
 
 /// The key given in text in the enrollment prompt: on the line after "Light background, or
 /// won't scan? Type this key:" ("ABCD EFGH ...  (time-based, 6 digits)") under a plain code, or
-/// on the line "Won't scan? Type this key: ABCD EFGH ... (6 digits)" under the colour form.
+/// on the line "Light background, or won't scan? Key: ABCD EFGH ..." (a 6-digit key).
 fn key_in(prompt: &str) -> Option<String> {
     let mut lines = prompt.lines();
     if let Some(line) = prompt
         .lines()
-        .find_map(|l| l.strip_prefix("Won't scan? Type this key: "))
+        .find_map(|l| l.strip_prefix("Light background, or won't scan? Key: "))
     {
-        return Some(line.split(" (").next()?.replace(' ', ""));
+        return Some(line.trim_end().replace(' ', ""));
     }
     lines.find(|l| *l == "Light background, or won't scan? Type this key:")?;
     let line = lines.next()?;

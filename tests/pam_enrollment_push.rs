@@ -48,8 +48,15 @@ fn params(key: &str) -> TotpParams {
     }
 }
 
-/// The key given in text in the first enrollment prompt (the line after "... Type this key:").
+/// The key given in text in the first enrollment prompt ("... Key: ABCD ..." or the line after
+/// "... Type this key:").
 fn key_in(prompt: &str) -> Option<String> {
+    if let Some(line) = prompt
+        .lines()
+        .find_map(|l| l.strip_prefix("Light background, or won't scan? Key: "))
+    {
+        return Some(line.trim_end().replace(' ', ""));
+    }
     let mut lines = prompt.lines();
     lines.find(|l| l.ends_with("Type this key:"))?;
     Some(lines.next()?.split("  (").next()?.replace(' ', ""))

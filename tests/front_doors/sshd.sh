@@ -272,9 +272,13 @@ ENROLL_ASK_DARK='Code from the app \(or L to redraw the QR code for a light back
 ENROLL_ASK_LIGHT='Code from the app \(or D to redraw the QR code for a dark background\): $'
 ENROLL_RETRY='Wrong code \(same key\)\. Newest code from the app: $'
 
-# key_on_screen FILE: the key shown in text under "Light background, or won't scan? Type this key:".
+# key_on_screen FILE: the key shown in text: on the line "Light background, or won't scan? Key:
+# ABCD ..." (a 6-digit key), or on the line under "... Type this key:".
 key_on_screen() {
-    sed -n '/Type this key:$/{n;s/^\([A-Z2-7 ]*[A-Z2-7]\)  (time-based.*/\1/p;}' "$1" | tail -n 1 | tr -d ' '
+    {
+        sed -n "s/^Light background, or won't scan? Key: \([A-Z2-7 ]*[A-Z2-7]\) *$/\1/p" "$1"
+        sed -n '/Type this key:$/{n;s/^\([A-Z2-7 ]*[A-Z2-7]\)  (time-based.*/\1/p;}' "$1"
+    } | tail -n 1 | tr -d ' '
 }
 
 # enroll_on_screen PANE USER: reads the QR off the pane, checks it against the key in text and
@@ -368,7 +372,7 @@ read_visible() {
 fits_80x24() {
     grep -qE 'More information required\. Scan with an authenticator app: *$' "$1" ||
         die "the prompt's first line scrolled away on 80x24"
-    grep -q "^Light background, or won't scan? Type this key:" "$1" || die "no key line on screen"
+    grep -q "^Light background, or won't scan? \(Key: [A-Z2-7]\|Type this key:\)" "$1" || die "no key line on screen"
     [ "$(wc -l <"$1")" -le 24 ] || die "more than 24 lines captured"
 }
 

@@ -64,7 +64,7 @@ case_su_first_sign_in_colour_code_scans_on_dark_and_light() {
     grep -qE 'More information required\. Scan with an authenticator app: *$' "$T/console.txt" ||
         die "the prompt's first line is not on the visible screen"
     sed 's/\x1b\[[0-9;]*m//g' "$T/console.txt" |
-        grep -E "^Won't scan\? Type this key: [A-Z2-7]{4}( [A-Z2-7]{1,4})+ \(6 digits\)" >/dev/null ||
+        grep -E "^Light background, or won't scan\? Key: [A-Z2-7]{4}( [A-Z2-7]{1,4})+ *$" >/dev/null ||
         die "the key is not on the visible screen"
     SECRET[tfsuto]=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' <<<"$uri")
     type_line a "$(code tfsuto)"

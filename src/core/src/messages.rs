@@ -83,8 +83,9 @@ pub const ENROLL_INTRO: &str = "More information required. Scan with an authenti
 /// After the QR code: the key in text; `{key}` and `{digits}` are filled in.
 pub const ENROLL_KEY: &str =
     "Light background, or won't scan? Type this key:\n{key}  (time-based, {digits} digits)\n";
-/// After the colour QR code (which scans on dark and light terminals alike): the key in one line.
-pub const ENROLL_KEY_ONE_LINE: &str = "Won't scan? Type this key: {key} ({digits} digits)\n";
+/// The same in one line, for a 6-digit key short enough to fit 78 columns: with it a
+/// version-4 QR code (about half of all keys) leaves the prompt's first line on 80x24.
+pub const ENROLL_KEY_ONE_LINE: &str = "Light background, or won't scan? Key: {key}\n";
 /// The code prompt under a code drawn for dark backgrounds (`qr = "utf8"`).
 pub const ENROLL_PROMPT: &str =
     "Code from the app (or L to redraw the QR code for a light background): ";

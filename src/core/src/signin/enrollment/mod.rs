@@ -123,15 +123,16 @@ struct KeyText {
 }
 
 impl KeyText {
-    /// Two lines under a plain half-block code (which a light terminal shows inverted); one
-    /// under the colour form, whose quiet zone takes two lines of its own, so that a
-    /// version-4 code still leaves the first line on an 80x24 console.
-    fn for_style(&self, style: QrStyle) -> String {
-        let text = match style {
-            QrStyle::Ansi => messages::ENROLL_KEY_ONE_LINE,
-            _ => messages::ENROLL_KEY,
-        };
-        text.replace("{key}", &self.grouped)
+    /// One line for a 6-digit key that fits 78 columns (the usual 160-bit key): a version-4
+    /// QR code takes 21 rows over SSH and at a console alike, which leaves three lines of 24
+    /// for the first line, the key and the question. Two lines otherwise, with the digits.
+    fn for_screen(&self) -> String {
+        let one = messages::ENROLL_KEY_ONE_LINE.replace("{key}", &self.grouped);
+        if self.digits == 6 && one.trim_end().chars().count() <= messages::WIDTH {
+            return one;
+        }
+        messages::ENROLL_KEY
+            .replace("{key}", &self.grouped)
             .replace("{digits}", &self.digits.to_string())
     }
 }
@@ -140,7 +141,7 @@ impl KeyText {
 /// the QR code of a short account name at version 4 or 5.
 fn screen(uri: &str, style: QrStyle, key: &KeyText) -> Result<String, String> {
     let drawing = qr::render(uri, style).map_err(|e| e.to_string())?;
-    let key = key.for_style(style);
+    let key = key.for_screen();
     let question = match style {
         QrStyle::Utf8 => messages::ENROLL_PROMPT,
         QrStyle::Light => messages::ENROLL_PROMPT_LIGHT,
@@ -168,4 +169,50 @@ pub fn grouped(key: &str) -> String {
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::factor::totp::{Algorithm, TotpParams, generate_secret};
+
+    #[test]
+    fn the_first_screen_fits_80x24_for_any_key_of_a_short_name() {
+        // The QR code's version depends on the key (how its characters split into encoding
+        // segments): many random keys cover both the version-3 and the version-4 case.
+        let mut rows_seen = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            let totp = TotpParams {
+                secret: generate_secret(Algorithm::SHA1).unwrap(),
+                algorithm: Algorithm::SHA1,
+                digits: 6,
+                period: 30,
+                skew: None,
+            };
+            let uri = totp.otpauth_uri("twofold-test", "tfnarrow");
+            let key = KeyText {
+                grouped: grouped(totp.secret.expose()),
+                digits: 6,
+            };
+            for style in [QrStyle::Utf8, QrStyle::Light, QrStyle::Ansi] {
+                let text = screen(&uri, style, &key).unwrap();
+                let lines: Vec<&str> = text.split('\n').collect();
+                rows_seen.insert(lines.len());
+                assert!(
+                    lines.len() <= 24,
+                    "{style:?}: {} lines\n{text}",
+                    lines.len()
+                );
+                assert!(lines[0].starts_with("More information required"));
+                assert!(
+                    lines.iter().any(|l| l.contains(&key.grouped)),
+                    "the key is on the screen"
+                );
+            }
+        }
+        assert!(
+            rows_seen.len() > 1,
+            "both QR sizes were drawn: {rows_seen:?}"
+        );
+    }
 }
