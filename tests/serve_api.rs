@@ -140,14 +140,7 @@ async fn a_second_pending_challenge_for_the_same_user_is_refused() {
     let mut device = Device::new();
     host.pair("alice", &mut device, None).await;
     let first = Host::challenge("alice", &[&device.id], 60);
-    assert_eq!(
-        host.post("/v1/challenges", &first)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&first).await;
     let second = Host::challenge("alice", &[&device.id], 60);
     assert_eq!(
         host.post("/v1/challenges", &second)
@@ -167,38 +160,17 @@ async fn a_second_pending_challenge_for_the_same_user_is_refused() {
         409
     );
     let bob = Host::challenge("bob", &["d1"], 60);
-    assert_eq!(
-        host.post("/v1/challenges", &bob)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&bob).await;
     let web2 = Host::new(&service, "web2");
     let other = Host::challenge("alice", &["d1"], 60);
-    assert_eq!(
-        web2.post("/v1/challenges", &other)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    web2.open(&other).await;
     // Once decided, alice can get a new challenge.
     let body = device.decision(&first, "deny", "");
     assert_eq!(
         device.decide(&service.base, &first, &body).await.status(),
         202
     );
-    assert_eq!(
-        host.post("/v1/challenges", &second)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&second).await;
 }
 
 #[tokio::test]
@@ -228,14 +200,7 @@ async fn withdrawn_challenge_stops_being_pending() {
         0
     );
     let next = Host::challenge("alice", &[&device.id], 60);
-    assert_eq!(
-        host.post("/v1/challenges", &next)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&next).await;
 }
 
 #[tokio::test]
@@ -304,14 +269,7 @@ async fn an_expired_challenge_is_gone_and_its_waiting_host_is_told() {
     );
     // The user is free for a new challenge.
     let next = Host::challenge("alice", &[&device.id], 60);
-    assert_eq!(
-        host.post("/v1/challenges", &next)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&next).await;
 }
 
 #[tokio::test]
@@ -347,14 +305,7 @@ async fn the_hosts_verdict_reaches_the_asked_device_and_nobody_else() {
     host.pair("bob", &mut stranger, None).await;
     let c = Host::challenge("alice", &[&device.id], 60);
     let id = c["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        host.post("/v1/challenges", &c)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&c).await;
     let path = format!("/v1/challenges/{id}/verdict");
     let mismatch = json!({"outcome": "number_mismatch", "alerted": false, "paused_until": 0});
 

@@ -15,14 +15,7 @@ async fn a_replayed_device_request_is_refused() {
     let mut device = Device::new();
     host.pair("alice", &mut device, None).await;
     let c = Host::challenge("alice", &[&device.id], 60);
-    assert_eq!(
-        host.post("/v1/challenges", &c)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&c).await;
     let path = format!("/v1/devices/{}/pending", device.id);
     let get = reqwest::Method::GET;
     let ts = now();
@@ -94,14 +87,7 @@ async fn a_decision_the_device_did_not_sign_does_not_settle_the_challenge() {
     let mut device = Device::new();
     host.pair("alice", &mut device, None).await;
     let c = Host::challenge("alice", &[&device.id], 60);
-    assert_eq!(
-        host.post("/v1/challenges", &c)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&c).await;
 
     // Someone else, first: well-formed, right device id, but not the device's signature.
     let forged = json!({
@@ -217,14 +203,7 @@ async fn the_phone_is_shown_the_host_name_bound_to_the_token() {
     host.pair("alice", &mut device, None).await;
     let mut c = Host::challenge("alice", &[&device.id], 60);
     c["host"] = json!("bank.example");
-    assert_eq!(
-        host.post("/v1/challenges", &c)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&c).await;
     let listed: Value = device.pending(&service.base).await.json().await.unwrap();
     assert_eq!(listed[0]["registered_host"], "web1", "{listed}");
     assert_eq!(

@@ -183,14 +183,7 @@ async fn web_push_is_encrypted_for_the_device_and_signed_with_vapid() {
     host.pair("alice", &mut device, Some(browser.subscription(&endpoint)))
         .await;
     let c = Host::challenge("alice", &[&device.id], 60);
-    assert_eq!(
-        host.post("/v1/challenges", &c)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&c).await;
 
     let push = pushes
         .recv_timeout(Duration::from_secs(5))

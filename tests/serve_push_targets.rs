@@ -77,14 +77,7 @@ async fn a_push_endpoint_name_that_resolves_to_an_internal_address_is_never_cont
     let sub = subscription(&device, &endpoint);
     host.pair("alice", &mut device, Some(sub)).await;
     let c = Host::challenge("alice", &[&device.id], 60);
-    assert_eq!(
-        host.post("/v1/challenges", &c)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    host.open(&c).await;
     assert!(
         eventually(Duration::from_secs(10), || service
             .log()

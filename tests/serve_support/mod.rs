@@ -151,6 +151,17 @@ impl Host {
             .body(body.to_string())
     }
 
+    /// Posts `challenge` and expects the service to accept it (201).
+    pub async fn open(&self, challenge: &Value) {
+        let status = self
+            .post("/v1/challenges", challenge)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 201, "the service did not accept the challenge");
+    }
+
     pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .delete(format!("{}{path}", self.base))
