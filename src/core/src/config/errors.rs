@@ -74,7 +74,7 @@ fn blank(lines: &mut [String], first: usize, last: usize) -> bool {
             .find(|&i| lines[i].trim_start().starts_with('['))
             .unwrap_or(lines.len())
     } else {
-        (last + 1).min(lines.len())
+        (last.max(first) + 1).min(lines.len())
     };
     let mut changed = false;
     for line in &mut lines[first..end] {
@@ -184,14 +184,35 @@ fn found(got: &str) -> String {
     }
 }
 
+/// The 1-based line of byte `offset` (an offset inside a character counts as that character's).
 fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset)
-        .map_or(1, |t| t.matches('\n').count() + 1)
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    text[..offset].matches('\n').count() + 1
 }
 
 #[cfg(test)]
 mod tests {
     use super::plain;
+
+    #[test]
+    fn a_span_ending_inside_a_character_is_on_that_characters_line() {
+        // The fuzzer's find: a span ending inside a 4-byte character on line 3 was counted as
+        // line 1, and blanking lines 3..=1 panicked.
+        let text = "a = 1\nb = 2\nc = \u{10fd0d}x";
+        let inside = text.find('\u{10fd0d}').unwrap() + 2;
+        assert_eq!(super::line_of(text, inside), 3);
+        assert_eq!(super::line_of(text, text.len() + 5), 3);
+        assert_eq!(super::line_of(text, 0), 1);
+    }
+
+    #[test]
+    fn the_fuzzers_config_is_reported_not_a_panic() {
+        let text = "h='''3600\nttp[1p\nm\u{10fd0d}rl = 8::\"/h|/ls\"/h|/lseoh'''''";
+        assert!(super::parse_all::<crate::config::Config>(text).is_err());
+    }
 
     #[test]
     fn serde_wording_becomes_plain_words() {
