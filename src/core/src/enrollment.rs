@@ -68,6 +68,8 @@ pub fn prepare(
         confirmed_step: 0,
         totp,
         devices: Vec::new(),
+        phone: None,
+        default_method: None,
         recovery: None,
         recovery_deferred: false,
     };

@@ -43,6 +43,31 @@ fn wrap_from(text: &str, first_indent: usize) -> String {
 
 /// The default code prompt.
 pub const PROMPT_CODE: &str = "Code from your authenticator app (or a recovery code): ";
+/// The code prompt for a user who can also get a code by text message.
+pub const PROMPT_CODE_MORE: &str = "Code from your app or a recovery code (? for other ways): ";
+/// After a text was sent; `{phone}` is the masked number.
+pub const SMS_PROMPT: &str =
+    "Code sent by text message to {phone}.\nType it (sms: resend, ?: other ways): ";
+/// The text message itself; `{code}`, `{issuer}` and `{minutes}` are filled in.
+pub const SMS_TEXT: &str =
+    "{code} is your {issuer} sign-in code. It is valid for {minutes} minutes. Do not share it.";
+/// The gateway failed (its details go to the log only).
+pub const SMS_NOT_SENT: &str =
+    "The text message could not be sent. Use a code from your app, or a recovery code.";
+/// `[sms] max_sends` reached; `{time}` is how long until the next may go.
+pub const SMS_LIMIT: &str = "No more text messages can be sent to you for {time}. Use a code \
+from your app, or a recovery code.";
+/// "sms" typed where no text can be sent (no number, not configured, or not for this service).
+pub const SMS_NOT_OFFERED: &str = "Text-message codes are not available here.";
+/// "push" typed where push cannot be used.
+pub const PUSH_NOT_OFFERED: &str = "Approval on your phone is not available here.";
+/// The menu (`?`): a head, one line per method offered, and the recovery line.
+pub const MENU_HEAD: &str = "Ways to sign in here (type the word):\n";
+pub const MENU_APP: &str = "  app   a code from your authenticator app\n";
+pub const MENU_PUSH: &str = "  push  approve on your phone\n";
+/// `{phone}` is the masked number.
+pub const MENU_SMS: &str = "  sms   a code by text message to {phone}\n";
+pub const MENU_RECOVERY: &str = "A recovery code works at every prompt.";
 /// Before the code prompt, for a user without a phone where push is configured.
 pub const PAIR_TIP: &str =
     "Tip: type pair (instead of a code) to approve sign-ins on your phone from now on.";

@@ -11,6 +11,7 @@ mod errors;
 mod sections;
 mod serve;
 pub use crate::push::config::{DEFAULT_TOKEN_FILE, FailMode, PushConfig, PushMode, check_url};
+pub use crate::sms::SmsConfig;
 pub use sections::{
     AlertsConfig, EnrollmentConfig, PolicyConfig, RateLimitConfig, RecoveryConfig, RememberConfig,
     TotpConfig, Unenrolled, WriteErrorPolicy,
@@ -51,6 +52,8 @@ pub struct Config {
     pub push: PushConfig,
     /// Telling the administrator about reports (`[alerts]`).
     pub alerts: AlertsConfig,
+    /// Text-message codes (`[sms]`).
+    pub sms: SmsConfig,
     /// `[serve]`, the approval service's section, kept unparsed: the module ignores it (a typo
     /// there must not stop sign-ins); `twofold serve` and `check-config` read it with
     /// [`Config::serve_config`].
@@ -72,6 +75,7 @@ impl Default for Config {
             remember: RememberConfig::default(),
             push: PushConfig::default(),
             alerts: AlertsConfig::default(),
+            sms: SmsConfig::default(),
             serve: toml::Table::new(),
         }
     }
@@ -259,6 +263,7 @@ impl Config {
             ));
         }
         self.push.problems(&mut p);
+        self.sms.problems(&mut p);
         if let Some(program) = self.alerts.command.first()
             && !Path::new(program).is_absolute()
         {

@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod recovery;
+pub mod sms;
 pub mod totp;
 
 /// How the user proved the second factor (or tried to), as written in the audit log.
@@ -18,6 +19,8 @@ pub enum Method {
     Enrollment,
     /// Approval on a paired phone.
     Push,
+    /// A code sent by text message.
+    Sms,
     /// Not determined (no answer, no record, ...).
     None,
 }
@@ -31,6 +34,7 @@ impl Method {
             Method::Remembered => "remembered",
             Method::Enrollment => "enrollment",
             Method::Push => "push",
+            Method::Sms => "sms",
             Method::None => "none",
         }
     }

@@ -107,14 +107,16 @@ pub fn find_match<'a>(
     found
 }
 
-fn hash(salt: &[u8], code: &str) -> String {
+/// Salted SHA-256 of a code, hex (also for text-message codes).
+pub(crate) fn hash(salt: &[u8], code: &str) -> String {
     let mut h = Sha256::new();
     h.update(salt);
     h.update(code.as_bytes());
     hex(&h.finalize())
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// Hex to bytes; `None` for anything else.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
@@ -124,7 +126,8 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Byte equality whose time does not depend on where the inputs differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod answer;
+pub mod choice;
 pub mod enrollment;
+mod method;
 pub mod policy;
 pub mod push;
 pub mod ratelimit;
@@ -21,7 +23,6 @@ use crate::store::{UserRecord, UserStore};
 use crate::username::UserName;
 use answer::split_password_and_code;
 use policy::Requirement;
-use push::dialogue;
 use std::path::PathBuf;
 
 /// Who is signing in, where from: the PAM items.
@@ -95,6 +96,9 @@ pub fn authenticate(
         conv,
         clock,
         sink: AuditSink::Syslog,
+        offer_now: choice::Offer::default(),
+        turns: 0,
+        notice: None,
     };
     let decision = run.decide();
     if matches!(decision.verdict, Verdict::Unavailable) && !req.silent {
@@ -130,6 +134,12 @@ struct Run<'a> {
     conv: &'a mut dyn Conversation,
     clock: &'a dyn Clock,
     sink: AuditSink,
+    /// What this sign-in offers besides app and recovery codes.
+    offer_now: choice::Offer,
+    /// Method switches so far (bounded).
+    turns: u32,
+    /// Text for the top of the next prompt (the menu, why a text was not sent).
+    notice: Option<String>,
 }
 
 impl Run<'_> {
@@ -294,11 +304,16 @@ impl Run<'_> {
         } else if self.opts.pass_mode == PassMode::UseFirstPass {
             return Decision::refused("no_stacked_answer");
         }
-        // forward_pass asks for password and code in one answer: no room for push there.
-        if self.opts.pass_mode != PassMode::ForwardPass && dialogue::applies(record, config) {
-            return self.push(store, user, record, config);
-        }
-        self.code(store, user, record, config)
+        // forward_pass asks for password and code in one answer: no room for push or texts.
+        self.offer_now = self.offer(record, config);
+        let first = choice::first(record.default_method, self.offer_now);
+        let who = method::Who {
+            store,
+            user,
+            record,
+            config,
+        };
+        self.start(who, first)
     }
 
     /// Asks for a code and checks it. A user without a phone, where push is configured, may
@@ -314,13 +329,24 @@ impl Run<'_> {
             && record.active_devices().next().is_none()
             && self.opts.pass_mode != PassMode::ForwardPass
             && !self.req.silent;
-        if may_pair {
+        if may_pair && self.turns == 0 {
             self.conv.info(messages::PAIR_TIP);
         }
         let Some(answer) = self.obtain_answer(record.totp.digits) else {
             return Decision::refused("conversation_failed");
         };
         if !(may_pair && answer.expose().trim().eq_ignore_ascii_case("pair")) {
+            let who = method::Who {
+                store,
+                user,
+                record,
+                config,
+            };
+            if self.opts.pass_mode != PassMode::ForwardPass
+                && let Some(decision) = self.typed_word(who, &answer)
+            {
+                return decision;
+            }
             return self.check(store, user, record, config, &answer);
         }
         let Ok(answer) = self.conv.ask_hidden(messages::PAIR_CODE_PROMPT) else {
@@ -347,6 +373,9 @@ impl Run<'_> {
         let forward = self.opts.pass_mode == PassMode::ForwardPass;
         let default = if forward {
             messages::PROMPT_PASSWORD_AND_CODE
+        } else if self.offer_now.sms {
+            // A user with a phone number learns of the other ways here.
+            messages::PROMPT_CODE_MORE
         } else {
             messages::PROMPT_CODE
         };
@@ -355,6 +384,7 @@ impl Run<'_> {
             .prompt
             .clone()
             .unwrap_or_else(|| default.to_string());
+        let prompt = self.with_notice(&prompt);
         let answer = self.conv.ask_hidden(&prompt).ok()?;
         if !forward {
             return Some(answer);

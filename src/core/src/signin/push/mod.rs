@@ -48,7 +48,18 @@ impl Run<'_> {
                 refused(why.as_str())
             }
             Outcome::NoAnswer => refused("conversation_failed"),
-            Outcome::Code(answer) => self.check(store, user, record, config, &answer),
+            Outcome::Code(answer) => {
+                let who = super::method::Who {
+                    store,
+                    user,
+                    record,
+                    config,
+                };
+                match self.typed_word(who, &answer) {
+                    Some(decision) => decision,
+                    None => self.check(store, user, record, config, &answer),
+                }
+            }
             Outcome::Skipped { reason, until } => {
                 self.push_fallback(reason, until, None, store, user, record, config)
             }

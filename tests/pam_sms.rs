@@ -1,0 +1,425 @@
+//! Text-message codes through real libpam: the gateways (a command, an HTTP request) receive
+//! the number and a message with the code; the code works once; wrong, expired, replayed and
+//! superseded codes fail; the send limit holds; failing gateways refuse plainly; the default
+//! method runs first; words switch inside one prompt; `?` shows the menu; `methods=` holds.
+
+mod common;
+
+use common::sms::*;
+use common::*;
+use pam_twofold::client::Message;
+use std::time::{Duration, Instant};
+use twofold_core::signin::choice::Choice;
+
+const SMS_PROMPT_START: &str = "PROMPT_ECHO_OFF: Code sent by text message to +31 6 ****5678.";
+const CODE_MORE_PROMPT: &str =
+    "PROMPT_ECHO_OFF: Code from your app or a recovery code (? for other ways): ";
+
+/// Signs in answering the text-message prompt with the code the gateway got, and every other
+/// prompt with the next of `answers`.
+fn sign_in_reading_texts(
+    host: &Host,
+    gw: &CommandGateway,
+    user: &str,
+    answers: &[&str],
+) -> (String, Vec<String>) {
+    let mut answers: std::collections::VecDeque<String> =
+        answers.iter().map(|a| a.to_string()).collect();
+    let mut transcript = Vec::new();
+    let mut responder = |msg: Message<'_>| -> Option<Vec<u8>> {
+        let (tag, text) = match msg {
+            Message::PromptEchoOff(t) => ("PROMPT_ECHO_OFF", t),
+            Message::PromptEchoOn(t) => ("PROMPT_ECHO_ON", t),
+            Message::ErrorMsg(t) => ("ERROR", t),
+            Message::TextInfo(t) => ("INFO", t),
+        };
+        transcript.push(format!("{tag}: {text}"));
+        if tag.starts_with("PROMPT") {
+            let next = answers.pop_front()?;
+            if next == "<sms>" {
+                return Some(gw.last_code().into_bytes());
+            }
+            return Some(next.into_bytes());
+        }
+        None
+    };
+    let outcome = host.sign_in_with(user, Some(RHOST), &mut responder);
+    (outcome.name.to_string(), transcript)
+}
+
+#[test]
+fn the_default_text_message_goes_to_the_number_with_the_code_which_works_once() {
+    let host = Host::new();
+    let gw = CommandGateway::install(&host, 0, 0, "");
+    host.enroll("alice");
+    set_phone(&host, "alice", Some(NUMBER), Some(Choice::Sms));
+
+    let (outcome, transcript) = sign_in_reading_texts(&host, &gw, "alice", &["<sms>"]);
+
+    assert_eq!(outcome, "PAM_SUCCESS", "{transcript:?}");
+    assert_eq!(transcript.len(), 1, "{transcript:?}");
+    assert!(
+        transcript[0].starts_with(SMS_PROMPT_START),
+        "{transcript:?}"
+    );
+    assert_eq!(gw.numbers(), [NUMBER], "the gateway got the number");
+    let message = gw.messages().pop().unwrap();
+    assert!(
+        message.contains("is your twofold sign-in code") && message.contains("5 minutes"),
+        "{message}"
+    );
+    let code = gw.last_code();
+    let d = host.last_decision();
+    d.assert_decision("alice", "success", "ok");
+    assert_eq!(d.get("method"), "sms");
+    assert!(
+        host.audit_lines()
+            .iter()
+            .any(|l| l.starts_with("sms ") && l.contains("result=sent")),
+        "{}",
+        host.audit_text()
+    );
+    host.assert_log_holds_none_of(&[code.clone(), message.clone()]);
+    assert!(
+        !host.audit_text().contains("612345678"),
+        "no number in the log"
+    );
+    let state_text = std::fs::read_to_string(host.state_path("alice")).unwrap();
+    assert!(!state_text.contains(&code), "stored only hashed");
+
+    // The same code again, at the next sign-in (which sends a new one): refused.
+    let (outcome, _) = host.sign_in("alice", &[&code]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert_eq!(
+        host.state("alice").failures,
+        1,
+        "counted like any wrong answer"
+    );
+}
+
+#[test]
+fn wrong_expired_and_superseded_codes_fail() {
+    let host = Host::new();
+    let gw = CommandGateway::install(&host, 0, 0, "");
+    host.enroll("bob");
+    set_phone(&host, "bob", Some(NUMBER), Some(Choice::Sms));
+
+    // Wrong: counted.
+    let (outcome, _) = sign_in_reading_texts(&host, &gw, "bob", &["000000x"]);
+    assert_eq!(outcome, "PAM_AUTH_ERR");
+    assert_eq!(host.state("bob").failures, 1);
+
+    // Superseded: "sms" at the prompt sends a new code; the first no longer works.
+    let mut first = String::new();
+    let mut responder = |msg: Message<'_>| -> Option<Vec<u8>> {
+        match msg {
+            Message::PromptEchoOff(_) if first.is_empty() => {
+                first = gw.last_code();
+                Some(b"sms".to_vec())
+            }
+            Message::PromptEchoOff(_) => {
+                let second = gw.last_code();
+                assert_ne!(first, second, "a new code (1 in a million: rerun)");
+                Some(first.clone().into_bytes())
+            }
+            _ => None,
+        }
+    };
+    let outcome = host.sign_in_with("bob", Some(RHOST), &mut responder);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert_eq!(gw.messages().len(), 3, "one text per send");
+
+    // Expired: the code's time is over before it is typed.
+    let mut responder = |msg: Message<'_>| -> Option<Vec<u8>> {
+        match msg {
+            Message::PromptEchoOff(_) => {
+                host.update_state("bob", |s| s.sms_code_until = now() - 1);
+                Some(gw.last_code().into_bytes())
+            }
+            _ => None,
+        }
+    };
+    let outcome = host.sign_in_with("bob", Some(RHOST), &mut responder);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    host.last_decision()
+        .assert_decision("bob", "failure", "wrong_code");
+}
+
+#[test]
+fn the_send_limit_holds_and_the_user_is_told_to_use_the_app() {
+    let host = Host::new();
+    let gw = CommandGateway::install(&host, 0, 0, "max_sends = 2\n");
+    let carol = host.enroll("carol");
+    set_phone(&host, "carol", Some(NUMBER), Some(Choice::Sms));
+    for _ in 0..2 {
+        let (outcome, _) = host.sign_in("carol", &[]);
+        assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    }
+    wait_for_step_margin(&carol.params, 3);
+    let code = code_now(&carol.params);
+
+    let (outcome, transcript) = host.sign_in("carol", &[&code]);
+
+    assert_eq!(outcome.name, "PAM_SUCCESS", "the app code still works");
+    assert_eq!(gw.messages().len(), 2, "no third text");
+    assert!(
+        transcript[0].contains("No more text messages can be sent to you for")
+            && transcript[0].ends_with(CODE_MORE_PROMPT.trim_start_matches("PROMPT_ECHO_OFF: ")),
+        "{transcript:?}"
+    );
+    assert!(host.audit_text().contains("result=limit_reached"));
+}
+
+/// A gateway that fails, hangs or is missing: the user is told plainly (no details), within
+/// the timeout, and asked for an app code; the log says why, without the code.
+#[test]
+fn a_failing_hanging_or_missing_gateway_refuses_plainly_within_its_timeout() {
+    for (status, sleep, why) in [(1, 0, "exited with"), (0, 30, "killed after 2 s")] {
+        let host = Host::new();
+        let gw = CommandGateway::install(&host, status, sleep, "");
+        host.enroll("dave");
+        set_phone(&host, "dave", Some(NUMBER), Some(Choice::Sms));
+        let started = Instant::now();
+
+        let (outcome, transcript) = host.sign_in("dave", &[]);
+
+        assert!(started.elapsed() < Duration::from_secs(6), "{why}");
+        assert_eq!(outcome.name, "PAM_AUTH_ERR");
+        assert!(
+            transcript[0].contains("The text message could not be sent.")
+                && !transcript[0].contains("gateway"),
+            "{transcript:?}"
+        );
+        let code = gw.last_code();
+        let line = host
+            .audit_lines()
+            .into_iter()
+            .find(|l| l.starts_with("sms "))
+            .unwrap();
+        assert!(
+            line.contains("result=failed") && line.contains(why),
+            "{line}"
+        );
+        host.assert_log_holds_none_of(&[code.clone()]);
+        // The code whose text failed was dropped: it does not sign anyone in.
+        host.configure("");
+        let (outcome, _) = host.sign_in("dave", &[&code]);
+        assert_eq!(outcome.name, "PAM_AUTH_ERR", "{why}");
+    }
+    let host = Host::new();
+    host.enroll("dave");
+    set_phone(&host, "dave", Some(NUMBER), Some(Choice::Sms));
+    host.configure(
+        "[sms]\ngateway = \"command\"\n[sms.command]\nargv = [\"/nonexistent/send-sms\", \"{phone}\"]\n",
+    );
+    let (outcome, transcript) = host.sign_in("dave", &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert!(transcript[0].contains("The text message could not be sent."));
+    assert!(
+        host.audit_text()
+            .contains("cannot run /nonexistent/send-sms")
+    );
+}
+
+#[test]
+fn the_http_gateway_gets_the_templated_body_and_the_secret_header() {
+    let server = HttpGateway::start(200, "{\"messages\":[{\"status\":\"0\"}]}");
+    let host = Host::new();
+    let key = secret_file(&host, "sms.key", "s3cret-key\n", 0o600);
+    let password = secret_file(&host, "sms.password", "pa55\n", 0o600);
+    host.configure(&format!(
+        r#"[sms]
+gateway = "http"
+phone_format = "e164"
+[sms.http]
+url = "{url}/sms/json?to={{phone}}"
+basic_user = "api"
+basic_password_file = {password:?}
+success_body = "\"status\":\"0\""
+[sms.http.body]
+to = "{{phone}}"
+text = "{{message}}"
+[sms.http.secret_headers]
+X-Api-Key = {key:?}
+"#,
+        url = server.url,
+        password = password.display().to_string(),
+        key = key.display().to_string(),
+    ));
+    host.enroll("erin");
+    set_phone(&host, "erin", Some(NUMBER), Some(Choice::Sms));
+
+    let mut responder = |msg: Message<'_>| -> Option<Vec<u8>> {
+        match msg {
+            Message::PromptEchoOff(_) => {
+                let body = server.requests().pop().unwrap().body;
+                let text = body.split("text=").nth(1).unwrap().to_string();
+                Some(code_in(&text).into_bytes())
+            }
+            _ => None,
+        }
+    };
+    let outcome = host.sign_in_with("erin", Some(RHOST), &mut responder);
+
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    let request = server.requests().pop().unwrap();
+    assert_eq!(request.line, "POST /sms/json?to=31612345678 HTTP/1.1");
+    assert_eq!(request.header("X-Api-Key"), Some("s3cret-key"));
+    assert_eq!(request.header("Authorization"), Some("Basic YXBpOnBhNTU="));
+    assert_eq!(
+        request.header("Content-Type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert!(request.body.starts_with("text="), "{}", request.body);
+    assert!(
+        request.body.ends_with("&to=31612345678"),
+        "{}",
+        request.body
+    );
+    assert!(request.body.contains("+is+your+twofold+sign-in+code."));
+    host.assert_log_holds_none_of(&["s3cret-key".into(), "pa55".into()]);
+}
+
+#[test]
+fn an_http_gateway_that_answers_failure_or_has_a_readable_secret_sends_nothing_that_counts() {
+    // Vonage answers 200 with an error status in the body.
+    let server = HttpGateway::start(200, "{\"messages\":[{\"status\":\"4\"}]}");
+    let host = Host::new();
+    let config = |key: &std::path::Path| {
+        format!(
+            "[sms]\ngateway = \"http\"\n[sms.http]\nurl = \"{}/send\"\nbody_format = \"json\"\nsuccess_body = \"\\\"status\\\":\\\"0\\\"\"\n[sms.http.body]\nto = \"{{phone}}\"\n[sms.http.secret_headers]\nAuthorization = {:?}\n",
+            server.url,
+            key.display().to_string()
+        )
+    };
+    let key = secret_file(&host, "sms.key", "Bearer k\n", 0o600);
+    host.configure(&config(&key));
+    host.enroll("frank");
+    set_phone(&host, "frank", Some(NUMBER), Some(Choice::Sms));
+
+    let (outcome, transcript) = host.sign_in("frank", &[]);
+
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert!(transcript[0].contains("The text message could not be sent."));
+    let request = server.requests().pop().unwrap();
+    assert_eq!(request.body, "{\"to\":\"+31612345678\"}");
+    assert_eq!(request.header("Content-Type"), Some("application/json"));
+    assert!(
+        host.audit_text().contains("without"),
+        "{}",
+        host.audit_text()
+    );
+
+    // A key file others can read is refused before anything is sent.
+    let loose = secret_file(&host, "loose.key", "Bearer k\n", 0o644);
+    host.configure(&config(&loose));
+    let before = server.requests().len();
+    let (outcome, _) = host.sign_in("frank", &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert_eq!(server.requests().len(), before, "nothing sent");
+    assert!(
+        host.audit_text().contains("loose.key"),
+        "{}",
+        host.audit_text()
+    );
+}
+
+#[test]
+fn sixty_four_parallel_sign_ins_with_one_text_code_give_exactly_one_success() {
+    const LOGINS: usize = 64;
+    let host = Host::new();
+    // Every sign-in but one counts a failure: no lockout may stop the one right code.
+    let sections = "[rate_limit]\nmax_failures = 1000\nfailure_delay_ms = 0\n";
+    let gw = CommandGateway::install_with(&host, 0, 0, "", sections);
+    host.enroll("peggy");
+    set_phone(&host, "peggy", Some(NUMBER), Some(Choice::Sms));
+    let (outcome, _) = host.sign_in("peggy", &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    let code = gw.last_code();
+    // From now on sign-ins start with the app prompt, which takes the text code too.
+    set_phone(&host, "peggy", Some(NUMBER), Some(Choice::App));
+    let barrier = std::sync::Barrier::new(LOGINS);
+
+    let outcomes: Vec<&'static str> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..LOGINS)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    host.sign_in("peggy", &[&code]).0.name
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let successes = outcomes.iter().filter(|&&n| n == "PAM_SUCCESS").count();
+    assert_eq!(successes, 1, "{outcomes:?}");
+    assert_eq!(gw.messages().len(), 1, "no sign-in sent another text");
+}
+
+#[test]
+fn words_switch_methods_inside_the_prompt_and_the_menu_lists_what_is_offered() {
+    let host = Host::new();
+    let gw = CommandGateway::install(&host, 0, 0, "");
+    let grace = host.enroll("grace");
+    set_phone(&host, "grace", Some(NUMBER), None);
+
+    // No default, no push: the app prompt, which names the other ways; "sms" switches.
+    let (outcome, transcript) = sign_in_reading_texts(&host, &gw, "grace", &["sms", "<sms>"]);
+    assert_eq!(outcome, "PAM_SUCCESS", "{transcript:?}");
+    assert_eq!(transcript[0], CODE_MORE_PROMPT);
+    assert!(
+        transcript[1].starts_with(SMS_PROMPT_START),
+        "{transcript:?}"
+    );
+    assert_eq!(transcript.len(), 2);
+
+    // "?" shows the menu above the prompt; the Dutch "code" goes back to the app.
+    wait_for_step_margin(&grace.params, 3);
+    let code = code_now(&grace.params);
+    let (outcome, transcript) =
+        sign_in_reading_texts(&host, &gw, "grace", &["?", "sms", "code", &code]);
+    assert_eq!(outcome, "PAM_SUCCESS", "{transcript:?}");
+    let menu = &transcript[1];
+    assert!(
+        menu.contains("Ways to sign in here (type the word):"),
+        "{menu}"
+    );
+    assert!(
+        menu.contains("  app   a code from your authenticator app"),
+        "{menu}"
+    );
+    assert!(
+        menu.contains(&format!("  sms   a code by text message to {MASKED}")),
+        "{menu}"
+    );
+    assert!(!menu.contains("push"), "no push configured: {menu}");
+    assert!(menu.ends_with("(? for other ways): "), "{menu}");
+    assert!(transcript[2].starts_with(SMS_PROMPT_START));
+    assert_eq!(transcript[3], CODE_MORE_PROMPT);
+    assert_eq!(host.last_decision().get("method"), "totp");
+}
+
+#[test]
+fn methods_argument_keeps_text_messages_out_of_a_service() {
+    let host = Host::new();
+    let gw = CommandGateway::install(&host, 0, 0, "");
+    let heidi = host.enroll("heidi");
+    set_phone(&host, "heidi", Some(NUMBER), Some(Choice::Sms));
+    host.use_module_args("methods=app,push");
+    wait_for_step_margin(&heidi.params, 3);
+    let code = code_now(&heidi.params);
+
+    let (outcome, transcript) = host.sign_in("heidi", &["sms", &code]);
+
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    assert_eq!(
+        transcript[0], CODE_PROMPT,
+        "the default (sms) is not offered here"
+    );
+    assert!(
+        transcript[1].starts_with("PROMPT_ECHO_OFF: Text-message codes are not available here.\n"),
+        "{transcript:?}"
+    );
+    assert!(gw.messages().is_empty(), "no text sent");
+}
