@@ -68,6 +68,32 @@ pub const MENU_PUSH: &str = "  push  approve on your phone\n";
 /// `{phone}` is the masked number.
 pub const MENU_SMS: &str = "  sms   a code by text message to {phone}\n";
 pub const MENU_RECOVERY: &str = "A recovery code works at every prompt.";
+/// First sign-in with `[sms]` configured (guide step 14): the number, or Enter to skip.
+pub const ENROLL_PHONE_PROMPT: &str =
+    "Optional: your mobile number for codes by text message (Enter: skip): ";
+/// A number that is not valid; `{why}` says why.
+pub const ENROLL_PHONE_INVALID: &str = "That number cannot be used: {why}.";
+/// Step 15: the code sent; `{phone}` is the masked number.
+pub const ENROLL_PHONE_CODE: &str =
+    "We sent a 6-digit code to {phone}.\nCode (R: resend code, S: skip): ";
+/// A wrong code at step 15.
+pub const ENROLL_PHONE_WRONG: &str =
+    "Wrong code. The code sent to {phone}\n(R: resend code, S: skip): ";
+/// Step 16, above the recovery codes; `{phone}` is the masked number.
+pub const ENROLL_PHONE_VERIFIED: &str = "✓ SMS verified ({phone}).\n";
+/// Above the recovery codes: the text could not be sent.
+pub const ENROLL_PHONE_NOT_SENT: &str =
+    "The text message could not be sent, so no number was saved.\n";
+/// Above the recovery codes: every code typed was wrong.
+pub const ENROLL_PHONE_GAVE_UP: &str = "The code was not right, so no number was saved.\n";
+/// Step 17: `{methods}` ("app, push, sms") and `{current}` are filled in.
+pub const ENROLL_DEFAULT_PROMPT: &str = "Default sign-in method: {methods}? (Enter: {current}): ";
+/// Above the recovery codes; `{method}` is one of the METHOD_ texts.
+pub const ENROLL_DEFAULT_DONE: &str = "Default sign-in method: {method}.\n";
+pub const METHOD_APP: &str = "code from your authenticator app";
+pub const METHOD_PUSH: &str = "approval on your phone";
+/// `{phone}` is the masked number.
+pub const METHOD_SMS: &str = "code by text message to {phone}";
 /// Before the code prompt, for a user without a phone where push is configured.
 pub const PAIR_TIP: &str =
     "Tip: type pair (instead of a code) to approve sign-ins on your phone from now on.";

@@ -248,8 +248,11 @@ impl Run<'_> {
         use enrollment::Outcome;
         let console = self.console();
         match enrollment::run(self.conv, &store, user, config, self.clock, console) {
-            Outcome::Enrolled(push) => Decision {
-                detail: push.detail(),
+            Outcome::Enrolled(push, phone) => Decision {
+                detail: match (push.detail(), phone.detail()) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
+                },
                 ..Decision::new(Verdict::Success, Method::Enrollment, "enrolled")
             },
             Outcome::WrongCodes => {

@@ -165,6 +165,22 @@ impl UserStore {
         Ok(dir.write_atomic(&name, text.as_bytes())?)
     }
 
+    /// Changes the user's record under the user's lock (phone number, default method);
+    /// returns false if the user is not enrolled.
+    pub fn update_record(
+        &self,
+        user: &UserName,
+        change: impl FnOnce(&mut UserRecord),
+    ) -> Result<bool, StoreError> {
+        let lock = self.lock(user)?;
+        let Some(mut record) = self.load_record(user)? else {
+            return Ok(false);
+        };
+        change(&mut record);
+        self.save_record(user, &lock, &record)?;
+        Ok(true)
+    }
+
     /// The user's recovery code hashes (empty if not enrolled or none were made).
     pub fn load_recovery(&self, user: &UserName) -> Result<Vec<RecoveryHash>, StoreError> {
         match self.load_record(user)? {

@@ -3,8 +3,10 @@
 //! (push.rs), then the recovery codes once. The record is saved only after a correct code.
 #![forbid(unsafe_code)]
 
+mod phone;
 mod push;
 
+pub use phone::PhoneSetup;
 pub use push::{PushSetup, TestResult, offer as offer_push};
 
 use crate::clock::Clock;
@@ -22,8 +24,8 @@ const ATTEMPTS: usize = 3;
 /// How a guided enrollment ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Saved; the sign-in may complete. Whether a phone was paired too.
-    Enrolled(PushSetup),
+    /// Saved; the sign-in may complete. Whether a phone was paired and a number confirmed too.
+    Enrolled(PushSetup, PhoneSetup),
     /// Every typed code was wrong; nothing saved.
     WrongCodes,
     /// The user went away (no answer); nothing saved.
@@ -102,6 +104,22 @@ pub fn run(
         Err(e) => return Outcome::Failed(e.to_string()),
     }
     let push = push::offer(conv, store, user, config, clock, console);
+    let phone = phone::offer(conv, store, user, config, clock);
+    let paired = matches!(push, PushSetup::Paired(TestResult::Approved));
+    let verified = matches!(phone, PhoneSetup::Verified(_));
+    let default = phone::choose_default(conv, store, user, paired, verified);
+    let mut status = format!("{}{}", push.status(), phone.status());
+    if let Some(default) = default {
+        let method = match default {
+            crate::signin::choice::Choice::App => messages::METHOD_APP.to_string(),
+            crate::signin::choice::Choice::Push => messages::METHOD_PUSH.to_string(),
+            crate::signin::choice::Choice::Sms => match &phone {
+                PhoneSetup::Verified(masked) => messages::METHOD_SMS.replace("{phone}", masked),
+                _ => messages::METHOD_SMS.replace("{phone}", ""),
+            },
+        };
+        status.push_str(&messages::ENROLL_DEFAULT_DONE.replace("{method}", &method));
+    }
     let codes: String = pending
         .recovery_codes
         .iter()
@@ -109,11 +127,11 @@ pub fn run(
         .collect();
     let _ = conv.ask_visible(&format!(
         "{}{}{codes}{}",
-        messages::wrap_prompt(push.status()),
+        messages::wrap_prompt(&status),
         messages::ENROLL_DONE,
         messages::ENROLL_CONTINUE
     ));
-    Outcome::Enrolled(push)
+    Outcome::Enrolled(push, phone)
 }
 
 /// The key in text under the QR code.
