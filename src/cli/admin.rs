@@ -60,6 +60,12 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             "last_success": state.last_success,
             "last_success_at": iso(state.last_success),
         });
+        if let Some(phone) = super::phone::shown(&record) {
+            out["phone"] = serde_json::json!(phone);
+        }
+        if let Some(method) = record.default_method {
+            out["default_method"] = serde_json::json!(method.as_str());
+        }
         // Push fields only for users with devices: older consumers see what they always saw.
         if !record.devices.is_empty() {
             out["devices"] = super::push::devices_json(&record.devices);
@@ -75,6 +81,12 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         );
         println!("  recovery codes left: {unused} of {}", recovery.len());
         println!("  consecutive failures: {}", state.failures);
+        if let Some(phone) = super::phone::shown(&record) {
+            println!("  phone (text-message codes): {phone}");
+        }
+        if let Some(method) = record.default_method {
+            println!("  default sign-in method: {}", method.as_str());
+        }
         if locked {
             println!(
                 "  LOCKED until {} ({} more; `twofold unlock {user}` ends it)",
@@ -135,6 +147,9 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
             .is_some_and(|r| r.active_devices().next().is_some())
         {
             methods.push("push");
+        }
+        if record.as_ref().is_some_and(|r| r.phone_number().is_some()) {
+            methods.push("sms");
         }
         let recovery = store.load_recovery(user).map_err(|e| e.to_string())?;
         if recovery

@@ -7,6 +7,7 @@ mod demo;
 mod enroll;
 mod import;
 mod manpages;
+mod phone;
 mod push;
 mod serve;
 mod terminal;
@@ -103,6 +104,20 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Set or remove USER's phone number for text-message codes.
+    Phone {
+        /// The account name, as PAM sees it.
+        user: String,
+        #[command(subcommand)]
+        action: phone::PhoneAction,
+    },
+    /// Set the method USER's sign-ins start with: push, app or sms (the others stay a word away).
+    DefaultMethod {
+        /// The account name, as PAM sees it.
+        user: String,
+        /// push, app or sms.
+        method: String,
+    },
     /// Enroll a demo user in a temporary directory and sign in through real libpam.
     Demo {
         /// The PAM module to use (default: libpam_twofold.so next to this program).
@@ -176,6 +191,12 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::RecoveryCodes { user, json } => {
             admin::recovery_codes(&config, &user_name(&user)?, json)
+        }
+        Command::Phone { user, action } => {
+            phone::phone(&config, &user_name(&user)?, action, &clock)
+        }
+        Command::DefaultMethod { user, method } => {
+            phone::default_method(&config, &user_name(&user)?, &method)
         }
         Command::ImportGoogleAuthenticator { user, file, force } => {
             import::run(&config, &user_name(&user)?, file, force, &clock)
