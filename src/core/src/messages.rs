@@ -1,5 +1,10 @@
-//! User-facing texts of the module, in one place so they can be translated.
+//! User-facing texts: the message catalogues (one per language, [`Texts`]) and the 80-column
+//! layout they are shown in.
 #![forbid(unsafe_code)]
+
+mod catalogue;
+
+pub use catalogue::{FALLBACK, Texts, is_known, languages, placeholders};
 
 /// Widest line of a message: an 80-column terminal, less a margin.
 pub const WIDTH: usize = 78;
@@ -56,14 +61,9 @@ pub const LOCKED: &str = "Too many failed attempts: locked for {time} more. Try 
 ask your administrator to unlock you.";
 
 /// A duration as people say it: "40 seconds", "1 minute", "15 minutes", "3 hours", "2 days".
+/// In English; [`Texts::duration`] in the user's language.
 pub fn duration(seconds: u64) -> String {
-    let (n, unit) = match seconds {
-        0..60 => (seconds.max(1), "second"),
-        60..7200 => (seconds.div_ceil(60), "minute"),
-        7200..172_800 => (seconds.div_ceil(3600), "hour"),
-        _ => (seconds.div_ceil(86_400), "day"),
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    Texts::english().duration(seconds)
 }
 /// After a sign-in with a recovery code; `{left}` is filled in ("9 codes").
 pub const RECOVERY_ACCEPTED: &str = "Recovery code accepted: {left} left. Each works once; ask \
