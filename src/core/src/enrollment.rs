@@ -69,6 +69,7 @@ pub fn prepare(
         totp,
         devices: Vec::new(),
         recovery: None,
+        language: None,
         recovery_deferred: false,
     };
     Ok(Pending {

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod device;
+pub mod pass;
 pub mod recovery;
 pub mod totp;
 
@@ -18,6 +19,8 @@ pub enum Method {
     Enrollment,
     /// Approval on a paired phone.
     Push,
+    /// A temporary access pass from an administrator (`twofold pass`), then enrollment.
+    Pass,
     /// Not determined (no answer, no record, ...).
     None,
 }
@@ -31,6 +34,7 @@ impl Method {
             Method::Remembered => "remembered",
             Method::Enrollment => "enrollment",
             Method::Push => "push",
+            Method::Pass => "pass",
             Method::None => "none",
         }
     }

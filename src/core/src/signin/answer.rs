@@ -179,6 +179,7 @@ mod tests {
                 totp,
                 devices: Vec::new(),
                 recovery: None,
+                language: None,
                 recovery_deferred: false,
             },
             hashes,

@@ -35,6 +35,9 @@ pub struct UserRecord {
     /// they live in `recovery/<name>.toml`; the next recovery-code renewal moves them here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Vec<RecoveryHash>>,
+    /// The user's language for prompts and messages ("nl"); `None`: the configuration's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// True when [`UserRecord::parse_without_recovery`] left the recovery hashes in the file;
     /// such a record is for reading only ([`crate::store::UserStore::save_record`] refuses it).
     #[serde(skip)]
@@ -191,6 +194,7 @@ mod tests {
             },
             devices: vec![d],
             recovery: Some(hashes),
+            language: None,
             recovery_deferred: false,
         }
     }
