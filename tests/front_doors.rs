@@ -261,6 +261,13 @@ fn ssh_first_sign_in_fits_80x24_on_a_dark_terminal() {
     );
 }
 
+/// The same first sign-in in Dutch (`language = "nl"`): the longer Dutch texts still fit
+/// 80x24 with the QR code, which scans off the visible screen and signs in.
+#[test]
+fn ssh_first_sign_in_in_dutch_fits_80x24() {
+    front_door("ssh_first_sign_in_in_dutch_fits_80x24", "sshd", SSHD_QR);
+}
+
 /// On an 80x24 terminal with a light background the dark-terminal drawing reads inverted
 /// (nothing scans); the prompt says so, "L" redraws it, and that one scans and signs in.
 #[test]

@@ -6,7 +6,9 @@ mod check;
 mod demo;
 mod enroll;
 mod import;
+mod language;
 mod manpages;
+mod pass;
 mod phone;
 mod push;
 mod serve;
@@ -80,6 +82,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show USER's language for prompts and messages, or set it (en, nl; "default": the
+    /// configuration's `language`).
+    Language {
+        /// The account name, as PAM sees it.
+        user: String,
+        /// The language to set.
+        language: Option<String>,
+    },
+    /// Issue USER a temporary access pass (shown once): at the next sign-in it stands in for
+    /// the second factor and leads into enrollment (after a lost phone: enrollment again).
+    Pass(pass::PassArgs),
     /// Validate the configuration file, like `sshd -t`: every mistake at once. As root on the
     /// default configuration (or with --installation) also the installation: the module file,
     /// the PAM files naming it, whether root and you (SUDO_USER) are enrolled, the service.
@@ -198,6 +211,10 @@ fn run(cli: Cli) -> CliResult {
         Command::DefaultMethod { user, method } => {
             phone::default_method(&config, &user_name(&user)?, &method)
         }
+        Command::Language { user, language } => {
+            language::run(&config, &user_name(&user)?, language)
+        }
+        Command::Pass(args) => pass::run(&config, args, &clock),
         Command::ImportGoogleAuthenticator { user, file, force } => {
             import::run(&config, &user_name(&user)?, file, force, &clock)
         }

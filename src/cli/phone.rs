@@ -7,6 +7,7 @@ use clap::Subcommand;
 use std::process::ExitCode;
 use twofold_core::clock::Clock;
 use twofold_core::config::Config;
+use twofold_core::messages::Texts;
 use twofold_core::signin::choice::Choice;
 use twofold_core::sms::PhoneNumber;
 use twofold_core::sms::deliver;
@@ -48,7 +49,11 @@ pub fn phone(
                     }
                 })
                 .map_err(|e| e.to_string())?;
-            println!("{user}: phone number removed");
+            let t = super::language::texts(config);
+            println!(
+                "{}",
+                t.fill("cli.phone_removed", &[("user", user.as_str())])
+            );
         }
         PhoneAction::Set { number, verified } => {
             let phone = PhoneNumber::parse(&number, config.sms.default_country.as_deref())
@@ -71,7 +76,13 @@ pub fn phone(
                     });
                 })
                 .map_err(|e| e.to_string())?;
-            println!("{user}: phone number {} saved ({by})", phone.masked());
+            let t = super::language::texts(config);
+            let values = [
+                ("user", user.as_str()),
+                ("phone", &phone.masked()),
+                ("by", by),
+            ];
+            println!("{}", t.fill("cli.phone_saved", &values));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -86,10 +97,19 @@ fn confirm(
     phone: &PhoneNumber,
     clock: &dyn Clock,
 ) -> Result<(), String> {
-    deliver::send_code(store, user, record, config, phone, clock.now())
+    // The text goes out in the user's language; the prompt here is the administrator's.
+    let theirs = record
+        .language
+        .as_deref()
+        .map_or_else(|| super::language::texts(config), Texts::for_language);
+    let t = super::language::texts(config);
+    deliver::send_code(store, user, record, config, phone, clock.now(), theirs)
         .map_err(|e| format!("the code was not sent: {e}"))?;
     for _ in 0..3 {
-        let prompt = format!("Code sent to {} (ask {user} for it): ", phone.masked());
+        let prompt = t.fill(
+            "cli.phone_code_prompt",
+            &[("phone", &phone.masked()), ("user", user.as_str())],
+        );
         let Some(typed) = terminal::ask(&prompt) else {
             return Err("no code typed; nothing saved".into());
         };
@@ -98,7 +118,7 @@ fn confirm(
         {
             return Ok(());
         }
-        eprintln!("Wrong code.");
+        eprintln!("{}", t.get("cli.phone_wrong_code"));
     }
     Err("wrong code three times; nothing saved".into())
 }
@@ -122,7 +142,9 @@ pub fn default_method(config: &Config, user: &UserName, method: &str) -> CliResu
     store
         .update_record(user, |r| r.default_method = Some(choice))
         .map_err(|e| e.to_string())?;
-    println!("{user}: default sign-in method {}", choice.as_str());
+    let t = super::language::texts(config);
+    let values = [("user", user.as_str()), ("method", choice.as_str())];
+    println!("{}", t.fill("cli.default_method_set", &values));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -71,6 +71,7 @@ pub fn prepare(
         phone: None,
         default_method: None,
         recovery: None,
+        language: None,
         recovery_deferred: false,
     };
     Ok(Pending {

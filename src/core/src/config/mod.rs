@@ -31,6 +31,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Name shown in authenticator apps next to the account.
     pub issuer: String,
+    /// The language of prompts and messages for users whose record names none ("en", "nl":
+    /// a catalogue in src/core/locales/).
+    pub language: String,
     /// `"syslog"` (authpriv) or an absolute path of a file to append audit lines to.
     pub audit_log: String,
     /// What a sign-in does when a correct code was given but the state (replay protection,
@@ -65,6 +68,7 @@ impl Default for Config {
         Config {
             state_dir: PathBuf::from("/var/lib/twofold"),
             issuer: "twofold".into(),
+            language: crate::messages::FALLBACK.into(),
             audit_log: "syslog".into(),
             on_state_write_error: WriteErrorPolicy::Deny,
             totp: TotpConfig::default(),
@@ -190,6 +194,16 @@ impl Config {
         }
         if self.issuer.is_empty() || self.issuer.contains(':') {
             p.push(("issuer", "must be non-empty and contain no ':'".into()));
+        }
+        if !crate::messages::is_known(&self.language) {
+            p.push((
+                "language",
+                format!(
+                    "must be one of {} (got {:?})",
+                    crate::messages::languages().collect::<Vec<_>>().join(", "),
+                    self.language
+                ),
+            ));
         }
         if self.audit_log != "syslog" && !Path::new(&self.audit_log).is_absolute() {
             p.push((

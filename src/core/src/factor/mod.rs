@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod device;
+pub mod pass;
 pub mod recovery;
 pub mod sms;
 pub mod totp;
@@ -21,6 +22,8 @@ pub enum Method {
     Push,
     /// A code sent by text message.
     Sms,
+    /// A temporary access pass from an administrator (`twofold pass`), then enrollment.
+    Pass,
     /// Not determined (no answer, no record, ...).
     None,
 }
@@ -35,6 +38,7 @@ impl Method {
             Method::Enrollment => "enrollment",
             Method::Push => "push",
             Method::Sms => "sms",
+            Method::Pass => "pass",
             Method::None => "none",
         }
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Crockford's base32 alphabet: no i, l, o, u, so codes read aloud or typed are unambiguous.
-const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+pub(crate) const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// Characters per code: 12 × 5 bits = 60 bits, far beyond guessing within the rate limit
 /// and beyond an offline search of a stolen hash.
 const CODE_CHARS: usize = 12;
@@ -107,7 +107,7 @@ pub fn find_match<'a>(
     found
 }
 
-/// Salted SHA-256 of a code, hex (also for text-message codes).
+/// Hex SHA-256(salt ‖ code): how recovery codes and access passes are stored.
 pub(crate) fn hash(salt: &[u8], code: &str) -> String {
     let mut h = Sha256::new();
     h.update(salt);

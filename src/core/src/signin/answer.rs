@@ -195,6 +195,7 @@ mod tests {
                 phone: None,
                 default_method: None,
                 recovery: None,
+                language: None,
                 recovery_deferred: false,
             },
             hashes,

@@ -83,8 +83,8 @@ impl Run<'_> {
             Typed::Switch(choice) if offer.has(choice) => self.start(who, choice),
             Typed::Switch(choice) => {
                 let text = match choice {
-                    Choice::Sms => messages::SMS_NOT_OFFERED,
-                    _ => messages::PUSH_NOT_OFFERED,
+                    Choice::Sms => self.texts.get("sms.not_offered"),
+                    _ => self.texts.get("sms.push_not_offered"),
                 };
                 self.notice = Some(messages::wrap_prompt(text));
                 self.code(who.store, who.user, who.record, who.config)
@@ -94,17 +94,18 @@ impl Run<'_> {
 
     /// The short menu of what can be typed here.
     fn menu(&self, record: &UserRecord, offer: Offer) -> String {
-        let mut text = String::from(messages::MENU_HEAD);
-        text.push_str(messages::MENU_APP);
+        let t = self.texts;
+        let mut text = String::from(t.get("sms.menu_head"));
+        text.push_str(t.get("sms.menu_app"));
         if offer.push {
-            text.push_str(messages::MENU_PUSH);
+            text.push_str(t.get("sms.menu_push"));
         }
         if offer.sms
             && let Some(phone) = record.phone_number()
         {
-            text.push_str(&messages::MENU_SMS.replace("{phone}", &phone.masked()));
+            text.push_str(&t.fill("sms.menu_sms", &[("phone", &phone.masked())]));
         }
-        text.push_str(messages::MENU_RECOVERY);
+        text.push_str(t.get("sms.menu_recovery"));
         text
     }
 
@@ -118,21 +119,25 @@ impl Run<'_> {
             Err(Some(decision)) => return decision,
             Err(None) => return self.code(who.store, who.user, who.record, who.config),
         }
-        let prompt = self.with_notice(&messages::SMS_PROMPT.replace("{phone}", &phone.masked()));
+        let prompt = self.texts.fill("sms.prompt", &[("phone", &phone.masked())]);
+        let prompt = self.with_notice(&prompt);
         let Ok(answer) = self.conv.ask_hidden(&prompt) else {
             return Decision::refused("conversation_failed");
         };
         if let Some(decision) = self.typed_word(who, &answer) {
             return decision;
         }
-        self.check(who.store, who.user, who.record, who.config, &answer)
+        self.answered(who.store, who.user, who.record, who.config, &answer)
     }
 
     /// Sends a code (see `sms::deliver`). `Err(None)`: not sent, the user is told why above
     /// the app prompt that follows; `Err(Some)`: the sign-in ends.
     fn send_sms(&mut self, who: Who<'_>, phone: &PhoneNumber) -> Result<(), Option<Decision>> {
         let now = self.clock.now();
-        let sent = deliver::send_code(who.store, who.user, who.record, who.config, phone, now);
+        let texts = self.texts;
+        let sent = deliver::send_code(
+            who.store, who.user, who.record, who.config, phone, now, texts,
+        );
         match sent {
             Ok(()) => {
                 self.sms_line("sent", None);
@@ -141,15 +146,14 @@ impl Run<'_> {
             Err(Undelivered::Locked(until)) => Err(Some(self.locked(until.saturating_sub(now)))),
             Err(Undelivered::Limit(next_at)) => {
                 self.sms_line("limit_reached", None);
-                let left = messages::duration(next_at.saturating_sub(now));
-                self.notice = Some(messages::wrap_prompt(
-                    &messages::SMS_LIMIT.replace("{time}", &left),
-                ));
+                let left = self.texts.duration(next_at.saturating_sub(now));
+                let text = self.texts.fill("sms.limit", &[("time", &left)]);
+                self.notice = Some(messages::wrap_prompt(&text));
                 Err(None)
             }
             Err(Undelivered::Gateway(e)) => {
                 self.sms_line("failed", Some(&e.to_string()));
-                self.notice = Some(messages::wrap_prompt(messages::SMS_NOT_SENT));
+                self.notice = Some(messages::wrap_prompt(self.texts.get("sms.not_sent")));
                 Err(None)
             }
             Err(Undelivered::Store(e)) if e.is_write_failure() => {

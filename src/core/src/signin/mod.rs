@@ -6,6 +6,7 @@ pub mod answer;
 pub mod choice;
 pub mod enrollment;
 mod method;
+pub mod pass;
 pub mod policy;
 pub mod push;
 pub mod ratelimit;
@@ -16,7 +17,7 @@ use crate::clock::Clock;
 use crate::config::{Config, DEFAULT_PATH, Unenrolled, WriteErrorPolicy};
 use crate::conversation::Conversation;
 use crate::factor::Method;
-use crate::messages;
+use crate::messages::{self, Texts};
 use crate::options::{ModuleOptions, PassMode};
 use crate::secret::SecretString;
 use crate::store::{UserRecord, UserStore};
@@ -99,19 +100,27 @@ pub fn authenticate(
         offer_now: choice::Offer::default(),
         turns: 0,
         notice: None,
+        texts: Texts::english(),
     };
     let decision = run.decide();
     if matches!(decision.verdict, Verdict::Unavailable) && !req.silent {
-        notify(run.conv, req, messages::UNAVAILABLE);
+        let text = run.texts.get("signin.unavailable");
+        notify(run.conv, req, run.texts, text);
     }
     run.log_decision(&decision);
     decision.verdict
 }
 
+/// "pair" (or Dutch "koppel") at the code prompt.
+fn is_pair(answer: &str) -> bool {
+    let word = answer.trim();
+    word.eq_ignore_ascii_case("pair") || word.eq_ignore_ascii_case("koppel")
+}
+
 /// Tells the user why they are refused. Over SSH (a remote address) the OpenSSH client before
 /// 10.3 shows PAM messages only with a following prompt, so the text becomes a prompt of its
 /// own; elsewhere it is an error message. Nothing under PAM_SILENT.
-fn notify(conv: &mut dyn Conversation, req: &SignIn, text: &str) {
+fn notify(conv: &mut dyn Conversation, req: &SignIn, texts: Texts, text: &str) {
     if req.silent {
         return;
     }
@@ -119,13 +128,8 @@ fn notify(conv: &mut dyn Conversation, req: &SignIn, text: &str) {
         conv.error(&messages::wrap(text));
     } else {
         let text = messages::wrap_prompt(text);
-        let _ = conv.ask_visible(&format!("{text}\n{}", messages::PRESS_ENTER));
+        let _ = conv.ask_visible(&format!("{text}\n{}", texts.get("signin.press_enter")));
     }
-}
-
-/// The lockout message with what is left of it.
-fn locked_text(left: u64) -> String {
-    messages::LOCKED.replace("{time}", &messages::duration(left))
 }
 
 struct Run<'a> {
@@ -140,6 +144,8 @@ struct Run<'a> {
     turns: u32,
     /// Text for the top of the next prompt (the menu, why a text was not sent).
     notice: Option<String>,
+    /// The user's language once known (the record's, else the configuration's), else English.
+    texts: Texts,
 }
 
 impl Run<'_> {
@@ -155,6 +161,7 @@ impl Run<'_> {
             Err(errors) => return Decision::unavailable("config_error", &errors[0]),
         };
         self.sink = AuditSink::from_config(&config.audit_log);
+        self.texts = Texts::for_language(&config.language);
         if self.opts.debug {
             let line = self
                 .line("debug")
@@ -218,36 +225,58 @@ impl Run<'_> {
             Err(e) => return Decision::unavailable("bad_record", e),
         };
         if let (Some(store), Some(record)) = (&store, &record) {
+            if let Some(language) = &record.language {
+                self.texts = Texts::for_language(language);
+            }
             return self.enrolled(store, &user, record, &config);
         }
         let unenrolled = match self.opts.nullok {
             true => Unenrolled::Allow,
             false => config.unenrolled_at(self.clock.now()),
         };
+        let exists =
+            !matches!(unenrolled, Unenrolled::Allow) && policy::account_exists(user.as_str());
         match unenrolled {
             Unenrolled::Allow => Decision::new(Verdict::Ignore, Method::None, "not_enrolled"),
             // Only accounts that exist get a record: a stranger's name must not fill the disk.
-            Unenrolled::Enroll if policy::account_exists(user.as_str()) => {
-                self.enroll(&user, &config)
+            Unenrolled::Enroll if exists && config.enrollment.require_pass => {
+                self.enroll_with_required_pass(&user, &config)
             }
+            Unenrolled::Enroll if exists => self.enroll(&user, &config, None),
             Unenrolled::Refuse | Unenrolled::Enroll => {
-                // Ask anyway, so the prompt does not tell who is enrolled (or exists).
-                let _ = self.obtain_answer(config.totp.digits);
+                // Ask anyway, so the prompt does not tell who is enrolled (or exists). An
+                // administrator's pass typed here leads into enrollment all the same.
+                let answer = self.obtain_answer(config.totp.digits);
+                if exists && let Some(answer) = answer.filter(|a| pass::looks_like_pass(a.expose()))
+                {
+                    return self.with_pass(&user, None, &config, &answer);
+                }
                 self.conv.fail_delay(config.rate_limit.failure_delay_ms);
                 Decision::refused("not_enrolled")
             }
         }
     }
 
-    /// Enrollment inside this sign-in (`[enrollment] unenrolled = "enroll"`).
-    fn enroll(&mut self, user: &UserName, config: &Config) -> Decision {
+    /// Enrollment inside this sign-in (`[enrollment] unenrolled = "enroll"`, or after a
+    /// temporary access pass, replacing the record of an enrolled user).
+    fn enroll(
+        &mut self,
+        user: &UserName,
+        config: &Config,
+        replaces: Option<&UserRecord>,
+    ) -> Decision {
         let store = match UserStore::create(&config.state_dir) {
             Ok(store) => store,
             Err(e) => return Decision::unavailable("bad_state_dir", e),
         };
         use enrollment::Outcome;
         let console = self.console();
-        match enrollment::run(self.conv, &store, user, config, self.clock, console) {
+        let setting = enrollment::Setting {
+            console,
+            texts: &mut self.texts,
+            replaces,
+        };
+        match enrollment::run(self.conv, &store, user, config, self.clock, setting) {
             Outcome::Enrolled(push, phone) => Decision {
                 detail: match (push.detail(), phone.detail()) {
                     (Some(a), Some(b)) => Some(format!("{a}; {b}")),
@@ -257,7 +286,7 @@ impl Run<'_> {
             },
             Outcome::WrongCodes => {
                 // notify wraps it, leaving room for ssh's "(user@host) ".
-                notify(self.conv, self.req, messages::ENROLL_GAVE_UP);
+                self.tell(self.texts.get("enroll.gave_up"));
                 Decision::refused("enrollment_wrong_code")
             }
             Outcome::NoAnswer => Decision::refused("conversation_failed"),
@@ -333,12 +362,12 @@ impl Run<'_> {
             && self.opts.pass_mode != PassMode::ForwardPass
             && !self.req.silent;
         if may_pair && self.turns == 0 {
-            self.conv.info(messages::PAIR_TIP);
+            self.conv.info(self.texts.get("signin.pair_tip"));
         }
         let Some(answer) = self.obtain_answer(record.totp.digits) else {
             return Decision::refused("conversation_failed");
         };
-        if !(may_pair && answer.expose().trim().eq_ignore_ascii_case("pair")) {
+        if !(may_pair && is_pair(answer.expose())) {
             let who = method::Who {
                 store,
                 user,
@@ -350,9 +379,12 @@ impl Run<'_> {
             {
                 return decision;
             }
-            return self.check(store, user, record, config, &answer);
+            return self.answered(store, user, record, config, &answer);
         }
-        let Ok(answer) = self.conv.ask_hidden(messages::PAIR_CODE_PROMPT) else {
+        let Ok(answer) = self
+            .conv
+            .ask_hidden(self.texts.get("signin.pair_code_prompt"))
+        else {
             return Decision::refused("conversation_failed");
         };
         let decision = self.check(store, user, record, config, &answer);
@@ -360,8 +392,10 @@ impl Run<'_> {
             return decision;
         }
         let console = self.console();
-        let push = enrollment::offer_push(self.conv, store, user, config, self.clock, console);
-        let status = push.status();
+        let push = enrollment::offer_push(
+            self.conv, store, user, config, self.clock, console, self.texts,
+        );
+        let status = push.status(self.texts);
         if !status.is_empty() {
             self.conv.info(status.trim_end());
         }
@@ -375,12 +409,12 @@ impl Run<'_> {
     fn obtain_answer(&mut self, digits: u8) -> Option<SecretString> {
         let forward = self.opts.pass_mode == PassMode::ForwardPass;
         let default = if forward {
-            messages::PROMPT_PASSWORD_AND_CODE
+            self.texts.get("signin.password_and_code_prompt")
         } else if self.offer_now.sms {
             // A user with a phone number learns of the other ways here.
-            messages::PROMPT_CODE_MORE
+            self.texts.get("sms.code_prompt_more")
         } else {
-            messages::PROMPT_CODE
+            self.texts.get("signin.code_prompt")
         };
         let prompt = self
             .opts
@@ -460,9 +494,16 @@ impl Run<'_> {
                 .filter(|r| !state.used_recovery.contains(&r.id))
                 .count();
             let text = match left {
-                0 => messages::RECOVERY_LAST.to_string(),
-                1 => messages::RECOVERY_ACCEPTED.replace("{left}", "1 code"),
-                n => messages::RECOVERY_ACCEPTED.replace("{left}", &format!("{n} codes")),
+                0 => self.texts.get("recovery.last").to_string(),
+                n => {
+                    let key = if n == 1 {
+                        "recovery.codes_one"
+                    } else {
+                        "recovery.codes_many"
+                    };
+                    let left = self.texts.fill(key, &[("n", &n.to_string())]);
+                    self.texts.fill("recovery.accepted", &[("left", &left)])
+                }
             };
             // Over SSH shown after the sign-in (sshd keeps it for the session's start).
             self.conv.info(&messages::wrap(&text));
@@ -489,7 +530,7 @@ impl Run<'_> {
                 self.conv
                     .fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
                 if ratelimit::is_locked(&state, now) {
-                    notify(self.conv, self.req, &locked_text(state.locked_until - now));
+                    self.tell(&self.locked_text(state.locked_until - now));
                 }
                 let detail =
                     file.map(|e| format!("state file not saved (counted in the guard): {e}"));
@@ -520,8 +561,19 @@ impl Run<'_> {
     }
 
     fn locked(&mut self, left: u64) -> Decision {
-        notify(self.conv, self.req, &locked_text(left));
+        self.tell(&self.locked_text(left));
         Decision::refused("locked_out")
+    }
+
+    /// The lockout message with what is left of it.
+    fn locked_text(&self, left: u64) -> String {
+        let time = self.texts.duration(left);
+        self.texts.fill("signin.locked", &[("time", &time)])
+    }
+
+    /// [`notify`] in the user's language.
+    fn tell(&mut self, text: &str) {
+        notify(self.conv, self.req, self.texts, text);
     }
 
     /// A local terminal (no remote address, not sshd): it shows colours, where the OpenSSH

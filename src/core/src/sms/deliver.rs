@@ -7,7 +7,7 @@
 use super::{PhoneNumber, SendError, Text};
 use crate::config::Config;
 use crate::factor::sms::{self as code, SendRefusal};
-use crate::messages;
+use crate::messages::Texts;
 use crate::secret::SecretString;
 use crate::signin::ratelimit;
 use crate::store::{StoreError, UserRecord, UserStore};
@@ -28,7 +28,8 @@ pub enum Undelivered {
     Random(getrandom::Error),
 }
 
-/// Sends a new code to `phone` for `user` (whose record is `record`), superseding any live one.
+/// Sends a new code to `phone` for `user` (whose record is `record`), superseding any live
+/// one; the message is in the language of `texts`.
 pub fn send_code(
     store: &UserStore,
     user: &UserName,
@@ -36,6 +37,7 @@ pub fn send_code(
     config: &Config,
     phone: &PhoneNumber,
     now: u64,
+    texts: Texts,
 ) -> Result<(), Undelivered> {
     let lock = store.lock(user)?;
     let mut state = store.load_state_for(user, &lock, Some(record))?;
@@ -52,12 +54,14 @@ pub fn send_code(
     store.save_state(user, &lock, &state)?;
     drop(lock);
     let minutes = config.sms.code_seconds.div_ceil(60).to_string();
-    let message = SecretString::new(
-        messages::SMS_TEXT
-            .replace("{issuer}", &config.issuer)
-            .replace("{minutes}", &minutes)
-            .replace("{code}", code.expose()),
-    );
+    let message = SecretString::new(texts.fill(
+        "sms.text",
+        &[
+            ("issuer", &config.issuer),
+            ("minutes", &minutes),
+            ("code", code.expose()),
+        ],
+    ));
     let text = Text {
         phone,
         code: &code,

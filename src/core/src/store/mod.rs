@@ -10,6 +10,7 @@
 pub mod file;
 pub mod guard;
 pub mod lock;
+mod pass;
 pub mod placement;
 pub mod record;
 pub mod state;

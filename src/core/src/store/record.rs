@@ -42,6 +42,9 @@ pub struct UserRecord {
     /// they live in `recovery/<name>.toml`; the next recovery-code renewal moves them here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Vec<RecoveryHash>>,
+    /// The user's language for prompts and messages ("nl"); `None`: the configuration's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// True when [`UserRecord::parse_without_recovery`] left the recovery hashes in the file;
     /// such a record is for reading only ([`crate::store::UserStore::save_record`] refuses it).
     #[serde(skip)]
@@ -222,6 +225,7 @@ mod tests {
             phone: None,
             default_method: None,
             recovery: Some(hashes),
+            language: None,
             recovery_deferred: false,
         }
     }

@@ -6,10 +6,10 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::Conversation;
-use crate::messages;
+use crate::messages::{self, Texts};
 use crate::signin::choice::Choice;
-use crate::sms::PhoneNumber;
 use crate::sms::deliver::{self, Undelivered};
+use crate::sms::{PhoneError, PhoneNumber};
 use crate::store::UserStore;
 use crate::store::record::Phone;
 use crate::username::UserName;
@@ -36,16 +36,14 @@ pub enum PhoneSetup {
 
 impl PhoneSetup {
     /// What the user reads above the recovery codes.
-    pub fn status(&self) -> String {
+    pub fn status(&self, texts: Texts) -> String {
         match self {
             PhoneSetup::NotConfigured | PhoneSetup::Skipped => String::new(),
-            PhoneSetup::Verified(masked) => {
-                messages::ENROLL_PHONE_VERIFIED.replace("{phone}", masked)
-            }
+            PhoneSetup::Verified(masked) => texts.fill("sms.phone_verified", &[("phone", masked)]),
             PhoneSetup::NotSent(_) | PhoneSetup::Failed(_) => {
-                messages::ENROLL_PHONE_NOT_SENT.into()
+                texts.get("sms.phone_not_sent").into()
             }
-            PhoneSetup::GaveUp => messages::ENROLL_PHONE_GAVE_UP.into(),
+            PhoneSetup::GaveUp => texts.get("sms.phone_gave_up").into(),
         }
     }
 
@@ -69,11 +67,12 @@ pub fn offer(
     user: &UserName,
     config: &Config,
     clock: &dyn Clock,
+    texts: Texts,
 ) -> PhoneSetup {
     if !config.sms.enabled() {
         return PhoneSetup::NotConfigured;
     }
-    let mut prompt = messages::ENROLL_PHONE_PROMPT.to_string();
+    let mut prompt = texts.get("sms.phone_prompt").to_string();
     let mut phone = None;
     for _ in 0..ATTEMPTS {
         let Ok(answer) = conv.ask_visible(&prompt) else {
@@ -89,11 +88,16 @@ pub fn offer(
                 break;
             }
             Err(e) => {
-                let why = messages::ENROLL_PHONE_INVALID.replace("{why}", &e.to_string());
+                let reason = match e {
+                    PhoneError::Characters => "sms.phone_error_characters",
+                    PhoneError::NoCountry => "sms.phone_error_no_country",
+                    PhoneError::Length => "sms.phone_error_length",
+                };
+                let why = texts.fill("sms.phone_invalid", &[("why", texts.get(reason))]);
                 prompt = format!(
                     "{}\n{}",
                     messages::wrap_prompt(&why),
-                    messages::ENROLL_PHONE_PROMPT
+                    texts.get("sms.phone_prompt")
                 );
             }
         }
@@ -110,14 +114,14 @@ pub fn offer(
     let mut wrong = 0;
     // Each turn sends a code ("R" asks for another, within the send limit).
     for _ in 0..ATTEMPTS + 2 {
-        match deliver::send_code(store, user, &record, config, &phone, clock.now()) {
+        match deliver::send_code(store, user, &record, config, &phone, clock.now(), texts) {
             Ok(()) => {}
             Err(e @ (Undelivered::Gateway(_) | Undelivered::Limit(_) | Undelivered::Locked(_))) => {
                 return PhoneSetup::NotSent(e.to_string());
             }
             Err(e) => return PhoneSetup::Failed(e.to_string()),
         }
-        let mut prompt = messages::ENROLL_PHONE_CODE.replace("{phone}", &masked);
+        let mut prompt = texts.fill("sms.phone_code", &[("phone", &masked)]);
         loop {
             let Ok(answer) = conv.ask_visible(&prompt) else {
                 return PhoneSetup::Skipped;
@@ -149,7 +153,7 @@ pub fn offer(
                     if wrong == ATTEMPTS {
                         return PhoneSetup::GaveUp;
                     }
-                    prompt = messages::ENROLL_PHONE_WRONG.replace("{phone}", &masked);
+                    prompt = texts.fill("sms.phone_wrong", &[("phone", &masked)]);
                 }
                 Err(e) => return PhoneSetup::Failed(e.to_string()),
             }
@@ -167,6 +171,7 @@ pub fn choose_default(
     user: &UserName,
     push: bool,
     sms: bool,
+    texts: Texts,
 ) -> Option<Choice> {
     let mut offered = vec![Choice::App];
     if push {
@@ -179,10 +184,16 @@ pub fn choose_default(
         return None;
     }
     let current = if push { Choice::Push } else { Choice::App };
-    let names: Vec<&str> = offered.iter().map(|c| c.as_str()).collect();
-    let prompt = messages::ENROLL_DEFAULT_PROMPT
-        .replace("{methods}", &names.join(", "))
-        .replace("{current}", current.as_str());
+    let word = |c: &Choice| match c {
+        Choice::App => texts.get("sms.word_app"),
+        Choice::Push => texts.get("sms.word_push"),
+        Choice::Sms => texts.get("sms.word_sms"),
+    };
+    let names: Vec<&str> = offered.iter().map(word).collect();
+    let prompt = texts.fill(
+        "sms.default_prompt",
+        &[("methods", &names.join(", ")), ("current", word(&current))],
+    );
     let mut chosen = current;
     for _ in 0..ATTEMPTS {
         let Ok(answer) = conv.ask_visible(&prompt) else {
