@@ -423,3 +423,28 @@ fn methods_argument_keeps_text_messages_out_of_a_service() {
     );
     assert!(gw.messages().is_empty(), "no text sent");
 }
+
+/// The README's `[sms]` examples (the command gateway and the three HTTP templates) are
+/// configurations the module accepts.
+#[test]
+fn the_readme_templates_are_valid_configuration() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("## Text-message codes").unwrap()..];
+    let blocks: Vec<&str> = section
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2, "the [sms] example and the templates");
+    let mut templates = vec![blocks[0].to_string()];
+    for part in blocks[1].split("\n# ").filter(|p| p.contains("[sms]")) {
+        templates.push(format!("# {part}"));
+    }
+    assert_eq!(templates.len(), 4, "{templates:#?}");
+    for text in &templates {
+        let parsed = twofold_core::config::Config::parse(text, std::path::Path::new("README"));
+        let config = parsed.unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        assert!(config.sms.enabled(), "{text}");
+    }
+}
