@@ -448,3 +448,39 @@ fn the_readme_templates_are_valid_configuration() {
         assert!(config.sms.enabled(), "{text}");
     }
 }
+
+#[test]
+fn a_dutch_user_gets_the_prompts_the_menu_and_the_text_in_dutch() {
+    let host = Host::new();
+    let gw = CommandGateway::install(&host, 0, 0, "");
+    host.enroll("ingrid");
+    set_phone(&host, "ingrid", Some(NUMBER), None);
+    let store = twofold_core::store::UserStore::open(&host.state_dir).unwrap();
+    store
+        .update_record(&user_name("ingrid"), |r| r.language = Some("nl".into()))
+        .unwrap();
+
+    let (outcome, transcript) = sign_in_reading_texts(&host, &gw, "ingrid", &["?", "sms", "<sms>"]);
+
+    assert_eq!(outcome, "PAM_SUCCESS", "{transcript:#?}");
+    assert_eq!(
+        transcript[0],
+        "PROMPT_ECHO_OFF: Code uit uw app of een herstelcode (? voor andere manieren): "
+    );
+    assert!(
+        transcript[1].contains("Manieren om hier aan te melden (typ het woord):")
+            && transcript[1].contains(&format!("  sms      een sms-code naar {MASKED}")),
+        "{transcript:#?}"
+    );
+    assert!(
+        transcript[2].starts_with(&format!(
+            "PROMPT_ECHO_OFF: Sms-code verzonden naar {MASKED}."
+        )),
+        "{transcript:#?}"
+    );
+    let message = gw.messages().pop().unwrap();
+    assert!(
+        message.contains("is uw aanmeldcode voor twofold") && message.contains("5 minuten geldig"),
+        "{message}"
+    );
+}
