@@ -164,3 +164,40 @@ fn the_default_method_needs_the_method_and_removing_the_number_clears_it() {
     env.run(&["default-method", USER, "app"]).expect_code(0);
     assert_eq!(record(&env).default_method, Some(Choice::App));
 }
+
+#[test]
+fn check_config_names_a_missing_gateway_program_and_a_secret_file_others_can_read() {
+    let env = Env::with_config_extra(
+        "[sms]\ngateway = \"command\"\n[sms.command]\nargv = [\"/nonexistent/send-sms\", \"{phone}\"]\n",
+    );
+    let out = env.run(&["check-config"]);
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("sms.command.argv: /nonexistent/send-sms: no such program")
+            || out
+                .stderr
+                .contains("sms.command.argv: /nonexistent/send-sms: no such program"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+
+    let probe = Env::new();
+    let key = probe.path().join("sms.key");
+    write_private(&key, "Bearer k\n");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let extra = format!(
+        "[sms]\ngateway = \"http\"\n[sms.http]\nurl = \"https://sms.example.org/send\"\n[sms.http.secret_headers]\nAuthorization = {:?}\n",
+        key.display().to_string()
+    );
+    let text = std::fs::read_to_string(&probe.config).unwrap() + &extra;
+    write_private(&probe.config, &text);
+    let out = probe.run(&["check-config"]);
+    out.expect_code(1);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("sms.http.secret_headers:") && all.contains("sms.key"),
+        "{all}"
+    );
+}

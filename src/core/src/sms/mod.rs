@@ -45,6 +45,36 @@ pub fn send(config: &SmsConfig, text: &Text<'_>) -> Result<(), SendError> {
     sent.map_err(SendError::Failed)
 }
 
+/// What `twofold check-config` reports about the gateway's files: a program that is not
+/// there, or a secret file that is missing or readable by others (the sign-in would refuse it).
+pub fn file_problems(config: &SmsConfig) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    match config.gateway {
+        None => {}
+        Some(GatewayKind::Command) => {
+            if let Some(program) = config.command.argv.first()
+                && !std::path::Path::new(program).is_file()
+            {
+                problems.push(("sms.command.argv", format!("{program}: no such program")));
+            }
+        }
+        Some(GatewayKind::Http) => {
+            let http = &config.http;
+            for file in http.secret_headers.values() {
+                if let Err(e) = secret_file::read(file) {
+                    problems.push(("sms.http.secret_headers", e));
+                }
+            }
+            if let Some(file) = &http.basic_password_file
+                && let Err(e) = secret_file::read(file)
+            {
+                problems.push(("sms.http.basic_password_file", e));
+            }
+        }
+    }
+    problems
+}
+
 /// Fills `{name}` placeholders in one pass (a value holding "{code}" is not filled again);
 /// `escape` prepares each value for where it goes.
 pub(crate) fn fill(
