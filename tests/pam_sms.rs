@@ -484,3 +484,40 @@ fn a_dutch_user_gets_the_prompts_the_menu_and_the_text_in_dutch() {
         "{message}"
     );
 }
+
+#[test]
+fn an_http_gateway_that_hangs_or_is_not_there_refuses_within_its_timeout() {
+    // Accepts the connection and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging = format!("http://{}", silent.local_addr().unwrap());
+    // Nothing listens here any more.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    for (url, why) in [(hanging, "timed out"), (closed, "connect")] {
+        let host = Host::new();
+        host.configure(&format!(
+            "[sms]\ngateway = \"http\"\ntimeout_seconds = 1\n[sms.http]\nurl = \"{url}/send\"\n[sms.http.body]\nto = \"{{phone}}\"\n"
+        ));
+        host.enroll("judy");
+        set_phone(&host, "judy", Some(NUMBER), Some(Choice::Sms));
+        let started = Instant::now();
+
+        let (outcome, transcript) = host.sign_in("judy", &[]);
+
+        assert!(started.elapsed() < Duration::from_secs(4), "{why}");
+        assert_eq!(outcome.name, "PAM_AUTH_ERR");
+        assert!(transcript[0].contains("The text message could not be sent."));
+        let line = host
+            .audit_lines()
+            .into_iter()
+            .find(|l| l.starts_with("sms "))
+            .unwrap();
+        assert!(
+            line.contains("result=failed") && line.contains(why),
+            "{line}"
+        );
+    }
+    drop(silent);
+}
