@@ -521,3 +521,20 @@ fn an_http_gateway_that_hangs_or_is_not_there_refuses_within_its_timeout() {
     }
     drop(silent);
 }
+
+#[test]
+fn switching_back_and_forth_ends_after_ten_turns() {
+    let host = Host::new();
+    let gw = CommandGateway::install(&host, 0, 0, "");
+    host.enroll("karl");
+    set_phone(&host, "karl", Some(NUMBER), None);
+    let answers = vec!["?"; 20];
+
+    let (outcome, transcript) = host.sign_in("karl", &answers);
+
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert_eq!(transcript.len(), 11, "the first prompt and ten menus");
+    host.last_decision()
+        .assert_decision("karl", "failure", "too_many_switches");
+    assert!(gw.messages().is_empty());
+}

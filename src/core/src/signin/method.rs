@@ -66,10 +66,9 @@ impl Run<'_> {
     /// A typed word: the method it asks for (or the menu), run now; `None` for a code.
     pub(super) fn typed_word(&mut self, who: Who<'_>, answer: &SecretString) -> Option<Decision> {
         let typed = choice::read(answer.expose());
-        if typed == Typed::Code {
-            return None;
+        if typed != Typed::Code {
+            self.turns += 1;
         }
-        self.turns += 1;
         if self.turns > MAX_TURNS {
             return Some(Decision::refused("too_many_switches"));
         }
