@@ -61,6 +61,8 @@ pub struct PushSignIn<'a> {
     pub silent: bool,
     /// The user's language.
     pub texts: Texts,
+    /// Other methods can be typed (a number for text messages): the prompt says "?".
+    pub more: bool,
 }
 
 /// Whether push applies: configured and the user has a device that may approve.
@@ -179,7 +181,12 @@ impl PushSignIn<'_> {
     /// SSH: OpenSSH before 10.3 shows PAM messages only with the next prompt, so the prompt
     /// itself carries the number; Enter means "I approved", anything typed is a code.
     fn prompt_mode(&mut self, service: &Service, challenge: &Challenge, number: u8) -> Outcome {
-        let mut text = fill(self.texts, "push.prompt", number, 0);
+        let first = if self.more {
+            "sms.push_prompt_more"
+        } else {
+            "push.prompt"
+        };
+        let mut text = fill(self.texts, first, number, 0);
         loop {
             let answer = match self.conv.ask_hidden(&text) {
                 Ok(answer) => answer,

@@ -33,6 +33,7 @@ impl Run<'_> {
             rhost: &self.req.rhost,
             silent: self.req.silent,
             texts: self.texts,
+            more: self.offer_now.sms,
         }
         .run();
         let refused = |reason| Decision::new(Verdict::Refused, Method::Push, reason);
