@@ -310,6 +310,11 @@ fn ssh_enrollment_after_the_deadline_is_refused() {
 // paired with the real `twofold enroll --push`. The number is read off the ssh client's screen.
 
 #[test]
+fn ssh_key_and_text_message_code_signs_in() {
+    front_door("ssh_key_and_text_message_code_signs_in", "sshd_sms", SSHD);
+}
+
+#[test]
 fn ssh_key_and_push_signs_in() {
     front_door("ssh_key_and_push_signs_in", "sshd_push", SSHD);
 }
