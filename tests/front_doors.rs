@@ -315,6 +315,11 @@ fn ssh_key_and_text_message_code_signs_in() {
 }
 
 #[test]
+fn sudo_methods_keep_text_messages_out() {
+    front_door("sudo_methods_keep_text_messages_out", "sudo", SUDO);
+}
+
+#[test]
 fn ssh_key_and_push_signs_in() {
     front_door("ssh_key_and_push_signs_in", "sshd_push", SSHD);
 }
