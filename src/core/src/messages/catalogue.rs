@@ -67,6 +67,16 @@ impl Texts {
         fill_in(self.get(key), values)
     }
 
+    /// Every text whose key starts with `prefix` ("phone."), the prefix taken off, English
+    /// for those this language lacks: what the phone page gets as JSON.
+    pub fn section(&self, prefix: &str) -> Vec<(&'static str, &'static str)> {
+        self.fallback
+            .iter()
+            .filter_map(|(key, _)| Some((*key, key.strip_prefix(prefix)?)))
+            .map(|(key, short)| (short, self.get(key)))
+            .collect()
+    }
+
     /// A duration as people say it: "40 seconds", "1 minute", "15 minutes", "3 hours",
     /// "2 days" ("40 seconden", "1 minuut", "15 minuten", "3 uur", "2 dagen").
     pub fn duration(&self, seconds: u64) -> String {
@@ -233,6 +243,13 @@ mod tests {
         assert_eq!(t.language(), "en");
         assert_eq!(t.get("duration.minute"), "{n} minute");
         assert_eq!(Texts::for_language("nl-NL").language(), "nl");
+    }
+
+    #[test]
+    fn a_section_is_its_keys_without_the_prefix_in_the_language() {
+        let nl = Texts::for_language("nl").section("duration.");
+        assert!(nl.contains(&("minutes", "{n} minuten")), "{nl:?}");
+        assert_eq!(nl.len(), 8);
     }
 
     #[test]
