@@ -281,3 +281,41 @@ fn pass_hours_out_of_range_are_refused() {
         "twofold: --hours must be 1 to 720 (got 721)\n"
     );
 }
+
+#[test]
+fn a_once_pass_typed_in_16_parallel_sign_ins_enrolls_exactly_one() {
+    const LOGINS: usize = 16;
+    let host = Host::with(
+        "[enrollment]\nunenrolled = \"enroll\"\nrequire_pass = true",
+        "",
+    );
+    let pass = issue(&host, &["--once"]);
+    let barrier = std::sync::Barrier::new(LOGINS);
+    let outcomes: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..LOGINS)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    sign_in_with_pass(&host, &pass, true).0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let successes = outcomes.iter().filter(|o| *o == "PAM_SUCCESS").count();
+    assert_eq!(successes, 1, "{outcomes:?}");
+    let redeemed = pass_lines(&host)
+        .iter()
+        .filter(|e| e.get("result") == "redeemed")
+        .count();
+    assert_eq!(redeemed, 1, "the pass was accepted once");
+    let refusals: Vec<String> = host
+        .decisions()
+        .iter()
+        .filter(|d| d.get("result") == "failure")
+        .map(|d| d.get("reason").to_string())
+        .collect();
+    assert_eq!(refusals.len(), LOGINS - 1);
+    assert!(refusals.iter().all(|r| r == "no_pass"), "{refusals:?}");
+    assert!(record(&host).is_some());
+}
