@@ -45,14 +45,32 @@ pub struct EnrollArgs {
     /// Replace an existing enrollment, or enroll a name this system does not know (yet).
     #[arg(long)]
     force: bool,
+    /// The user's language for prompts and messages (en, nl); also the language of these
+    /// screens. Default: the configuration's.
+    #[arg(long, value_name = "LANG")]
+    language: Option<String>,
     /// Pair a phone for push approval (the user must be enrolled already), then send a test push.
-    #[arg(long, conflicts_with_all = ["no_verify", "secret", "algorithm", "digits", "period", "json", "force"])]
+    #[arg(long, conflicts_with_all = ["no_verify", "secret", "algorithm", "digits", "period", "json", "force", "language"])]
     push: bool,
 }
 
 pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
-    let t = super::language::texts(config);
+    let mut t = super::language::texts(config);
     let user = user_name(&args.user)?;
+    let language = match args.language.as_deref().map(str::trim) {
+        None => None,
+        Some(code) if messages::is_known(code) => {
+            t = Texts::for_language(code);
+            Some(t.language().to_string())
+        }
+        Some(code) => {
+            let known: Vec<&str> = messages::languages().collect();
+            return Err(t.fill(
+                "cli.language_unknown",
+                &[("language", code), ("known", &known.join(", "))],
+            ));
+        }
+    };
     if args.push {
         return super::push::enroll(config, &user, args.qr, clock);
     }
@@ -85,7 +103,8 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
         period: args.period,
         skew: None,
     };
-    let pending = enrollment::prepare(config, opts, clock).map_err(|e| e.to_string())?;
+    let mut pending = enrollment::prepare(config, opts, clock).map_err(|e| e.to_string())?;
+    pending.record.language = language;
     let uri = pending
         .record
         .totp
