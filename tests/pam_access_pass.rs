@@ -161,16 +161,18 @@ fn require_pass_enrolls_with_a_pass_once_and_refuses_without_one() {
     assert_eq!(uses[1].get("once"), "yes");
     host.assert_log_holds_none_of(&[pass.clone(), pass.replace('-', "").to_uppercase()]);
 
-    // Used once: it is gone. Typed at the enrolled user's code prompt, it is refused and the
-    // enrollment stands.
+    // Used once: it is gone. Typed at the enrolled user's code prompt, it is an ordinary
+    // wrong answer (counted), and the enrollment stands.
     let (outcome, prompts, _) = sign_in_with_pass(&host, &pass, true);
     assert_eq!(outcome, "PAM_AUTH_ERR", "{prompts:#?}");
     assert_eq!(
-        prompts[0],
-        common::CODE_PROMPT.trim_start_matches("PROMPT_ECHO_OFF: ")
+        prompts,
+        [common::CODE_PROMPT.trim_start_matches("PROMPT_ECHO_OFF: ")],
+        "no word of passes to a user who has none"
     );
     host.last_decision()
-        .assert_decision(ACCOUNT, "failure", "no_pass");
+        .assert_decision(ACCOUNT, "failure", "malformed_answer");
+    assert_eq!(host.state(ACCOUNT).failures, 1);
     assert_eq!(
         record_id(&host),
         record.id,
@@ -263,6 +265,20 @@ fn a_pass_replaces_a_lost_phone_only_once_the_new_app_is_confirmed() {
     assert_eq!(outcome.name, "PAM_AUTH_ERR");
     host.last_decision()
         .assert_decision(ACCOUNT, "failure", "wrong_code");
+}
+
+#[test]
+fn without_a_pass_a_pass_shaped_answer_reads_like_any_wrong_answer() {
+    // An account that exists but has no record, and one that does not exist: the same single
+    // prompt and refusal, so a pass-shaped answer cannot probe for accounts.
+    let host = Host::new();
+    for user in [ACCOUNT, "no-such-account-here"] {
+        let (outcome, transcript) = host.sign_in(user, &["abcd-efgh-jkmn-pqrs"]);
+        assert_eq!(outcome.name, "PAM_AUTH_ERR");
+        assert_eq!(transcript, vec![common::CODE_PROMPT], "{user}");
+        host.last_decision()
+            .assert_decision(user, "failure", "not_enrolled");
+    }
 }
 
 #[test]
