@@ -282,6 +282,50 @@ fn without_a_pass_a_pass_shaped_answer_reads_like_any_wrong_answer() {
 }
 
 #[test]
+fn status_shows_an_outstanding_pass_and_revoke_withdraws_it() {
+    let host = Host::new();
+    host.enroll(ACCOUNT);
+    let pass = issue(&host, &["--once"]);
+    let twofold = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_twofold"))
+            .arg("--config")
+            .arg(&host.config_path)
+            .args(args)
+            .env("LANG", "C.UTF-8")
+            .output()
+            .unwrap()
+    };
+    let status = String::from_utf8(twofold(&["status", ACCOUNT]).stdout).unwrap();
+    assert!(
+        status.contains("  access pass: valid until ") && status.contains("(for one sign-in)"),
+        "{status}"
+    );
+    assert!(!status.contains(&pass), "{status}");
+    let out = twofold(&["pass", ACCOUNT, "--revoke"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("✓ {ACCOUNT}: access pass withdrawn; it no longer works.\n")
+    );
+    let status = String::from_utf8(twofold(&["status", ACCOUNT]).stdout).unwrap();
+    assert!(!status.contains("access pass"), "{status}");
+    // Withdrawn: typed at the code prompt it is an ordinary wrong answer.
+    let (outcome, _) = host.sign_in(ACCOUNT, &[&pass]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert!(
+        pass_lines(&host)
+            .iter()
+            .any(|e| e.get("result") == "revoked")
+    );
+    let again = twofold(&["pass", ACCOUNT, "--revoke"]);
+    assert!(!again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        format!("twofold: {ACCOUNT} has no access pass\n")
+    );
+}
+
+#[test]
 fn pass_hours_out_of_range_are_refused() {
     let host = Host::new();
     let out = Command::new(env!("CARGO_BIN_EXE_twofold"))

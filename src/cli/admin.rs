@@ -107,6 +107,21 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             let time = when::human(state.last_success);
             println!("{}", t.fill("cli.status_last", &[("time", &time)]));
         }
+        if let Some(pass) = store
+            .load_pass(user)
+            .map_err(|e| e.to_string())?
+            .filter(|p| !p.spent(now))
+        {
+            let until = when::human(pass.expires);
+            let uses = match pass.once {
+                true => t.get("cli.pass_once"),
+                false => t.get("cli.pass_until_expiry"),
+            };
+            println!(
+                "{}",
+                t.fill("cli.status_pass", &[("until", &until), ("uses", uses)])
+            );
+        }
         if let Some(language) = &record.language {
             println!(
                 "{}",
@@ -118,7 +133,12 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             println!("{}", t.fill("cli.status_devices", &[("n", &active)]));
             super::push::print_devices(&record.devices);
         }
-        if let Some((why, until)) = paused {
+        if let Some((_, until)) = paused {
+            // The same two cases as `paused`, in the reader's language (JSON keeps its words).
+            let why = match state.push_suspended_until > now {
+                true => t.get("cli.paused_reported"),
+                false => t.get("cli.paused_backoff"),
+            };
             let until = when::human(until);
             println!(
                 "{}",
