@@ -268,6 +268,13 @@ fn ssh_first_sign_in_in_dutch_fits_80x24() {
     front_door("ssh_first_sign_in_in_dutch_fits_80x24", "sshd", SSHD_QR);
 }
 
+/// A temporary access pass over SSH with `require_pass`: refused without one, first-sign-in
+/// enrollment with the pass `twofold pass` printed; the pass is not echoed nor logged.
+#[test]
+fn ssh_access_pass_leads_into_enrollment() {
+    front_door("ssh_access_pass_leads_into_enrollment", "sshd", SSHD_QR);
+}
+
 /// On an 80x24 terminal with a light background the dark-terminal drawing reads inverted
 /// (nothing scans); the prompt says so, "L" redraws it, and that one scans and signs in.
 #[test]

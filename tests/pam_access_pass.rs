@@ -161,16 +161,18 @@ fn require_pass_enrolls_with_a_pass_once_and_refuses_without_one() {
     assert_eq!(uses[1].get("once"), "yes");
     host.assert_log_holds_none_of(&[pass.clone(), pass.replace('-', "").to_uppercase()]);
 
-    // Used once: it is gone. Typed at the enrolled user's code prompt, it is refused and the
-    // enrollment stands.
+    // Used once: it is gone. Typed at the enrolled user's code prompt, it is an ordinary
+    // wrong answer (counted), and the enrollment stands.
     let (outcome, prompts, _) = sign_in_with_pass(&host, &pass, true);
     assert_eq!(outcome, "PAM_AUTH_ERR", "{prompts:#?}");
     assert_eq!(
-        prompts[0],
-        common::CODE_PROMPT.trim_start_matches("PROMPT_ECHO_OFF: ")
+        prompts,
+        [common::CODE_PROMPT.trim_start_matches("PROMPT_ECHO_OFF: ")],
+        "no word of passes to a user who has none"
     );
     host.last_decision()
-        .assert_decision(ACCOUNT, "failure", "no_pass");
+        .assert_decision(ACCOUNT, "failure", "malformed_answer");
+    assert_eq!(host.state(ACCOUNT).failures, 1);
     assert_eq!(
         record_id(&host),
         record.id,
@@ -266,6 +268,64 @@ fn a_pass_replaces_a_lost_phone_only_once_the_new_app_is_confirmed() {
 }
 
 #[test]
+fn without_a_pass_a_pass_shaped_answer_reads_like_any_wrong_answer() {
+    // An account that exists but has no record, and one that does not exist: the same single
+    // prompt and refusal, so a pass-shaped answer cannot probe for accounts.
+    let host = Host::new();
+    for user in [ACCOUNT, "no-such-account-here"] {
+        let (outcome, transcript) = host.sign_in(user, &["abcd-efgh-jkmn-pqrs"]);
+        assert_eq!(outcome.name, "PAM_AUTH_ERR");
+        assert_eq!(transcript, vec![common::CODE_PROMPT], "{user}");
+        host.last_decision()
+            .assert_decision(user, "failure", "not_enrolled");
+    }
+}
+
+#[test]
+fn status_shows_an_outstanding_pass_and_revoke_withdraws_it() {
+    let host = Host::new();
+    host.enroll(ACCOUNT);
+    let pass = issue(&host, &["--once"]);
+    let twofold = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_twofold"))
+            .arg("--config")
+            .arg(&host.config_path)
+            .args(args)
+            .env("LANG", "C.UTF-8")
+            .output()
+            .unwrap()
+    };
+    let status = String::from_utf8(twofold(&["status", ACCOUNT]).stdout).unwrap();
+    assert!(
+        status.contains("  access pass: valid until ") && status.contains("(for one sign-in)"),
+        "{status}"
+    );
+    assert!(!status.contains(&pass), "{status}");
+    let out = twofold(&["pass", ACCOUNT, "--revoke"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("✓ {ACCOUNT}: access pass withdrawn; it no longer works.\n")
+    );
+    let status = String::from_utf8(twofold(&["status", ACCOUNT]).stdout).unwrap();
+    assert!(!status.contains("access pass"), "{status}");
+    // Withdrawn: typed at the code prompt it is an ordinary wrong answer.
+    let (outcome, _) = host.sign_in(ACCOUNT, &[&pass]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert!(
+        pass_lines(&host)
+            .iter()
+            .any(|e| e.get("result") == "revoked")
+    );
+    let again = twofold(&["pass", ACCOUNT, "--revoke"]);
+    assert!(!again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        format!("twofold: {ACCOUNT} has no access pass\n")
+    );
+}
+
+#[test]
 fn pass_hours_out_of_range_are_refused() {
     let host = Host::new();
     let out = Command::new(env!("CARGO_BIN_EXE_twofold"))
@@ -280,4 +340,42 @@ fn pass_hours_out_of_range_are_refused() {
         String::from_utf8_lossy(&out.stderr),
         "twofold: --hours must be 1 to 720 (got 721)\n"
     );
+}
+
+#[test]
+fn a_once_pass_typed_in_16_parallel_sign_ins_enrolls_exactly_one() {
+    const LOGINS: usize = 16;
+    let host = Host::with(
+        "[enrollment]\nunenrolled = \"enroll\"\nrequire_pass = true",
+        "",
+    );
+    let pass = issue(&host, &["--once"]);
+    let barrier = std::sync::Barrier::new(LOGINS);
+    let outcomes: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..LOGINS)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    sign_in_with_pass(&host, &pass, true).0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let successes = outcomes.iter().filter(|o| *o == "PAM_SUCCESS").count();
+    assert_eq!(successes, 1, "{outcomes:?}");
+    let redeemed = pass_lines(&host)
+        .iter()
+        .filter(|e| e.get("result") == "redeemed")
+        .count();
+    assert_eq!(redeemed, 1, "the pass was accepted once");
+    let refusals: Vec<String> = host
+        .decisions()
+        .iter()
+        .filter(|d| d.get("result") == "failure")
+        .map(|d| d.get("reason").to_string())
+        .collect();
+    assert_eq!(refusals.len(), LOGINS - 1);
+    assert!(refusals.iter().all(|r| r == "no_pass"), "{refusals:?}");
+    assert!(record(&host).is_some());
 }

@@ -285,3 +285,47 @@ fn enter_at_the_language_question_keeps_the_configured_language() {
     assert!(prompts[1].starts_with("Meer informatie vereist."));
     assert_eq!(language_of(&host, ACCOUNT).as_deref(), Some("nl"));
 }
+
+#[test]
+fn twofold_enroll_with_a_language_shows_its_screens_in_it_and_keeps_it() {
+    let host = Host::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_twofold"))
+        .arg("--config")
+        .arg(&host.config_path)
+        .args([
+            "enroll",
+            "eva",
+            "--force",
+            "--no-verify",
+            "--qr",
+            "none",
+            "--language",
+            "nl",
+        ])
+        .env("LANG", "C.UTF-8")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with("Inschrijving van eva. Open uw Authenticator-app"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Herstelcodes: elke code werkt één keer"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✓ Opgeslagen. eva heeft nu bij elke aanmelding"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    assert_eq!(language_of(&host, "eva").as_deref(), Some("nl"));
+    let (outcome, transcript) = host.sign_in("eva", &["000000"]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert_eq!(transcript, vec![DUTCH_CODE_PROMPT]);
+}

@@ -7,13 +7,14 @@ use std::process::ExitCode;
 use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::factor::recovery;
-use twofold_core::messages;
 use twofold_core::signin::ratelimit;
 use twofold_core::store::UserStore;
 use twofold_core::username::UserName;
 use twofold_core::when;
 
 pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -> CliResult {
+    let t = super::language::texts(config);
+    let u = ("user", user.as_str());
     let store = open_store(config)?;
     let Some(record) = store.load_record(user).map_err(|e| e.to_string())? else {
         if json {
@@ -22,7 +23,7 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
                 serde_json::json!({ "user": user.as_str(), "enrolled": false })
             );
         } else {
-            println!("{user}: not enrolled");
+            println!("{}", t.fill("cli.status_not_enrolled", &[u]));
         }
         return Ok(ExitCode::from(3));
     };
@@ -75,37 +76,88 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         }
         println!("{out}");
     } else {
+        let totp = &record.totp;
+        let (algorithm, digits) = (totp.algorithm.to_string(), totp.digits.to_string());
+        let period = totp.period.to_string();
         println!(
-            "{user}: enrolled (TOTP, {}, {} digits, {} s)",
-            record.totp.algorithm, record.totp.digits, record.totp.period
+            "{}",
+            t.fill(
+                "cli.status_enrolled",
+                &[
+                    u,
+                    ("algorithm", &algorithm),
+                    ("digits", &digits),
+                    ("period", &period)
+                ]
+            )
         );
-        println!("  recovery codes left: {unused} of {}", recovery.len());
-        println!("  consecutive failures: {}", state.failures);
+        let (left, total) = (unused.to_string(), recovery.len().to_string());
+        println!(
+            "{}",
+            t.fill("cli.status_recovery", &[("left", &left), ("total", &total)])
+        );
+        let failures = state.failures.to_string();
+        println!("{}", t.fill("cli.status_failures", &[("n", &failures)]));
         if let Some(phone) = super::phone::shown(&record) {
-            println!("  phone (text-message codes): {phone}");
+            println!("{}", t.fill("cli.status_phone", &[("phone", &phone)]));
         }
         if let Some(method) = record.default_method {
-            println!("  default sign-in method: {}", method.as_str());
+            println!(
+                "{}",
+                t.fill("cli.status_default_method", &[("method", method.as_str())])
+            );
         }
         if locked {
+            let until = when::human(state.locked_until);
+            let left = t.duration(state.locked_until - now);
             println!(
-                "  LOCKED until {} ({} more; `twofold unlock {user}` ends it)",
-                when::human(state.locked_until),
-                messages::duration(state.locked_until - now)
+                "{}",
+                t.fill(
+                    "cli.status_locked",
+                    &[u, ("until", &until), ("left", &left)]
+                )
             );
         }
         if state.last_success > 0 {
-            println!("  last sign-in: {}", when::human(state.last_success));
+            let time = when::human(state.last_success);
+            println!("{}", t.fill("cli.status_last", &[("time", &time)]));
+        }
+        if let Some(pass) = store
+            .load_pass(user)
+            .map_err(|e| e.to_string())?
+            .filter(|p| !p.spent(now))
+        {
+            let until = when::human(pass.expires);
+            let uses = match pass.once {
+                true => t.get("cli.pass_once"),
+                false => t.get("cli.pass_until_expiry"),
+            };
+            println!(
+                "{}",
+                t.fill("cli.status_pass", &[("until", &until), ("uses", uses)])
+            );
+        }
+        if let Some(language) = &record.language {
+            println!(
+                "{}",
+                t.fill("cli.status_language", &[("language", language)])
+            );
         }
         if !record.devices.is_empty() {
-            let active = record.active_devices().count();
-            println!("  push devices: {active} active");
+            let active = record.active_devices().count().to_string();
+            println!("{}", t.fill("cli.status_devices", &[("n", &active)]));
             super::push::print_devices(&record.devices);
         }
-        if let Some((why, until)) = paused {
+        if let Some((_, until)) = paused {
+            // The same two cases as `paused`, in the reader's language (JSON keeps its words).
+            let why = match state.push_suspended_until > now {
+                true => t.get("cli.paused_reported"),
+                false => t.get("cli.paused_backoff"),
+            };
+            let until = when::human(until);
             println!(
-                "  push paused until {}: {why} (`twofold unlock {user}` resumes it)",
-                when::human(until)
+                "{}",
+                t.fill("cli.status_paused", &[u, ("until", &until), ("why", why)])
             );
         }
     }
@@ -128,7 +180,7 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(store) = store.filter(|_| !users.is_empty()) else {
-        println!("no users enrolled");
+        println!("{}", super::language::texts(config).get("cli.list_none"));
         return Ok(ExitCode::SUCCESS);
     };
     let now = clock.now();
@@ -188,22 +240,25 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
 pub fn reset(config: &Config, user: &UserName) -> CliResult {
     let store = open_store(config)?;
     let lock = store.lock(user).map_err(|e| e.to_string())?;
+    let t = super::language::texts(config);
     if store.remove_user(user, &lock).map_err(|e| e.to_string())? {
-        println!("✓ {user}: enrollment removed; they must enroll again.");
+        println!("{}", t.fill("cli.reset_done", &[("user", user.as_str())]));
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(format!("{user} is not enrolled"))
+        Err(t.fill("cli.not_enrolled", &[("user", user.as_str())]))
     }
 }
 
 pub fn unlock(config: &Config, user: &UserName) -> CliResult {
+    let t = super::language::texts(config);
+    let u = ("user", user.as_str());
     let store = open_store(config)?;
     if store
         .load_record(user)
         .map_err(|e| e.to_string())?
         .is_none()
     {
-        return Err(format!("{user} is not enrolled"));
+        return Err(t.fill("cli.not_enrolled", &[u]));
     }
     let lock = store.lock(user).map_err(|e| e.to_string())?;
     let mut state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
@@ -212,19 +267,21 @@ pub fn unlock(config: &Config, user: &UserName) -> CliResult {
     store
         .save_state(user, &lock, &state)
         .map_err(|e| e.to_string())?;
-    if resumed {
-        println!("✓ {user}: unlocked, failure count cleared, push approval resumed.");
-    } else {
-        println!("✓ {user}: unlocked, failure count cleared.");
-    }
+    let key = match resumed {
+        true => "cli.unlocked_push_resumed",
+        false => "cli.unlocked",
+    };
+    println!("{}", t.fill(key, &[u]));
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult {
+    let t = super::language::texts(config);
+    let u = ("user", user.as_str());
     let store = open_store(config)?;
     let lock = store.lock(user).map_err(|e| e.to_string())?;
     let Some(before) = store.load_record(user).map_err(|e| e.to_string())? else {
-        return Err(format!("{user} is not enrolled"));
+        return Err(t.fill("cli.not_enrolled", &[u]));
     };
     let (codes, hashes) = recovery::generate(config.recovery.count).map_err(|e| e.to_string())?;
     // Shown before they replace the old ones, marked as not yet in force: if the output is
@@ -237,8 +294,9 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
         )
     } else {
         format!(
-            "New recovery codes for {user} (not in force until saved, below):\n{}",
-            recovery_codes_text(&codes)
+            "{}\n{}",
+            t.fill("cli.recovery_new", &[u]),
+            recovery_codes_text(&codes, t)
         )
     };
     write_stdout(&shown).map_err(|e| {
@@ -267,7 +325,7 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
         }
     }
     if !json {
-        println!("✓ Saved: {user}'s new recovery codes are in force; the old ones no longer work.");
+        println!("{}", t.fill("cli.recovery_saved", &[u]));
     }
     Ok(ExitCode::SUCCESS)
 }

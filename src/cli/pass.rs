@@ -21,6 +21,9 @@ pub struct PassArgs {
     /// Good for one sign-in only.
     #[arg(long)]
     once: bool,
+    /// Withdraw USER's pass instead.
+    #[arg(long, conflicts_with_all = ["hours", "once"])]
+    revoke: bool,
 }
 
 pub fn run(config: &Config, args: PassArgs, clock: &dyn Clock) -> CliResult {
@@ -37,6 +40,21 @@ pub fn run(config: &Config, args: PassArgs, clock: &dyn Clock) -> CliResult {
     }
     let store = open_store(config)?;
     let lock = store.lock(&user).map_err(|e| e.to_string())?;
+    if args.revoke {
+        let had = store.remove_pass(&user, &lock).map_err(|e| e.to_string())?;
+        drop(lock);
+        let u = ("user", user.as_str());
+        if !had {
+            return Err(t.fill("cli.pass_none", &[u]));
+        }
+        let line = Line::new("pass")
+            .kv("user", user.as_str())
+            .kv("result", "revoked")
+            .finish();
+        AuditSink::from_config(&config.audit_log).write(Severity::Notice, &line);
+        println!("{}", t.fill("cli.pass_revoked", &[u]));
+        return Ok(ExitCode::SUCCESS);
+    }
     let now = clock.now();
     let (shown, stored) = pass::issue(now, args.hours, args.once).map_err(|e| e.to_string())?;
     // Saved before it is shown: a pass on the screen works. One per user: a new one replaces

@@ -478,6 +478,42 @@ case_ssh_first_sign_in_in_dutch_fits_80x24() {
     signed_in b
 }
 
+# A temporary access pass over SSH with `[enrollment] require_pass = true`: without one the
+# sign-in asks for the pass and refuses (no QR code, no record); with the pass `twofold pass`
+# printed, typed at that prompt (not echoed), first-sign-in enrollment follows and signs in.
+case_ssh_access_pass_leads_into_enrollment() {
+    install_pam sshd sshd
+    enrollment_config enroll 'require_pass = true'
+    start_sshd key
+    add_user tfpass
+    client_key tfpass
+    ssh_pane a tfpass key -o NumberOfPasswordPrompts=1
+    wait_for a 'Temporary access pass \(from your administrator\): $'
+    assert_absent a 'More information required'
+    type_line a abcd-efgh-jkmn-pqrs
+    wait_for a 'That access pass is not valid'
+    type_line a ''
+    refused a
+    [ ! -e "$STATE/users/tfpass.toml" ] || die "enrolled without a pass"
+    audit_has "user=tfpass service=sshd .*method=pass result=failure reason=no_pass"
+
+    local pass
+    pass=$("$TWOFOLD_CLI" --config "$CFG" pass tfpass --once | sed -n 's/^    \([0-9a-z-]*\)$/\1/p')
+    [ ${#pass} -eq 19 ] || die "no pass printed: '$pass'"
+    ssh_pane b tfpass key
+    wait_for b 'Temporary access pass \(from your administrator\): $'
+    type_line b "$pass"
+    wait_for b "$ENROLL_ASK_DARK"
+    assert_absent b "$pass"
+    enroll_on_screen b tfpass
+    type_line b "$(code tfpass)"
+    wait_for b 'Press Enter to continue: $'
+    type_line b ''
+    signed_in b
+    audit_has "user=tfpass service=sshd .*method=pass result=success reason=enrolled_with_pass"
+    ! grep -q -- "$pass" "$AUDIT" || die "the pass is in the audit log"
+}
+
 case_ssh_first_sign_in_three_wrong_codes_say_what_happens() {
     install_pam sshd sshd
     enrollment_config enroll

@@ -46,27 +46,9 @@ fn wrap_from(text: &str, first_indent: usize) -> String {
     out
 }
 
-/// A duration as people say it, in English: "40 seconds", "1 minute", "15 minutes", "3 hours",
-/// "2 days"; [`Texts::duration`] in the user's language.
-pub fn duration(seconds: u64) -> String {
-    Texts::english().duration(seconds)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_as_people_say_them() {
-        assert_eq!(duration(0), "1 second");
-        assert_eq!(duration(40), "40 seconds");
-        assert_eq!(duration(60), "1 minute");
-        assert_eq!(duration(61), "2 minutes");
-        assert_eq!(duration(900), "15 minutes");
-        assert_eq!(duration(7200), "2 hours");
-        assert_eq!(duration(86_400), "24 hours");
-        assert_eq!(duration(3 * 86_400), "3 days");
-    }
 
     const ENROLL_GAVE_UP: &str = "That code is not right either, so nothing was saved. Delete \
 the entry from your app: your next sign-in shows a new key and QR code.";

@@ -67,6 +67,16 @@ impl Texts {
         fill_in(self.get(key), values)
     }
 
+    /// Every text whose key starts with `prefix` ("phone."), the prefix taken off, English
+    /// for those this language lacks: what the phone page gets as JSON.
+    pub fn section(&self, prefix: &str) -> Vec<(&'static str, &'static str)> {
+        self.fallback
+            .iter()
+            .filter_map(|(key, _)| Some((*key, key.strip_prefix(prefix)?)))
+            .map(|(key, short)| (short, self.get(key)))
+            .collect()
+    }
+
     /// A duration as people say it: "40 seconds", "1 minute", "15 minutes", "3 hours",
     /// "2 days" ("40 seconden", "1 minuut", "15 minuten", "3 uur", "2 dagen").
     pub fn duration(&self, seconds: u64) -> String {
@@ -233,6 +243,64 @@ mod tests {
         assert_eq!(t.language(), "en");
         assert_eq!(t.get("duration.minute"), "{n} minute");
         assert_eq!(Texts::for_language("nl-NL").language(), "nl");
+    }
+
+    /// Every `"section.key"` string in the workspace's code that shows texts (src/), where
+    /// `section` is one of the catalogues' sections, is a key of en.toml (or, ending in ".", a prefix of one): a
+    /// typo would otherwise show the key itself to the user.
+    #[test]
+    fn every_key_the_code_names_is_in_the_english_catalogue() {
+        let english = catalogue(FALLBACK);
+        let sections: Vec<&str> = english
+            .iter()
+            .filter_map(|(k, _)| k.split_once('.'))
+            .map(|(s, _)| s)
+            .collect();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = vec![src];
+        let (mut named, mut missing) = (0, Vec::new());
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Only code that shows texts: configuration keys (push.url) share section names.
+            if !text.contains("Texts") && !text.contains("language::texts") {
+                continue;
+            }
+            for literal in text.split('"').skip(1).step_by(2) {
+                let Some((section, rest)) = literal.split_once('.') else {
+                    continue;
+                };
+                let keyish = rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+                if !sections.contains(&section) || !keyish {
+                    continue;
+                }
+                named += 1;
+                let known = match rest.is_empty() {
+                    true => english.iter().any(|(k, _)| k.starts_with(literal)),
+                    false => lookup(english, literal).is_some(),
+                };
+                if !known {
+                    missing.push(format!("{}: {literal}", path.display()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in en.toml: {missing:#?}");
+        assert!(named > 100, "the scan found only {named} keys");
+    }
+
+    #[test]
+    fn a_section_is_its_keys_without_the_prefix_in_the_language() {
+        let nl = Texts::for_language("nl").section("duration.");
+        assert!(nl.contains(&("minutes", "{n} minuten")), "{nl:?}");
+        assert_eq!(nl.len(), 8);
     }
 
     #[test]

@@ -247,9 +247,9 @@ impl Run<'_> {
                 // Ask anyway, so the prompt does not tell who is enrolled (or exists). An
                 // administrator's pass typed here leads into enrollment all the same.
                 let answer = self.obtain_answer(config.totp.digits);
-                if exists && let Some(answer) = answer.filter(|a| pass::looks_like_pass(a.expose()))
-                {
-                    return self.with_pass(&user, None, &config, &answer);
+                let pass = answer.filter(|a| pass::looks_like_pass(a.expose()));
+                if let Some(pass) = pass.filter(|_| exists && self.has_pass(&user, &config)) {
+                    return self.with_pass(&user, None, &config, &pass);
                 }
                 self.conv.fail_delay(config.rate_limit.failure_delay_ms);
                 Decision::refused("not_enrolled")

@@ -139,8 +139,17 @@ impl Run<'_> {
             .finish())
     }
 
-    /// An enrolled user's answer: a pass leads to enrollment again, anything else is checked
-    /// as a code.
+    /// Whether a pass is stored for the user (read without the lock; redeeming re-reads under
+    /// it). Only then is a pass-shaped answer taken for one: for everyone else it is an
+    /// ordinary wrong answer, so the reply does not tell who exists or is enrolled.
+    pub(super) fn has_pass(&self, user: &UserName, config: &Config) -> bool {
+        UserStore::open(&config.state_dir)
+            .and_then(|store| store.load_pass(user))
+            .is_ok_and(|pass| pass.is_some())
+    }
+
+    /// An enrolled user's answer: a pass (when one was issued) leads to enrollment again,
+    /// anything else is checked as a code.
     pub(super) fn answered(
         &mut self,
         store: &UserStore,
@@ -149,7 +158,7 @@ impl Run<'_> {
         config: &Config,
         answer: &SecretString,
     ) -> Decision {
-        if looks_like_pass(answer.expose()) {
+        if looks_like_pass(answer.expose()) && self.has_pass(user, config) {
             return self.with_pass(user, Some(record), config, answer);
         }
         self.check(store, user, record, config, answer)
