@@ -183,3 +183,25 @@ fn the_phone_step_can_be_skipped_and_a_bad_number_is_explained() {
     assert_eq!(saved.default_method, None);
     assert_eq!(gw.numbers(), [NUMBER], "the code was sent before the skip");
 }
+
+#[test]
+fn resend_stops_at_the_send_limit_and_says_so() {
+    let host = Host::new();
+    let gw = CommandGateway::install_with(&host, 0, 0, "max_sends = 1\n", ENROLL);
+    let (outcome, prompts) = enroll(&host, &gw, |_, n| match n {
+        1 => "<app>".into(),
+        2 => "+31612345678".into(),
+        3 => "R".into(),
+        _ => String::new(),
+    });
+
+    assert_eq!(outcome, "PAM_SUCCESS", "{prompts:#?}");
+    let last = prompts.last().unwrap();
+    assert!(
+        last.contains("No more text messages can be sent to you for")
+            && last.contains("so no number was saved."),
+        "{last}"
+    );
+    assert_eq!(gw.numbers().len(), 1, "no second text");
+    assert!(record(&host).phone.is_none());
+}

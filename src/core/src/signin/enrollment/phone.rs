@@ -28,6 +28,8 @@ pub enum PhoneSetup {
     Verified(String),
     /// The text could not be sent (why, for the log); nothing saved.
     NotSent(String),
+    /// `[sms] max_sends` reached: no text for this many seconds; nothing saved.
+    Limit(u64),
     /// Wrong codes (or numbers) every time; nothing saved.
     GaveUp,
     /// The record could not be read or written.
@@ -44,6 +46,9 @@ impl PhoneSetup {
                 texts.get("sms.phone_not_sent").into()
             }
             PhoneSetup::GaveUp => texts.get("sms.phone_gave_up").into(),
+            PhoneSetup::Limit(left) => {
+                texts.fill("sms.phone_limit", &[("time", &texts.duration(*left))])
+            }
         }
     }
 
@@ -55,6 +60,7 @@ impl PhoneSetup {
             PhoneSetup::Verified(_) => "phone verified".into(),
             PhoneSetup::NotSent(e) => format!("phone not verified, text not sent: {e}"),
             PhoneSetup::GaveUp => "phone not verified, wrong codes".into(),
+            PhoneSetup::Limit(_) => "phone not verified, send limit reached".into(),
             PhoneSetup::Failed(e) => format!("phone not saved: {e}"),
         })
     }
@@ -116,7 +122,10 @@ pub fn offer(
     for _ in 0..ATTEMPTS + 2 {
         match deliver::send_code(store, user, &record, config, &phone, clock.now(), texts) {
             Ok(()) => {}
-            Err(e @ (Undelivered::Gateway(_) | Undelivered::Limit(_) | Undelivered::Locked(_))) => {
+            Err(Undelivered::Limit(next_at)) => {
+                return PhoneSetup::Limit(next_at.saturating_sub(clock.now()));
+            }
+            Err(e @ (Undelivered::Gateway(_) | Undelivered::Locked(_))) => {
                 return PhoneSetup::NotSent(e.to_string());
             }
             Err(e) => return PhoneSetup::Failed(e.to_string()),
