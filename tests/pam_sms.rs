@@ -321,3 +321,29 @@ fn switching_back_and_forth_ends_after_ten_turns() {
         .assert_decision("karl", "failure", "too_many_switches");
     assert!(gw.messages().is_empty());
 }
+
+#[test]
+fn the_text_message_prompt_also_takes_an_app_code_or_a_recovery_code() {
+    let host = Host::new();
+    let _gw = CommandGateway::install(&host, 0, 0, "");
+    let lena = host.enroll("lena");
+    set_phone(&host, "lena", Some(NUMBER), Some(Choice::Sms));
+    wait_for_step_margin(&lena.params, 3);
+    let code = code_now(&lena.params);
+
+    let (outcome, transcript) = host.sign_in("lena", &[&code]);
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    assert!(
+        transcript[0].starts_with(SMS_PROMPT_START),
+        "{transcript:?}"
+    );
+    assert_eq!(host.last_decision().get("method"), "totp");
+
+    let (outcome, transcript) = host.sign_in("lena", &[&lena.recovery[0]]);
+    assert_eq!(outcome.name, "PAM_SUCCESS");
+    assert!(
+        transcript[0].starts_with(SMS_PROMPT_START),
+        "{transcript:?}"
+    );
+    assert_eq!(host.last_decision().get("method"), "recovery");
+}
