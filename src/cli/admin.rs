@@ -131,7 +131,7 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         if !record.devices.is_empty() {
             let active = record.active_devices().count().to_string();
             println!("{}", t.fill("cli.status_devices", &[("n", &active)]));
-            super::push::print_devices(&record.devices);
+            super::push::print_devices(&record.devices, t);
         }
         if let Some((_, until)) = paused {
             // The same two cases as `paused`, in the reader's language (JSON keeps its words).
