@@ -326,6 +326,26 @@ fn status_shows_an_outstanding_pass_and_revoke_withdraws_it() {
 }
 
 #[test]
+fn a_pass_for_an_account_the_system_does_not_know_is_refused() {
+    let host = Host::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_twofold"))
+        .arg("--config")
+        .arg(&host.config_path)
+        .args(["pass", "no-such-account-here"])
+        .env("LANG", "C.UTF-8")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no pass shown");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("twofold: no-such-account-here: no such account"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn pass_hours_out_of_range_are_refused() {
     let host = Host::new();
     let out = Command::new(env!("CARGO_BIN_EXE_twofold"))

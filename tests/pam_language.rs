@@ -329,3 +329,36 @@ fn twofold_enroll_with_a_language_shows_its_screens_in_it_and_keeps_it() {
     assert_eq!(outcome.name, "PAM_AUTH_ERR");
     assert_eq!(transcript, vec![DUTCH_CODE_PROMPT]);
 }
+
+#[test]
+fn the_command_speaks_the_administrators_language_from_the_environment() {
+    let host = Host::new();
+    host.enroll("fenna");
+    let status = |lang: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_twofold"))
+            .arg("--config")
+            .arg(&host.config_path)
+            .args(["status", "fenna"])
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", lang)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dutch = status("nl_NL.UTF-8");
+    assert!(
+        dutch.starts_with("fenna: ingeschreven (TOTP, SHA1, 6 cijfers, 30 s)\n  herstelcodes over: 10 van 10\n  mislukte pogingen op rij: 0\n"),
+        "{dutch}"
+    );
+    // A language without a catalogue, or none: the configuration's, English here; exactly the
+    // text it always was.
+    for lang in ["fr_FR.UTF-8", "C.UTF-8"] {
+        let english = status(lang);
+        assert!(
+            english.starts_with("fenna: enrolled (TOTP, SHA1, 6 digits, 30 s)\n  recovery codes left: 10 of 10\n  consecutive failures: 0\n"),
+            "{lang}: {english}"
+        );
+    }
+}

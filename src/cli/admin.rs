@@ -146,7 +146,7 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         if !record.devices.is_empty() {
             let active = record.active_devices().count().to_string();
             println!("{}", t.fill("cli.status_devices", &[("n", &active)]));
-            super::push::print_devices(&record.devices);
+            super::push::print_devices(&record.devices, t);
         }
         if let Some((_, until)) = paused {
             // The same two cases as `paused`, in the reader's language (JSON keeps its words).
@@ -179,16 +179,18 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
         println!("{}", serde_json::json!(names));
         return Ok(ExitCode::SUCCESS);
     }
+    let t = super::language::texts(config);
     let Some(store) = store.filter(|_| !users.is_empty()) else {
-        println!("{}", super::language::texts(config).get("cli.list_none"));
+        println!("{}", t.get("cli.list_none"));
         return Ok(ExitCode::SUCCESS);
     };
     let now = clock.now();
+    // The methods column keeps its words (app, push, recovery): they are names, as in --json.
     let mut rows = vec![[
-        "USER".to_string(),
-        "METHODS".to_string(),
-        "LAST SIGN-IN".to_string(),
-        "LOCKED".to_string(),
+        t.get("cli.list_user").to_string(),
+        t.get("cli.list_methods").to_string(),
+        t.get("cli.list_last").to_string(),
+        t.get("cli.list_locked").to_string(),
     ]];
     for user in &users {
         let record = store.load_record(user).map_err(|e| e.to_string())?;
@@ -211,15 +213,17 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
             methods.push("recovery");
         }
         let last = match state.last_success {
-            0 => "never".to_string(),
-            t => when::human(t),
+            0 => t.get("cli.list_never").to_string(),
+            time => when::human(time),
         };
         let locked = if ratelimit::is_locked(&state, now) {
-            format!("until {}", when::human(state.locked_until))
+            let until = when::human(state.locked_until);
+            t.fill("cli.list_locked_until", &[("time", &until)])
         } else if let Some((_, until)) = twofold_core::signin::push::dialogue::paused(&state, now) {
-            format!("push paused until {}", when::human(until))
+            let until = when::human(until);
+            t.fill("cli.list_paused_until", &[("time", &until)])
         } else {
-            "no".to_string()
+            t.get("cli.list_not_locked").to_string()
         };
         rows.push([user.to_string(), methods.join(","), last, locked]);
     }

@@ -39,6 +39,15 @@ pub fn run(config: &Config, args: PassArgs, clock: &dyn Clock) -> CliResult {
         ));
     }
     let store = open_store(config)?;
+    // A typo ("alcie") would otherwise make a pass nobody can use: enrollment at sign-in is
+    // only for accounts the system knows.
+    let enrolled = store
+        .load_record(&user)
+        .map_err(|e| e.to_string())?
+        .is_some();
+    if !args.revoke && !enrolled && !twofold_core::signin::policy::account_exists(user.as_str()) {
+        return Err(t.fill("cli.pass_no_account", &[("user", user.as_str())]));
+    }
     let lock = store.lock(&user).map_err(|e| e.to_string())?;
     if args.revoke {
         let had = store.remove_pass(&user, &lock).map_err(|e| e.to_string())?;

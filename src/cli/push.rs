@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::factor::device::Device;
+use twofold_core::messages::Texts;
 use twofold_core::push::pairing::{Offer, TestPush, save_device, unpair};
 use twofold_core::push::service::Service;
 use twofold_core::push::verify::PushVerdict;
@@ -126,30 +127,33 @@ pub fn devices(
     json: bool,
     clock: &dyn Clock,
 ) -> CliResult {
+    let t = super::language::texts(config);
+    let u = ("user", user.as_str());
     let store = open_store(config)?;
     if let Some(id) = remove {
         let lock = store.lock(user).map_err(|e| e.to_string())?;
         let mut record = store
             .load_record(user)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{user}: not enrolled"))?;
+            .ok_or_else(|| t.fill("cli.status_not_enrolled", &[u]))?;
         let device = record
             .devices
             .iter_mut()
             .find(|d| d.id == id && d.removed.is_none())
-            .ok_or_else(|| format!("{user} has no active device {id:?}"))?;
+            .ok_or_else(|| t.fill("cli.devices_none_such", &[u, ("id", &format!("{id:?}"))]))?;
         device.removed = Some(clock.now());
         store
             .save_record(user, &lock, &record)
             .map_err(|e| e.to_string())?;
         drop(lock);
-        println!("✓ Removed device {id}: it can no longer approve sign-ins of {user}.");
+        println!("{}", t.fill("cli.devices_removed", &[u, ("id", &id)]));
         // The record decides; telling the service only stops its notifications.
         if let Err(e) =
             host_service(config).and_then(|s| s.delete_device(&id).map_err(|e| e.to_string()))
         {
             eprintln!(
-                "twofold: the service was not told ({e}); the device is removed on this host all the same"
+                "twofold: {}",
+                t.fill("cli.devices_service_not_told", &[("error", &e)])
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -157,29 +161,39 @@ pub fn devices(
     let record = store
         .load_record(user)
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{user}: not enrolled"))?;
+        .ok_or_else(|| t.fill("cli.status_not_enrolled", &[u]))?;
     if json {
         println!("{}", devices_json(&record.devices));
     } else if record.devices.is_empty() {
-        println!("{user}: no devices paired (`twofold enroll --push {user}`)");
+        println!("{}", t.fill("cli.devices_none", &[u]));
     } else {
-        print_devices(&record.devices);
+        print_devices(&record.devices, t);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// One line per device.
-pub fn print_devices(devices: &[Device]) {
+pub fn print_devices(devices: &[Device], t: Texts) {
     for d in devices {
         let state = match d.removed {
-            Some(t) => format!("removed {}", twofold_core::when::human(t)),
-            None => "active".into(),
+            Some(when) => t.fill(
+                "cli.devices_removed_at",
+                &[("time", &twofold_core::when::human(when))],
+            ),
+            None => t.get("cli.devices_active").to_string(),
         };
+        let added = twofold_core::when::human(d.added);
         println!(
-            "  device {}  \"{}\"  paired {}  {state}",
-            d.id,
-            d.name,
-            twofold_core::when::human(d.added)
+            "{}",
+            t.fill(
+                "cli.devices_line",
+                &[
+                    ("id", &d.id),
+                    ("name", &d.name),
+                    ("added", &added),
+                    ("state", &state)
+                ]
+            )
         );
     }
 }
