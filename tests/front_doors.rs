@@ -261,6 +261,20 @@ fn ssh_first_sign_in_fits_80x24_on_a_dark_terminal() {
     );
 }
 
+/// The same first sign-in in Dutch (`language = "nl"`): the longer Dutch texts still fit
+/// 80x24 with the QR code, which scans off the visible screen and signs in.
+#[test]
+fn ssh_first_sign_in_in_dutch_fits_80x24() {
+    front_door("ssh_first_sign_in_in_dutch_fits_80x24", "sshd", SSHD_QR);
+}
+
+/// A temporary access pass over SSH with `require_pass`: refused without one, first-sign-in
+/// enrollment with the pass `twofold pass` printed; the pass is not echoed nor logged.
+#[test]
+fn ssh_access_pass_leads_into_enrollment() {
+    front_door("ssh_access_pass_leads_into_enrollment", "sshd", SSHD_QR);
+}
+
 /// On an 80x24 terminal with a light background the dark-terminal drawing reads inverted
 /// (nothing scans); the prompt says so, "L" redraws it, and that one scans and signs in.
 #[test]
@@ -301,6 +315,16 @@ fn ssh_enrollment_after_the_deadline_is_refused() {
 // The module's [push] points at the real `twofold serve`, started inside the namespace on
 // 127.0.0.1; the user's phone is the test device as a command (tests/support/test_phone.rs),
 // paired with the real `twofold enroll --push`. The number is read off the ssh client's screen.
+
+#[test]
+fn ssh_key_and_text_message_code_signs_in() {
+    front_door("ssh_key_and_text_message_code_signs_in", "sshd_sms", SSHD);
+}
+
+#[test]
+fn sudo_methods_keep_text_messages_out() {
+    front_door("sudo_methods_keep_text_messages_out", "sudo", SUDO);
+}
 
 #[test]
 fn ssh_key_and_push_signs_in() {

@@ -509,3 +509,52 @@ fn a_host_token_readable_by_others_is_not_used() {
     d.assert_decision("alice", "failure", "push_host_token");
     assert!(d.get("detail").contains("mode 0644"), "{}", d.raw);
 }
+
+#[test]
+fn a_dutch_user_approves_in_dutch_and_is_told_of_a_denial_and_the_back_off_in_dutch() {
+    let p = PushHost::new("backoff_seconds = 600");
+    p.edit_record(|r| r.language = Some("nl".into()));
+    let (outcome, transcript) = p.sign_in(approve, &[]);
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
+    assert!(
+        transcript[0]
+            .starts_with("PROMPT_ECHO_OFF: Keur de aanmelding goed op uw telefoon: nummer ")
+            && transcript[0].ends_with(".\nDruk daarna op Enter, of typ een code: "),
+        "{transcript:#?}"
+    );
+    assert!(
+        transcript[0]
+            .trim_start_matches("PROMPT_ECHO_OFF: ")
+            .lines()
+            .all(|l| l.chars().count() + 24 <= 80),
+        "{transcript:#?}"
+    );
+
+    let (outcome, transcript) = p.sign_in(|p, _| p.answer(DecisionKind::Deny, ""), &[]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR", "{transcript:#?}");
+    assert!(
+        says(
+            &transcript,
+            "PROMPT_ECHO_ON: De aanmelding is op uw telefoon afgewezen en dus geweigerd. De komende 10 minuten vragen aanmeldingen om een code uit uw app in plaats van een pushmelding. Druk op Enter: "
+        ),
+        "{transcript:#?}"
+    );
+    let code = code_now(&p.enrolled.params);
+    let (outcome, transcript) = p.sign_in(nothing, &[&code]);
+    assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:#?}");
+    assert!(
+        says(
+            &transcript,
+            "INFO: Nog 10 minuten geen pushmelding (de vorige is afgewezen of niet beantwoord): gebruik een code uit uw app."
+        ),
+        "{transcript:#?}"
+    );
+    assert_eq!(
+        transcript.last().unwrap(),
+        "PROMPT_ECHO_OFF: Code uit uw Authenticator-app (of een herstelcode): "
+    );
+    // The audit lines stay English key=value.
+    p.host
+        .last_decision()
+        .assert_decision("alice", "success", "ok");
+}

@@ -4,10 +4,10 @@
 // the page sends its notification texts in its own language ({type:"texts"}).
 'use strict';
 
-const SHELL_CACHE = 'twofold-shell-v1';
+const SHELL_CACHE = 'twofold-shell-v2';
 const SETTINGS_CACHE = 'twofold-settings-v1';
 const SETTINGS_URL = new URL('./__twofold-settings.json', self.registration.scope).href;
-const SHELL = ['./', 'index.html', 'app.js', 'protocol.js', 'style.css', 'manifest.webmanifest',
+const SHELL = ['./', 'index.html', 'app.js', 'texts.json', 'protocol.js', 'style.css', 'manifest.webmanifest',
   'icon.svg', 'icon-192.png', 'icon-512.png', 'apple-touch-icon.png'];
 
 self.addEventListener('install', (event) => {

@@ -7,13 +7,14 @@ use std::process::ExitCode;
 use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::factor::recovery;
-use twofold_core::messages;
 use twofold_core::signin::ratelimit;
 use twofold_core::store::UserStore;
 use twofold_core::username::UserName;
 use twofold_core::when;
 
 pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -> CliResult {
+    let t = super::language::texts(config);
+    let u = ("user", user.as_str());
     let store = open_store(config)?;
     let Some(record) = store.load_record(user).map_err(|e| e.to_string())? else {
         if json {
@@ -22,7 +23,7 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
                 serde_json::json!({ "user": user.as_str(), "enrolled": false })
             );
         } else {
-            println!("{user}: not enrolled");
+            println!("{}", t.fill("cli.status_not_enrolled", &[u]));
         }
         return Ok(ExitCode::from(3));
     };
@@ -60,6 +61,12 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             "last_success": state.last_success,
             "last_success_at": iso(state.last_success),
         });
+        if let Some(phone) = super::phone::shown(&record) {
+            out["phone"] = serde_json::json!(phone);
+        }
+        if let Some(method) = record.default_method {
+            out["default_method"] = serde_json::json!(method.as_str());
+        }
         // Push fields only for users with devices: older consumers see what they always saw.
         if !record.devices.is_empty() {
             out["devices"] = super::push::devices_json(&record.devices);
@@ -69,31 +76,88 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         }
         println!("{out}");
     } else {
+        let totp = &record.totp;
+        let (algorithm, digits) = (totp.algorithm.to_string(), totp.digits.to_string());
+        let period = totp.period.to_string();
         println!(
-            "{user}: enrolled (TOTP, {}, {} digits, {} s)",
-            record.totp.algorithm, record.totp.digits, record.totp.period
+            "{}",
+            t.fill(
+                "cli.status_enrolled",
+                &[
+                    u,
+                    ("algorithm", &algorithm),
+                    ("digits", &digits),
+                    ("period", &period)
+                ]
+            )
         );
-        println!("  recovery codes left: {unused} of {}", recovery.len());
-        println!("  consecutive failures: {}", state.failures);
-        if locked {
+        let (left, total) = (unused.to_string(), recovery.len().to_string());
+        println!(
+            "{}",
+            t.fill("cli.status_recovery", &[("left", &left), ("total", &total)])
+        );
+        let failures = state.failures.to_string();
+        println!("{}", t.fill("cli.status_failures", &[("n", &failures)]));
+        if let Some(phone) = super::phone::shown(&record) {
+            println!("{}", t.fill("cli.status_phone", &[("phone", &phone)]));
+        }
+        if let Some(method) = record.default_method {
             println!(
-                "  LOCKED until {} ({} more; `twofold unlock {user}` ends it)",
-                when::human(state.locked_until),
-                messages::duration(state.locked_until - now)
+                "{}",
+                t.fill("cli.status_default_method", &[("method", method.as_str())])
+            );
+        }
+        if locked {
+            let until = when::human(state.locked_until);
+            let left = t.duration(state.locked_until - now);
+            println!(
+                "{}",
+                t.fill(
+                    "cli.status_locked",
+                    &[u, ("until", &until), ("left", &left)]
+                )
             );
         }
         if state.last_success > 0 {
-            println!("  last sign-in: {}", when::human(state.last_success));
+            let time = when::human(state.last_success);
+            println!("{}", t.fill("cli.status_last", &[("time", &time)]));
+        }
+        if let Some(pass) = store
+            .load_pass(user)
+            .map_err(|e| e.to_string())?
+            .filter(|p| !p.spent(now))
+        {
+            let until = when::human(pass.expires);
+            let uses = match pass.once {
+                true => t.get("cli.pass_once"),
+                false => t.get("cli.pass_until_expiry"),
+            };
+            println!(
+                "{}",
+                t.fill("cli.status_pass", &[("until", &until), ("uses", uses)])
+            );
+        }
+        if let Some(language) = &record.language {
+            println!(
+                "{}",
+                t.fill("cli.status_language", &[("language", language)])
+            );
         }
         if !record.devices.is_empty() {
-            let active = record.active_devices().count();
-            println!("  push devices: {active} active");
-            super::push::print_devices(&record.devices);
+            let active = record.active_devices().count().to_string();
+            println!("{}", t.fill("cli.status_devices", &[("n", &active)]));
+            super::push::print_devices(&record.devices, t);
         }
-        if let Some((why, until)) = paused {
+        if let Some((_, until)) = paused {
+            // The same two cases as `paused`, in the reader's language (JSON keeps its words).
+            let why = match state.push_suspended_until > now {
+                true => t.get("cli.paused_reported"),
+                false => t.get("cli.paused_backoff"),
+            };
+            let until = when::human(until);
             println!(
-                "  push paused until {}: {why} (`twofold unlock {user}` resumes it)",
-                when::human(until)
+                "{}",
+                t.fill("cli.status_paused", &[u, ("until", &until), ("why", why)])
             );
         }
     }
@@ -115,16 +179,18 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
         println!("{}", serde_json::json!(names));
         return Ok(ExitCode::SUCCESS);
     }
+    let t = super::language::texts(config);
     let Some(store) = store.filter(|_| !users.is_empty()) else {
-        println!("no users enrolled");
+        println!("{}", t.get("cli.list_none"));
         return Ok(ExitCode::SUCCESS);
     };
     let now = clock.now();
+    // The methods column keeps its words (app, push, recovery): they are names, as in --json.
     let mut rows = vec![[
-        "USER".to_string(),
-        "METHODS".to_string(),
-        "LAST SIGN-IN".to_string(),
-        "LOCKED".to_string(),
+        t.get("cli.list_user").to_string(),
+        t.get("cli.list_methods").to_string(),
+        t.get("cli.list_last").to_string(),
+        t.get("cli.list_locked").to_string(),
     ]];
     for user in &users {
         let record = store.load_record(user).map_err(|e| e.to_string())?;
@@ -136,6 +202,9 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
         {
             methods.push("push");
         }
+        if record.as_ref().is_some_and(|r| r.phone_number().is_some()) {
+            methods.push("sms");
+        }
         let recovery = store.load_recovery(user).map_err(|e| e.to_string())?;
         if recovery
             .iter()
@@ -144,15 +213,17 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
             methods.push("recovery");
         }
         let last = match state.last_success {
-            0 => "never".to_string(),
-            t => when::human(t),
+            0 => t.get("cli.list_never").to_string(),
+            time => when::human(time),
         };
         let locked = if ratelimit::is_locked(&state, now) {
-            format!("until {}", when::human(state.locked_until))
+            let until = when::human(state.locked_until);
+            t.fill("cli.list_locked_until", &[("time", &until)])
         } else if let Some((_, until)) = twofold_core::signin::push::dialogue::paused(&state, now) {
-            format!("push paused until {}", when::human(until))
+            let until = when::human(until);
+            t.fill("cli.list_paused_until", &[("time", &until)])
         } else {
-            "no".to_string()
+            t.get("cli.list_not_locked").to_string()
         };
         rows.push([user.to_string(), methods.join(","), last, locked]);
     }
@@ -173,22 +244,25 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
 pub fn reset(config: &Config, user: &UserName) -> CliResult {
     let store = open_store(config)?;
     let lock = store.lock(user).map_err(|e| e.to_string())?;
+    let t = super::language::texts(config);
     if store.remove_user(user, &lock).map_err(|e| e.to_string())? {
-        println!("✓ {user}: enrollment removed; they must enroll again.");
+        println!("{}", t.fill("cli.reset_done", &[("user", user.as_str())]));
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(format!("{user} is not enrolled"))
+        Err(t.fill("cli.not_enrolled", &[("user", user.as_str())]))
     }
 }
 
 pub fn unlock(config: &Config, user: &UserName) -> CliResult {
+    let t = super::language::texts(config);
+    let u = ("user", user.as_str());
     let store = open_store(config)?;
     if store
         .load_record(user)
         .map_err(|e| e.to_string())?
         .is_none()
     {
-        return Err(format!("{user} is not enrolled"));
+        return Err(t.fill("cli.not_enrolled", &[u]));
     }
     let lock = store.lock(user).map_err(|e| e.to_string())?;
     let mut state = store.load_state(user, &lock).map_err(|e| e.to_string())?;
@@ -197,19 +271,21 @@ pub fn unlock(config: &Config, user: &UserName) -> CliResult {
     store
         .save_state(user, &lock, &state)
         .map_err(|e| e.to_string())?;
-    if resumed {
-        println!("✓ {user}: unlocked, failure count cleared, push approval resumed.");
-    } else {
-        println!("✓ {user}: unlocked, failure count cleared.");
-    }
+    let key = match resumed {
+        true => "cli.unlocked_push_resumed",
+        false => "cli.unlocked",
+    };
+    println!("{}", t.fill(key, &[u]));
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult {
+    let t = super::language::texts(config);
+    let u = ("user", user.as_str());
     let store = open_store(config)?;
     let lock = store.lock(user).map_err(|e| e.to_string())?;
     let Some(before) = store.load_record(user).map_err(|e| e.to_string())? else {
-        return Err(format!("{user} is not enrolled"));
+        return Err(t.fill("cli.not_enrolled", &[u]));
     };
     let (codes, hashes) = recovery::generate(config.recovery.count).map_err(|e| e.to_string())?;
     // Shown before they replace the old ones, marked as not yet in force: if the output is
@@ -222,8 +298,9 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
         )
     } else {
         format!(
-            "New recovery codes for {user} (not in force until saved, below):\n{}",
-            recovery_codes_text(&codes)
+            "{}\n{}",
+            t.fill("cli.recovery_new", &[u]),
+            recovery_codes_text(&codes, t)
         )
     };
     write_stdout(&shown).map_err(|e| {
@@ -252,7 +329,7 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
         }
     }
     if !json {
-        println!("✓ Saved: {user}'s new recovery codes are in force; the old ones no longer work.");
+        println!("{}", t.fill("cli.recovery_saved", &[u]));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -122,6 +122,9 @@ fn check_files(path: &Path, config: &Config, report: &mut Report) {
     {
         report.problem(&format!("{}: push.host_token_file: {e}", path.display()));
     }
+    for (key, problem) in twofold_core::sms::file_problems(&config.sms) {
+        report.problem(&format!("{}: {key}: {problem}", path.display()));
+    }
 }
 
 fn check_installation(config: Option<&Config>, inst: &Installation, report: &mut Report) {

@@ -8,7 +8,7 @@ use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::enrollment::{self, EnrollOptions, Pending};
 use twofold_core::factor::totp::{Algorithm, normalize_base32};
-use twofold_core::messages;
+use twofold_core::messages::{self, Texts};
 use twofold_core::qr::{self, QrStyle};
 use twofold_core::secret::SecretString;
 use twofold_core::username::UserName;
@@ -45,13 +45,32 @@ pub struct EnrollArgs {
     /// Replace an existing enrollment, or enroll a name this system does not know (yet).
     #[arg(long)]
     force: bool,
+    /// The user's language for prompts and messages (en, nl); also the language of these
+    /// screens. Default: the configuration's.
+    #[arg(long, value_name = "LANG")]
+    language: Option<String>,
     /// Pair a phone for push approval (the user must be enrolled already), then send a test push.
-    #[arg(long, conflicts_with_all = ["no_verify", "secret", "algorithm", "digits", "period", "json", "force"])]
+    #[arg(long, conflicts_with_all = ["no_verify", "secret", "algorithm", "digits", "period", "json", "force", "language"])]
     push: bool,
 }
 
 pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
+    let mut t = super::language::texts(config);
     let user = user_name(&args.user)?;
+    let language = match args.language.as_deref().map(str::trim) {
+        None => None,
+        Some(code) if messages::is_known(code) => {
+            t = Texts::for_language(code);
+            Some(t.language().to_string())
+        }
+        Some(code) => {
+            let known: Vec<&str> = messages::languages().collect();
+            return Err(t.fill(
+                "cli.language_unknown",
+                &[("language", code), ("known", &known.join(", "))],
+            ));
+        }
+    };
     if args.push {
         return super::push::enroll(config, &user, args.qr, clock);
     }
@@ -84,18 +103,19 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
         period: args.period,
         skew: None,
     };
-    let pending = enrollment::prepare(config, opts, clock).map_err(|e| e.to_string())?;
+    let mut pending = enrollment::prepare(config, opts, clock).map_err(|e| e.to_string())?;
+    pending.record.language = language;
     let uri = pending
         .record
         .totp
         .otpauth_uri(&config.issuer, user.as_str());
     if !args.json {
-        show_setup(&user, &pending, &uri, args.qr)?;
+        show_setup(&user, &pending, &uri, args.qr, t)?;
     }
     let confirmed = if args.no_verify {
         None
     } else {
-        Some(confirm(config, &pending, clock)?)
+        Some(confirm(config, &pending, clock, t)?)
     };
     // The recovery codes are shown before anything is saved: if they cannot be written
     // (`twofold enroll alice | head`, a closed terminal), nothing is saved either.
@@ -113,7 +133,7 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
         });
         format!("{out}\n")
     } else {
-        recovery_codes_text(&pending.recovery_codes)
+        recovery_codes_text(&pending.recovery_codes, t)
     };
     write_stdout(&shown)
         .map_err(|e| format!("cannot show the recovery codes ({e}); nothing was saved"))?;
@@ -123,7 +143,8 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
     }
     if !args.json {
         let _ = write_stdout(&format!(
-            "\n✓ Saved. {user} now needs a code from the app at every sign-in.\n"
+            "\n{}\n",
+            t.fill("cli.enroll_saved", &[("user", user.as_str())])
         ));
     }
     Ok(ExitCode::SUCCESS)
@@ -151,68 +172,61 @@ pub fn save_failed(
     format!("saving failed ({e}): {state}")
 }
 
-fn show_setup(user: &UserName, pending: &Pending, uri: &str, style: QrStyle) -> Result<(), String> {
+fn show_setup(
+    user: &UserName,
+    pending: &Pending,
+    uri: &str,
+    style: QrStyle,
+    t: Texts,
+) -> Result<(), String> {
     let totp = &pending.record.totp;
+    let (digits, period) = (totp.digits.to_string(), totp.period.to_string());
+    let algorithm = totp.algorithm.to_string();
+    let parameters = t.fill(
+        "cli.enroll_parameters",
+        &[
+            ("algorithm", &algorithm),
+            ("digits", &digits),
+            ("period", &period),
+        ],
+    );
     if style == QrStyle::None {
         // No code drawn: nothing to scan.
         let text = format!(
-            "{intro}\n\n\
-             {key}\n\
-             (time-based, {algorithm}, {digits} digits, every {period} seconds)\n\n",
-            intro = messages::wrap(&format!(
-                "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google \
-                 Authenticator, Aegis, 1Password, ...), choose \"add account\", \"enter a setup key\", \
-                 and type this key:"
-            )),
+            "{intro}\n\n{key}\n{parameters}\n\n",
+            intro = messages::wrap(&t.fill("cli.enroll_intro_key", &[("user", user.as_str())])),
             key = grouped(totp.secret.expose()),
-            algorithm = totp.algorithm,
-            digits = totp.digits,
-            period = totp.period,
         );
         return write_stdout(&text)
             .map_err(|e| format!("cannot show the key ({e}); nothing was saved"));
     }
+    let key = grouped(totp.secret.expose());
     let text = format!(
-        "{intro}\n\n\
-         {qr}\n\
-         Can't scan it? Enter this key by hand: {key}\n\
-         (time-based, {algorithm}, {digits} digits, every {period} seconds)\n\n",
-        intro = messages::wrap(&format!(
-            "Enrolling {user}. Open your authenticator app (Microsoft Authenticator, Google \
-             Authenticator, Aegis, 1Password, ...), choose \"add account\" and scan this QR code:"
-        )),
+        "{intro}\n\n{qr}\n{by_hand}\n{parameters}\n\n",
+        intro = messages::wrap(&t.fill("cli.enroll_intro_qr", &[("user", user.as_str())])),
         qr = qr::render(uri, style).map_err(|e| e.to_string())?,
-        key = grouped(totp.secret.expose()),
-        algorithm = totp.algorithm,
-        digits = totp.digits,
-        period = totp.period,
+        by_hand = t.fill("cli.enroll_key_by_hand", &[("key", &key)]),
     );
     write_stdout(&text).map_err(|e| format!("cannot show the QR code ({e}); nothing was saved"))
 }
 
 /// Asks for the code the app now shows; nothing is saved until one is right.
-fn confirm(config: &Config, pending: &Pending, clock: &dyn Clock) -> Result<u64, String> {
+fn confirm(config: &Config, pending: &Pending, clock: &dyn Clock, t: Texts) -> Result<u64, String> {
     for attempt in 1..=ATTEMPTS {
-        let code =
-            ask("Enter the code shown in the app: ").ok_or("no code given; nothing was saved")?;
+        let code = ask(t.get("cli.enroll_code_prompt")).ok_or(t.get("cli.enroll_no_code"))?;
         if let Some(step) = enrollment::confirm(pending, &code, config, clock) {
             return Ok(step);
         }
         if attempt < ATTEMPTS {
-            eprintln!(
-                "That code is not right. Check that the phone's clock is set automatically, then try again."
-            );
+            eprintln!("{}", t.get("cli.enroll_wrong_code"));
         }
     }
-    Err(format!("{ATTEMPTS} wrong codes; nothing was saved"))
+    Err(t.fill("cli.enroll_gave_up", &[("attempts", &ATTEMPTS.to_string())]))
 }
 
 /// Recovery codes with the instructions that go with them.
-pub fn recovery_codes_text(codes: &[SecretString]) -> String {
-    let mut text = String::from(
-        "\nRecovery codes: each works once, for when the phone is lost. Store them somewhere\n\
-         safe; they will not be shown again.\n\n",
-    );
+pub fn recovery_codes_text(codes: &[SecretString], t: Texts) -> String {
+    let mut text = format!("\n{}\n", t.get("cli.recovery_codes"));
     for code in codes {
         text.push_str(&format!("    {}\n", code.expose()));
     }

@@ -12,6 +12,7 @@ use twofold_core::enrollment::{self, EnrollOptions};
 use twofold_core::factor::recovery;
 use twofold_core::factor::totp::{Algorithm, normalize_base32};
 use twofold_core::import::google_authenticator::{self, MAX_FILE_SIZE};
+use twofold_core::messages::Texts;
 use twofold_core::username::UserName;
 
 pub fn run(
@@ -21,22 +22,20 @@ pub fn run(
     force: bool,
     clock: &dyn Clock,
 ) -> CliResult {
+    let t = super::language::texts(config);
+    let u = ("user", user.as_str());
     let path = match file {
         Some(path) => path,
         None => home_of(user)?.join(".google_authenticator"),
     };
     let (bytes, mode) = read_limited(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     if mode & 0o077 != 0 {
-        let warning = format!(
-            "{}: mode {mode:04o}: group or others can read this file, so its key and scratch codes may be known to others",
-            path.display()
-        );
+        let (file, mode) = (path.display().to_string(), format!("{mode:04o}"));
+        let warning = t.fill("cli.import_readable", &[("file", &file), ("mode", &mode)]);
         if !force {
-            return Err(format!(
-                "{warning}; enroll afresh with `twofold enroll {user}`, or import anyway with --force"
-            ));
+            return Err(t.fill("cli.import_refused", &[("warning", &warning), u]));
         }
-        eprintln!("Warning: {warning}; importing anyway (--force).");
+        eprintln!("{}", t.fill("cli.import_forced", &[("warning", &warning)]));
     }
     let ga = google_authenticator::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let store = open_store(config)?;
@@ -45,9 +44,7 @@ pub fn run(
         .map_err(|e| e.to_string())?
         .is_some()
     {
-        return Err(format!(
-            "{user} is already enrolled in twofold; run `twofold reset {user}` first"
-        ));
+        return Err(t.fill("cli.import_enrolled", &[u]));
     }
     let secret =
         normalize_base32(&ga.secret_base32).ok_or("the file's secret is not valid base32")?;
@@ -66,33 +63,33 @@ pub fn run(
     if let Err(e) = enrollment::save(&store, user, &pending, None) {
         return Err(super::enroll::save_failed(&store, user, &pending, &e));
     }
-    println!(
-        "✓ Imported {} for {user}: the same app entry keeps working.",
-        path.display()
+    let file = path.display().to_string();
+    println!("{}", t.fill("cli.import_done", &[("file", &file), u]));
+    let (period, codes) = (
+        ga.step_seconds().to_string(),
+        ga.scratch_codes.len().to_string(),
     );
     println!(
-        "  period {} s, {} scratch code(s) now recovery codes (each works once).",
-        ga.step_seconds(),
-        ga.scratch_codes.len()
+        "{}",
+        t.fill(
+            "cli.import_period",
+            &[("period", &period), ("codes", &codes)]
+        )
     );
     println!(
         "  {}",
-        window_note(ga.window_size, wanted, skew, ga.step_seconds())
+        window_note(ga.window_size, wanted, skew, ga.step_seconds(), t)
     );
     if ga.rate_limit.is_some() {
-        println!("  RATE_LIMIT is replaced by twofold's [rate_limit] settings.");
+        println!("{}", t.get("cli.import_rate_limit"));
     }
     if !ga.disallow_reuse {
-        println!("  Note: the file allowed code reuse; twofold accepts each code only once.");
+        println!("{}", t.get("cli.import_reuse"));
     }
     if ga.time_skew.is_some_and(|s| s != 0) {
-        println!(
-            "  Note: the learned clock drift (TIME_SKEW) is not carried over; if codes fail, check the phone's clock."
-        );
+        println!("{}", t.get("cli.import_time_skew"));
     }
-    println!(
-        "  The old file was left in place; remove it once pam_google_authenticator is out of the PAM stack."
-    );
+    println!("{}", t.get("cli.import_old_file"));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -101,18 +98,24 @@ const MAX_SKEW: u8 = 10;
 
 /// What the file's WINDOW_SIZE became: n codes in all is floor((n-1)/2) steps either side of
 /// now, capped at twofold's maximum.
-fn window_note(window: Option<u32>, wanted: u32, skew: u8, period: u32) -> String {
+fn window_note(window: Option<u32>, wanted: u32, skew: u8, period: u32, t: Texts) -> String {
     let from = match window {
-        Some(n) => format!("WINDOW_SIZE {n} ({n} codes accepted)"),
-        None => "no WINDOW_SIZE (google-authenticator's default of 3 codes)".to_string(),
+        Some(n) => t.fill("cli.import_window", &[("n", &n.to_string())]),
+        None => t.get("cli.import_no_window").to_string(),
     };
-    let seconds = u32::from(skew) * period;
-    if wanted > u32::from(skew) {
-        format!(
-            "{from}: accepted skew ±{skew} step(s) (±{seconds} s), capped from ±{wanted} at twofold's maximum of {MAX_SKEW}"
-        )
-    } else {
-        format!("{from}: accepted skew ±{skew} step(s) (±{seconds} s) around the current code")
+    let capped = wanted > u32::from(skew);
+    let seconds = (u32::from(skew) * period).to_string();
+    let (skew, wanted, max) = (skew.to_string(), wanted.to_string(), MAX_SKEW.to_string());
+    let values = [
+        ("from", from.as_str()),
+        ("skew", skew.as_str()),
+        ("seconds", seconds.as_str()),
+        ("wanted", wanted.as_str()),
+        ("max", max.as_str()),
+    ];
+    match capped {
+        true => t.fill("cli.import_skew_capped", &values),
+        false => t.fill("cli.import_skew", &values),
     }
 }
 

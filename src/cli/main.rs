@@ -6,7 +6,10 @@ mod check;
 mod demo;
 mod enroll;
 mod import;
+mod language;
 mod manpages;
+mod pass;
+mod phone;
 mod push;
 mod serve;
 mod terminal;
@@ -79,6 +82,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show USER's language for prompts and messages, or set it (en, nl; "default": the
+    /// configuration's `language`).
+    Language {
+        /// The account name, as PAM sees it.
+        user: String,
+        /// The language to set.
+        language: Option<String>,
+    },
+    /// Issue USER a temporary access pass (shown once): at the next sign-in it stands in for
+    /// the second factor and leads into enrollment (after a lost phone: enrollment again).
+    Pass(pass::PassArgs),
     /// Validate the configuration file, like `sshd -t`: every mistake at once. As root on the
     /// default configuration (or with --installation) also the installation: the module file,
     /// the PAM files naming it, whether root and you (SUDO_USER) are enrolled, the service.
@@ -102,6 +116,20 @@ enum Command {
         /// Import even a file that group or others could read (its key may be known).
         #[arg(long)]
         force: bool,
+    },
+    /// Set or remove USER's phone number for text-message codes.
+    Phone {
+        /// The account name, as PAM sees it.
+        user: String,
+        #[command(subcommand)]
+        action: phone::PhoneAction,
+    },
+    /// Set the method USER's sign-ins start with: push, app or sms (the others stay a word away).
+    DefaultMethod {
+        /// The account name, as PAM sees it.
+        user: String,
+        /// push, app or sms.
+        method: String,
     },
     /// Enroll a demo user in a temporary directory and sign in through real libpam.
     Demo {
@@ -177,6 +205,16 @@ fn run(cli: Cli) -> CliResult {
         Command::RecoveryCodes { user, json } => {
             admin::recovery_codes(&config, &user_name(&user)?, json)
         }
+        Command::Phone { user, action } => {
+            phone::phone(&config, &user_name(&user)?, action, &clock)
+        }
+        Command::DefaultMethod { user, method } => {
+            phone::default_method(&config, &user_name(&user)?, &method)
+        }
+        Command::Language { user, language } => {
+            language::run(&config, &user_name(&user)?, language)
+        }
+        Command::Pass(args) => pass::run(&config, args, &clock),
         Command::ImportGoogleAuthenticator { user, file, force } => {
             import::run(&config, &user_name(&user)?, file, force, &clock)
         }

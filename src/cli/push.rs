@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::factor::device::Device;
+use twofold_core::messages::Texts;
 use twofold_core::push::pairing::{Offer, TestPush, save_device, unpair};
 use twofold_core::push::service::Service;
 use twofold_core::push::verify::PushVerdict;
@@ -19,27 +20,31 @@ pub fn host_service(config: &Config) -> Result<Service, String> {
 }
 
 pub fn enroll(config: &Config, user: &UserName, style: QrStyle, clock: &dyn Clock) -> CliResult {
+    let t = super::language::texts(config);
+    let u = ("user", user.as_str());
     let store = open_store(config)?;
     if store
         .load_record(user)
         .map_err(|e| e.to_string())?
         .is_none()
     {
-        return Err(format!(
-            "{user} is not enrolled: run `twofold enroll {user}` first (push approval comes on top of codes)"
-        ));
+        return Err(t.fill("cli.push_not_enrolled", &[u]));
     }
     let service = host_service(config)?;
     let offer = Offer::open(&service, &config.push, user).map_err(|e| e.to_string())?;
     show_offer(config, user, &offer, style)?;
-    println!("Waiting for the phone...");
+    println!("{}", t.get("cli.push_waiting"));
+    let nothing_saved = |e: String| t.fill("cli.push_nothing_saved", &[("error", &e)]);
     let device = offer
         .wait(&service, u64::MAX, clock)
-        .map_err(|e| format!("{e}; nothing was saved"))?
-        .ok_or("the pairing expired before the phone completed it; nothing was saved")?;
+        .map_err(|e| nothing_saved(e.to_string()))?
+        .ok_or_else(|| t.get("cli.push_expired").to_string())?;
     let (name, id) = (device.name.clone(), device.id.clone());
-    save_device(&store, user, device).map_err(|e| format!("{e}; nothing was saved"))?;
-    println!("✓ Paired \"{name}\" (device {id}).");
+    save_device(&store, user, device).map_err(|e| nothing_saved(e.to_string()))?;
+    println!(
+        "{}",
+        t.fill("cli.push_paired", &[("name", &name), ("id", &id)])
+    );
     test_push(config, &store, user, &service, &id, clock)
 }
 
@@ -50,16 +55,21 @@ pub fn show_offer(
     offer: &Offer,
     style: QrStyle,
 ) -> Result<(), String> {
+    let t = super::language::texts(config);
+    let host = config.push.host_name();
     println!(
-        "Pair a phone for push approval: {user} on {}.",
-        config.push.host_name()
+        "{}",
+        t.fill(
+            "cli.push_offer",
+            &[("user", user.as_str()), ("host", &host)]
+        )
     );
-    println!("On the phone, scan this QR code with the camera and follow the page:\n");
+    println!("{}\n", t.get("cli.push_scan"));
     print!(
         "{}",
         qr::render(&offer.url, style).map_err(|e| e.to_string())?
     );
-    println!("\nOr open this address on the phone (it holds a one-time secret; do not share it):");
+    println!("\n{}", t.get("cli.push_address"));
     println!("{}\n", offer.url);
     Ok(())
 }
@@ -73,39 +83,39 @@ fn test_push(
     device_id: &str,
     clock: &dyn Clock,
 ) -> CliResult {
+    let t = super::language::texts(config);
     let record = store
         .load_record(user)
         .map_err(|e| e.to_string())?
         .ok_or("the record disappeared")?;
     let push =
         TestPush::send(service, &config.push, user, device_id, clock).map_err(|e| e.to_string())?;
-    println!(
-        "\nTest notification sent. On the phone, approve it with number {}.",
-        push.number
-    );
+    let number = push.number.to_string();
+    println!("\n{}", t.fill("cli.push_test_sent", &[("number", &number)]));
     let verdict = push.wait(service, &record.devices, u64::MAX, clock);
     let failed = match verdict {
         Ok(Some(PushVerdict::Approved)) => {
-            println!("✓ Notification approved");
+            println!("{}", t.get("cli.push_test_approved"));
             return Ok(ExitCode::SUCCESS);
         }
-        Err(e) => format!("the test notification: {e}"),
-        Ok(None) => "no answer to the test notification in time".into(),
+        Err(e) => t.fill("cli.push_test_error", &[("error", &e.to_string())]),
+        Ok(None) => t.get("cli.push_test_no_answer").to_string(),
         Ok(Some(PushVerdict::Denied | PushVerdict::Reported)) => {
-            "the test notification was denied on the phone".into()
+            t.get("cli.push_test_denied").to_string()
         }
-        Ok(Some(PushVerdict::Invalid(why))) => format!(
-            "the answer to the test notification did not verify ({})",
-            why.as_str()
-        ),
+        Ok(Some(PushVerdict::Invalid(why))) => {
+            t.fill("cli.push_test_invalid", &[("why", why.as_str())])
+        }
     };
     // Only an approved test confirms the pairing: undo anything else.
     push.withdraw(service);
+    let u = ("user", user.as_str());
     match unpair(store, user, service, device_id) {
-        Ok(()) => Err(format!(
-            "{failed}; the pairing was undone (run `twofold enroll --push {user}` again)"
+        Ok(()) => Err(t.fill("cli.push_undone", &[("failed", &failed), u])),
+        Err(e) => Err(t.fill(
+            "cli.push_undo_failed",
+            &[("failed", &failed), ("error", &e.to_string())],
         )),
-        Err(e) => Err(format!("{failed}; undoing the pairing failed: {e}")),
     }
 }
 
@@ -117,30 +127,33 @@ pub fn devices(
     json: bool,
     clock: &dyn Clock,
 ) -> CliResult {
+    let t = super::language::texts(config);
+    let u = ("user", user.as_str());
     let store = open_store(config)?;
     if let Some(id) = remove {
         let lock = store.lock(user).map_err(|e| e.to_string())?;
         let mut record = store
             .load_record(user)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{user}: not enrolled"))?;
+            .ok_or_else(|| t.fill("cli.status_not_enrolled", &[u]))?;
         let device = record
             .devices
             .iter_mut()
             .find(|d| d.id == id && d.removed.is_none())
-            .ok_or_else(|| format!("{user} has no active device {id:?}"))?;
+            .ok_or_else(|| t.fill("cli.devices_none_such", &[u, ("id", &format!("{id:?}"))]))?;
         device.removed = Some(clock.now());
         store
             .save_record(user, &lock, &record)
             .map_err(|e| e.to_string())?;
         drop(lock);
-        println!("✓ Removed device {id}: it can no longer approve sign-ins of {user}.");
+        println!("{}", t.fill("cli.devices_removed", &[u, ("id", &id)]));
         // The record decides; telling the service only stops its notifications.
         if let Err(e) =
             host_service(config).and_then(|s| s.delete_device(&id).map_err(|e| e.to_string()))
         {
             eprintln!(
-                "twofold: the service was not told ({e}); the device is removed on this host all the same"
+                "twofold: {}",
+                t.fill("cli.devices_service_not_told", &[("error", &e)])
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -148,29 +161,39 @@ pub fn devices(
     let record = store
         .load_record(user)
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{user}: not enrolled"))?;
+        .ok_or_else(|| t.fill("cli.status_not_enrolled", &[u]))?;
     if json {
         println!("{}", devices_json(&record.devices));
     } else if record.devices.is_empty() {
-        println!("{user}: no devices paired (`twofold enroll --push {user}`)");
+        println!("{}", t.fill("cli.devices_none", &[u]));
     } else {
-        print_devices(&record.devices);
+        print_devices(&record.devices, t);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// One line per device.
-pub fn print_devices(devices: &[Device]) {
+pub fn print_devices(devices: &[Device], t: Texts) {
     for d in devices {
         let state = match d.removed {
-            Some(t) => format!("removed {}", twofold_core::when::human(t)),
-            None => "active".into(),
+            Some(when) => t.fill(
+                "cli.devices_removed_at",
+                &[("time", &twofold_core::when::human(when))],
+            ),
+            None => t.get("cli.devices_active").to_string(),
         };
+        let added = twofold_core::when::human(d.added);
         println!(
-            "  device {}  \"{}\"  paired {}  {state}",
-            d.id,
-            d.name,
-            twofold_core::when::human(d.added)
+            "{}",
+            t.fill(
+                "cli.devices_line",
+                &[
+                    ("id", &d.id),
+                    ("name", &d.name),
+                    ("added", &added),
+                    ("state", &state)
+                ]
+            )
         );
     }
 }

@@ -8,6 +8,8 @@
 pub mod push;
 #[allow(dead_code)]
 pub mod qr_image;
+#[allow(dead_code)]
+pub mod sms;
 
 use pam_twofold::client::{self, Outcome, Script};
 use std::collections::BTreeMap;

@@ -437,6 +437,83 @@ case_ssh_first_sign_in_fits_80x24_on_a_light_terminal() {
     sign_in_with_uri a tflight "$uri"
 }
 
+# First-sign-in enrollment in Dutch (`language = "nl"`): the same single prompt on 80x24, its
+# first line, the Dutch key line and question on the visible screen, the QR code read off it
+# scans and signs in; the recovery codes and the later code prompt in Dutch too.
+case_ssh_first_sign_in_in_dutch_fits_80x24() {
+    install_pam sshd sshd
+    ISSUER=twofold
+    enrollment_config enroll
+    sed -i '1i language = "nl"' "$CFG"
+    start_sshd key
+    add_user tfdutch
+    client_key tfdutch
+    PANE_COLS=80 PANE_ROWS=24 ssh_pane a tfdutch key
+    wait_for a 'Code uit de app \(of L: QR-code voor een lichte achtergrond\): $'
+    local uri
+    uri=$(read_visible a dark first-sign-in-nl.txt) ||
+        die "the QR code on the visible 80x24 Dutch screen does not scan"
+    grep -qE 'Meer informatie vereist\. Scan met een Authenticator-app: *$' "$T/first-sign-in-nl.txt" ||
+        die "the prompt's first line scrolled away on 80x24"
+    grep -q "^\(Scant het niet? Typ de sleutel: [A-Z2-7]\|Lichte achtergrond, of scant het niet? Typ deze sleutel:\)" \
+        "$T/first-sign-in-nl.txt" || die "no Dutch key line on screen"
+    [ "$(wc -l <"$T/first-sign-in-nl.txt")" -le 24 ] || die "more than 24 lines captured"
+    log "read off the visible 80x24 Dutch screen: $uri"
+    case $uri in
+        "otpauth://totp/tfdutch?secret="*"&issuer=twofold") ;;
+        *) die "QR says $uri" ;;
+    esac
+    SECRET[tfdutch]=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' <<<"$uri")
+    type_line a "$(code tfdutch)"
+    wait_for a 'Druk op Enter om verder te gaan: $'
+    screen a | grep -q 'Herstelcodes, elk goed voor één aanmelding' || die "no Dutch recovery codes text"
+    keep_screen a recovery-codes-nl.txt
+    type_line a ''
+    signed_in a
+    audit_has "user=tfdutch service=sshd .*method=enrollment result=success reason=enrolled"
+
+    ssh_pane b tfdutch key
+    wait_for b '\) Code uit uw Authenticator-app \(of een herstelcode\): $'
+    type_line b "$(code tfdutch 1)"
+    signed_in b
+}
+
+# A temporary access pass over SSH with `[enrollment] require_pass = true`: without one the
+# sign-in asks for the pass and refuses (no QR code, no record); with the pass `twofold pass`
+# printed, typed at that prompt (not echoed), first-sign-in enrollment follows and signs in.
+case_ssh_access_pass_leads_into_enrollment() {
+    install_pam sshd sshd
+    enrollment_config enroll 'require_pass = true'
+    start_sshd key
+    add_user tfpass
+    client_key tfpass
+    ssh_pane a tfpass key -o NumberOfPasswordPrompts=1
+    wait_for a 'Temporary access pass \(from your administrator\): $'
+    assert_absent a 'More information required'
+    type_line a abcd-efgh-jkmn-pqrs
+    wait_for a 'That access pass is not valid'
+    type_line a ''
+    refused a
+    [ ! -e "$STATE/users/tfpass.toml" ] || die "enrolled without a pass"
+    audit_has "user=tfpass service=sshd .*method=pass result=failure reason=no_pass"
+
+    local pass
+    pass=$("$TWOFOLD_CLI" --config "$CFG" pass tfpass --once | sed -n 's/^    \([0-9a-z-]*\)$/\1/p')
+    [ ${#pass} -eq 19 ] || die "no pass printed: '$pass'"
+    ssh_pane b tfpass key
+    wait_for b 'Temporary access pass \(from your administrator\): $'
+    type_line b "$pass"
+    wait_for b "$ENROLL_ASK_DARK"
+    assert_absent b "$pass"
+    enroll_on_screen b tfpass
+    type_line b "$(code tfpass)"
+    wait_for b 'Press Enter to continue: $'
+    type_line b ''
+    signed_in b
+    audit_has "user=tfpass service=sshd .*method=pass result=success reason=enrolled_with_pass"
+    ! grep -q -- "$pass" "$AUDIT" || die "the pass is in the audit log"
+}
+
 case_ssh_first_sign_in_three_wrong_codes_say_what_happens() {
     install_pam sshd sshd
     enrollment_config enroll

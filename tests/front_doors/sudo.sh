@@ -190,5 +190,31 @@ local = true'
     audit_has "user=tfsudorem2 service=sudo .*reason=remembered"
 }
 
+# A user whose default is text messages, and sudo's line with methods=app,push (as the comment
+# in pam.d/sudo suggests): sudo asks for an app code, sends no text, and says so for "sms".
+case_sudo_methods_keep_text_messages_out() {
+    sudo_user tfsudosms
+    sed -i -E "/^[^#]*pam_twofold/ s#\$# methods=app,push#" /etc/pam.d/sudo
+    printf '#!/bin/sh\ncat >>"%s/sms.text"\n' "$T" >"$T/gateway.sh"
+    chmod 0755 "$T/gateway.sh"
+    write_config "[sms]
+gateway = \"command\"
+[sms.command]
+argv = [\"/bin/sh\", \"$T/gateway.sh\", \"{phone}\"]"
+    "$TWOFOLD_CLI" --config "$CFG" phone tfsudosms set +31612345678 --verified >/dev/null ||
+        die "twofold phone failed"
+    "$TWOFOLD_CLI" --config "$CFG" default-method tfsudosms sms >/dev/null ||
+        die "twofold default-method failed"
+    user_shell a tfsudosms
+    sudo_until_code a tfsudosms
+    type_line a "sms"
+    wait_for a '^Text-message codes are not available here\.$'
+    wait_for a '^Code from your authenticator app \(or a recovery code\): $' 2
+    type_line a "$(code tfsudosms)"
+    wait_for a "$SUDO_OK"
+    [ ! -e "$T/sms.text" ] || die "a text was sent: $(cat "$T/sms.text")"
+    audit_has "user=tfsudosms service=sudo .*method=totp result=success reason=ok"
+}
+
 setup_sandbox
 "case_$CASE"

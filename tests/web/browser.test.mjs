@@ -302,6 +302,13 @@ test('Dutch phone, 320 px wide, dark: pair and approve', { timeout: TEST_TIMEOUT
   await page.getByRole('heading', { name: 'Deze telefoon koppelen' }).waitFor();
   assert.equal(await page.locator('html').getAttribute('lang'), 'nl');
   assert.equal(await page.locator('#pair-account').textContent(), 'Voor jürgen op build-01.example.org');
+  // The words come from the message catalogues (src/core/locales/nl.toml, [phone]), served
+  // as texts.json: the same file the module's and the command's Dutch texts come from.
+  const texts = await page.evaluate(async () => (await fetch('texts.json')).json());
+  assert.deepEqual(Object.keys(texts).sort(), ['en', 'nl']);
+  assert.equal(texts.nl.pairTitle, 'Deze telefoon koppelen');
+  assert.equal(await page.locator('#requests-title').textContent(), texts.nl.requestsTitle);
+  assert.deepEqual(Object.keys(texts.nl).sort(), Object.keys(texts.en).sort(), 'every key in both');
   await shot(page, '06-pair-nl-320-dark');
   const waiting = host.waitPairing(pairing);
   await page.getByRole('button', { name: 'Koppelen' }).click();

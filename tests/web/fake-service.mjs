@@ -26,6 +26,27 @@ const STATIC = new Map([
   ...['app.js', 'protocol.js', 'sw.js', 'style.css', 'manifest.webmanifest', 'icon.svg',
     'icon-192.png', 'icon-512.png', 'apple-touch-icon.png'].map((f) => [`/${f}`, f]),
 ]);
+const LOCALES_DIR = path.resolve(WEB_DIR, '../src/core/locales');
+
+/** texts.json as `twofold serve` builds it: the [phone] table of every catalogue (a subset of
+ * TOML is enough: section headers and `key = "basic string"`, whose escapes JSON reads). */
+async function pageTexts() {
+  const { readdir } = await import('node:fs/promises');
+  const all = {};
+  for (const name of (await readdir(LOCALES_DIR)).filter((n) => n.endsWith('.toml')).sort()) {
+    const texts = {};
+    let section = '';
+    for (const line of (await readFile(path.join(LOCALES_DIR, name), 'utf8')).split('\n')) {
+      const header = line.match(/^\[([a-z_]+)\]\s*$/);
+      if (header) section = header[1];
+      const entry = line.match(/^([A-Za-z0-9_]+) = (".*")\s*$/);
+      if (entry && section === 'phone') texts[entry[1]] = JSON.parse(entry[2]);
+    }
+    all[name.slice(0, -'.toml'.length)] = texts;
+  }
+  return all;
+}
+
 /** The headers the contract recommends for the page. */
 export const PAGE_HEADERS = {
   'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -151,6 +172,11 @@ export async function startFakeService({ log = false } = {}) {
       const data = await readFile(path.join(WEB_DIR, file));
       res.writeHead(200, { 'Content-Type': CONTENT_TYPES[path.extname(file)], ...PAGE_HEADERS });
       res.end(data);
+      return;
+    }
+    if (method === 'GET' && p === '/texts.json') {
+      res.writeHead(200, { 'Content-Type': 'application/json', ...PAGE_HEADERS });
+      res.end(JSON.stringify(await pageTexts()));
       return;
     }
     if (method === 'GET' && p === '/v1/push-key') return [200, { vapid_public_key: vapidPublicKey }];

@@ -4,9 +4,7 @@
 #![forbid(unsafe_code)]
 
 use crate::config::AlertsConfig;
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What happened, as the alert's placeholders and stdin carry it (no secret, no code, no number).
 pub struct Event<'a> {
@@ -45,51 +43,22 @@ pub fn send(config: &AlertsConfig, event: &Event<'_>) -> Sent {
             .replace("{rhost}", event.rhost)
             .replace("{time}", &time)
     };
-    let mut child = match Command::new(program)
-        .args(args.iter().map(|a| fill(a)))
-        .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => return Sent::Failed(format!("cannot run {program}: {e}")),
-    };
+    let args: Vec<String> = args.iter().map(|a| fill(a)).collect();
     let body = format!(
         "event={}\nuser={}\nhost={}\nservice={}\nrhost={}\ntime={time}\n",
         event.event, event.user, event.host, event.service, event.rhost
     );
-    if let Some(mut stdin) = child.stdin.take() {
-        // A command that does not read its stdin is not an error.
-        let _ = stdin.write_all(body.as_bytes());
-    }
-    let deadline = Instant::now() + Duration::from_secs(config.timeout_seconds);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Sent::Delivered,
-            Ok(Some(status)) => return Sent::Failed(format!("{program} exited with {status}")),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Sent::Failed(format!(
-                    "{program} killed after {} s",
-                    config.timeout_seconds
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Sent::Failed(format!("waiting for {program}: {e}")),
-        }
+    let timeout = Duration::from_secs(config.timeout_seconds);
+    match crate::child::run(program, &args, body.as_bytes(), timeout) {
+        Ok(()) => Sent::Delivered,
+        Err(why) => Sent::Failed(why),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn event() -> Event<'static> {
         Event {

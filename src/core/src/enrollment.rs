@@ -68,7 +68,10 @@ pub fn prepare(
         confirmed_step: 0,
         totp,
         devices: Vec::new(),
+        phone: None,
+        default_method: None,
         recovery: None,
+        language: None,
         recovery_deferred: false,
     };
     Ok(Pending {

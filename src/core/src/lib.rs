@@ -6,6 +6,7 @@
 
 pub mod alert;
 pub mod audit;
+pub mod child;
 pub mod clock;
 pub mod config;
 pub mod conversation;
@@ -20,6 +21,7 @@ pub mod push;
 pub mod qr;
 pub mod secret;
 pub mod signin;
+pub mod sms;
 pub mod store;
 pub mod username;
 pub mod when;

@@ -34,6 +34,9 @@ pub struct ModuleOptions {
     pub require_groups: Option<Vec<String>>,
     /// `exempt_group=a,b`: for this service, members never need it (replaces `policy.exempt_groups`).
     pub exempt_groups: Option<Vec<String>>,
+    /// `methods=app,push,sms`: what this service offers besides app and recovery codes (which
+    /// are always accepted); `None`: everything configured.
+    pub methods: Option<Vec<crate::signin::choice::Choice>>,
     /// Arguments not understood, for a warning in the log.
     pub unknown: Vec<String>,
 }
@@ -51,6 +54,12 @@ impl ModuleOptions {
                     .require_groups
                     .get_or_insert_with(Vec::new)
                     .extend(list(v)),
+                Some(("methods", v)) => {
+                    let (known, unknown) = crate::signin::choice::parse_list(v);
+                    o.methods.get_or_insert_with(Vec::new).extend(known);
+                    o.unknown
+                        .extend(unknown.into_iter().map(|m| format!("methods={m}")));
+                }
                 Some(("exempt_group", v)) => {
                     o.exempt_groups.get_or_insert_with(Vec::new).extend(list(v))
                 }
@@ -97,5 +106,9 @@ mod tests {
         ]);
         assert_eq!(o.exempt_groups.unwrap(), ["deploy", "backup", "ci"]);
         assert_eq!(o.require_groups.unwrap(), ["admins"]);
+        let o = ModuleOptions::parse(&["methods=app,push", "methods=fax"]);
+        use crate::signin::choice::Choice;
+        assert_eq!(o.methods.unwrap(), [Choice::App, Choice::Push]);
+        assert_eq!(o.unknown, ["methods=fax"]);
     }
 }

@@ -90,6 +90,7 @@ pub fn router(state: Shared) -> Router {
             put(devices::subscribe),
         )
         .route("/v1/push-key", get(devices::push_key));
+    app = app.route(page::TEXTS_PATH, get(page::serve));
     for file in page::FILES {
         app = app.route(file.path, get(page::serve));
     }

@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use twofold_core::messages::{self, Texts};
 
 /// One file of the page.
 pub struct PageFile {
@@ -59,17 +60,41 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 img-src 'self' data:; connect-src 'self'; manifest-src 'self'; worker-src 'self'; \
 frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// Answers a GET for one of [`FILES`].
+/// The page's texts: `/texts.json`, `{"en": {key: text, ...}, "nl": {...}}`, from the same
+/// catalogues as the module's and the command's (the `[phone]` tables of src/core/locales/).
+pub const TEXTS_PATH: &str = "/texts.json";
+
+fn texts_json() -> &'static [u8] {
+    static JSON: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| {
+        let all: serde_json::Map<String, serde_json::Value> = messages::languages()
+            .map(|language| {
+                let texts: serde_json::Map<String, serde_json::Value> =
+                    Texts::for_language(language)
+                        .section("phone.")
+                        .into_iter()
+                        .map(|(key, text)| (key.to_string(), text.into()))
+                        .collect();
+                (language.to_string(), texts.into())
+            })
+            .collect();
+        serde_json::to_vec(&all).unwrap_or_default()
+    })
+}
+
+/// Answers a GET for one of [`FILES`], or for [`TEXTS_PATH`].
 pub async fn serve(uri: Uri) -> Response {
-    let Some(file) = FILES.iter().find(|f| f.path == uri.path()) else {
-        return StatusCode::NOT_FOUND.into_response();
+    let (body, content_type) = if uri.path() == TEXTS_PATH {
+        (texts_json(), "application/json")
+    } else {
+        match FILES.iter().find(|f| f.path == uri.path()) {
+            Some(file) => (file.body, file.content_type),
+            None => return StatusCode::NOT_FOUND.into_response(),
+        }
     };
-    let mut response = file.body.into_response();
+    let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(file.content_type),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     // Revalidate every time, so a new version of the page (and its service worker) is picked up.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
@@ -96,5 +121,17 @@ mod tests {
         }
         let root = FILES.iter().find(|f| f.path == "/").expect("/ is served");
         assert!(root.content_type.starts_with("text/html"));
+        assert!(FILES.iter().all(|f| f.path != TEXTS_PATH));
+    }
+
+    #[test]
+    fn the_page_texts_hold_every_language_with_every_key() {
+        let json: serde_json::Value = serde_json::from_slice(texts_json()).unwrap();
+        let en = json["en"].as_object().unwrap();
+        let nl = json["nl"].as_object().unwrap();
+        assert_eq!(en["approve"], "Approve");
+        assert_eq!(nl["approve"], "Goedkeuren");
+        assert_eq!(en.len(), nl.len());
+        assert!(en.len() > 50, "{}", en.len());
     }
 }

@@ -11,6 +11,7 @@ mod errors;
 mod sections;
 mod serve;
 pub use crate::push::config::{DEFAULT_TOKEN_FILE, FailMode, PushConfig, PushMode, check_url};
+pub use crate::sms::SmsConfig;
 pub use sections::{
     AlertsConfig, EnrollmentConfig, PolicyConfig, RateLimitConfig, RecoveryConfig, RememberConfig,
     TotpConfig, Unenrolled, WriteErrorPolicy,
@@ -30,6 +31,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Name shown in authenticator apps next to the account.
     pub issuer: String,
+    /// The language of prompts and messages for users whose record names none ("en", "nl":
+    /// a catalogue in src/core/locales/).
+    pub language: String,
     /// `"syslog"` (authpriv) or an absolute path of a file to append audit lines to.
     pub audit_log: String,
     /// What a sign-in does when a correct code was given but the state (replay protection,
@@ -51,6 +55,8 @@ pub struct Config {
     pub push: PushConfig,
     /// Telling the administrator about reports (`[alerts]`).
     pub alerts: AlertsConfig,
+    /// Text-message codes (`[sms]`).
+    pub sms: SmsConfig,
     /// `[serve]`, the approval service's section, kept unparsed: the module ignores it (a typo
     /// there must not stop sign-ins); `twofold serve` and `check-config` read it with
     /// [`Config::serve_config`].
@@ -62,6 +68,7 @@ impl Default for Config {
         Config {
             state_dir: PathBuf::from("/var/lib/twofold"),
             issuer: "twofold".into(),
+            language: crate::messages::FALLBACK.into(),
             audit_log: "syslog".into(),
             on_state_write_error: WriteErrorPolicy::Deny,
             totp: TotpConfig::default(),
@@ -72,6 +79,7 @@ impl Default for Config {
             remember: RememberConfig::default(),
             push: PushConfig::default(),
             alerts: AlertsConfig::default(),
+            sms: SmsConfig::default(),
             serve: toml::Table::new(),
         }
     }
@@ -187,6 +195,16 @@ impl Config {
         if self.issuer.is_empty() || self.issuer.contains(':') {
             p.push(("issuer", "must be non-empty and contain no ':'".into()));
         }
+        if !crate::messages::is_known(&self.language) {
+            p.push((
+                "language",
+                format!(
+                    "must be one of {} (got {:?})",
+                    crate::messages::languages().collect::<Vec<_>>().join(", "),
+                    self.language
+                ),
+            ));
+        }
         if self.audit_log != "syslog" && !Path::new(&self.audit_log).is_absolute() {
             p.push((
                 "audit_log",
@@ -259,6 +277,7 @@ impl Config {
             ));
         }
         self.push.problems(&mut p);
+        self.sms.problems(&mut p);
         if let Some(program) = self.alerts.command.first()
             && !Path::new(program).is_absolute()
         {

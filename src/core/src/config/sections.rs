@@ -18,6 +18,12 @@ pub struct EnrollmentConfig {
     /// light one), `"light"` (the same for light backgrounds; D redraws it for dark ones) or
     /// `"ansi"` (explicit colours that scan on any background, for consoles only).
     pub qr: String,
+    /// Ask "Language / Taal: [en] nl" before the QR code and keep the answer in the user's
+    /// record. Off by default: the configuration's `language` applies, with one prompt less.
+    pub ask_language: bool,
+    /// First-sign-in enrollment needs a temporary access pass (`twofold pass USER`), so a
+    /// stolen password alone cannot enroll a new phone.
+    pub require_pass: bool,
 }
 
 /// `[alerts]`: how the administrator is told about a sign-in reported as "not me".
@@ -119,6 +125,8 @@ impl Default for EnrollmentConfig {
             unenrolled: Unenrolled::Refuse,
             deadline: None,
             qr: "auto".into(),
+            ask_language: false,
+            require_pass: false,
         }
     }
 }

@@ -122,3 +122,27 @@ fn an_unknown_section_is_one_mistake_not_one_per_key() {
     );
     assert_eq!(errs[1].at, "totp.digits");
 }
+
+#[test]
+fn sms_settings_are_validated() {
+    let ok = "[sms]\ngateway = \"command\"\ndefault_country = \"NL\"\n[sms.command]\nargv = [\"/usr/bin/x\", \"{phone}\"]\n";
+    assert!(Config::parse(ok, Path::new("c")).unwrap().sms.enabled());
+    let bad = "[sms]\ngateway = \"command\"\ndefault_country = \"XX\"\ncode_seconds = 5\n[sms.command]\nargv = [\"relative\", \"{code}\"]\n";
+    let errs = Config::parse(bad, Path::new("c")).unwrap_err();
+    let at: Vec<&str> = errs.iter().map(|e| e.at.as_str()).collect();
+    assert!(at.contains(&"sms.default_country"), "{errs:?}");
+    assert!(at.contains(&"sms.code_seconds"), "{errs:?}");
+    assert!(at.contains(&"sms.command.argv"), "{errs:?}");
+    let http = "[sms]\ngateway = \"http\"\n[sms.http]\nurl = \"http://sms.example.org/send\"\nbasic_user = \"u\"\n";
+    let errs = Config::parse(http, Path::new("c")).unwrap_err();
+    let at: Vec<&str> = errs.iter().map(|e| e.at.as_str()).collect();
+    assert!(
+        at.contains(&"sms.http.url"),
+        "plain http off loopback: {errs:?}"
+    );
+    assert!(at.contains(&"sms.http.basic_user"), "{errs:?}");
+    let argv_code =
+        "[sms]\ngateway = \"command\"\n[sms.command]\nargv = [\"/bin/x\", \"{code}\"]\n";
+    let errs = Config::parse(argv_code, Path::new("c")).unwrap_err();
+    assert!(errs[0].reason.contains("ps shows it"), "{errs:?}");
+}

@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 pub mod device;
+pub mod pass;
 pub mod recovery;
+pub mod sms;
 pub mod totp;
 
 /// How the user proved the second factor (or tried to), as written in the audit log.
@@ -18,6 +20,10 @@ pub enum Method {
     Enrollment,
     /// Approval on a paired phone.
     Push,
+    /// A code sent by text message.
+    Sms,
+    /// A temporary access pass from an administrator (`twofold pass`), then enrollment.
+    Pass,
     /// Not determined (no answer, no record, ...).
     None,
 }
@@ -31,6 +37,8 @@ impl Method {
             Method::Remembered => "remembered",
             Method::Enrollment => "enrollment",
             Method::Push => "push",
+            Method::Sms => "sms",
+            Method::Pass => "pass",
             Method::None => "none",
         }
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Crockford's base32 alphabet: no i, l, o, u, so codes read aloud or typed are unambiguous.
-const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+pub(crate) const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// Characters per code: 12 × 5 bits = 60 bits, far beyond guessing within the rate limit
 /// and beyond an offline search of a stolen hash.
 const CODE_CHARS: usize = 12;
@@ -107,14 +107,16 @@ pub fn find_match<'a>(
     found
 }
 
-fn hash(salt: &[u8], code: &str) -> String {
+/// Hex SHA-256(salt ‖ code): how recovery codes and access passes are stored.
+pub(crate) fn hash(salt: &[u8], code: &str) -> String {
     let mut h = Sha256::new();
     h.update(salt);
     h.update(code.as_bytes());
     hex(&h.finalize())
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// Hex to bytes; `None` for anything else.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
@@ -124,7 +126,8 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Byte equality whose time does not depend on where the inputs differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -18,11 +18,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
-/// The number a person reads off the screen in the module's push texts ("... number 42 ...").
+/// The number a person reads off the screen in the module's push texts ("... number 42 ...",
+/// "... nummer 42 ..."): the word in front of it is the one the catalogues put before
+/// `{number}` in `push.prompt`, in any language.
 pub fn number_shown(text: &str) -> Option<u8> {
-    let rest = &text[text.find("number ")? + "number ".len()..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok().filter(|n| (10..=99).contains(n))
+    crate::messages::languages().find_map(|language| {
+        let prompt = crate::messages::Texts::for_language(language).get("push.prompt");
+        let before = &prompt[..prompt.find("{number}")?];
+        let word = before.trim_end().rsplit(' ').next()?;
+        let anchor = format!("{word} ");
+        let rest = &text[text.find(&anchor)? + anchor.len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok().filter(|n| (10..=99).contains(n))
+    })
 }
 
 /// A device key pair and the id the service gave it.
@@ -214,5 +222,25 @@ impl TestDevice {
         now: u64,
     ) -> Result<(), ServiceError> {
         service.post_decision(&challenge.id, &self.decide(challenge, kind, number, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number_shown;
+    use crate::messages::Texts;
+
+    #[test]
+    fn the_number_is_read_off_the_push_prompt_in_every_language() {
+        for language in crate::messages::languages() {
+            let prompt = Texts::for_language(language).fill("push.prompt", &[("number", "42")]);
+            assert_eq!(number_shown(&prompt), Some(42), "{language}: {prompt}");
+        }
+        let test = Texts::for_language("nl").fill(
+            "enroll_push.test",
+            &[("name", "iPhone 15"), ("number", "37")],
+        );
+        assert_eq!(number_shown(&test), Some(37), "{test}");
+        assert_eq!(number_shown("no number here"), None);
     }
 }

@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::factor::Method;
 use crate::factor::recovery::{self, RecoveryHash};
+use crate::factor::sms;
 use crate::secret::SecretString;
 use crate::signin::ratelimit;
 use crate::store::{UserRecord, UserState};
@@ -102,6 +103,19 @@ fn check(
     config: &Config,
     now: u64,
 ) -> Result<Method, (Method, Refusal)> {
+    // A live text-message code is tried first, whatever prompt it was typed at.
+    if answer.len() <= MAX_ANSWER_LEN && sms::is_live(state, now) {
+        let compact = SecretString::new(answer.chars().filter(|c| !c.is_whitespace()).collect());
+        let code = compact.expose();
+        if code.len() == sms::DIGITS && code.bytes().all(|b| b.is_ascii_digit()) {
+            if sms::take(state, code, now) {
+                return Ok(Method::Sms);
+            }
+            if usize::from(record.totp.digits) != sms::DIGITS {
+                return Err((Method::Sms, Refusal::WrongCode));
+            }
+        }
+    }
     match classify(answer, record.totp.digits) {
         Shape::TooLong => Err((Method::None, Refusal::AnswerTooLong)),
         Shape::Malformed => Err((Method::None, Refusal::MalformedAnswer)),
@@ -178,7 +192,10 @@ mod tests {
                 confirmed_step: 0,
                 totp,
                 devices: Vec::new(),
+                phone: None,
+                default_method: None,
                 recovery: None,
+                language: None,
                 recovery_deferred: false,
             },
             hashes,
@@ -280,6 +297,31 @@ mod tests {
             verify(codes[2].expose(), &rec, &hashes, &mut st, &cfg, NOW),
             Ok(Method::Recovery)
         );
+    }
+
+    #[test]
+    fn a_text_message_code_works_once_and_counts_failures_like_any_code() {
+        let (rec, hashes, _) = record();
+        let cfg = Config::default();
+        let mut st = UserState::default();
+        let mut os = crate::secret::random_bytes::<16>;
+        let code = sms::issue(&mut st, &cfg.sms, NOW, &mut os)
+            .unwrap()
+            .unwrap();
+        let spaced = format!("{} {}", &code.expose()[..3], &code.expose()[3..]);
+        assert_eq!(
+            verify(&spaced, &rec, &hashes, &mut st, &cfg, NOW + 5),
+            Ok(Method::Sms)
+        );
+        let again = verify(code.expose(), &rec, &hashes, &mut st, &cfg, NOW + 6);
+        assert!(again.is_err(), "used once");
+        assert_eq!(st.failures, 1, "a used code counts as a wrong one");
+        let code = sms::issue(&mut st, &cfg.sms, NOW + 10, &mut os)
+            .unwrap()
+            .unwrap();
+        let late = NOW + 10 + cfg.sms.code_seconds;
+        assert!(verify(code.expose(), &rec, &hashes, &mut st, &cfg, late).is_err());
+        assert_eq!(st.failures, 2, "expired");
     }
 
     #[test]

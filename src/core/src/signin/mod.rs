@@ -3,7 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod answer;
+pub mod choice;
 pub mod enrollment;
+mod method;
+pub mod pass;
 pub mod policy;
 pub mod push;
 pub mod ratelimit;
@@ -14,14 +17,13 @@ use crate::clock::Clock;
 use crate::config::{Config, DEFAULT_PATH, Unenrolled, WriteErrorPolicy};
 use crate::conversation::Conversation;
 use crate::factor::Method;
-use crate::messages;
+use crate::messages::{self, Texts};
 use crate::options::{ModuleOptions, PassMode};
 use crate::secret::SecretString;
 use crate::store::{UserRecord, UserStore};
 use crate::username::UserName;
 use answer::split_password_and_code;
 use policy::Requirement;
-use push::dialogue;
 use std::path::PathBuf;
 
 /// Who is signing in, where from: the PAM items.
@@ -95,19 +97,30 @@ pub fn authenticate(
         conv,
         clock,
         sink: AuditSink::Syslog,
+        offer_now: choice::Offer::default(),
+        turns: 0,
+        notice: None,
+        texts: Texts::english(),
     };
     let decision = run.decide();
     if matches!(decision.verdict, Verdict::Unavailable) && !req.silent {
-        notify(run.conv, req, messages::UNAVAILABLE);
+        let text = run.texts.get("signin.unavailable");
+        notify(run.conv, req, run.texts, text);
     }
     run.log_decision(&decision);
     decision.verdict
 }
 
+/// "pair" (or Dutch "koppel") at the code prompt.
+fn is_pair(answer: &str) -> bool {
+    let word = answer.trim();
+    word.eq_ignore_ascii_case("pair") || word.eq_ignore_ascii_case("koppel")
+}
+
 /// Tells the user why they are refused. Over SSH (a remote address) the OpenSSH client before
 /// 10.3 shows PAM messages only with a following prompt, so the text becomes a prompt of its
 /// own; elsewhere it is an error message. Nothing under PAM_SILENT.
-fn notify(conv: &mut dyn Conversation, req: &SignIn, text: &str) {
+fn notify(conv: &mut dyn Conversation, req: &SignIn, texts: Texts, text: &str) {
     if req.silent {
         return;
     }
@@ -115,13 +128,8 @@ fn notify(conv: &mut dyn Conversation, req: &SignIn, text: &str) {
         conv.error(&messages::wrap(text));
     } else {
         let text = messages::wrap_prompt(text);
-        let _ = conv.ask_visible(&format!("{text}\n{}", messages::PRESS_ENTER));
+        let _ = conv.ask_visible(&format!("{text}\n{}", texts.get("signin.press_enter")));
     }
-}
-
-/// The lockout message with what is left of it.
-fn locked_text(left: u64) -> String {
-    messages::LOCKED.replace("{time}", &messages::duration(left))
 }
 
 struct Run<'a> {
@@ -130,6 +138,14 @@ struct Run<'a> {
     conv: &'a mut dyn Conversation,
     clock: &'a dyn Clock,
     sink: AuditSink,
+    /// What this sign-in offers besides app and recovery codes.
+    offer_now: choice::Offer,
+    /// Method switches so far (bounded).
+    turns: u32,
+    /// Text for the top of the next prompt (the menu, why a text was not sent).
+    notice: Option<String>,
+    /// The user's language once known (the record's, else the configuration's), else English.
+    texts: Texts,
 }
 
 impl Run<'_> {
@@ -145,6 +161,7 @@ impl Run<'_> {
             Err(errors) => return Decision::unavailable("config_error", &errors[0]),
         };
         self.sink = AuditSink::from_config(&config.audit_log);
+        self.texts = Texts::for_language(&config.language);
         if self.opts.debug {
             let line = self
                 .line("debug")
@@ -208,43 +225,68 @@ impl Run<'_> {
             Err(e) => return Decision::unavailable("bad_record", e),
         };
         if let (Some(store), Some(record)) = (&store, &record) {
+            if let Some(language) = &record.language {
+                self.texts = Texts::for_language(language);
+            }
             return self.enrolled(store, &user, record, &config);
         }
         let unenrolled = match self.opts.nullok {
             true => Unenrolled::Allow,
             false => config.unenrolled_at(self.clock.now()),
         };
+        let exists =
+            !matches!(unenrolled, Unenrolled::Allow) && policy::account_exists(user.as_str());
         match unenrolled {
             Unenrolled::Allow => Decision::new(Verdict::Ignore, Method::None, "not_enrolled"),
             // Only accounts that exist get a record: a stranger's name must not fill the disk.
-            Unenrolled::Enroll if policy::account_exists(user.as_str()) => {
-                self.enroll(&user, &config)
+            Unenrolled::Enroll if exists && config.enrollment.require_pass => {
+                self.enroll_with_required_pass(&user, &config)
             }
+            Unenrolled::Enroll if exists => self.enroll(&user, &config, None),
             Unenrolled::Refuse | Unenrolled::Enroll => {
-                // Ask anyway, so the prompt does not tell who is enrolled (or exists).
-                let _ = self.obtain_answer(config.totp.digits);
+                // Ask anyway, so the prompt does not tell who is enrolled (or exists). An
+                // administrator's pass typed here leads into enrollment all the same.
+                let answer = self.obtain_answer(config.totp.digits);
+                let pass = answer.filter(|a| pass::looks_like_pass(a.expose()));
+                if let Some(pass) = pass.filter(|_| exists && self.has_pass(&user, &config)) {
+                    return self.with_pass(&user, None, &config, &pass);
+                }
                 self.conv.fail_delay(config.rate_limit.failure_delay_ms);
                 Decision::refused("not_enrolled")
             }
         }
     }
 
-    /// Enrollment inside this sign-in (`[enrollment] unenrolled = "enroll"`).
-    fn enroll(&mut self, user: &UserName, config: &Config) -> Decision {
+    /// Enrollment inside this sign-in (`[enrollment] unenrolled = "enroll"`, or after a
+    /// temporary access pass, replacing the record of an enrolled user).
+    fn enroll(
+        &mut self,
+        user: &UserName,
+        config: &Config,
+        replaces: Option<&UserRecord>,
+    ) -> Decision {
         let store = match UserStore::create(&config.state_dir) {
             Ok(store) => store,
             Err(e) => return Decision::unavailable("bad_state_dir", e),
         };
         use enrollment::Outcome;
         let console = self.console();
-        match enrollment::run(self.conv, &store, user, config, self.clock, console) {
-            Outcome::Enrolled(push) => Decision {
-                detail: push.detail(),
+        let setting = enrollment::Setting {
+            console,
+            texts: &mut self.texts,
+            replaces,
+        };
+        match enrollment::run(self.conv, &store, user, config, self.clock, setting) {
+            Outcome::Enrolled(push, phone) => Decision {
+                detail: match (push.detail(), phone.detail()) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
+                },
                 ..Decision::new(Verdict::Success, Method::Enrollment, "enrolled")
             },
             Outcome::WrongCodes => {
                 // notify wraps it, leaving room for ssh's "(user@host) ".
-                notify(self.conv, self.req, messages::ENROLL_GAVE_UP);
+                self.tell(self.texts.get("enroll.gave_up"));
                 Decision::refused("enrollment_wrong_code")
             }
             Outcome::NoAnswer => Decision::refused("conversation_failed"),
@@ -294,11 +336,16 @@ impl Run<'_> {
         } else if self.opts.pass_mode == PassMode::UseFirstPass {
             return Decision::refused("no_stacked_answer");
         }
-        // forward_pass asks for password and code in one answer: no room for push there.
-        if self.opts.pass_mode != PassMode::ForwardPass && dialogue::applies(record, config) {
-            return self.push(store, user, record, config);
-        }
-        self.code(store, user, record, config)
+        // forward_pass asks for password and code in one answer: no room for push or texts.
+        self.offer_now = self.offer(record, config);
+        let first = choice::first(record.default_method, self.offer_now);
+        let who = method::Who {
+            store,
+            user,
+            record,
+            config,
+        };
+        self.start(who, first)
     }
 
     /// Asks for a code and checks it. A user without a phone, where push is configured, may
@@ -314,16 +361,30 @@ impl Run<'_> {
             && record.active_devices().next().is_none()
             && self.opts.pass_mode != PassMode::ForwardPass
             && !self.req.silent;
-        if may_pair {
-            self.conv.info(messages::PAIR_TIP);
+        if may_pair && self.turns == 0 {
+            self.conv.info(self.texts.get("signin.pair_tip"));
         }
         let Some(answer) = self.obtain_answer(record.totp.digits) else {
             return Decision::refused("conversation_failed");
         };
-        if !(may_pair && answer.expose().trim().eq_ignore_ascii_case("pair")) {
-            return self.check(store, user, record, config, &answer);
+        if !(may_pair && is_pair(answer.expose())) {
+            let who = method::Who {
+                store,
+                user,
+                record,
+                config,
+            };
+            if self.opts.pass_mode != PassMode::ForwardPass
+                && let Some(decision) = self.typed_word(who, &answer)
+            {
+                return decision;
+            }
+            return self.answered(store, user, record, config, &answer);
         }
-        let Ok(answer) = self.conv.ask_hidden(messages::PAIR_CODE_PROMPT) else {
+        let Ok(answer) = self
+            .conv
+            .ask_hidden(self.texts.get("signin.pair_code_prompt"))
+        else {
             return Decision::refused("conversation_failed");
         };
         let decision = self.check(store, user, record, config, &answer);
@@ -331,8 +392,10 @@ impl Run<'_> {
             return decision;
         }
         let console = self.console();
-        let push = enrollment::offer_push(self.conv, store, user, config, self.clock, console);
-        let status = push.status();
+        let push = enrollment::offer_push(
+            self.conv, store, user, config, self.clock, console, self.texts,
+        );
+        let status = push.status(self.texts);
         if !status.is_empty() {
             self.conv.info(status.trim_end());
         }
@@ -346,15 +409,19 @@ impl Run<'_> {
     fn obtain_answer(&mut self, digits: u8) -> Option<SecretString> {
         let forward = self.opts.pass_mode == PassMode::ForwardPass;
         let default = if forward {
-            messages::PROMPT_PASSWORD_AND_CODE
+            self.texts.get("signin.password_and_code_prompt")
+        } else if self.offer_now.sms {
+            // A user with a phone number learns of the other ways here.
+            self.texts.get("sms.code_prompt_more")
         } else {
-            messages::PROMPT_CODE
+            self.texts.get("signin.code_prompt")
         };
         let prompt = self
             .opts
             .prompt
             .clone()
             .unwrap_or_else(|| default.to_string());
+        let prompt = self.with_notice(&prompt);
         let answer = self.conv.ask_hidden(&prompt).ok()?;
         if !forward {
             return Some(answer);
@@ -427,9 +494,16 @@ impl Run<'_> {
                 .filter(|r| !state.used_recovery.contains(&r.id))
                 .count();
             let text = match left {
-                0 => messages::RECOVERY_LAST.to_string(),
-                1 => messages::RECOVERY_ACCEPTED.replace("{left}", "1 code"),
-                n => messages::RECOVERY_ACCEPTED.replace("{left}", &format!("{n} codes")),
+                0 => self.texts.get("recovery.last").to_string(),
+                n => {
+                    let key = if n == 1 {
+                        "recovery.codes_one"
+                    } else {
+                        "recovery.codes_many"
+                    };
+                    let left = self.texts.fill(key, &[("n", &n.to_string())]);
+                    self.texts.fill("recovery.accepted", &[("left", &left)])
+                }
             };
             // Over SSH shown after the sign-in (sshd keeps it for the session's start).
             self.conv.info(&messages::wrap(&text));
@@ -456,7 +530,7 @@ impl Run<'_> {
                 self.conv
                     .fail_delay(ratelimit::failure_delay_ms(&state, &config.rate_limit));
                 if ratelimit::is_locked(&state, now) {
-                    notify(self.conv, self.req, &locked_text(state.locked_until - now));
+                    self.tell(&self.locked_text(state.locked_until - now));
                 }
                 let detail =
                     file.map(|e| format!("state file not saved (counted in the guard): {e}"));
@@ -487,8 +561,19 @@ impl Run<'_> {
     }
 
     fn locked(&mut self, left: u64) -> Decision {
-        notify(self.conv, self.req, &locked_text(left));
+        self.tell(&self.locked_text(left));
         Decision::refused("locked_out")
+    }
+
+    /// The lockout message with what is left of it.
+    fn locked_text(&self, left: u64) -> String {
+        let time = self.texts.duration(left);
+        self.texts.fill("signin.locked", &[("time", &time)])
+    }
+
+    /// [`notify`] in the user's language.
+    fn tell(&mut self, text: &str) {
+        notify(self.conv, self.req, self.texts, text);
     }
 
     /// A local terminal (no remote address, not sshd): it shows colours, where the OpenSSH

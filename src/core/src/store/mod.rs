@@ -10,6 +10,7 @@
 pub mod file;
 pub mod guard;
 pub mod lock;
+mod pass;
 pub mod placement;
 pub mod record;
 pub mod state;
@@ -163,6 +164,22 @@ impl UserStore {
         })?;
         self.sweep(&dir, Some(user));
         Ok(dir.write_atomic(&name, text.as_bytes())?)
+    }
+
+    /// Changes the user's record under the user's lock (phone number, default method);
+    /// returns false if the user is not enrolled.
+    pub fn update_record(
+        &self,
+        user: &UserName,
+        change: impl FnOnce(&mut UserRecord),
+    ) -> Result<bool, StoreError> {
+        let lock = self.lock(user)?;
+        let Some(mut record) = self.load_record(user)? else {
+            return Ok(false);
+        };
+        change(&mut record);
+        self.save_record(user, &lock, &record)?;
+        Ok(true)
     }
 
     /// The user's recovery code hashes (empty if not enrolled or none were made).

@@ -31,14 +31,36 @@ pub struct UserRecord {
     /// Devices paired for push approval (`[[devices]]`); older records have none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<Device>,
+    /// The phone number for text-message codes, once confirmed (`[phone]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
+    /// The method a sign-in starts with (`"push"`, `"app"` or `"sms"`); none: push if a phone
+    /// is paired, else the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_method: Option<crate::signin::choice::Choice>,
     /// Salted hashes of the recovery codes (`[[recovery]]`). `None` in the older layout, where
     /// they live in `recovery/<name>.toml`; the next recovery-code renewal moves them here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Vec<RecoveryHash>>,
+    /// The user's language for prompts and messages ("nl"); `None`: the configuration's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// True when [`UserRecord::parse_without_recovery`] left the recovery hashes in the file;
     /// such a record is for reading only ([`crate::store::UserStore::save_record`] refuses it).
     #[serde(skip)]
     pub recovery_deferred: bool,
+}
+
+/// A confirmed phone number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phone {
+    /// E.164 with the plus: `+31612345678`.
+    pub number: String,
+    /// Unix time it was confirmed.
+    pub verified: u64,
+    /// `"code"` (a code sent to it was typed back) or `"admin"` (`twofold phone --verified`).
+    pub verified_by: String,
 }
 
 /// Where the recovery code hashes begin in a record file: [`UserRecord::to_toml`] writes them
@@ -86,6 +108,10 @@ impl UserRecord {
         for device in &record.devices {
             device.validate()?;
         }
+        if let Some(phone) = &record.phone {
+            crate::sms::PhoneNumber::from_stored(&phone.number)
+                .map_err(|e| format!("phone.number: {e}"))?;
+        }
         Ok(record)
     }
 
@@ -114,6 +140,12 @@ impl UserRecord {
     /// Devices that may approve (paired and not removed).
     pub fn active_devices(&self) -> impl Iterator<Item = &Device> {
         self.devices.iter().filter(|d| d.removed.is_none())
+    }
+
+    /// The confirmed phone number, if any.
+    pub fn phone_number(&self) -> Option<crate::sms::PhoneNumber> {
+        let phone = self.phone.as_ref()?;
+        crate::sms::PhoneNumber::from_stored(&phone.number).ok()
     }
 
     /// The file contents for this record.
@@ -190,7 +222,10 @@ mod tests {
                 skew: None,
             },
             devices: vec![d],
+            phone: None,
+            default_method: None,
             recovery: Some(hashes),
+            language: None,
             recovery_deferred: false,
         }
     }

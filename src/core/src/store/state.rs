@@ -46,6 +46,18 @@ pub struct UserState {
     /// is read as fresh.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub enrollment: String,
+    /// Text-message code: salted hash of the one live code (empty: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sms_code_hash: String,
+    /// Its salt (hex).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sms_code_salt: String,
+    /// Unix time after which it no longer counts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sms_code_until: u64,
+    /// When text messages were sent, within the send window (for `[sms] max_sends`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sms_sends: Vec<u64>,
     /// Sequence number of the guard slot written together with this file: whichever of the two
     /// is newer holds the failure count, lockout and last step (see `store::guard`).
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -8,7 +8,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::Conversation;
-use crate::messages;
+use crate::messages::Texts;
 use crate::push::pairing::{Offer, PairingError, TestPush, save_device, unpair};
 use crate::push::service::Service;
 use crate::push::verify::PushVerdict;
@@ -52,13 +52,13 @@ pub enum TestResult {
 
 impl PushSetup {
     /// The line shown above the recovery codes ("" when there is nothing to say).
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self, texts: Texts) -> &'static str {
         match self {
             PushSetup::NotConfigured | PushSetup::Skipped => "",
-            PushSetup::Unavailable(_) => messages::ENROLL_PUSH_UNAVAILABLE,
-            PushSetup::Refused(_) => messages::ENROLL_PUSH_REFUSED,
-            PushSetup::Paired(TestResult::Approved) => messages::ENROLL_PUSH_APPROVED,
-            PushSetup::Paired(_) => messages::ENROLL_PUSH_NOT_APPROVED,
+            PushSetup::Unavailable(_) => texts.get("enroll_push.unavailable"),
+            PushSetup::Refused(_) => texts.get("enroll_push.refused"),
+            PushSetup::Paired(TestResult::Approved) => texts.get("enroll_push.approved"),
+            PushSetup::Paired(_) => texts.get("enroll_push.not_approved"),
         }
     }
 
@@ -89,6 +89,7 @@ pub fn offer(
     config: &Config,
     clock: &dyn Clock,
     console: bool,
+    texts: Texts,
 ) -> PushSetup {
     if !config.push.enabled() {
         return PushSetup::NotConfigured;
@@ -102,21 +103,21 @@ pub fn offer(
         Err(e) => return PushSetup::Unavailable(e.to_string()),
     };
     let mut style = super::style_for(config, console);
-    let address = messages::ENROLL_PUSH_URL.replace("{url}", &offer.url);
+    let address = texts.fill("enroll_push.url", &[("url", &offer.url)]);
     // The code and one line above it fill an 80x24 screen; the address is shown on request
     // (or at once when there is no code to show: a URL too long for a QR code still works
     // typed or pasted).
     let screen = |style: QrStyle| {
         let drawing = qr::render(&offer.url, style).unwrap_or_default();
         if drawing.is_empty() {
-            format!("{address}{}", messages::ENROLL_PUSH_PROMPT_URL)
+            format!("{address}{}", texts.get("enroll_push.prompt_url"))
         } else {
             let question = match style {
-                QrStyle::Utf8 => messages::ENROLL_PUSH_PROMPT_DARK,
-                QrStyle::Light => messages::ENROLL_PUSH_PROMPT_LIGHT,
-                QrStyle::Ansi | QrStyle::None => messages::ENROLL_PUSH_PROMPT,
+                QrStyle::Utf8 => texts.get("enroll_push.prompt_dark"),
+                QrStyle::Light => texts.get("enroll_push.prompt_light"),
+                QrStyle::Ansi | QrStyle::None => texts.get("enroll_push.prompt"),
             };
-            format!("{}{drawing}{question}", messages::ENROLL_PUSH_OFFER)
+            format!("{}{drawing}{question}", texts.get("enroll_push.offer"))
         }
     };
     let mut prompt = screen(style);
@@ -131,7 +132,7 @@ pub fn offer(
         }
         match answer.expose().trim().to_ascii_lowercase().as_str() {
             "" => break,
-            "u" | "url" => prompt = format!("{address}{}", messages::ENROLL_PUSH_PROMPT_URL),
+            "u" | "url" => prompt = format!("{address}{}", texts.get("enroll_push.prompt_url")),
             // Skipping waits for nothing.
             _ => return PushSetup::Skipped,
         }
@@ -157,12 +158,11 @@ pub fn offer(
         Err(e) => return undo(TestResult::NotSent(e.to_string())),
     };
     let name = match device.name.as_str() {
-        "" => "your phone",
+        "" => texts.get("enroll_push.your_phone"),
         name => name,
     };
-    let prompt = messages::ENROLL_PUSH_TEST
-        .replace("{name}", name)
-        .replace("{number}", &test.number.to_string());
+    let number = test.number.to_string();
+    let prompt = texts.fill("enroll_push.test", &[("name", name), ("number", &number)]);
     if conv.ask_visible(&prompt).is_err() {
         test.withdraw(&service);
         return undo(TestResult::NoAnswer);

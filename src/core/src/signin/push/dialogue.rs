@@ -8,7 +8,7 @@ use crate::audit::{AuditSink, Line, Severity};
 use crate::clock::Clock;
 use crate::config::{Config, PushMode};
 use crate::conversation::Conversation;
-use crate::messages;
+use crate::messages::{self, Texts};
 use crate::push::protocol::{Challenge, new_number};
 use crate::push::service::{HostServiceError, Service, ServiceError, VerdictReport};
 use crate::push::verify::{Invalid, PushVerdict, verify};
@@ -59,6 +59,10 @@ pub struct PushSignIn<'a> {
     pub service: &'a str,
     pub rhost: &'a str,
     pub silent: bool,
+    /// The user's language.
+    pub texts: Texts,
+    /// Other methods can be typed (a number for text messages): the prompt says "?".
+    pub more: bool,
 }
 
 /// Whether push applies: configured and the user has a device that may approve.
@@ -177,7 +181,12 @@ impl PushSignIn<'_> {
     /// SSH: OpenSSH before 10.3 shows PAM messages only with the next prompt, so the prompt
     /// itself carries the number; Enter means "I approved", anything typed is a code.
     fn prompt_mode(&mut self, service: &Service, challenge: &Challenge, number: u8) -> Outcome {
-        let mut text = fill(messages::PUSH_PROMPT, number, 0);
+        let first = if self.more {
+            "sms.push_prompt_more"
+        } else {
+            "push.prompt"
+        };
+        let mut text = fill(self.texts, first, number, 0);
         loop {
             let answer = match self.conv.ask_hidden(&text) {
                 Ok(answer) => answer,
@@ -192,7 +201,7 @@ impl PushSignIn<'_> {
             }
             match self.poll(service, challenge, number, left.min(PROMPT_POLL)) {
                 Some(outcome) => return outcome,
-                None => text = fill(messages::PUSH_PROMPT_AGAIN, number, 0),
+                None => text = fill(self.texts, "push.prompt_again", number, 0),
             }
         }
     }
@@ -200,7 +209,7 @@ impl PushSignIn<'_> {
     /// Console: show the number and wait, with a countdown line every 15 seconds.
     fn wait_mode(&mut self, service: &Service, challenge: &Challenge, number: u8) -> Outcome {
         let left = challenge.expires.saturating_sub(self.clock.now());
-        self.conv.info(&fill(messages::PUSH_WAIT, number, left));
+        self.conv.info(&fill(self.texts, "push.wait", number, left));
         loop {
             let left = challenge.expires.saturating_sub(self.clock.now());
             if left == 0 {
@@ -212,7 +221,7 @@ impl PushSignIn<'_> {
             let left = challenge.expires.saturating_sub(self.clock.now());
             if left > 0 {
                 self.conv
-                    .info(&fill(messages::PUSH_STILL_WAITING, number, left));
+                    .info(&fill(self.texts, "push.still_waiting", number, left));
             }
         }
     }
@@ -360,26 +369,26 @@ impl PushSignIn<'_> {
             return;
         }
         let now = self.clock.now();
-        let left = messages::duration(until.saturating_sub(now));
+        let left = self.texts.duration(until.saturating_sub(now));
+        let t = self.texts;
         let text = match outcome {
-            Outcome::Denied => messages::PUSH_DENIED.replace("{time}", &left),
-            Outcome::TimedOut => messages::PUSH_TIMEOUT.replace("{time}", &left),
+            Outcome::Denied => t.fill("push.denied", &[("time", &left)]),
+            Outcome::TimedOut => t.fill("push.timeout", &[("time", &left)]),
             Outcome::Reported => {
                 let told = match alerted {
-                    Some(Sent::Delivered) => messages::PUSH_REPORTED_TOLD,
-                    _ => messages::PUSH_REPORTED_TELL,
+                    Some(Sent::Delivered) => t.get("push.reported_told"),
+                    _ => t.get("push.reported_tell"),
                 };
-                messages::PUSH_REPORTED
-                    .replace("{until}", &crate::when::human(until))
-                    .replace("{told}", told)
+                let until = crate::when::human(until);
+                t.fill("push.reported", &[("until", &until), ("told", told)])
             }
             Outcome::Invalid(Invalid::NumberMismatch) => {
-                messages::PUSH_NUMBER_MISMATCH.replace("{number}", &number.to_string())
+                t.fill("push.number_mismatch", &[("number", &number.to_string())])
             }
             Outcome::Invalid(Invalid::Expired | Invalid::OutsideWindow) => {
-                messages::PUSH_LATE.to_string()
+                self.texts.get("push.late").to_string()
             }
-            Outcome::Invalid(_) => messages::PUSH_INVALID.to_string(),
+            Outcome::Invalid(_) => self.texts.get("push.invalid").to_string(),
             _ => return,
         };
         if self.rhost.is_empty() {
@@ -388,7 +397,7 @@ impl PushSignIn<'_> {
             let text = messages::wrap_prompt(&text);
             let _ = self
                 .conv
-                .ask_visible(&format!("{text}\n{}", messages::PRESS_ENTER));
+                .ask_visible(&format!("{text}\n{}", self.texts.get("signin.press_enter")));
         }
     }
 }
@@ -400,10 +409,9 @@ fn unavailable(reason: &'static str, detail: impl ToString) -> Outcome {
     }
 }
 
-fn fill(template: &str, number: u8, seconds: u64) -> String {
-    template
-        .replace("{number}", &number.to_string())
-        .replace("{seconds}", &seconds.to_string())
+fn fill(texts: Texts, key: &'static str, number: u8, seconds: u64) -> String {
+    let (number, seconds) = (number.to_string(), seconds.to_string());
+    texts.fill(key, &[("number", &number), ("seconds", &seconds)])
 }
 
 /// The state a later sign-in sees: whether push would be skipped, why, and until when (for

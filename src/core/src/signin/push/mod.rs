@@ -32,6 +32,8 @@ impl Run<'_> {
             service: &self.req.service,
             rhost: &self.req.rhost,
             silent: self.req.silent,
+            texts: self.texts,
+            more: self.offer_now.sms,
         }
         .run();
         let refused = |reason| Decision::new(Verdict::Refused, Method::Push, reason);
@@ -48,7 +50,18 @@ impl Run<'_> {
                 refused(why.as_str())
             }
             Outcome::NoAnswer => refused("conversation_failed"),
-            Outcome::Code(answer) => self.check(store, user, record, config, &answer),
+            Outcome::Code(answer) => {
+                let who = super::method::Who {
+                    store,
+                    user,
+                    record,
+                    config,
+                };
+                match self.typed_word(who, &answer) {
+                    Some(decision) => decision,
+                    None => self.answered(store, user, record, config, &answer),
+                }
+            }
             Outcome::Skipped { reason, until } => {
                 self.push_fallback(reason, until, None, store, user, record, config)
             }
@@ -58,7 +71,7 @@ impl Run<'_> {
                 }
                 FailMode::Deny => {
                     if !self.req.silent {
-                        self.conv.error(messages::PUSH_UNAVAILABLE);
+                        self.conv.error(self.texts.get("push.unavailable"));
                     }
                     Decision {
                         detail: Some(detail),
@@ -95,14 +108,16 @@ impl Run<'_> {
         }
         self.sink.write(Severity::Warning, &line.finish());
         if !self.req.silent {
-            let left = messages::duration(until.saturating_sub(self.clock.now()));
+            let left = self.texts.duration(until.saturating_sub(self.clock.now()));
             let text = match reason {
-                "push_backoff" => messages::PUSH_SKIPPED_BACKOFF.replace("{time}", &left),
+                "push_backoff" => self.texts.fill("push.skipped_backoff", &[("time", &left)]),
                 "push_suspended" => {
-                    messages::PUSH_SKIPPED_SUSPENDED.replace("{until}", &crate::when::human(until))
+                    let until = crate::when::human(until);
+                    self.texts
+                        .fill("push.skipped_suspended", &[("until", &until)])
                 }
-                "push_pending" => messages::PUSH_SKIPPED_PENDING.to_string(),
-                _ => messages::PUSH_USE_CODE.to_string(),
+                "push_pending" => self.texts.get("push.skipped_pending").to_string(),
+                _ => self.texts.get("push.use_code").to_string(),
             };
             // Shown with the code prompt that follows (OpenSSH holds messages until then).
             self.conv.info(&messages::wrap(&text));

@@ -1,0 +1,337 @@
+//! The message catalogues: one `src/core/locales/<language>.toml` per language, embedded at
+//! build time (build.rs), looked up by key with English as the fallback for every key.
+//!
+//! A text's placeholders are written `{name}` and filled in by [`Texts::fill`].
+#![forbid(unsafe_code)]
+
+include!(concat!(env!("OUT_DIR"), "/catalogues.rs"));
+
+/// The language every key exists in, and the one used when nothing else is chosen.
+pub const FALLBACK: &str = "en";
+
+/// The texts of one language, falling back to English per key.
+#[derive(Debug, Clone, Copy)]
+pub struct Texts {
+    language: &'static str,
+    entries: &'static [(&'static str, &'static str)],
+    fallback: &'static [(&'static str, &'static str)],
+}
+
+impl Default for Texts {
+    fn default() -> Self {
+        Texts::english()
+    }
+}
+
+impl Texts {
+    /// English.
+    pub fn english() -> Texts {
+        Texts::for_language(FALLBACK)
+    }
+
+    /// The texts for a language code ("nl", "nl-NL", "nl_NL.UTF-8", "NL"); English for a
+    /// language without a catalogue.
+    pub fn for_language(code: &str) -> Texts {
+        let fallback = entries_of(FALLBACK).unwrap_or(&[]);
+        let wanted = primary_subtag(code);
+        match CATALOGUES.iter().find(|(l, _)| *l == wanted) {
+            Some((language, entries)) => Texts {
+                language,
+                entries,
+                fallback,
+            },
+            None => Texts {
+                language: FALLBACK,
+                entries: fallback,
+                fallback,
+            },
+        }
+    }
+
+    /// The language these texts are in ("en", "nl").
+    pub fn language(&self) -> &'static str {
+        self.language
+    }
+
+    /// The text for `key`, in English if this language lacks it; the key itself if no
+    /// catalogue has it (a typo shows as the key rather than as nothing).
+    pub fn get(&self, key: &'static str) -> &'static str {
+        lookup(self.entries, key)
+            .or_else(|| lookup(self.fallback, key))
+            .unwrap_or(key)
+    }
+
+    /// The text for `key` with its `{name}` placeholders filled in; a placeholder without a
+    /// value stays as written.
+    pub fn fill(&self, key: &'static str, values: &[(&str, &str)]) -> String {
+        fill_in(self.get(key), values)
+    }
+
+    /// Every text whose key starts with `prefix` ("phone."), the prefix taken off, English
+    /// for those this language lacks: what the phone page gets as JSON.
+    pub fn section(&self, prefix: &str) -> Vec<(&'static str, &'static str)> {
+        self.fallback
+            .iter()
+            .filter_map(|(key, _)| Some((*key, key.strip_prefix(prefix)?)))
+            .map(|(key, short)| (short, self.get(key)))
+            .collect()
+    }
+
+    /// A duration as people say it: "40 seconds", "1 minute", "15 minutes", "3 hours",
+    /// "2 days" ("40 seconden", "1 minuut", "15 minuten", "3 uur", "2 dagen").
+    pub fn duration(&self, seconds: u64) -> String {
+        let (n, one, many) = match seconds {
+            0..60 => (seconds.max(1), "duration.second", "duration.seconds"),
+            60..7200 => (seconds.div_ceil(60), "duration.minute", "duration.minutes"),
+            7200..172_800 => (seconds.div_ceil(3600), "duration.hour", "duration.hours"),
+            _ => (seconds.div_ceil(86_400), "duration.day", "duration.days"),
+        };
+        let key = if n == 1 { one } else { many };
+        self.fill(key, &[("n", &n.to_string())])
+    }
+}
+
+/// The languages there are catalogues for, sorted ("en", "nl").
+pub fn languages() -> impl Iterator<Item = &'static str> {
+    CATALOGUES.iter().map(|(language, _)| *language)
+}
+
+/// Whether `code` names a language there is a catalogue for.
+pub fn is_known(code: &str) -> bool {
+    entries_of(&primary_subtag(code)).is_some()
+}
+
+/// "nl_NL.UTF-8", "nl-NL", "NL" → "nl".
+fn primary_subtag(code: &str) -> String {
+    code.trim()
+        .split(['-', '_', '.', '@'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+fn entries_of(language: &str) -> Option<&'static [(&'static str, &'static str)]> {
+    CATALOGUES
+        .iter()
+        .find(|(l, _)| *l == language)
+        .map(|(_, entries)| *entries)
+}
+
+fn lookup(entries: &'static [(&'static str, &'static str)], key: &str) -> Option<&'static str> {
+    entries
+        .binary_search_by(|(k, _)| (*k).cmp(key))
+        .ok()
+        .map(|i| entries[i].1)
+}
+
+/// Replaces each `{name}` with its value, in one pass (a value containing braces is not
+/// filled in again).
+fn fill_in(text: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let value = after.find('}').and_then(|end| {
+            let name = &after[..end];
+            let v = values.iter().find(|(n, _)| *n == name)?;
+            Some((v.1, end))
+        });
+        match value {
+            Some((v, end)) => {
+                out.push_str(v);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The placeholder names in a text, sorted and without repeats.
+pub fn placeholders(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        match after.find('}') {
+            Some(end)
+                if end > 0
+                    && after[..end]
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'_') =>
+            {
+                names.push(&after[..end]);
+                rest = &after[end + 1..];
+            }
+            _ => rest = after,
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalogue(language: &str) -> &'static [(&'static str, &'static str)] {
+        entries_of(language).unwrap()
+    }
+
+    #[test]
+    fn every_key_is_in_every_catalogue() {
+        let english = catalogue(FALLBACK);
+        for (language, entries) in CATALOGUES {
+            let missing: Vec<_> = english
+                .iter()
+                .filter(|(k, _)| lookup(entries, k).is_none())
+                .map(|(k, _)| *k)
+                .collect();
+            assert!(missing.is_empty(), "{language}.toml lacks {missing:?}");
+            let extra: Vec<_> = entries
+                .iter()
+                .filter(|(k, _)| lookup(english, k).is_none())
+                .map(|(k, _)| *k)
+                .collect();
+            assert!(
+                extra.is_empty(),
+                "{language}.toml has keys en.toml lacks: {extra:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_translation_has_the_placeholders_of_the_english_text() {
+        let english = catalogue(FALLBACK);
+        for (language, entries) in CATALOGUES {
+            for (key, text) in *entries {
+                let Some(original) = lookup(english, key) else {
+                    continue;
+                };
+                assert_eq!(
+                    placeholders(text),
+                    placeholders(original),
+                    "{language}.toml: {key} has other placeholders than in en.toml"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn there_are_english_and_dutch_catalogues() {
+        let all: Vec<_> = languages().collect();
+        assert!(all.contains(&"en") && all.contains(&"nl"), "{all:?}");
+        assert!(is_known("nl_NL.UTF-8") && is_known("EN") && !is_known("fr"));
+    }
+
+    #[test]
+    fn catalogues_are_sorted_for_lookup() {
+        for (language, entries) in CATALOGUES {
+            assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "{language}");
+        }
+    }
+
+    #[test]
+    fn a_language_without_a_catalogue_reads_english() {
+        let t = Texts::for_language("fr");
+        assert_eq!(t.language(), "en");
+        assert_eq!(t.get("duration.minute"), "{n} minute");
+        assert_eq!(Texts::for_language("nl-NL").language(), "nl");
+    }
+
+    /// Every `"section.key"` string in the workspace's code that shows texts (src/), where
+    /// `section` is one of the catalogues' sections, is a key of en.toml (or, ending in ".", a prefix of one): a
+    /// typo would otherwise show the key itself to the user.
+    #[test]
+    fn every_key_the_code_names_is_in_the_english_catalogue() {
+        let english = catalogue(FALLBACK);
+        let sections: Vec<&str> = english
+            .iter()
+            .filter_map(|(k, _)| k.split_once('.'))
+            .map(|(s, _)| s)
+            .collect();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = vec![src];
+        let (mut named, mut missing) = (0, Vec::new());
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Only code that shows texts: configuration keys (push.url) share section names.
+            if !text.contains("Texts") && !text.contains("language::texts") {
+                continue;
+            }
+            for literal in text.split('"').skip(1).step_by(2) {
+                let Some((section, rest)) = literal.split_once('.') else {
+                    continue;
+                };
+                let keyish = rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+                if !sections.contains(&section) || !keyish {
+                    continue;
+                }
+                named += 1;
+                let known = match rest.is_empty() {
+                    true => english.iter().any(|(k, _)| k.starts_with(literal)),
+                    false => lookup(english, literal).is_some(),
+                };
+                if !known {
+                    missing.push(format!("{}: {literal}", path.display()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in en.toml: {missing:#?}");
+        assert!(named > 100, "the scan found only {named} keys");
+    }
+
+    #[test]
+    fn a_section_is_its_keys_without_the_prefix_in_the_language() {
+        let nl = Texts::for_language("nl").section("duration.");
+        assert!(nl.contains(&("minutes", "{n} minuten")), "{nl:?}");
+        assert_eq!(nl.len(), 8);
+    }
+
+    #[test]
+    fn a_key_missing_everywhere_reads_as_itself() {
+        assert_eq!(Texts::english().get("no.such.key"), "no.such.key");
+    }
+
+    #[test]
+    fn fill_replaces_named_placeholders_once_and_keeps_unknown_ones() {
+        let text = "{a} and {b}, {a} again, {c} stays, {";
+        let filled = fill_in(text, &[("a", "{b}"), ("b", "2")]);
+        assert_eq!(filled, "{b} and 2, {b} again, {c} stays, {");
+        assert_eq!(placeholders(text), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them_in_english_and_dutch() {
+        let (en, nl) = (Texts::english(), Texts::for_language("nl"));
+        let cases = [
+            (0, "1 second", "1 seconde"),
+            (40, "40 seconds", "40 seconden"),
+            (60, "1 minute", "1 minuut"),
+            (61, "2 minutes", "2 minuten"),
+            (900, "15 minutes", "15 minuten"),
+            (7200, "2 hours", "2 uur"),
+            (86_400, "24 hours", "24 uur"),
+            (3 * 86_400, "3 days", "3 dagen"),
+        ];
+        for (seconds, english, dutch) in cases {
+            assert_eq!(en.duration(seconds), english);
+            assert_eq!(nl.duration(seconds), dutch);
+        }
+    }
+}
