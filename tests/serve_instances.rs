@@ -110,6 +110,36 @@ async fn a_decision_posted_to_one_instance_wakes_the_host_waiting_on_the_other()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pairing_completed_on_one_instance_reaches_the_host_waiting_on_the_other() {
+    let Some(p) = Pair::start(
+        "serve_instances::a_pairing_completed_on_one_instance_reaches_the_host_waiting_on_the_other",
+        "",
+    ) else {
+        return;
+    };
+    let secret = [9u8; 32];
+    let id = p.host_two.open_pairing("erin", &secret).await;
+    let waiting = p.host_two.get(&format!("/v1/pairings/{id}?wait=10")).send();
+    let waiting =
+        tokio::spawn(async move { waiting.await.unwrap().json::<Value>().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut device = Device::new();
+    let (status, _) = device
+        .complete_pairing(&p.one.base, &id, &secret, None)
+        .await;
+    assert_eq!(status, 201);
+    let done = tokio::time::timeout(Duration::from_secs(3), waiting)
+        .await
+        .expect("within the 1 s re-check")
+        .unwrap();
+    assert_eq!(done["status"], "complete");
+    assert_eq!(
+        done["proof"],
+        pairing_proof(&secret, &id, &device.public_b64u())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_made_while_the_listener_was_disconnected_still_arrives() {
     let Some(p) = Pair::start(
         "serve_instances::a_decision_made_while_the_listener_was_disconnected_still_arrives",
