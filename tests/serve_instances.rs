@@ -296,3 +296,66 @@ async fn a_hosts_pending_quota_holds_across_instances() {
     // Another host is not affected.
     other.open(&Host::challenge("u3", &["d"], 60)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_database_holds_no_secret_a_sealed_record_carried() {
+    let Some(p) = Pair::start(
+        "serve_instances::the_shared_database_holds_no_secret_a_sealed_record_carried",
+        "",
+    ) else {
+        return;
+    };
+    let key = twofold_core::fleet::key::FleetKey::generate().unwrap();
+    let secrets = [
+        "KRUGKIDROVUWG2ZAMJZG653OEBTG66BA",
+        "lamp-frog-2211-river",
+        "otter-mist-0042-plum",
+    ];
+    for (version, host) in [&p.host_one, &p.host_two, &p.host_one]
+        .into_iter()
+        .enumerate()
+    {
+        let (i, version) = (version, version as u64);
+        let plaintext = format!(
+            "totp_secret = \"{}\"\nrecovery = [\"{}\", \"{}\"]\nround = {i}\n",
+            secrets[0], secrets[1], secrets[2]
+        );
+        let record =
+            twofold_core::fleet::envelope::seal(&key, "ines", version + 1, plaintext.as_bytes())
+                .unwrap();
+        let body = json!({"expected_version": version, "record": record});
+        let r = host
+            .http
+            .put(format!("{}/v1/fleet/users/ines", host.base))
+            .bearer_auth(&host.token)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = p
+        .host_two
+        .post(
+            "/v1/fleet/users/ines/claims",
+            &json!({"kind":"recovery","code_id":"rc-1"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let Backend::Postgres(db) = &p.db else {
+        unreachable!()
+    };
+    let dump = db.dump();
+    assert!(
+        dump.contains("ines") && dump.contains("rc-1"),
+        "the dump holds the user's rows"
+    );
+    for secret in secrets {
+        assert!(
+            !dump.contains(secret),
+            "pg_dump holds {secret:?} in plain text"
+        );
+    }
+}
