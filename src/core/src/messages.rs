@@ -226,3 +226,7 @@ mod tests {
         assert_eq!(wrap("a\nb"), "a\nb");
     }
 }
+
+/// Fleet mode, `offline = "deny"`: no service of the fleet answered.
+pub const FLEET_OFFLINE: &str = "The sign-in service cannot be reached, and this host may not \
+sign you in without it. Try again later, or contact your administrator.";

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 mod errors;
 mod sections;
 mod serve;
+pub use crate::fleet::config::{DEFAULT_KEY_FILE, FleetConfig, Offline};
 pub use crate::push::config::{DEFAULT_TOKEN_FILE, FailMode, PushConfig, PushMode, check_url};
 pub use sections::{
     AlertsConfig, EnrollmentConfig, PolicyConfig, RateLimitConfig, RecoveryConfig, RememberConfig,
@@ -51,6 +52,8 @@ pub struct Config {
     pub push: PushConfig,
     /// Telling the administrator about reports (`[alerts]`).
     pub alerts: AlertsConfig,
+    /// Fleet mode (`[fleet]`): records kept by the service, sealed with the fleet key.
+    pub fleet: FleetConfig,
     /// `[serve]`, the approval service's section, kept unparsed: the module ignores it (a typo
     /// there must not stop sign-ins); `twofold serve` and `check-config` read it with
     /// [`Config::serve_config`].
@@ -72,6 +75,7 @@ impl Default for Config {
             remember: RememberConfig::default(),
             push: PushConfig::default(),
             alerts: AlertsConfig::default(),
+            fleet: FleetConfig::default(),
             serve: toml::Table::new(),
         }
     }
@@ -173,7 +177,13 @@ impl Config {
             );
         }
         match config {
-            Some(config) if errors.is_empty() => Ok(config),
+            Some(mut config) if errors.is_empty() => {
+                // In a fleet, push goes to the fleet's service unless [push] names another.
+                if config.push.url.is_none() {
+                    config.push.url = config.fleet.urls.first().cloned();
+                }
+                Ok(config)
+            }
             _ => Err(errors),
         }
     }
@@ -259,6 +269,7 @@ impl Config {
             ));
         }
         self.push.problems(&mut p);
+        self.fleet.problems(&mut p);
         if let Some(program) = self.alerts.command.first()
             && !Path::new(program).is_absolute()
         {

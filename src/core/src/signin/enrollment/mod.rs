@@ -54,6 +54,7 @@ pub fn run(
     config: &Config,
     clock: &dyn Clock,
     console: bool,
+    fleet: Option<&super::fleet::FleetSignIn>,
 ) -> Outcome {
     let pending = match enrollment::prepare(config, EnrollOptions::default(), clock) {
         Ok(pending) => pending,
@@ -96,12 +97,16 @@ pub fn run(
     let Some(step) = confirmed else {
         return Outcome::WrongCodes;
     };
-    match enrollment::save_new(store, user, &pending, step) {
+    let saved = match fleet {
+        Some(fleet) => fleet.publish_new(store, user, &enrollment::committed(&pending, Some(step))),
+        None => enrollment::save_new(store, user, &pending, step).map_err(|e| e.to_string()),
+    };
+    match saved {
         Ok(true) => {}
         Ok(false) => return Outcome::AlreadyEnrolled,
-        Err(e) => return Outcome::Failed(e.to_string()),
+        Err(e) => return Outcome::Failed(e),
     }
-    let push = push::offer(conv, store, user, config, clock, console);
+    let push = push::offer(conv, store, user, config, clock, console, fleet);
     let codes: String = pending
         .recovery_codes
         .iter()
