@@ -1,6 +1,7 @@
 //! `twofold enroll --push USER` (pair a phone, then a test push) and `twofold devices USER`.
 #![forbid(unsafe_code)]
 
+use super::fleet::Fleet;
 use super::{CliResult, open_store};
 use std::process::ExitCode;
 use twofold_core::clock::Clock;
@@ -20,6 +21,10 @@ pub fn host_service(config: &Config) -> Result<Service, String> {
 
 pub fn enroll(config: &Config, user: &UserName, style: QrStyle, clock: &dyn Clock) -> CliResult {
     let store = open_store(config)?;
+    let fleet = Fleet::open(config)?;
+    if let Some(fleet) = &fleet {
+        fleet.pull(&store, user)?;
+    }
     if store
         .load_record(user)
         .map_err(|e| e.to_string())?
@@ -40,7 +45,16 @@ pub fn enroll(config: &Config, user: &UserName, style: QrStyle, clock: &dyn Cloc
     let (name, id) = (device.name.clone(), device.id.clone());
     save_device(&store, user, device).map_err(|e| format!("{e}; nothing was saved"))?;
     println!("✓ Paired \"{name}\" (device {id}).");
-    test_push(config, &store, user, &service, &id, clock)
+    test_push(config, &store, user, &service, &id, clock)?;
+    if let Some(fleet) = &fleet {
+        // In a fleet the device joins the sealed record, so that every host trusts it.
+        if let Err(e) = fleet.publish_cached(&store, user) {
+            let _ = unpair(&store, user, &service, &id);
+            return Err(format!("{e}; the pairing was undone"));
+        }
+        println!("✓ Every host of the fleet accepts this phone now.");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The pairing QR code and URL, as `enroll --push` and the demo show them.
@@ -118,6 +132,10 @@ pub fn devices(
     clock: &dyn Clock,
 ) -> CliResult {
     let store = open_store(config)?;
+    let fleet = Fleet::open(config)?;
+    if let Some(fleet) = &fleet {
+        fleet.pull(&store, user)?;
+    }
     if let Some(id) = remove {
         let lock = store.lock(user).map_err(|e| e.to_string())?;
         let mut record = store
@@ -134,6 +152,9 @@ pub fn devices(
             .save_record(user, &lock, &record)
             .map_err(|e| e.to_string())?;
         drop(lock);
+        if let Some(fleet) = &fleet {
+            fleet.publish_cached(&store, user)?;
+        }
         println!("✓ Removed device {id}: it can no longer approve sign-ins of {user}.");
         // The record decides; telling the service only stops its notifications.
         if let Err(e) =

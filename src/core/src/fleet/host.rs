@@ -186,8 +186,8 @@ pub fn pull_locked(
             sealed.version
         )));
     }
-    let unchanged = cached.as_ref().is_some_and(|c| c.id == record.id)
-        && seen.version == sealed.version;
+    let unchanged =
+        cached.as_ref().is_some_and(|c| c.id == record.id) && seen.version == sealed.version;
     if !unchanged {
         store.prepare_user_files(user, lock)?;
         store.save_record(user, lock, &record)?;
@@ -213,9 +213,9 @@ pub fn publish(
     record: &UserRecord,
     expected: u64,
 ) -> Result<u64, SyncError> {
-    let key = keys.first().ok_or_else(|| {
-        SyncError::Refused("no fleet key to seal with".into())
-    })?;
+    let key = keys
+        .first()
+        .ok_or_else(|| SyncError::Refused("no fleet key to seal with".into()))?;
     let text = zeroize::Zeroizing::new(record.to_toml().map_err(|reason| StoreError::Write {
         path: format!("users/{}.toml", user.encoded()),
         reason,

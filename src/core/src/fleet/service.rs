@@ -336,7 +336,12 @@ impl FleetService {
             results: Vec<Result>,
         }
         let results: Results = self
-            .expect("POST", "/v1/fleet/reports", Some(to_json(&Body { uses })?), &[200])?
+            .expect(
+                "POST",
+                "/v1/fleet/reports",
+                Some(to_json(&Body { uses })?),
+                &[200],
+            )?
             .ok_or_else(|| self.empty())?;
         Ok(results.results.into_iter().map(|r| r.accepted).collect())
     }
@@ -395,13 +400,19 @@ mod tests {
             }),
             serde_json::json!({"kind": "failure", "lock_after": 5, "lock_seconds": 60, "now": 9})
         );
-        assert_eq!(json(&Claim::Success), serde_json::json!({"kind": "success"}));
+        assert_eq!(
+            json(&Claim::Success),
+            serde_json::json!({"kind": "success"})
+        );
     }
 
     #[test]
     fn no_url_answering_is_offline_and_names_each_url() {
         // Port 9 on loopback: nothing listens (connection refused at once).
-        let urls = vec!["http://127.0.0.1:9".to_string(), "http://[::1]:9".to_string()];
+        let urls = vec![
+            "http://127.0.0.1:9".to_string(),
+            "http://[::1]:9".to_string(),
+        ];
         let fleet = FleetService::new(
             &urls,
             SecretString::new("dG9rZW4".into()),
@@ -412,7 +423,10 @@ mod tests {
         let user = UserName::parse(b"alice").unwrap();
         match fleet.user(&user, 0) {
             Err(FleetError::Offline(why)) => {
-                assert!(why.contains("127.0.0.1:9") && why.contains("[::1]:9"), "{why}");
+                assert!(
+                    why.contains("127.0.0.1:9") && why.contains("[::1]:9"),
+                    "{why}"
+                );
             }
             other => panic!("expected offline, got {other:?}"),
         }
@@ -422,7 +436,12 @@ mod tests {
     #[test]
     fn a_plain_http_url_off_loopback_is_refused() {
         let urls = vec!["http://push.example.org".to_string()];
-        let e = FleetService::new(&urls, SecretString::new("x".into()), Duration::from_secs(1), None);
+        let e = FleetService::new(
+            &urls,
+            SecretString::new("x".into()),
+            Duration::from_secs(1),
+            None,
+        );
         assert!(matches!(e, Err(SetupError::Url(_))));
     }
 }

@@ -44,7 +44,11 @@ impl FleetSignIn {
     ) -> Result<bool, String> {
         let service = self.service.as_ref().ok_or(OFFLINE_CHANGE)?;
         let lock = store.lock(user).map_err(|e| e.to_string())?;
-        if store.load_record(user).map_err(|e| e.to_string())?.is_some() {
+        if store
+            .load_record(user)
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
             return Ok(false);
         }
         match host::publish(service, &self.keys, store, user, &lock, record, 0) {

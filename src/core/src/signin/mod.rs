@@ -454,7 +454,8 @@ impl Run<'_> {
             },
             _ => Vec::new(),
         };
-        let mut result = answer::verify(answer.expose(), record, &recovery, &mut state, config, now);
+        let mut result =
+            answer::verify(answer.expose(), record, &recovery, &mut state, config, now);
         if let Some(fleet) = &fleet {
             result = fleet::settle(fleet, store, user, result, &mut state, config, now);
         }

@@ -105,12 +105,14 @@ impl QueueLock<'_> {
     pub fn uses(&self) -> Result<Vec<Use>, StoreError> {
         let dir = self.store.state_dir()?;
         match dir.read(QUEUE)? {
-            Some(bytes) => parse::<Queue>(&bytes)
-                .map(|q| q.uses)
-                .map_err(|reason| StoreError::Malformed {
-                    path: dir.path().join(QUEUE).display().to_string(),
-                    reason,
-                }),
+            Some(bytes) => {
+                parse::<Queue>(&bytes)
+                    .map(|q| q.uses)
+                    .map_err(|reason| StoreError::Malformed {
+                        path: dir.path().join(QUEUE).display().to_string(),
+                        reason,
+                    })
+            }
             None => Ok(Vec::new()),
         }
     }
@@ -220,6 +222,13 @@ mod tests {
         let _user_lock = store.lock(&user).unwrap();
         // Would deadlock (same flock twice in one process is fine, but distinct files prove it).
         let _queue = store.lock_queue().unwrap();
-        assert!(store.state_dir().unwrap().read(".fleet-queue.lock").unwrap().is_some());
+        assert!(
+            store
+                .state_dir()
+                .unwrap()
+                .read(".fleet-queue.lock")
+                .unwrap()
+                .is_some()
+        );
     }
 }
