@@ -192,6 +192,10 @@ pub const ENROLL_PUSH_REFUSED: &str =
 pub const ENROLL_PUSH_UNAVAILABLE: &str =
     "Push approval is not available right now: use codes from your app.\n";
 
+/// Fleet mode, `offline = "deny"`: no service of the fleet answered.
+pub const FLEET_OFFLINE: &str = "The sign-in service cannot be reached, and this host may not \
+sign you in without it. Try again later, or contact your administrator.";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,7 +230,3 @@ mod tests {
         assert_eq!(wrap("a\nb"), "a\nb");
     }
 }
-
-/// Fleet mode, `offline = "deny"`: no service of the fleet answered.
-pub const FLEET_OFFLINE: &str = "The sign-in service cannot be reached, and this host may not \
-sign you in without it. Try again later, or contact your administrator.";

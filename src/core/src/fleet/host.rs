@@ -180,7 +180,7 @@ pub fn pull_locked(
     let plaintext = envelope::open(keys, sealed, user.as_str(), floor)?;
     let record = UserRecord::parse(&plaintext)
         .map_err(|e| SyncError::Refused(format!("the sealed record does not parse: {e}")))?;
-    if seen.retired.iter().any(|id| *id == record.id) {
+    if seen.retired.contains(&record.id) {
         return Err(SyncError::Refused(format!(
             "version {} is of an enrollment deleted earlier (served again)",
             sealed.version

@@ -8,3 +8,6 @@ pub mod envelope;
 pub mod host;
 pub mod key;
 pub mod service;
+
+#[cfg(test)]
+mod host_tests;

@@ -10,8 +10,10 @@ use crate::fleet::service::Use;
 use crate::username::UserName;
 use serde::{Deserialize, Serialize};
 
-/// Uses kept while offline, at most (the contract's limit for one report).
-pub const MAX_QUEUED: usize = 1000;
+/// Uses kept while offline, at most (within the contract's 1000 per report and the state
+/// files' size limit). A user's app codes take one entry, the latest step: the service keeps
+/// only the highest step anyway.
+pub const MAX_QUEUED: usize = 500;
 /// Enrollment ids remembered as retired per user, at most (the newest are kept).
 const MAX_RETIRED: usize = 64;
 const QUEUE: &str = "fleet-queue";
@@ -121,7 +123,14 @@ impl QueueLock<'_> {
     /// refused whole otherwise).
     pub fn push(&self, entry: Use) -> Result<(), StoreError> {
         let mut uses = self.uses()?;
-        uses.push(entry);
+        let same = |u: &Use| u.kind == "totp" && u.user == entry.user;
+        match uses.iter_mut().find(|u| entry.kind == "totp" && same(u)) {
+            Some(queued) => {
+                queued.step = queued.step.max(entry.step);
+                queued.at = queued.at.max(entry.at);
+            }
+            None => uses.push(entry),
+        }
         let excess = uses.len().saturating_sub(MAX_QUEUED);
         uses.drain(..excess);
         self.write(uses)
@@ -192,27 +201,49 @@ mod tests {
         let (_dir, store) = store();
         let queue = store.lock_queue().unwrap();
         assert!(queue.uses().unwrap().is_empty());
-        queue.push(a_use(1)).unwrap();
+        let bob = Use {
+            user: "bob".into(),
+            ..a_use(1)
+        };
         queue.push(a_use(2)).unwrap();
+        queue.push(bob.clone()).unwrap();
         drop(queue);
         let queue = store.lock_queue().unwrap();
-        assert_eq!(queue.uses().unwrap(), [a_use(1), a_use(2)]);
+        assert_eq!(queue.uses().unwrap(), [a_use(2), bob]);
         queue.write(Vec::new()).unwrap();
         assert!(queue.uses().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_users_app_codes_take_one_entry_with_the_latest_step() {
+        let (_dir, store) = store();
+        let queue = store.lock_queue().unwrap();
+        queue.push(a_use(7)).unwrap();
+        queue.push(a_use(5)).unwrap();
+        let recovery = Use {
+            kind: "recovery".into(),
+            step: None,
+            code_id: Some("c1".into()),
+            ..a_use(0)
+        };
+        queue.push(recovery.clone()).unwrap();
+        assert_eq!(queue.uses().unwrap(), [a_use(7), recovery]);
     }
 
     #[test]
     fn the_queue_is_bounded_and_drops_the_oldest() {
         let (_dir, store) = store();
         let queue = store.lock_queue().unwrap();
-        queue
-            .write((0..MAX_QUEUED as u64).map(a_use).collect())
-            .unwrap();
-        queue.push(a_use(5000)).unwrap();
+        let of = |i: usize| Use {
+            user: format!("user{i:05}"),
+            ..a_use(i as u64)
+        };
+        queue.write((0..MAX_QUEUED).map(of).collect()).unwrap();
+        queue.push(of(5000)).unwrap();
         let uses = queue.uses().unwrap();
         assert_eq!(uses.len(), MAX_QUEUED);
-        assert_eq!(uses[0], a_use(1));
-        assert_eq!(uses.last(), Some(&a_use(5000)));
+        assert_eq!(uses[0], of(1));
+        assert_eq!(uses.last(), Some(&of(5000)));
     }
 
     #[test]
