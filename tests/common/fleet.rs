@@ -1,0 +1,213 @@
+//! Fleet test support: one real `twofold serve` in fleet mode (SQLite) with three registered
+//! hosts, and three hosts (own configuration, host token and state directory) sharing one
+//! fleet key. The service can be stopped and started again on the same port.
+
+use super::Host;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use twofold_core::factor::totp::{Algorithm, TotpParams};
+use twofold_core::fleet::envelope::SealedRecord;
+use twofold_core::fleet::key::FleetKey;
+use twofold_core::fleet::service::FleetService;
+use twofold_core::push::local::{add_host, spawn, write_private};
+use twofold_core::secret::SecretString;
+
+const TWOFOLD: &str = env!("CARGO_BIN_EXE_twofold");
+
+/// The service: its directory, configuration and (while running) process.
+pub struct ServiceProcess {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub url: String,
+    child: Option<Child>,
+}
+
+impl ServiceProcess {
+    fn write_config(dir: &Path, listen: &str) -> PathBuf {
+        let config = dir.join("twofold.toml");
+        let text = format!(
+            "state_dir = {:?}\n\n[serve]\nlisten = {listen:?}\ndatabase = {:?}\nvapid_key_file = {:?}\nfleet = true\nclient_requests_per_minute = 0\n",
+            dir.join("state").display().to_string(),
+            dir.join("serve.db").display().to_string(),
+            dir.join("vapid.key").display().to_string(),
+        );
+        write_private(&config, &text).expect("service config");
+        config
+    }
+
+    /// Stops the service (all hosts are offline then).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same address.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let listen = self.url.trim_start_matches("http://").to_string();
+        self.config = Self::write_config(self.dir.path(), &listen);
+        let (child, url) = spawn(
+            Path::new(TWOFOLD),
+            &self.config,
+            &self.dir.path().join("serve.log"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(url, self.url);
+        self.child = Some(child);
+    }
+
+    /// What the service logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One host of the fleet.
+pub struct FleetHost {
+    pub name: &'static str,
+    pub host: Host,
+    pub token: String,
+}
+
+impl FleetHost {
+    /// This host's view of the service (its own token).
+    pub fn client(&self, url: &str) -> FleetService {
+        FleetService::new(
+            &[url.to_string()],
+            SecretString::new(self.token.clone()),
+            Duration::from_secs(2),
+            None,
+        )
+        .expect("fleet client")
+    }
+
+    /// `twofold --config <host> ARGS`.
+    pub fn twofold(&self, args: &[&str]) -> std::process::Output {
+        Command::new(TWOFOLD)
+            .arg("--config")
+            .arg(&self.host.config_path)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run twofold")
+    }
+
+    /// Enrolls `user` with `twofold enroll --no-verify --json` (fleet-wide): the key.
+    pub fn enroll(&self, user: &str) -> TotpParams {
+        let out = self.twofold(&["enroll", user, "--force", "--no-verify", "--json"]);
+        assert!(
+            out.status.success(),
+            "enroll on {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("enroll JSON");
+        TotpParams {
+            secret: SecretString::new(json["secret"].as_str().unwrap().to_string()),
+            algorithm: Algorithm::SHA1,
+            digits: 6,
+            period: 30,
+            skew: None,
+        }
+    }
+}
+
+/// A fleet: one service, three hosts A, B, C.
+pub struct Fleet {
+    pub service: ServiceProcess,
+    pub hosts: Vec<FleetHost>,
+    pub key: FleetKey,
+}
+
+impl Fleet {
+    /// The service started and three hosts; `extra` is TOML merged into each host's config.
+    pub fn new(extra: &str) -> Fleet {
+        let dir = tempfile::Builder::new()
+            .prefix("twofold-fleet-")
+            .tempdir()
+            .expect("tempdir");
+        let config = ServiceProcess::write_config(dir.path(), "127.0.0.1:0");
+        let names = ["host-a", "host-b", "host-c"];
+        let tokens: Vec<String> = names
+            .iter()
+            .map(|n| {
+                add_host(Path::new(TWOFOLD), &config, n)
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .expose()
+                    .to_string()
+            })
+            .collect();
+        let (child, url) = spawn(Path::new(TWOFOLD), &config, &dir.path().join("serve.log"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let service = ServiceProcess {
+            dir,
+            config,
+            url,
+            child: Some(child),
+        };
+        let key = FleetKey::generate().unwrap();
+        let hosts = names
+            .iter()
+            .zip(tokens)
+            .map(|(name, token)| {
+                let host = Host::new();
+                let token_path = host.root.join("host-token");
+                super::push::write_token(&token_path, &token);
+                let key_path = host.root.join("fleet-key");
+                write_private(&key_path, &key.to_text()).unwrap();
+                host.configure(&format!(
+                    "[push]\nhost_token_file = {:?}\nconnect_timeout_ms = 500\nhost_name = {name:?}\n[fleet]\nurls = [{:?}]\nkey_file = {:?}\n",
+                    token_path.display().to_string(),
+                    service.url,
+                    key_path.display().to_string(),
+                ));
+                if !extra.is_empty() {
+                    let mut text: toml::Table =
+                        toml::from_str(&std::fs::read_to_string(&host.config_path).unwrap())
+                            .unwrap();
+                    super::merge(&mut text, toml::from_str(extra).unwrap());
+                    host.write_config_text(&toml::to_string(&text).unwrap());
+                }
+                FleetHost {
+                    name,
+                    host,
+                    token,
+                }
+            })
+            .collect();
+        Fleet {
+            service,
+            hosts,
+            key,
+        }
+    }
+
+    pub fn a(&self) -> &FleetHost {
+        &self.hosts[0]
+    }
+    pub fn b(&self) -> &FleetHost {
+        &self.hosts[1]
+    }
+    pub fn c(&self) -> &FleetHost {
+        &self.hosts[2]
+    }
+
+    /// The sealed record the service serves for `user` now, and its version.
+    pub fn served(&self, user: &str) -> (u64, Option<SealedRecord>) {
+        let view = self
+            .a()
+            .client(&self.service.url)
+            .user(&super::user_name(user), 0)
+            .expect("GET record");
+        (view.version, view.record)
+    }
+}
