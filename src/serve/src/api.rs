@@ -4,6 +4,7 @@
 
 mod challenges;
 mod devices;
+mod fleet;
 mod pairings;
 
 use super::auth;
@@ -14,7 +15,7 @@ use super::limits::{ClientLimiter, MAX_WAIT_SECONDS};
 use super::log;
 use super::notify::Notifier;
 use super::page;
-use super::store::{self, Store};
+use super::store::{DeviceRow, Store};
 use axum::Router;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -45,9 +46,17 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// Long-polls held per host (`max_pending_per_host` each).
     pub waiters: super::quota::HostWaiters,
+    /// Fleet mode (`[serve] fleet`): the fleet endpoints answer, devices serve every host.
+    pub fleet: bool,
 }
 
 impl AppState {
+    /// Whose challenges a device answers: those of the host that paired it, or in fleet mode
+    /// (`None`) every host's.
+    pub fn paired_by<'a>(&self, device: &'a DeviceRow) -> Option<&'a str> {
+        (!self.fleet).then_some(device.host.as_str())
+    }
+
     /// A long-poll slot for `host`, or 503 (logged) when the host holds its quota.
     pub fn waiter_slot(&self, host: &str) -> Result<super::quota::WaiterSlot, ApiError> {
         self.waiters.acquire(host).ok_or_else(|| {
@@ -89,7 +98,15 @@ pub fn router(state: Shared) -> Router {
             "/v1/devices/{device_id}/subscription",
             put(devices::subscribe),
         )
-        .route("/v1/push-key", get(devices::push_key));
+        .route("/v1/push-key", get(devices::push_key))
+        .route("/v1/fleet/users", get(fleet::list))
+        .route(
+            "/v1/fleet/users/{user}",
+            get(fleet::fetch).put(fleet::store).delete(fleet::remove),
+        )
+        .route("/v1/fleet/users/{user}/claims", post(fleet::claim))
+        .route("/v1/fleet/users/{user}/lock", delete(fleet::unlock))
+        .route("/v1/fleet/reports", post(fleet::report));
     for file in page::FILES {
         app = app.route(file.path, get(page::serve));
     }
@@ -131,7 +148,7 @@ impl FromRequestParts<Shared> for HostAuth {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let hosts = state.store.call(store::hosts).await?;
+        let hosts = state.store.hosts().await?;
         match auth::host_for(presented.as_deref(), &hosts) {
             Some(name) => Ok(HostAuth(name)),
             None => {
@@ -218,6 +235,26 @@ impl FromRequestParts<Shared> for RateLimited {
 /// A JSON body of at most 16 KiB, whatever its Content-Type; errors as JSON. Its length is
 /// checked before it is read, and it must arrive within the client deadline (body.rs).
 pub struct JsonBody<T>(pub T);
+
+/// A JSON body of at most 96 KiB (a sealed record, a host's report of offline uses); otherwise
+/// as [`JsonBody`].
+pub struct LargeJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for LargeJsonBody<T>
+where
+    Shared: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let shared = Shared::from_ref(state);
+        let (parts, request_body) = req.into_parts();
+        let max = body::MAX_LARGE_BODY_BYTES;
+        body::check_announced_length_within(&parts.headers, max)?;
+        let bytes = body::read_bounded_within(request_body, shared.body_timeout, max).await?;
+        parse_json(&bytes).map(LargeJsonBody)
+    }
+}
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T>
 where

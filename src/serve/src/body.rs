@@ -13,8 +13,16 @@ use std::pin::Pin;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Largest body of the fleet endpoints that carry a sealed record or a report.
+pub const MAX_LARGE_BODY_BYTES: usize = 96 * 1024;
+
 /// Refuses a body whose announced length is over the limit, before it is read.
 pub fn check_announced_length(headers: &HeaderMap) -> Result<(), ApiError> {
+    check_announced_length_within(headers, MAX_BODY_BYTES)
+}
+
+/// [`check_announced_length`] with another limit.
+pub fn check_announced_length_within(headers: &HeaderMap, max: usize) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_LENGTH) else {
         return Ok(());
     };
@@ -23,7 +31,7 @@ pub fn check_announced_length(headers: &HeaderMap) -> Result<(), ApiError> {
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .ok_or_else(|| ApiError::bad_request("Content-Length: not a number"))?;
-    if length > MAX_BODY_BYTES as u64 {
+    if length > max as u64 {
         return Err(ApiError::too_large());
     }
     Ok(())
@@ -32,6 +40,15 @@ pub fn check_announced_length(headers: &HeaderMap) -> Result<(), ApiError> {
 /// The whole body, copied into one buffer, if it is at most [`MAX_BODY_BYTES`] and arrives
 /// within `deadline` of now.
 pub async fn read_bounded(body: Body, deadline: Duration) -> Result<Vec<u8>, ApiError> {
+    read_bounded_within(body, deadline, MAX_BODY_BYTES).await
+}
+
+/// [`read_bounded`] with another limit.
+pub async fn read_bounded_within(
+    body: Body,
+    deadline: Duration,
+    max: usize,
+) -> Result<Vec<u8>, ApiError> {
     let until = Instant::now() + deadline;
     let mut body = body;
     let mut out = Vec::new();
@@ -47,7 +64,7 @@ pub async fn read_bounded(body: Body, deadline: Duration) -> Result<Vec<u8>, Api
         };
         let frame = frame.map_err(|_| ApiError::bad_request("could not read the request body"))?;
         if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > MAX_BODY_BYTES {
+            if out.len() + data.len() > max {
                 return Err(ApiError::too_large());
             }
             // Copy: keeping `data` would keep the connection's whole read buffer alive.

@@ -332,17 +332,18 @@ impl Challenges {
         }
     }
 
-    /// For a device the challenge named (of `owner`'s `user`): `Some(None)` while the host has
-    /// not posted a verdict, `None` when the challenge is unknown to this device or gone.
+    /// For a device the challenge named (of `owner`'s `user`; in fleet mode, `owner` = `None`,
+    /// of any host's): `Some(None)` while the host has not posted a verdict, `None` when the
+    /// challenge is unknown to this device or gone.
     pub fn verdict_for(
         &self,
         id: &str,
-        owner: &str,
+        owner: Option<&str>,
         user: &str,
         device_id: &str,
     ) -> Option<Option<Verdict>> {
         let entry = self.settled_entry(id).filter(|e| {
-            e.challenge.owner == owner
+            owner.is_none_or(|o| e.challenge.owner == o)
                 && e.challenge.user == user
                 && e.challenge.device_ids.iter().any(|d| d == device_id)
         })?;
@@ -367,15 +368,33 @@ impl Challenges {
         true
     }
 
-    /// The challenge waiting for `device_id` (of `owner`'s `user`), if any.
-    pub fn pending_for(&self, owner: &str, user: &str, device_id: &str) -> Option<Challenge> {
+    /// The challenges waiting for `device_id`: of `owner`'s `user` (at most one), or in fleet
+    /// mode (`owner` = `None`) of `user` on any host (at most one per host).
+    pub fn pending_for(&self, owner: Option<&str>, user: &str, device_id: &str) -> Vec<Challenge> {
         let inner = self.lock();
-        let id = inner.pending.get(&(owner.to_string(), user.to_string()))?;
-        let entry = inner.by_id.get(id)?;
-        let open = entry.deadline > Instant::now()
-            && *entry.status.borrow() == Status::Pending
-            && entry.challenge.device_ids.iter().any(|d| d == device_id);
-        open.then(|| entry.challenge.clone())
+        let ids: Vec<&String> = match owner {
+            Some(o) => inner
+                .pending
+                .get(&(o.to_string(), user.to_string()))
+                .into_iter()
+                .collect(),
+            None => inner
+                .pending
+                .iter()
+                .filter(|((_, u), _)| u == user)
+                .map(|(_, id)| id)
+                .collect(),
+        };
+        let now = Instant::now();
+        ids.into_iter()
+            .filter_map(|id| inner.by_id.get(id))
+            .filter(|entry| {
+                entry.deadline > now
+                    && *entry.status.borrow() == Status::Pending
+                    && entry.challenge.device_ids.iter().any(|d| d == device_id)
+            })
+            .map(|entry| entry.challenge.clone())
+            .collect()
     }
 
     /// Drops expired challenges (their waiters have returned already: they wait until the
@@ -527,7 +546,7 @@ mod tests {
             Err(VerdictError::NotDecided)
         );
         c.decide("a", decision("d1")).unwrap();
-        assert_eq!(c.verdict_for("a", "web1", "alice", "d1"), Some(None));
+        assert_eq!(c.verdict_for("a", Some("web1"), "alice", "d1"), Some(None));
         assert_eq!(
             c.set_verdict("a", "web2", verdict("approved")),
             Err(VerdictError::NotFound)
@@ -542,12 +561,12 @@ mod tests {
             Err(VerdictError::Conflict)
         );
         assert_eq!(
-            c.verdict_for("a", "web1", "alice", "d1"),
+            c.verdict_for("a", Some("web1"), "alice", "d1"),
             Some(Some(verdict("number_mismatch")))
         );
-        assert_eq!(c.verdict_for("a", "web1", "alice", "d9"), None);
-        assert_eq!(c.verdict_for("a", "web1", "bob", "d1"), None);
-        assert_eq!(c.verdict_for("a", "web2", "alice", "d1"), None);
+        assert_eq!(c.verdict_for("a", Some("web1"), "alice", "d9"), None);
+        assert_eq!(c.verdict_for("a", Some("web1"), "bob", "d1"), None);
+        assert_eq!(c.verdict_for("a", Some("web2"), "alice", "d1"), None);
         assert_eq!(
             c.set_verdict("zz", "web1", verdict("approved")),
             Err(VerdictError::NotFound)
@@ -577,22 +596,26 @@ mod tests {
         c.insert(challenge("b", "bob", 60)).unwrap();
         c.set_verdict("a", "web1", verdict("approved")).unwrap();
         assert_eq!(
-            c.verdict_for("a", "web1", "alice", "d1"),
+            c.verdict_for("a", Some("web1"), "alice", "d1"),
             Some(Some(verdict("approved")))
         );
         // An undecided expired one is simply gone.
         assert!(c.withdraw("b", "web1"));
         c.insert(challenge("x", "carol", 0)).unwrap();
         c.sweep();
-        assert_eq!(c.verdict_for("x", "web1", "carol", "d1"), None);
+        assert_eq!(c.verdict_for("x", Some("web1"), "carol", "d1"), None);
     }
 
     #[test]
     fn pending_is_listed_only_for_named_devices() {
         let c = Challenges::new(10, 10);
         c.insert(challenge("a", "alice", 60)).unwrap();
-        assert!(c.pending_for("web1", "alice", "d1").is_some());
-        assert!(c.pending_for("web1", "alice", "d9").is_none());
-        assert!(c.pending_for("web2", "alice", "d1").is_none());
+        assert_eq!(c.pending_for(Some("web1"), "alice", "d1").len(), 1);
+        assert!(c.pending_for(Some("web1"), "alice", "d9").is_empty());
+        assert!(c.pending_for(Some("web2"), "alice", "d1").is_empty());
+        // Fleet mode: any host's challenge for the user, still only for named devices.
+        assert_eq!(c.pending_for(None, "alice", "d1").len(), 1);
+        assert!(c.pending_for(None, "alice", "d9").is_empty());
+        assert!(c.pending_for(None, "bob", "d1").is_empty());
     }
 }

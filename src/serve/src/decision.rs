@@ -43,16 +43,25 @@ pub fn decision_message(c: &Challenge, d: &Decision) -> String {
 }
 
 /// Checks `decision` on `challenge` against `device` (the service's row for its id, if any):
-/// the device must be one the challenge's host paired through this service, not removed, and
-/// its key must verify the signature. (Which of its devices may answer is the host's choice:
-/// it names them in `device_ids`.)
+/// the device must be one the challenge's host paired through this service (in fleet mode: one
+/// of the challenge's user, paired through any host), not removed, and its key must verify the
+/// signature. (Which of its devices may answer is the host's choice: it names them in
+/// `device_ids`.)
 pub fn check(
     challenge: &Challenge,
     decision: &Decision,
     device: Option<&DeviceRow>,
+    fleet: bool,
 ) -> Result<(), Refusal> {
     let device = device
-        .filter(|d| !d.removed && d.host == challenge.owner)
+        .filter(|d| {
+            !d.removed
+                && if fleet {
+                    d.user == challenge.user
+                } else {
+                    d.host == challenge.owner
+                }
+        })
         .ok_or(Refusal::UnknownDevice)?;
     let signature = b64u::decode(&decision.signature)
         .ok()
@@ -114,26 +123,39 @@ mod tests {
     fn only_the_devices_own_signature_over_this_challenge_is_accepted() {
         let (key, device, challenge) = setup();
         let good = signed(&key, &challenge, "deny");
-        assert_eq!(check(&challenge, &good, Some(&device)), Ok(()));
+        assert_eq!(check(&challenge, &good, Some(&device), false), Ok(()));
         let mut altered = good.clone();
         altered.decision = "approve".into();
         assert_eq!(
-            check(&challenge, &altered, Some(&device)),
+            check(&challenge, &altered, Some(&device), false),
             Err(Refusal::BadSignature)
         );
         let stranger = SigningKey::from_slice(&[6u8; 32]).unwrap();
         let forged = signed(&stranger, &challenge, "deny");
         assert_eq!(
-            check(&challenge, &forged, Some(&device)),
+            check(&challenge, &forged, Some(&device), false),
             Err(Refusal::BadSignature)
         );
-        assert_eq!(check(&challenge, &good, None), Err(Refusal::UnknownDevice));
+        assert_eq!(
+            check(&challenge, &good, None, false),
+            Err(Refusal::UnknownDevice)
+        );
         let other_host = DeviceRow {
             host: "web2".into(),
             ..device.clone()
         };
         assert_eq!(
-            check(&challenge, &good, Some(&other_host)),
+            check(&challenge, &good, Some(&other_host), false),
+            Err(Refusal::UnknownDevice)
+        );
+        // In a fleet the device belongs to the user, whichever host paired it.
+        assert_eq!(check(&challenge, &good, Some(&other_host), true), Ok(()));
+        let other_user = DeviceRow {
+            user: "bob".into(),
+            ..device.clone()
+        };
+        assert_eq!(
+            check(&challenge, &good, Some(&other_user), true),
             Err(Refusal::UnknownDevice)
         );
         let removed = DeviceRow {
@@ -141,7 +163,11 @@ mod tests {
             ..device
         };
         assert_eq!(
-            check(&challenge, &good, Some(&removed)),
+            check(&challenge, &good, Some(&removed), false),
+            Err(Refusal::UnknownDevice)
+        );
+        assert_eq!(
+            check(&challenge, &good, Some(&removed), true),
             Err(Refusal::UnknownDevice)
         );
     }

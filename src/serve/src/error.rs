@@ -107,6 +107,25 @@ impl ApiError {
         )
     }
 
+    /// 404 `fleet_disabled`: a fleet endpoint, but `[serve] fleet` is off.
+    pub fn fleet_disabled() -> ApiError {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "fleet_disabled",
+            "this service does not run in fleet mode ([serve] fleet = true)",
+        )
+    }
+
+    /// 400 `bad_user`: not a user name twofold accepts.
+    pub fn bad_user() -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, "bad_user", "not a valid user name")
+    }
+
+    /// 400 `bad_version`: a record whose user or version does not fit the request.
+    pub fn bad_version(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, "bad_version", message)
+    }
+
     /// 500: the database or a task failed; the details go to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         super::log(&format!(

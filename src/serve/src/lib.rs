@@ -36,7 +36,7 @@ use store::Store;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
-use twofold_core::config::ServeConfig;
+use twofold_core::config::{Database, ServeConfig};
 
 /// Why the service could not start (or stopped).
 #[derive(Debug, thiserror::Error)]
@@ -153,13 +153,40 @@ fn add_host(config: &ServeConfig, name: &str) -> Result<String, ServeError> {
         )));
     }
     let (token, digest) = auth::new_host_token()?;
-    Store::open(&config.database)?.with(|db| store::add_host(db, name, &digest, unix_now()))?;
+    admin_runtime()?.block_on(async {
+        open_store(config)
+            .await?
+            .add_host(name, &digest, unix_now())
+            .await
+    })?;
     Ok(token)
 }
 
 /// Removes a host (its token stops working, its devices are marked removed). False if unknown.
 fn remove_host(config: &ServeConfig, name: &str) -> Result<bool, ServeError> {
-    Ok(Store::open(&config.database)?.with(|db| store::remove_host(db, name, unix_now()))?)
+    Ok(admin_runtime()?.block_on(async {
+        open_store(config)
+            .await?
+            .remove_host(name, unix_now())
+            .await
+    })?)
+}
+
+/// A small runtime for one administrative command (`--add-host`, `--remove-host`).
+fn admin_runtime() -> Result<tokio::runtime::Runtime, ServeError> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Opens (and migrates) the configured database.
+async fn open_store(config: &ServeConfig) -> Result<Store, store::StoreError> {
+    match config.database() {
+        Database::Sqlite(path) => Store::open_sqlite(&path),
+        Database::Postgres(_) => Err(store::StoreError::Task(
+            "PostgreSQL is not supported by this build yet".into(),
+        )),
+    }
 }
 
 /// Runs the service until SIGTERM or SIGINT.
@@ -199,13 +226,13 @@ fn run(config: &ServeConfig) -> Result<(), ServeError> {
         )));
     }
     raise_open_files_limit();
-    let store = Store::open(&config.database)?;
     let vapid = webpush::VapidKey::load_or_create(&config.vapid_key_file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("twofold-serve")
         .build()?;
     runtime.block_on(async {
+        let store = open_store(config).await?;
         let push_targets = Arc::new(push_target::PushTargets::new(
             config.allow_loopback_push,
             &config.push_allowed_networks,
@@ -230,6 +257,7 @@ fn run(config: &ServeConfig) -> Result<(), ServeError> {
             push_targets,
             body_timeout: timeout,
             waiters: quota::HostWaiters::new(config.max_pending_per_host),
+            fleet: config.fleet,
         });
         let listener = TcpListener::bind(addr)
             .await
@@ -241,7 +269,10 @@ fn run(config: &ServeConfig) -> Result<(), ServeError> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         // Tests and scripts read the port from this line (listen = "127.0.0.1:0").
         println!("twofold serve: listening on {scheme}://{local}");
-        log(&format!("event=started listen={scheme}://{local}"));
+        log(&format!(
+            "event=started listen={scheme}://{local} fleet={}",
+            config.fleet
+        ));
         tokio::spawn(housekeeping(Arc::clone(&state)));
         accept_loop(listener, api::router(state), tls, admit).await
     })
@@ -354,10 +385,7 @@ async fn housekeeping(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         state.challenges.sweep();
-        let purged = state
-            .store
-            .call(|db| store::purge_pairings(db, unix_now()))
-            .await;
+        let purged = state.store.purge_pairings(unix_now()).await;
         if let Err(e) = purged {
             log(&format!(
                 "event=housekeeping_failed reason={:?}",

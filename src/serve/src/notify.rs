@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use super::push_target::{PushResolver, PushTargets};
-use super::store::{self, DeviceRow, Store};
+use super::store::{DeviceRow, Store};
 use super::webpush::{self, VapidKey};
 use super::wire::PushSubscription;
 use super::{b64u, log, unix_now};
@@ -152,11 +152,7 @@ impl Notifier {
             Ok(r) if r.status() == 404 || r.status() == 410 => {
                 // The browser dropped the subscription: stop sending to it.
                 log(&format!("event=push_subscription_gone device={device_id}"));
-                let id = device_id.to_string();
-                let cleared = self
-                    .store
-                    .call(move |db| store::set_subscription(db, &id, None))
-                    .await;
+                let cleared = self.store.set_subscription(device_id, None).await;
                 if let Err(e) = cleared {
                     log(&format!(
                         "event=push_failed device={device_id} reason={:?}",

@@ -17,7 +17,8 @@ pub use sections::{
     TotpConfig, Unenrolled, WriteErrorPolicy,
 };
 pub use serve::{
-    PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host, parse_network,
+    Database, PROTOCOL_MAX_CHALLENGE_SECONDS, ServeConfig, authority_host, is_loopback_host,
+    parse_network,
 };
 
 /// Where the configuration is read from unless `config=` / `--config` say otherwise.

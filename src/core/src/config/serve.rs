@@ -14,8 +14,14 @@ pub const PROTOCOL_MAX_CHALLENGE_SECONDS: u64 = 300;
 pub struct ServeConfig {
     /// Address and port, e.g. `"127.0.0.1:8080"` or `"[::]:443"`; port 0 picks a free one.
     pub listen: String,
-    /// SQLite database: hosts, pairings, devices.
+    /// Where the service keeps hosts, pairings, devices and fleet records: a SQLite file
+    /// (`"/var/lib/twofold-serve/serve.db"` or `"sqlite:/path"`; one instance) or PostgreSQL
+    /// (`"postgres://user@host/db"`, `"postgresql://…"`, or `"host=/run/postgresql dbname=…"`;
+    /// several instances may share it).
     pub database: PathBuf,
+    /// Fleet mode: this service keeps every host's sealed user records and claims, and a
+    /// device paired through any host serves every host (docs/fleet.md).
+    pub fleet: bool,
     /// PEM certificate chain; with `tls_key` the service speaks HTTPS itself.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, SEC1 or PKCS#1).
@@ -58,6 +64,7 @@ impl Default for ServeConfig {
         ServeConfig {
             listen: "127.0.0.1:8080".into(),
             database: PathBuf::from("/var/lib/twofold-serve/serve.db"),
+            fleet: false,
             tls_cert: None,
             tls_key: None,
             behind_proxy: false,
@@ -76,7 +83,32 @@ impl Default for ServeConfig {
     }
 }
 
+/// The service's database, as `[serve] database` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file (an absolute path).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string (URL or key=value form), passed to the client as is.
+    Postgres(String),
+}
+
 impl ServeConfig {
+    /// Which database `database` names: `postgres://`, `postgresql://` or a `host=` key=value
+    /// string is PostgreSQL; `sqlite:PATH` or a plain path is SQLite.
+    pub fn database(&self) -> Database {
+        let text = self.database.to_string_lossy();
+        if text.starts_with("postgres://")
+            || text.starts_with("postgresql://")
+            || text.starts_with("host=")
+        {
+            Database::Postgres(text.into_owned())
+        } else if let Some(path) = text.strip_prefix("sqlite:") {
+            Database::Sqlite(PathBuf::from(path))
+        } else {
+            Database::Sqlite(self.database.clone())
+        }
+    }
+
     /// The listen address (validated at load).
     pub fn listen_addr(&self) -> Option<SocketAddr> {
         self.listen.parse().ok()
@@ -148,8 +180,12 @@ impl ServeConfig {
         if !(1..=60).contains(&self.client_timeout_seconds) {
             p.push(("serve.client_timeout_seconds", "must be 1..=60".into()));
         }
+        let sqlite_path = match self.database() {
+            Database::Sqlite(path) => Some(path),
+            Database::Postgres(_) => None,
+        };
         for (key, path) in [
-            ("serve.database", Some(&self.database)),
+            ("serve.database", sqlite_path.as_ref()),
             ("serve.vapid_key_file", Some(&self.vapid_key_file)),
             ("serve.tls_cert", self.tls_cert.as_ref()),
             ("serve.tls_key", self.tls_key.as_ref()),
@@ -279,12 +315,37 @@ mod tests {
     }
 
     #[test]
+    fn database_names_sqlite_or_postgres() {
+        let db = |t: &str| {
+            let c: ServeConfig = toml::from_str(&format!("database = {t:?}\n")).expect("parses");
+            c.database()
+        };
+        assert_eq!(db("/v/s.db"), Database::Sqlite("/v/s.db".into()));
+        assert_eq!(db("sqlite:/v/s.db"), Database::Sqlite("/v/s.db".into()));
+        assert_eq!(
+            db("postgres://a@b/c"),
+            Database::Postgres("postgres://a@b/c".into())
+        );
+        assert_eq!(
+            db("postgresql://a@b/c"),
+            Database::Postgres("postgresql://a@b/c".into())
+        );
+        assert_eq!(
+            db("host=/tmp/pg dbname=t"),
+            Database::Postgres("host=/tmp/pg dbname=t".into())
+        );
+    }
+
+    #[test]
     fn urls_and_paths_are_checked() {
         assert!(!problems("public_url = \"http://push.example.org\"\n").is_empty());
         assert!(problems("public_url = \"http://127.0.0.1:8080/\"\n").is_empty());
         assert!(!problems("public_url = \"https://x/?a\"\n").is_empty());
         assert!(!problems("ntfy_url = \"https://ntfy.sh/t\"\n").is_empty()); // no public_url
         assert!(!problems("database = \"rel.db\"\n").is_empty());
+        assert!(!problems("database = \"sqlite:rel.db\"\n").is_empty());
+        assert!(problems("database = \"sqlite:/v/serve.db\"\n").is_empty());
+        assert!(problems("database = \"postgres://twofold@db/twofold\"\n").is_empty());
         assert!(!problems("tls_cert = \"/c.pem\"\n").is_empty());
         assert!(!problems("challenge_max_seconds = 301\n").is_empty());
     }

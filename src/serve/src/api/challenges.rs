@@ -7,7 +7,6 @@ use crate::challenges::{
     Challenge, DecideError, Decision, InsertError, Status, Verdict, VerdictError,
 };
 use crate::error::ApiError;
-use crate::store;
 use crate::wire::{NewChallenge, NewDecision, NewVerdict};
 use crate::{log, unix_now};
 use axum::Json;
@@ -26,11 +25,9 @@ pub async fn create(
     JsonBody(body): JsonBody<NewChallenge>,
 ) -> Result<Response, ApiError> {
     body.check(unix_now(), state.challenge_max_seconds)?;
-    let (o, u) = (owner.clone(), body.user.clone());
-    let registered = state
-        .store
-        .call(move |db| store::devices_of(db, &o, &u))
-        .await?;
+    // In fleet mode the user's devices serve every host, whichever paired them.
+    let paired_by = (!state.fleet).then_some(owner.as_str());
+    let registered = state.store.devices_for(paired_by, &body.user).await?;
     let devices: Vec<_> = registered
         .into_iter()
         .filter(|d| body.device_ids.contains(&d.device_id))
@@ -157,9 +154,9 @@ pub async fn decide(
     if !entry.challenge.device_ids.contains(&decision.device_id) {
         return Err(ApiError::forbidden("this device was not asked"));
     }
-    let did = decision.device_id.clone();
-    let row = state.store.call(move |db| store::device(db, &did)).await?;
-    if let Err(why) = crate::decision::check(&entry.challenge, &decision, row.as_ref()) {
+    let row = state.store.device(&decision.device_id).await?;
+    if let Err(why) = crate::decision::check(&entry.challenge, &decision, row.as_ref(), state.fleet)
+    {
         log(&format!(
             "event=refused reason=decision_not_verified device={device:?} client={} detail={:?}",
             client.0,

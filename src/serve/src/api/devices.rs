@@ -5,7 +5,7 @@
 use super::{Client, HostAuth, RateLimited, RawBody, Shared, header_str, json_status, parse_json};
 use crate::auth::{self, DeviceHeaders};
 use crate::error::ApiError;
-use crate::store::{self, DeviceRow};
+use crate::store::DeviceRow;
 use crate::wire::SubscriptionUpdate;
 use crate::{log, unix_now};
 use axum::Json;
@@ -40,10 +40,9 @@ async fn device_auth(
         ApiError::unauthorized()
     };
     let checked = presented.precheck(device_id, unix_now()).map_err(refused)?;
-    let id = device_id.to_string();
     let device = state
         .store
-        .call(move |db| store::device(db, &id))
+        .device(device_id)
         .await?
         .filter(|d| !d.removed)
         .ok_or_else(|| refused(auth::DeviceAuthError::UnknownDevice))?;
@@ -57,10 +56,9 @@ async fn device_auth(
     );
     auth::verify(&device.public_key, message.as_bytes(), &checked.signature).map_err(refused)?;
     // Only a signature that verifies may move the counter; a replay finds it moved already.
-    let (id, counter) = (device_id.to_string(), checked.counter);
     let fresh = state
         .store
-        .call(move |db| store::claim_counter(db, &id, counter))
+        .claim_counter(device_id, checked.counter)
         .await?;
     if !fresh {
         return Err(refused(auth::DeviceAuthError::Replayed));
@@ -79,11 +77,10 @@ pub async fn pending(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let device = device_auth(&state, client, &method, &uri, &headers, &device_id, b"").await?;
-    let waiting: Vec<_> = state
-        .challenges
-        .pending_for(&device.host, &device.user, &device.device_id)
-        .into_iter()
-        .collect();
+    let waiting =
+        state
+            .challenges
+            .pending_for(state.paired_by(&device), &device.user, &device.device_id);
     Ok(json_status(StatusCode::OK, json!(waiting)))
 }
 
@@ -99,10 +96,12 @@ pub async fn verdict(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let device = device_auth(&state, client, &method, &uri, &headers, &device_id, b"").await?;
-    match state
-        .challenges
-        .verdict_for(&id, &device.host, &device.user, &device.device_id)
-    {
+    match state.challenges.verdict_for(
+        &id,
+        state.paired_by(&device),
+        &device.user,
+        &device.device_id,
+    ) {
         Some(Some(v)) => Ok(json_status(StatusCode::OK, json!(v))),
         Some(None) => Ok(StatusCode::NO_CONTENT.into_response()),
         None => Err(ApiError::not_found("challenge")),
@@ -129,24 +128,24 @@ pub async fn subscribe(
         }
         None => None,
     };
-    let id = device.device_id.clone();
     state
         .store
-        .call(move |db| store::set_subscription(db, &id, json.as_deref()))
+        .set_subscription(&device.device_id, json)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /v1/devices/{device_id}` (the device's host) → `204`; `404` if it is not this host's.
+/// `DELETE /v1/devices/{device_id}` (the device's host; in fleet mode any fleet host) → `204`;
+/// `404` if it is not this host's.
 pub async fn remove(
     State(state): State<Shared>,
     HostAuth(host): HostAuth,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (h, id) = (host.clone(), device_id.clone());
+    let paired_by = (!state.fleet).then_some(host.as_str());
     let removed = state
         .store
-        .call(move |db| store::remove_device(db, &h, &id, unix_now()))
+        .remove_device(paired_by, &device_id, unix_now())
         .await?;
     if removed {
         log(&format!(

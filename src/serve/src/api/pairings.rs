@@ -8,7 +8,7 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::limits::{MAX_OPEN_PAIRINGS_PER_HOST, PAIRING_SECONDS};
-use crate::store::{self, CompletedPairing, Completion};
+use crate::store::{CompletedPairing, Completion};
 use crate::wire::{NewPairing, PairingCompletion, check_id};
 use crate::{b64u, log, random_id, unix_now};
 use axum::extract::{Path, RawQuery, State};
@@ -28,16 +28,16 @@ pub async fn create(
     let id = random_id().map_err(ApiError::internal)?;
     let now = unix_now();
     let expires = now + PAIRING_SECONDS;
-    let (pid, phost, user) = (id.clone(), host.clone(), body.user.clone());
     let created = state
         .store
-        .call(move |db| {
-            if store::open_pairings(db, &phost, now)? >= MAX_OPEN_PAIRINGS_PER_HOST {
-                return Ok(false);
-            }
-            store::create_pairing(db, &pid, &phost, &user, (now, expires), &completion_key)?;
-            Ok(true)
-        })
+        .create_pairing(
+            &id,
+            &host,
+            &body.user,
+            (now, expires),
+            &completion_key,
+            MAX_OPEN_PAIRINGS_PER_HOST,
+        )
         .await?;
     if !created {
         return Err(ApiError::too_many("too many open pairings for this host"));
@@ -66,11 +66,7 @@ pub async fn wait(
     // Subscribe before looking, so a completion between the look and the wait is not missed.
     let mut changed = state.pairings_changed.subscribe();
     loop {
-        let pid = id.clone();
-        let row = state
-            .store
-            .call(move |db| store::pairing(db, &pid, unix_now()))
-            .await?;
+        let row = state.store.pairing(&id, unix_now()).await?;
         let Some(row) = row.filter(|r| r.host == host) else {
             return Err(ApiError::not_found("pairing"));
         };
@@ -114,10 +110,9 @@ pub async fn complete(
     RawBody(raw): RawBody,
 ) -> Result<Response, ApiError> {
     check_id("pairing id", &id, 1, 64).map_err(|_| ApiError::not_found("pairing"))?;
-    let pid = id.clone();
     let (host, key) = state
         .store
-        .call(move |db| store::pairing_completion_key(db, &pid, unix_now()))
+        .pairing_completion_key(&id, unix_now())
         .await?
         .ok_or_else(|| ApiError::not_found("pairing"))?;
     let mac = header_str(&headers, "x-twofold-pairing-mac");
@@ -145,12 +140,9 @@ pub async fn complete(
         device_name: body.device_name,
     };
     let device_id = done.device_id.clone();
-    let pid = id.clone();
     let outcome = state
         .store
-        .call(move |db| {
-            store::complete_pairing(db, &pid, &done, subscription.as_deref(), unix_now())
-        })
+        .complete_pairing(&id, done, subscription, unix_now())
         .await?;
     match outcome {
         Completion::Done => {

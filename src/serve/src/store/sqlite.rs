@@ -1,125 +1,24 @@
-//! The service's SQLite database: hosts (name, SHA-256 of the token), pairings and devices.
-//! Pending challenges are not here: they live in memory (challenges.rs).
+//! The SQLite backend (the single-instance default): hosts (name, SHA-256 of the token),
+//! pairings, devices and the fleet tables. Pending challenges are not here: with SQLite they
+//! live in memory (challenges.rs). Each function is one short call on the one connection.
 #![forbid(unsafe_code)]
 
+use super::migrations::{Migration, SQLITE as MIGRATIONS};
+use super::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// What can go wrong with the database.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database {path}: {source}")]
-    Open {
-        path: String,
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
-    #[error("a host named {0:?} exists already (remove it first with --remove-host)")]
-    HostExists(String),
-    #[error("database access failed: {0}")]
-    Task(String),
-}
-
-/// A registered host, as host authentication needs it.
-#[derive(Debug, Clone)]
-pub struct HostRow {
-    pub name: String,
-    pub token_sha256: Vec<u8>,
-}
-
-/// A pairing as the host sees it.
-#[derive(Debug, Clone)]
-pub struct PairingRow {
-    pub host: String,
-    pub user: String,
-    pub expires: u64,
-    /// Set once the phone completed the pairing.
-    pub completed: Option<CompletedPairing>,
-}
-
-/// What the phone sent when it completed a pairing.
-#[derive(Debug, Clone)]
-pub struct CompletedPairing {
-    pub device_id: String,
-    pub public_key: Vec<u8>,
-    pub proof: String,
-    pub device_name: String,
-}
-
-/// A device (phone page key) registered through a pairing.
-#[derive(Debug, Clone)]
-pub struct DeviceRow {
-    pub device_id: String,
-    pub host: String,
-    pub user: String,
-    pub public_key: Vec<u8>,
-    pub removed: bool,
-    /// The Web Push subscription as JSON, if the phone gave one.
-    pub push_subscription: Option<String>,
-}
-
-/// Outcome of completing a pairing.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Completion {
-    Done,
-    Unknown,
-    AlreadyCompleted,
-    /// The user has as many active devices through this host as one user may.
-    TooManyDevices,
-    /// The host has as many active devices as one host may.
-    HostDevicesFull,
-}
-
-/// Active devices one host may register for one user (a challenge names at most 16).
-pub const MAX_DEVICES_PER_USER: i64 = 16;
-
-/// Active devices one host may have in all (a host names its users itself, so the per-user
-/// limit alone would not bound it).
-pub const MAX_DEVICES_PER_HOST: i64 = 100_000;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS hosts (
-    name TEXT PRIMARY KEY,
-    token_sha256 BLOB NOT NULL UNIQUE,
-    added INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pairings (
-    id TEXT PRIMARY KEY,
-    host TEXT NOT NULL,
-    user TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    expires INTEGER NOT NULL,
-    device_id TEXT,
-    proof TEXT,
-    completion_key BLOB
-);
-CREATE INDEX IF NOT EXISTS pairings_host ON pairings(host);
-CREATE TABLE IF NOT EXISTS devices (
-    device_id TEXT PRIMARY KEY,
-    host TEXT NOT NULL,
-    user TEXT NOT NULL,
-    public_key BLOB NOT NULL,
-    name TEXT NOT NULL,
-    added INTEGER NOT NULL,
-    removed INTEGER,
-    push_subscription TEXT,
-    request_counter INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS devices_host_user ON devices(host, user);
-PRAGMA user_version = 2;
-";
-
-/// Columns added after version 1, for databases made before them: (table, column, type).
+/// Columns added after the first release, for databases made before them: (table, column,
+/// type). Part of migration 1, which adopts such databases.
 const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
     ("devices", "request_counter", "INTEGER NOT NULL DEFAULT 0"),
     ("pairings", "completion_key", "BLOB"),
 ];
 
-/// Adds the columns a version-1 database lacks (idempotent).
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
+/// Adds the columns a first-release database lacks (idempotent).
+fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
     for (table, column, kind) in ADDED_COLUMNS {
         let present: bool = conn.query_row(
             "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
@@ -133,15 +32,56 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Applies the migrations this database lacks, each in its own write transaction (taken
+/// before the check, so a second process migrating at the same moment waits, then skips).
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version INTEGER PRIMARY KEY,
+             applied INTEGER NOT NULL
+         )",
+    )?;
+    for m in MIGRATIONS {
+        apply(conn, m)?;
+    }
+    Ok(())
+}
+
+fn apply(conn: &Connection, m: &Migration) -> Result<(), StoreError> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let done: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM schema_version WHERE version = ?1",
+        [m.version],
+        |r| r.get(0),
+    )?;
+    if done {
+        return Ok(());
+    }
+    tx.execute_batch(m.sql)?;
+    if m.version == 1 {
+        add_missing_columns(&tx)?;
+    }
+    tx.execute(
+        "INSERT INTO schema_version (version, applied) VALUES (?1, ?2)",
+        params![m.version, to_i64(crate::unix_now())],
+    )?;
+    tx.commit()?;
+    crate::log(&format!(
+        "event=schema_migrated backend=sqlite version={} what={:?}",
+        m.version, m.what
+    ));
+    Ok(())
+}
+
 /// The database, shared by the request handlers (one connection; SQLite calls are short).
 #[derive(Clone)]
-pub struct Store {
+pub struct Sqlite {
     conn: Arc<Mutex<Connection>>,
 }
 
-impl Store {
+impl Sqlite {
     /// Opens (creating if needed: directory 0700, file 0600) and migrates the database.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
         let shown = path.display().to_string();
         let open_err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
             path: shown.clone(),
@@ -171,14 +111,13 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Rollback journal (not WAL): `--add-host`, run as root while the service runs as its
         // own user, then leaves no root-owned -wal/-shm files behind.
-        conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
-        Ok(Store {
+        Ok(Sqlite {
             conn: Arc::new(Mutex::new(conn)),
         })
     }
 
-    /// Runs `f` on the connection (synchronously; async callers use [`Store::call`]).
+    /// Runs `f` on the connection (synchronously; [`super::Store`] calls it on a blocking thread).
     pub fn with<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -188,17 +127,6 @@ impl Store {
             .lock()
             .map_err(|_| StoreError::Task("database lock poisoned".into()))?;
         f(&conn)
-    }
-
-    /// Runs `f` on a blocking thread so a slow disk never stalls the event loop.
-    pub async fn call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || store.with(f))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
     }
 }
 
@@ -303,10 +231,6 @@ pub fn create_pairing(
     )?;
     Ok(())
 }
-
-/// The host of an open pairing and its completion key (`None` for a pairing opened before
-/// completion keys existed).
-pub type PairingKey = (String, Option<Vec<u8>>);
 
 /// An open pairing's host and completion key: `None` if unknown or expired.
 pub fn pairing_completion_key(
@@ -481,5 +405,234 @@ pub fn remove_device(
 /// Forgets pairings that expired (their devices stay).
 pub fn purge_pairings(db: &Connection, now: u64) -> Result<(), StoreError> {
     db.execute("DELETE FROM pairings WHERE expires <= ?1", [now as i64])?;
+    Ok(())
+}
+
+/// The devices (not removed) of a user, whichever host paired them (fleet mode).
+pub fn devices_of_user(db: &Connection, user: &str) -> Result<Vec<DeviceRow>, StoreError> {
+    let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE user = ?1 AND removed IS NULL");
+    let mut stmt = db.prepare_cached(&sql)?;
+    let rows = stmt.query_map([user], device_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Marks a device removed, whichever host paired it (fleet mode). False if there is none.
+pub fn remove_any_device(db: &Connection, device_id: &str, now: u64) -> Result<bool, StoreError> {
+    let n = db.execute(
+        "UPDATE devices SET removed = ?2, push_subscription = NULL
+         WHERE device_id = ?1 AND removed IS NULL",
+        params![device_id, now as i64],
+    )?;
+    Ok(n > 0)
+}
+
+// ---- fleet records and claims ----
+
+/// A user's sealed record, if any.
+pub fn fleet_record(db: &Connection, user: &str) -> Result<Option<SealedRecord>, StoreError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT version, key_id, nonce, ciphertext FROM fleet_records WHERE user_name = ?1",
+        )?
+        .query_row([user], |r| {
+            Ok(SealedRecord {
+                user: user.to_string(),
+                version: to_u64(r.get(0)?),
+                key_id: r.get(1)?,
+                nonce: r.get(2)?,
+                ciphertext: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// A user's claims (all zero and empty when nothing was claimed yet).
+pub fn fleet_claims(db: &Connection, user: &str) -> Result<Claims, StoreError> {
+    let row = db
+        .prepare_cached(
+            "SELECT last_step, failures, locked_until FROM fleet_claims WHERE user_name = ?1",
+        )?
+        .query_row([user], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()?
+        .unwrap_or((0, 0, 0));
+    let mut stmt = db.prepare_cached(
+        "SELECT code_id FROM fleet_used_recovery WHERE user_name = ?1 ORDER BY code_id",
+    )?;
+    let used = stmt
+        .query_map([user], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Claims {
+        last_step: to_u64(row.0),
+        failures: u32::try_from(row.1).unwrap_or(u32::MAX),
+        locked_until: to_u64(row.2),
+        used_recovery: used,
+    })
+}
+
+/// Stores `record` if the stored version is `expected` (0: none yet), in one statement.
+pub fn fleet_put(
+    db: &Connection,
+    expected: u64,
+    record: &SealedRecord,
+    now: u64,
+) -> Result<PutOutcome, StoreError> {
+    let changed = if expected == 0 {
+        db.execute(
+            "INSERT INTO fleet_records (user_name, version, key_id, nonce, ciphertext, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (user_name) DO NOTHING",
+            params![
+                record.user,
+                to_i64(record.version),
+                record.key_id,
+                record.nonce,
+                record.ciphertext,
+                to_i64(now)
+            ],
+        )?
+    } else {
+        db.execute(
+            "UPDATE fleet_records SET version = ?2, key_id = ?3, nonce = ?4, ciphertext = ?5,
+                 updated_at = ?6
+             WHERE user_name = ?1 AND version = ?7",
+            params![
+                record.user,
+                to_i64(record.version),
+                record.key_id,
+                record.nonce,
+                record.ciphertext,
+                to_i64(now),
+                to_i64(expected)
+            ],
+        )?
+    };
+    if changed == 1 {
+        return Ok(PutOutcome::Stored(record.version));
+    }
+    Ok(PutOutcome::Conflict(current_version(db, &record.user)?))
+}
+
+fn current_version(db: &Connection, user: &str) -> Result<u64, StoreError> {
+    let v: Option<i64> = db
+        .query_row(
+            "SELECT version FROM fleet_records WHERE user_name = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(v.map_or(0, to_u64))
+}
+
+/// Deletes a user's record (if at `version`) and claims, in one transaction.
+pub fn fleet_delete(
+    db: &Connection,
+    user: &str,
+    version: u64,
+) -> Result<DeleteOutcome, StoreError> {
+    let tx = db.unchecked_transaction()?;
+    let n = tx.execute(
+        "DELETE FROM fleet_records WHERE user_name = ?1 AND version = ?2",
+        params![user, to_i64(version)],
+    )?;
+    if n == 0 {
+        let current = current_version(&tx, user)?;
+        return Ok(if current == 0 {
+            DeleteOutcome::Missing
+        } else {
+            DeleteOutcome::Conflict(current)
+        });
+    }
+    tx.execute("DELETE FROM fleet_claims WHERE user_name = ?1", [user])?;
+    tx.execute(
+        "DELETE FROM fleet_used_recovery WHERE user_name = ?1",
+        [user],
+    )?;
+    tx.commit()?;
+    Ok(DeleteOutcome::Deleted)
+}
+
+/// Every user with a record, by name.
+pub fn fleet_users(db: &Connection) -> Result<Vec<FleetUserRow>, StoreError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT r.user_name, r.version, r.key_id, r.updated_at,
+                COALESCE(c.failures, 0), COALESCE(c.locked_until, 0)
+         FROM fleet_records r LEFT JOIN fleet_claims c ON c.user_name = r.user_name
+         ORDER BY r.user_name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(FleetUserRow {
+            user: r.get(0)?,
+            version: to_u64(r.get(1)?),
+            key_id: r.get(2)?,
+            updated_at: to_u64(r.get(3)?),
+            failures: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
+            locked_until: to_u64(r.get(5)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Makes one claim, each kind one atomic statement (after the row is made sure to exist);
+/// returns whether it was accepted and the claims after it.
+pub fn fleet_claim(
+    db: &Connection,
+    user: &str,
+    claim: &Claim,
+) -> Result<(bool, Claims), StoreError> {
+    db.prepare_cached("INSERT INTO fleet_claims (user_name) VALUES (?1) ON CONFLICT DO NOTHING")?
+        .execute([user])?;
+    let accepted = match claim {
+        Claim::Totp { step } => {
+            db.prepare_cached(
+                "UPDATE fleet_claims SET last_step = ?2 WHERE user_name = ?1 AND last_step < ?2",
+            )?
+            .execute(params![user, to_i64(*step)])?
+                == 1
+        }
+        Claim::Recovery { code_id } => {
+            db.prepare_cached(
+                "INSERT INTO fleet_used_recovery (user_name, code_id) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![user, code_id])?
+                == 1
+        }
+        Claim::Failure {
+            lock_after,
+            lock_seconds,
+            now,
+        } => {
+            db.prepare_cached(
+                "UPDATE fleet_claims SET failures = failures + 1,
+                     locked_until = CASE WHEN failures + 1 >= ?2 THEN ?3 ELSE locked_until END
+                 WHERE user_name = ?1",
+            )?
+            .execute(params![
+                user,
+                i64::from(*lock_after),
+                to_i64(now.saturating_add(*lock_seconds))
+            ])?;
+            true
+        }
+        Claim::Success => {
+            db.prepare_cached("UPDATE fleet_claims SET failures = 0 WHERE user_name = ?1")?
+                .execute([user])?;
+            true
+        }
+    };
+    Ok((accepted, fleet_claims(db, user)?))
+}
+
+/// Clears a user's failures and lock (`twofold unlock`).
+pub fn fleet_unlock(db: &Connection, user: &str) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE fleet_claims SET failures = 0, locked_until = 0 WHERE user_name = ?1",
+        [user],
+    )?;
     Ok(())
 }
