@@ -312,3 +312,305 @@ fn offline_the_cache_signs_in_and_the_use_is_reported_when_the_service_is_back()
         .last_decision()
         .assert_decision("alice", "failure", "replayed_code");
 }
+
+#[test]
+fn the_first_url_dead_the_next_one_serves_the_sign_in() {
+    let fleet = Fleet::new("");
+    let alice = fleet.a().enroll("alice");
+    // Nothing listens on port 9: refused at once; the second URL is the service.
+    let urls = format!("[\"http://127.0.0.1:9\", {:?}]", fleet.service.url);
+    fleet.b().set_fleet("urls", &urls);
+    let (outcome, _) = fleet.b().host.sign_in("alice", &[&code_now(&alice)]);
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.b().host.audit_text()
+    );
+    let text = fleet.b().host.audit_text();
+    assert!(!text.contains("offline=cached"), "{text}");
+    let fetched = fleet
+        .b()
+        .host
+        .audit_lines()
+        .into_iter()
+        .find(|l| l.starts_with("fleet_record "))
+        .map(|l| Entry::parse(&l))
+        .expect("the record was fetched");
+    assert_eq!(fetched.get("url"), fleet.service.url);
+}
+
+#[test]
+fn failures_on_different_hosts_add_up_to_one_fleet_wide_lockout_and_unlock_ends_it() {
+    let fleet = Fleet::new("[rate_limit]\nmax_failures = 3");
+    let alice = fleet.a().enroll("alice");
+    let wrong = wrong_code(&alice);
+    for h in &fleet.hosts {
+        let (outcome, _) = h.host.sign_in("alice", &[&wrong]);
+        assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    }
+    // No host saw more than one failure itself; the fleet saw three.
+    let (outcome, _) = fleet.a().host.sign_in("alice", &[&code_now(&alice)]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    fleet
+        .a()
+        .host
+        .last_decision()
+        .assert_decision("alice", "failure", "locked_out");
+
+    let out = fleet.c().twofold(&["unlock", "alice"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_step_margin(&alice, 5);
+    let (outcome, _) = fleet.b().host.sign_in("alice", &[&code_now(&alice)]);
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.b().host.audit_text()
+    );
+}
+
+#[test]
+fn a_recovery_code_used_on_one_host_is_refused_on_another() {
+    let fleet = Fleet::new("");
+    let out = fleet
+        .a()
+        .twofold(&["enroll", "alice", "--force", "--no-verify", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let code = json["recovery_codes"][0].as_str().unwrap().to_string();
+
+    let (outcome, _) = fleet.b().host.sign_in("alice", &[&code]);
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.b().host.audit_text()
+    );
+    let (outcome, _) = fleet.c().host.sign_in("alice", &[&code]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    fleet
+        .c()
+        .host
+        .last_decision()
+        .assert_decision("alice", "failure", "wrong_recovery_code");
+    fleet.c().host.assert_log_holds_none_of(&[code]);
+}
+
+#[test]
+fn enrolled_at_first_sign_in_on_a_the_user_signs_in_on_b() {
+    // Enrollment at sign-in needs an account that exists (as in pam_enrollment.rs).
+    const ACCOUNT: &str = "daemon";
+    let fleet = Fleet::new("[enrollment]\nunenrolled = \"enroll\"");
+    let mut key = String::new();
+    let mut code = String::new();
+    let outcome = fleet.a().host.sign_in_with(
+        ACCOUNT,
+        Some(RHOST),
+        &mut |msg: pam_twofold::client::Message<'_>| {
+            use pam_twofold::client::Message;
+            let text = match msg {
+                Message::PromptEchoOn(t) | Message::PromptEchoOff(t) => t,
+                _ => return None,
+            };
+            if let Some(line) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Light background, or won't scan? Key: "))
+            {
+                key = line.trim_end().replace(' ', "");
+            } else if let Some(next) = text
+                .lines()
+                .skip_while(|l| *l != "Light background, or won't scan? Type this key:")
+                .nth(1)
+            {
+                key = next
+                    .split("  (")
+                    .next()
+                    .unwrap_or_default()
+                    .replace(' ', "");
+            }
+            if text.contains("Recovery codes") {
+                return Some(Vec::new());
+            }
+            if text.contains("Paired?") {
+                return Some(b"s".to_vec());
+            }
+            code = code_now(&params_of(&key));
+            Some(code.clone().into_bytes())
+        },
+    );
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.a().host.audit_text()
+    );
+    let (version, record) = fleet.served(ACCOUNT);
+    assert_eq!(version, 1, "uploaded as version 1");
+    assert!(record.is_some());
+
+    // The confirming code is used; the next one signs in on B.
+    let params = params_of(&key);
+    let (outcome, _) = fleet.b().host.sign_in(ACCOUNT, &[&code]);
+    assert_eq!(
+        outcome.name, "PAM_AUTH_ERR",
+        "the enrollment's code is used"
+    );
+    let (outcome, _) = fleet
+        .b()
+        .host
+        .sign_in(ACCOUNT, &[&code_at_offset(&params, 1)]);
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.b().host.audit_text()
+    );
+}
+
+fn params_of(key: &str) -> twofold_core::factor::totp::TotpParams {
+    twofold_core::factor::totp::TotpParams {
+        secret: twofold_core::secret::SecretString::new(key.to_string()),
+        algorithm: twofold_core::factor::totp::Algorithm::SHA1,
+        digits: 6,
+        period: 30,
+        skew: None,
+    }
+}
+
+#[test]
+fn reset_on_one_host_unenrolls_the_user_on_every_host() {
+    let fleet = Fleet::new("");
+    let alice = alice_cached_on_b(&fleet);
+    let out = fleet.c().twofold(&["list"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("alice"),
+        "{out:?}"
+    );
+
+    let out = fleet.c().twofold(&["reset", "alice"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fleet.served("alice").0, 0);
+    let (outcome, _) = fleet.b().host.sign_in("alice", &[&code_now(&alice)]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    fleet
+        .b()
+        .host
+        .last_decision()
+        .assert_decision("alice", "failure", "not_enrolled");
+    assert!(
+        !fleet.b().host.record_path("alice").exists(),
+        "B's cached copy is gone"
+    );
+
+    // Enrolled again (version 1 again): B takes the new enrollment, not the old one.
+    let again = fleet.a().enroll("alice");
+    wait_for_step_margin(&again, 5);
+    let (outcome, _) = fleet.b().host.sign_in("alice", &[&code_now(&again)]);
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.b().host.audit_text()
+    );
+}
+
+#[test]
+fn fleet_init_join_and_status() {
+    let fleet = Fleet::new("");
+    fleet.a().enroll("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("fleet-key");
+    let k = key.display().to_string();
+    let out = fleet.a().twofold(&["fleet", "init", "--key-file", &k]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let first = std::fs::read(&key).unwrap();
+    let out = fleet.a().twofold(&["fleet", "init", "--key-file", &k]);
+    assert!(!out.status.success(), "a second init refuses to overwrite");
+    assert_eq!(std::fs::read(&key).unwrap(), first);
+
+    // A new host D joins with B's token and the fleet's key.
+    let d = Host::new();
+    let token_at = d.root.join("installed-token");
+    let key_at = d.root.join("installed-key");
+    d.configure(&format!(
+        "[push]\nhost_token_file = {:?}\n[fleet]\nkey_file = {:?}\n",
+        token_at.display().to_string(),
+        key_at.display().to_string()
+    ));
+    let token_src = dir.path().join("token");
+    std::fs::write(&token_src, format!("{}\n", fleet.b().token)).unwrap();
+    let key_src = dir.path().join("key");
+    std::fs::write(&key_src, fleet.key.to_text().as_bytes()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twofold"))
+        .arg("--config")
+        .arg(&d.config_path)
+        .args(["fleet", "join", &fleet.service.url, "--token-file"])
+        .arg(&token_src)
+        .arg("--key-file")
+        .arg(&key_src)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 user(s)") && stdout.contains(fleet.key.id()),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("urls = [\"{}\"]", fleet.service.url)),
+        "{stdout}"
+    );
+    for installed in [&token_at, &key_at] {
+        assert_eq!(
+            std::fs::metadata(installed).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(
+        !stdout.contains(fleet.b().token.as_str()),
+        "the token is not printed"
+    );
+
+    let out = fleet.b().twofold(&["fleet", "status"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(fleet.key.id()), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{}: answers (1 users)", fleet.service.url)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("alice  1  0  ")),
+        "B has not verified alice yet: {stdout}"
+    );
+}

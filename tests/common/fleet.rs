@@ -90,6 +90,24 @@ impl FleetHost {
         .expect("fleet client")
     }
 
+    /// Changes this host's configuration file.
+    pub fn edit_config(&self, change: impl FnOnce(&mut toml::Table)) {
+        let text = std::fs::read_to_string(&self.host.config_path).unwrap();
+        let mut table: toml::Table = toml::from_str(&text).unwrap();
+        change(&mut table);
+        self.host
+            .write_config_text(&toml::to_string(&table).unwrap());
+    }
+
+    /// Sets `[fleet] key = value` (a TOML value).
+    pub fn set_fleet(&self, key: &str, value: &str) {
+        let value: toml::Value =
+            toml::from_str::<toml::Table>(&format!("v = {value}")).unwrap()["v"].clone();
+        self.edit_config(|t| {
+            t["fleet"].as_table_mut().unwrap().insert(key.into(), value);
+        });
+    }
+
     /// `twofold --config <host> ARGS`.
     pub fn twofold(&self, args: &[&str]) -> std::process::Output {
         Command::new(TWOFOLD)
