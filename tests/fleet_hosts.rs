@@ -614,3 +614,116 @@ fn fleet_init_join_and_status() {
         "B has not verified alice yet: {stdout}"
     );
 }
+
+#[test]
+fn a_phone_paired_through_a_approves_sign_ins_on_b() {
+    use std::io::{BufRead, BufReader};
+    use twofold_core::push::device::{TestDevice, number_shown as number_in};
+    use twofold_core::push::protocol::{DecisionKind, from_b64u};
+    let fleet = Fleet::new("");
+    fleet.a().enroll("alice");
+    let device_side = || {
+        let endpoint = twofold_core::push::endpoint::Endpoint::parse(&fleet.service.url).unwrap();
+        twofold_core::push::service::Service::new(twofold_core::push::client::Client::new(
+            endpoint,
+            None,
+            std::time::Duration::from_secs(2),
+        ))
+    };
+
+    // `twofold enroll --push alice` on A: the phone pairs and approves the test push.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_twofold"))
+        .arg("--config")
+        .arg(&fleet.a().host.config_path)
+        .args(["enroll", "--push", "alice", "--qr", "none"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_with = |what: &str| loop {
+        let line = lines.next().expect("more output").unwrap();
+        if line.contains(what) {
+            return line;
+        }
+    };
+    let url = next_with("/pair#");
+    let frag = url.split_once('#').unwrap().1.to_string();
+    let field = |k: &str| {
+        frag.split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .to_string()
+    };
+    let mut phone = TestDevice::new("phone").unwrap();
+    phone
+        .pair(
+            &device_side(),
+            &field("p"),
+            &from_b64u(&field("k")).unwrap(),
+        )
+        .unwrap();
+    let number = number_in(&next_with("with number ")).unwrap();
+    let pending = phone.pending(&device_side(), now()).unwrap();
+    phone
+        .answer(
+            &device_side(),
+            &pending[0],
+            DecisionKind::Approve,
+            &number.to_string(),
+            now(),
+        )
+        .unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{rest:?}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("Every host of the fleet")),
+        "{rest:?}"
+    );
+    assert_eq!(fleet.served("alice").0, 2, "the device went into version 2");
+
+    // B: push, the phone sees host-b asking and approves.
+    let mut asked_by = String::new();
+    let outcome = fleet.b().host.sign_in_with(
+        "alice",
+        Some(RHOST),
+        &mut |msg: pam_twofold::client::Message<'_>| {
+            use pam_twofold::client::Message;
+            let (text, prompt) = match msg {
+                Message::PromptEchoOn(t) | Message::PromptEchoOff(t) => (t, true),
+                Message::TextInfo(t) | Message::ErrorMsg(t) => (t, false),
+            };
+            if asked_by.is_empty()
+                && let Some(n) = number_in(text)
+            {
+                let pending = phone.pending(&device_side(), now()).unwrap();
+                assert_eq!(pending.len(), 1, "{pending:?}");
+                asked_by = pending[0].host.clone();
+                phone
+                    .answer(
+                        &device_side(),
+                        &pending[0],
+                        DecisionKind::Approve,
+                        &n.to_string(),
+                        now(),
+                    )
+                    .unwrap();
+            }
+            prompt.then(Vec::new)
+        },
+    );
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.b().host.audit_text()
+    );
+    assert_eq!(asked_by, "host-b");
+    assert_eq!(fleet.b().host.last_decision().get("method"), "push");
+}
