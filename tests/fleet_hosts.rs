@@ -727,3 +727,31 @@ fn a_phone_paired_through_a_approves_sign_ins_on_b() {
     assert_eq!(asked_by, "host-b");
     assert_eq!(fleet.b().host.last_decision().get("method"), "push");
 }
+
+#[test]
+fn check_config_names_the_fleet_key_and_refuses_a_missing_one() {
+    let fleet = Fleet::new("");
+    let out = fleet.b().twofold(&["check-config"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("fleet.key_file: fleet key {}", fleet.key.id())),
+        "{stdout}"
+    );
+    std::fs::remove_file(fleet.b().host.root.join("fleet-key")).unwrap();
+    let out = fleet.b().twofold(&["check-config"]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("fleet.key_file") && all.contains("no such file"),
+        "{all}"
+    );
+}

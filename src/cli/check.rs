@@ -122,6 +122,19 @@ fn check_files(path: &Path, config: &Config, report: &mut Report) {
     {
         report.problem(&format!("{}: push.host_token_file: {e}", path.display()));
     }
+    if config.fleet.enabled() {
+        match twofold_core::fleet::host::read_keys(&config.fleet.key_file) {
+            Ok(keys) => {
+                let ids: Vec<&str> = keys.iter().map(|k| k.id()).collect();
+                report.ok(&format!(
+                    "{}: fleet.key_file: fleet key {}",
+                    path.display(),
+                    ids.join(", ")
+                ));
+            }
+            Err(e) => report.problem(&format!("{}: fleet.key_file: {e}", path.display())),
+        }
+    }
 }
 
 fn check_installation(config: Option<&Config>, inst: &Installation, report: &mut Report) {
