@@ -550,6 +550,16 @@ macro_rules! on_every_backend {
                 super::$scenario(super::Backend::sqlite()).await;
             })*
         }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() {
+                let test = concat!("serve_fleet::postgres::", stringify!($scenario));
+                let Some(backend) = super::Backend::postgres(test) else {
+                    return;
+                };
+                super::$scenario(backend).await;
+            })*
+        }
     };
 }
 

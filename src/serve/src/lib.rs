@@ -183,9 +183,7 @@ fn admin_runtime() -> Result<tokio::runtime::Runtime, ServeError> {
 async fn open_store(config: &ServeConfig) -> Result<Store, store::StoreError> {
     match config.database() {
         Database::Sqlite(path) => Store::open_sqlite(&path),
-        Database::Postgres(_) => Err(store::StoreError::Task(
-            "PostgreSQL is not supported by this build yet".into(),
-        )),
+        Database::Postgres(conninfo) => Store::open_postgres(&conninfo).await,
     }
 }
 

@@ -5,8 +5,10 @@
 #![forbid(unsafe_code)]
 
 pub mod migrations;
+pub mod postgres;
 pub mod sqlite;
 
+use postgres::Postgres;
 use serde::{Deserialize, Serialize};
 use sqlite::Sqlite;
 use std::path::Path;
@@ -26,6 +28,10 @@ pub enum StoreError {
     HostExists(String),
     #[error("database access failed: {0}")]
     Task(String),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL connection pool: {0}")]
+    Pool(String),
 }
 
 /// A registered host, as host authentication needs it.
@@ -159,6 +165,7 @@ pub(crate) fn to_u64(v: i64) -> u64 {
 #[derive(Clone)]
 enum Backend {
     Sqlite(Sqlite),
+    Postgres(Postgres),
 }
 
 /// The service's storage (cheap to clone; every clone uses the same database).
@@ -185,10 +192,26 @@ impl Store {
         })
     }
 
+    /// Connects to PostgreSQL (`conninfo`: a URL or key=value string) and migrates it.
+    pub async fn open_postgres(conninfo: &str) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Postgres(Postgres::open(conninfo).await?),
+        })
+    }
+
+    /// The PostgreSQL backend, when that is where the data lives (several instances).
+    pub fn postgres(&self) -> Option<&Postgres> {
+        match &self.backend {
+            Backend::Postgres(db) => Some(db),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
     /// Every host (there are few; host authentication compares against all of them).
     pub async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::hosts(c)),
+            Backend::Postgres(db) => db.hosts().await,
         }
     }
 
@@ -197,6 +220,7 @@ impl Store {
         let (name, digest) = (name.to_string(), digest.to_vec());
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::add_host(c, &name, &digest, now)),
+            Backend::Postgres(db) => db.add_host(&name, &digest, now).await,
         }
     }
 
@@ -205,6 +229,7 @@ impl Store {
         let name = name.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::remove_host(c, &name, now)),
+            Backend::Postgres(db) => db.remove_host(&name, now).await,
         }
     }
 
@@ -232,6 +257,10 @@ impl Store {
                 sqlite::create_pairing(c, &id, &host, &user, (created, expires), &key)?;
                 Ok(true)
             }),
+            Backend::Postgres(db) => {
+                db.create_pairing(&id, &host, &user, (created, expires), &key, max_open)
+                    .await
+            }
         }
     }
 
@@ -244,6 +273,7 @@ impl Store {
         let id = id.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::pairing_completion_key(c, &id, now)),
+            Backend::Postgres(db) => db.pairing_completion_key(&id, now).await,
         }
     }
 
@@ -252,6 +282,7 @@ impl Store {
         let id = id.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::pairing(c, &id, now)),
+            Backend::Postgres(db) => db.pairing(&id, now).await,
         }
     }
 
@@ -272,6 +303,10 @@ impl Store {
                 push_subscription.as_deref(),
                 now
             )),
+            Backend::Postgres(db) => {
+                db.complete_pairing(&id, &done, push_subscription.as_deref(), now)
+                    .await
+            }
         }
     }
 
@@ -280,6 +315,7 @@ impl Store {
         let id = device_id.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::device(c, &id)),
+            Backend::Postgres(db) => db.device(&id).await,
         }
     }
 
@@ -296,6 +332,7 @@ impl Store {
                 Some(h) => sqlite::devices_of(c, h, &user),
                 None => sqlite::devices_of_user(c, &user),
             }),
+            Backend::Postgres(db) => db.devices_for(host.as_deref(), &user).await,
         }
     }
 
@@ -304,6 +341,7 @@ impl Store {
         let id = device_id.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::claim_counter(c, &id, counter)),
+            Backend::Postgres(db) => db.claim_counter(&id, counter).await,
         }
     }
 
@@ -318,6 +356,7 @@ impl Store {
             Backend::Sqlite(db) => {
                 on_sqlite!(db, |c| sqlite::set_subscription(c, &id, json.as_deref()))
             }
+            Backend::Postgres(db) => db.set_subscription(&id, json.as_deref()).await,
         }
     }
 
@@ -334,6 +373,7 @@ impl Store {
                 Some(h) => sqlite::remove_device(c, h, &id, now),
                 None => sqlite::remove_any_device(c, &id, now),
             }),
+            Backend::Postgres(db) => db.remove_device(host.as_deref(), &id, now).await,
         }
     }
 
@@ -341,6 +381,7 @@ impl Store {
     pub async fn purge_pairings(&self, now: u64) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::purge_pairings(c, now)),
+            Backend::Postgres(db) => db.purge_pairings(now).await,
         }
     }
 
@@ -355,6 +396,7 @@ impl Store {
                 sqlite::fleet_record(c, &user)?,
                 sqlite::fleet_claims(c, &user)?
             ))),
+            Backend::Postgres(db) => db.fleet_user(&user).await,
         }
     }
 
@@ -367,6 +409,7 @@ impl Store {
     ) -> Result<PutOutcome, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::fleet_put(c, expected, &record, now)),
+            Backend::Postgres(db) => db.fleet_put(expected, &record, now).await,
         }
     }
 
@@ -379,6 +422,7 @@ impl Store {
         let user = user.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::fleet_delete(c, &user, version)),
+            Backend::Postgres(db) => db.fleet_delete(&user, version).await,
         }
     }
 
@@ -386,6 +430,7 @@ impl Store {
     pub async fn fleet_users(&self) -> Result<Vec<FleetUserRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::fleet_users(c)),
+            Backend::Postgres(db) => db.fleet_users().await,
         }
     }
 
@@ -399,6 +444,7 @@ impl Store {
                 .iter()
                 .map(|(user, claim)| sqlite::fleet_claim(c, user, claim))
                 .collect()),
+            Backend::Postgres(db) => db.fleet_claims(&claims).await,
         }
     }
 
@@ -407,6 +453,7 @@ impl Store {
         let user = user.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::fleet_unlock(c, &user)),
+            Backend::Postgres(db) => db.fleet_unlock(&user).await,
         }
     }
 }

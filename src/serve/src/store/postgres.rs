@@ -1,0 +1,661 @@
+//! The PostgreSQL backend: the same tables as SQLite (`migrations.rs`), on a connection pool,
+//! so several service instances can share one database. Every claim is one statement; a
+//! compare-and-swap is one statement; PostgreSQL's row locks make racing ones wait and then
+//! re-check their condition, so exactly one wins.
+#![forbid(unsafe_code)]
+
+use super::migrations::{Migration, POSTGRES as MIGRATIONS};
+use super::*;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+/// Connections one instance keeps to the database at most.
+const POOL_SIZE: usize = 16;
+
+/// How long a request waits for a free connection, or for a new one to be made.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Any number; instances starting together take this advisory lock to migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x7477_6f66_6f6c_6401; // "twofold" + 1
+
+/// The pool (cheap to clone).
+#[derive(Clone)]
+pub struct Postgres {
+    pool: Pool,
+    /// The parsed connection settings, for connections outside the pool (LISTEN).
+    config: std::sync::Arc<tokio_postgres::Config>,
+}
+
+fn pool_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Pool(e.to_string())
+}
+
+impl Postgres {
+    /// Connects (checking that the database answers) and applies missing migrations.
+    pub async fn open(conninfo: &str) -> Result<Postgres, StoreError> {
+        let config: tokio_postgres::Config = conninfo.parse().map_err(|e| StoreError::Open {
+            path: "PostgreSQL".into(),
+            source: Box::new(e),
+        })?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .build()
+            .map_err(pool_error)?;
+        let db = Postgres {
+            pool,
+            config: std::sync::Arc::new(config),
+        };
+        db.migrate().await.map_err(|e| StoreError::Open {
+            path: "PostgreSQL".into(),
+            source: Box::new(e),
+        })?;
+        Ok(db)
+    }
+
+    /// The connection settings (for a dedicated connection).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// A pooled connection.
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        // One instance at a time; the others wait here, then find nothing left to do.
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let result = async {
+            client
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version (
+                         version BIGINT PRIMARY KEY,
+                         applied BIGINT NOT NULL
+                     )",
+                )
+                .await?;
+            for m in MIGRATIONS {
+                apply(&mut client, m).await?;
+            }
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        result
+    }
+
+    pub async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT name, token_sha256 FROM hosts")
+            .await?;
+        Ok(c.query(&stmt, &[])
+            .await?
+            .iter()
+            .map(|r| HostRow {
+                name: r.get(0),
+                token_sha256: r.get(1),
+            })
+            .collect())
+    }
+
+    pub async fn add_host(&self, name: &str, digest: &[u8], now: u64) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "INSERT INTO hosts (name, token_sha256, added) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&name, &digest, &to_i64(now)],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::HostExists(name.into()));
+        }
+        Ok(())
+    }
+
+    pub async fn remove_host(&self, name: &str, now: u64) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let removed = tx
+            .execute("DELETE FROM hosts WHERE name = $1", &[&name])
+            .await?;
+        tx.execute("DELETE FROM pairings WHERE host = $1", &[&name])
+            .await?;
+        tx.execute(
+            "UPDATE devices SET removed = $2, push_subscription = NULL
+             WHERE host = $1 AND removed IS NULL",
+            &[&name, &to_i64(now)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
+    pub async fn create_pairing(
+        &self,
+        id: &str,
+        host: &str,
+        user: &str,
+        (created, expires): (u64, u64),
+        completion_key: &[u8],
+        max_open: u64,
+    ) -> Result<bool, StoreError> {
+        // One statement: the count and the insert cannot be split by another instance's insert
+        // of the same host beyond a few (the count is a bound against abuse, not an invariant).
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "INSERT INTO pairings (id, host, user_name, created, expires, completion_key)
+                 SELECT $1, $2, $3, $4, $5, $6
+                 WHERE (SELECT COUNT(*) FROM pairings WHERE host = $2 AND expires > $4) < $7",
+                &[
+                    &id,
+                    &host,
+                    &user,
+                    &to_i64(created),
+                    &to_i64(expires),
+                    &completion_key,
+                    &to_i64(max_open),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn pairing_completion_key(
+        &self,
+        id: &str,
+        now: u64,
+    ) -> Result<Option<PairingKey>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT host, completion_key FROM pairings WHERE id = $1 AND expires > $2",
+                &[&id, &to_i64(now)],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    pub async fn pairing(&self, id: &str, now: u64) -> Result<Option<PairingRow>, StoreError> {
+        let c = self.client().await?;
+        pairing_on(&c, id, now).await
+    }
+
+    pub async fn complete_pairing(
+        &self,
+        id: &str,
+        done: &CompletedPairing,
+        push_subscription: Option<&str>,
+        now: u64,
+    ) -> Result<Completion, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // Lock the pairing row: two completions of one pairing serialise here.
+        let locked = tx
+            .query_opt(
+                "SELECT 1 FROM pairings WHERE id = $1 AND expires > $2 FOR UPDATE",
+                &[&id, &to_i64(now)],
+            )
+            .await?;
+        if locked.is_none() {
+            return Ok(Completion::Unknown);
+        }
+        let Some(open) = pairing_on(&tx, id, now).await? else {
+            return Ok(Completion::Unknown);
+        };
+        if open.completed.is_some() {
+            return Ok(Completion::AlreadyCompleted);
+        }
+        let active: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM devices WHERE host = $1 AND user_name = $2 AND removed IS NULL",
+                &[&open.host, &open.user],
+            )
+            .await?
+            .get(0);
+        if active >= MAX_DEVICES_PER_USER {
+            return Ok(Completion::TooManyDevices);
+        }
+        let of_host: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM devices WHERE host = $1 AND removed IS NULL",
+                &[&open.host],
+            )
+            .await?
+            .get(0);
+        if of_host >= MAX_DEVICES_PER_HOST {
+            return Ok(Completion::HostDevicesFull);
+        }
+        tx.execute(
+            "INSERT INTO devices (device_id, host, user_name, public_key, name, added, push_subscription)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &done.device_id,
+                &open.host,
+                &open.user,
+                &done.public_key,
+                &done.device_name,
+                &to_i64(now),
+                &push_subscription,
+            ],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE pairings SET device_id = $2, proof = $3 WHERE id = $1",
+            &[&id, &done.device_id, &done.proof],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Completion::Done)
+    }
+
+    pub async fn device(&self, device_id: &str) -> Result<Option<DeviceRow>, StoreError> {
+        let c = self.client().await?;
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = $1");
+        let stmt = c.prepare_cached(&sql).await?;
+        Ok(c.query_opt(&stmt, &[&device_id])
+            .await?
+            .map(|r| device_from_row(&r)))
+    }
+
+    pub async fn devices_for(
+        &self,
+        host: Option<&str>,
+        user: &str,
+    ) -> Result<Vec<DeviceRow>, StoreError> {
+        let c = self.client().await?;
+        let rows = match host {
+            Some(h) => {
+                let sql = format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices
+                     WHERE host = $1 AND user_name = $2 AND removed IS NULL"
+                );
+                let stmt = c.prepare_cached(&sql).await?;
+                c.query(&stmt, &[&h, &user]).await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_name = $1 AND removed IS NULL"
+                );
+                let stmt = c.prepare_cached(&sql).await?;
+                c.query(&stmt, &[&user]).await?
+            }
+        };
+        Ok(rows.iter().map(device_from_row).collect())
+    }
+
+    pub async fn claim_counter(&self, device_id: &str, counter: u64) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "UPDATE devices SET request_counter = $2
+                 WHERE device_id = $1 AND removed IS NULL AND request_counter < $2",
+            )
+            .await?;
+        Ok(c.execute(&stmt, &[&device_id, &to_i64(counter)]).await? == 1)
+    }
+
+    pub async fn set_subscription(
+        &self,
+        device_id: &str,
+        json: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE devices SET push_subscription = $2 WHERE device_id = $1 AND removed IS NULL",
+            &[&device_id, &json],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_device(
+        &self,
+        host: Option<&str>,
+        device_id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE devices SET removed = $3, push_subscription = NULL
+                 WHERE device_id = $1 AND ($2::TEXT IS NULL OR host = $2) AND removed IS NULL",
+                &[&device_id, &host, &to_i64(now)],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn purge_pairings(&self, now: u64) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute("DELETE FROM pairings WHERE expires <= $1", &[&to_i64(now)])
+            .await?;
+        Ok(())
+    }
+
+    pub async fn fleet_user(
+        &self,
+        user: &str,
+    ) -> Result<(Option<SealedRecord>, Claims), StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT version, key_id, nonce, ciphertext FROM fleet_records WHERE user_name = $1",
+            )
+            .await?;
+        let record = c.query_opt(&stmt, &[&user]).await?.map(|r| SealedRecord {
+            user: user.to_string(),
+            version: to_u64(r.get(0)),
+            key_id: r.get(1),
+            nonce: r.get(2),
+            ciphertext: r.get(3),
+        });
+        Ok((record, claims_on(&c, user).await?))
+    }
+
+    pub async fn fleet_put(
+        &self,
+        expected: u64,
+        record: &SealedRecord,
+        now: u64,
+    ) -> Result<PutOutcome, StoreError> {
+        let c = self.client().await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &record.user,
+            &to_i64(record.version),
+            &record.key_id,
+            &record.nonce,
+            &record.ciphertext,
+            &to_i64(now),
+            &to_i64(expected),
+        ];
+        let changed = if expected == 0 {
+            c.execute(
+                "INSERT INTO fleet_records (user_name, version, key_id, nonce, ciphertext, updated_at)
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE $7::BIGINT = 0
+                 ON CONFLICT (user_name) DO NOTHING",
+                &params,
+            )
+            .await?
+        } else {
+            c.execute(
+                "UPDATE fleet_records SET version = $2, key_id = $3, nonce = $4, ciphertext = $5,
+                     updated_at = $6
+                 WHERE user_name = $1 AND version = $7",
+                &params,
+            )
+            .await?
+        };
+        if changed == 1 {
+            return Ok(PutOutcome::Stored(record.version));
+        }
+        Ok(PutOutcome::Conflict(
+            current_version(&c, &record.user).await?,
+        ))
+    }
+
+    pub async fn fleet_delete(
+        &self,
+        user: &str,
+        version: u64,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "DELETE FROM fleet_records WHERE user_name = $1 AND version = $2",
+                &[&user, &to_i64(version)],
+            )
+            .await?;
+        if n == 0 {
+            let current = current_version(&tx, user).await?;
+            return Ok(if current == 0 {
+                DeleteOutcome::Missing
+            } else {
+                DeleteOutcome::Conflict(current)
+            });
+        }
+        tx.execute("DELETE FROM fleet_claims WHERE user_name = $1", &[&user])
+            .await?;
+        tx.execute(
+            "DELETE FROM fleet_used_recovery WHERE user_name = $1",
+            &[&user],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    pub async fn fleet_users(&self) -> Result<Vec<FleetUserRow>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT r.user_name, r.version, r.key_id, r.updated_at,
+                        COALESCE(c.failures, 0), COALESCE(c.locked_until, 0)
+                 FROM fleet_records r LEFT JOIN fleet_claims c ON c.user_name = r.user_name
+                 ORDER BY r.user_name",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| FleetUserRow {
+                user: r.get(0),
+                version: to_u64(r.get(1)),
+                key_id: r.get(2),
+                updated_at: to_u64(r.get(3)),
+                failures: u32::try_from(r.get::<_, i32>(4)).unwrap_or(0),
+                locked_until: to_u64(r.get(5)),
+            })
+            .collect())
+    }
+
+    pub async fn fleet_claims(
+        &self,
+        claims: &[(String, Claim)],
+    ) -> Result<Vec<(bool, Claims)>, StoreError> {
+        let c = self.client().await?;
+        let mut out = Vec::with_capacity(claims.len());
+        for (user, claim) in claims {
+            out.push(claim_on(&c, user, claim).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn fleet_unlock(&self, user: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE fleet_claims SET failures = 0, locked_until = 0 WHERE user_name = $1",
+            &[&user],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+async fn apply(client: &mut deadpool_postgres::Object, m: &Migration) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    let done = tx
+        .query_opt(
+            "SELECT 1 FROM schema_version WHERE version = $1",
+            &[&m.version],
+        )
+        .await?
+        .is_some();
+    if done {
+        return Ok(());
+    }
+    tx.batch_execute(m.sql).await?;
+    tx.execute(
+        "INSERT INTO schema_version (version, applied) VALUES ($1, $2)",
+        &[&m.version, &to_i64(crate::unix_now())],
+    )
+    .await?;
+    tx.commit().await?;
+    crate::log(&format!(
+        "event=schema_migrated backend=postgres version={} what={:?}",
+        m.version, m.what
+    ));
+    Ok(())
+}
+
+const DEVICE_COLUMNS: &str = "device_id, host, user_name, public_key, removed, push_subscription";
+
+fn device_from_row(r: &tokio_postgres::Row) -> DeviceRow {
+    DeviceRow {
+        device_id: r.get(0),
+        host: r.get(1),
+        user: r.get(2),
+        public_key: r.get(3),
+        removed: r.get::<_, Option<i64>>(4).is_some(),
+        push_subscription: r.get(5),
+    }
+}
+
+async fn pairing_on(
+    c: &impl deadpool_postgres::GenericClient,
+    id: &str,
+    now: u64,
+) -> Result<Option<PairingRow>, StoreError> {
+    let row = c
+        .query_opt(
+            "SELECT p.host, p.user_name, p.expires, p.device_id, p.proof, d.public_key, d.name
+             FROM pairings p LEFT JOIN devices d ON d.device_id = p.device_id
+             WHERE p.id = $1 AND p.expires > $2",
+            &[&id, &to_i64(now)],
+        )
+        .await?;
+    Ok(row.map(|r| {
+        let device_id: Option<String> = r.get(3);
+        PairingRow {
+            host: r.get(0),
+            user: r.get(1),
+            expires: to_u64(r.get(2)),
+            completed: device_id.map(|device_id| CompletedPairing {
+                device_id,
+                proof: r.get::<_, Option<String>>(4).unwrap_or_default(),
+                public_key: r.get::<_, Option<Vec<u8>>>(5).unwrap_or_default(),
+                device_name: r.get::<_, Option<String>>(6).unwrap_or_default(),
+            }),
+        }
+    }))
+}
+
+async fn current_version(
+    c: &impl deadpool_postgres::GenericClient,
+    user: &str,
+) -> Result<u64, StoreError> {
+    let row = c
+        .query_opt(
+            "SELECT version FROM fleet_records WHERE user_name = $1",
+            &[&user],
+        )
+        .await?;
+    Ok(row.map_or(0, |r| to_u64(r.get(0))))
+}
+
+async fn claims_on(c: &deadpool_postgres::Object, user: &str) -> Result<Claims, StoreError> {
+    let stmt = c
+        .prepare_cached(
+            "SELECT last_step, failures, locked_until FROM fleet_claims WHERE user_name = $1",
+        )
+        .await?;
+    let row = c.query_opt(&stmt, &[&user]).await?;
+    let (last_step, failures, locked_until) = row.map_or((0, 0, 0), |r| {
+        (r.get::<_, i64>(0), r.get::<_, i32>(1), r.get::<_, i64>(2))
+    });
+    let stmt = c
+        .prepare_cached(
+            "SELECT code_id FROM fleet_used_recovery WHERE user_name = $1 ORDER BY code_id",
+        )
+        .await?;
+    let used = c
+        .query(&stmt, &[&user])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(Claims {
+        last_step: to_u64(last_step),
+        failures: u32::try_from(failures).unwrap_or(0),
+        locked_until: to_u64(locked_until),
+        used_recovery: used,
+    })
+}
+
+/// One claim: the row is made sure to exist, then one statement decides.
+async fn claim_on(
+    c: &deadpool_postgres::Object,
+    user: &str,
+    claim: &Claim,
+) -> Result<(bool, Claims), StoreError> {
+    let stmt = c
+        .prepare_cached("INSERT INTO fleet_claims (user_name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .await?;
+    c.execute(&stmt, &[&user]).await?;
+    let accepted = match claim {
+        Claim::Totp { step } => {
+            let stmt = c
+                .prepare_cached(
+                    "UPDATE fleet_claims SET last_step = $2
+                     WHERE user_name = $1 AND last_step < $2 RETURNING last_step",
+                )
+                .await?;
+            c.query_opt(&stmt, &[&user, &to_i64(*step)])
+                .await?
+                .is_some()
+        }
+        Claim::Recovery { code_id } => {
+            let stmt = c
+                .prepare_cached(
+                    "INSERT INTO fleet_used_recovery (user_name, code_id) VALUES ($1, $2)
+                     ON CONFLICT DO NOTHING RETURNING code_id",
+                )
+                .await?;
+            c.query_opt(&stmt, &[&user, code_id]).await?.is_some()
+        }
+        Claim::Failure {
+            lock_after,
+            lock_seconds,
+            now,
+        } => {
+            let stmt = c
+                .prepare_cached(
+                    "UPDATE fleet_claims SET failures = failures + 1,
+                         locked_until = CASE WHEN failures + 1 >= $2 THEN $3 ELSE locked_until END
+                     WHERE user_name = $1",
+                )
+                .await?;
+            let lock_after = i32::try_from(*lock_after).unwrap_or(i32::MAX);
+            let until = to_i64(now.saturating_add(*lock_seconds));
+            c.execute(&stmt, &[&user, &lock_after, &until]).await?;
+            true
+        }
+        Claim::Success => {
+            let stmt = c
+                .prepare_cached("UPDATE fleet_claims SET failures = 0 WHERE user_name = $1")
+                .await?;
+            c.execute(&stmt, &[&user]).await?;
+            true
+        }
+    };
+    Ok((accepted, claims_on(c, user).await?))
+}
