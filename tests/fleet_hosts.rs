@@ -6,6 +6,9 @@
 //! refuses) and the use is reported once the service is back.
 
 mod common;
+#[allow(dead_code)]
+#[path = "serve_support/postgres.rs"]
+mod postgres;
 
 use common::fleet::Fleet;
 use common::*;
@@ -74,9 +77,35 @@ fn enrolled_on_a_signs_in_on_b_and_c_and_each_code_works_once_fleet_wide() {
     );
 }
 
+/// Two instances on one PostgreSQL database and three hosts, or `None` after `SKIP`.
+fn postgres_fleet(test: &str, extra: &str) -> Option<Fleet> {
+    match postgres::Database::create() {
+        Ok(db) => {
+            let conninfo = db.conninfo();
+            Some(Fleet::on_postgres(extra, &conninfo, Box::new(db)))
+        }
+        Err(why) => {
+            skip(test, &why);
+            None
+        }
+    }
+}
+
 #[test]
 fn one_code_raced_by_64_sign_ins_over_three_hosts_succeeds_once_in_each_of_5_rounds() {
-    let fleet = Arc::new(Fleet::new(""));
+    race(Arc::new(Fleet::new("")));
+}
+
+#[test]
+fn on_postgres_one_code_raced_over_three_hosts_and_two_instances_succeeds_once_in_each_of_5_rounds()
+{
+    let test = "on_postgres_one_code_raced_over_three_hosts_and_two_instances";
+    if let Some(fleet) = postgres_fleet(test, "") {
+        race(Arc::new(fleet));
+    }
+}
+
+fn race(fleet: Arc<Fleet>) {
     for round in 0..5 {
         let user = format!("racer{round}");
         let params = fleet.a().enroll(&user);
@@ -754,4 +783,94 @@ fn check_config_names_the_fleet_key_and_refuses_a_missing_one() {
         all.contains("fleet.key_file") && all.contains("no such file"),
         "{all}"
     );
+}
+
+#[test]
+fn on_postgres_a_code_used_through_one_instance_is_refused_through_the_other() {
+    let Some(fleet) = postgres_fleet("on_postgres_a_code_used_through_one_instance", "") else {
+        return;
+    };
+    let alice = fleet.a().enroll("alice");
+    wait_for_step_margin(&alice, 5);
+    let code = code_now(&alice);
+    // A talks to instance 1 first, B to instance 2.
+    let (outcome, _) = fleet.a().host.sign_in("alice", &[&code]);
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.a().host.audit_text()
+    );
+    let (outcome, _) = fleet.b().host.sign_in("alice", &[&code]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    let b = fleet.b().host.audit_lines();
+    let fetched = b
+        .iter()
+        .find(|l| l.starts_with("fleet_record "))
+        .map(|l| Entry::parse(l))
+        .expect("B fetched the record");
+    assert_eq!(fetched.get("url"), fleet.second.as_ref().unwrap().url);
+    fleet
+        .b()
+        .host
+        .last_decision()
+        .assert_decision("alice", "failure", "replayed_code");
+}
+
+#[test]
+fn on_postgres_instance_1_down_the_hosts_fail_over_and_all_down_the_cache_serves() {
+    let Some(mut fleet) = postgres_fleet("on_postgres_instance_1_down", "") else {
+        return;
+    };
+    let alice = fleet.a().enroll("alice");
+    let out = fleet.c().twofold(&["status", "alice"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_step_margin(&alice, 8);
+    let (earlier, now) = (code_at_offset(&alice, -1), code_at_offset(&alice, 0));
+
+    fleet.service.stop();
+    let (outcome, _) = fleet.a().host.sign_in("alice", &[&earlier]);
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.a().host.audit_text()
+    );
+    assert!(!fleet.a().host.audit_text().contains("offline=cached"));
+
+    fleet.second.as_mut().unwrap().stop();
+    let (outcome, _) = fleet.c().host.sign_in("alice", &[&now]);
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.c().host.audit_text()
+    );
+    assert!(fleet.c().host.audit_text().contains("offline=cached"));
+
+    // Instance 2 back: C reports, and B (never used that code) refuses it.
+    fleet.second.as_mut().unwrap().start();
+    let (outcome, _) = fleet.c().host.sign_in("alice", &[&wrong_code(&alice)]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    assert!(
+        fleet
+            .c()
+            .host
+            .audit_lines()
+            .iter()
+            .any(|l| l.starts_with("fleet_report ") && l.contains("uses=1")),
+        "{}",
+        fleet.c().host.audit_text()
+    );
+    let (outcome, _) = fleet.b().host.sign_in("alice", &[&now]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    fleet
+        .b()
+        .host
+        .last_decision()
+        .assert_decision("alice", "failure", "replayed_code");
 }

@@ -20,20 +20,41 @@ pub struct ServiceProcess {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub url: String,
+    database: String,
     child: Option<Child>,
 }
 
 impl ServiceProcess {
-    fn write_config(dir: &Path, listen: &str) -> PathBuf {
+    fn write_config(dir: &Path, listen: &str, database: &str) -> PathBuf {
         let config = dir.join("twofold.toml");
         let text = format!(
-            "state_dir = {:?}\n\n[serve]\nlisten = {listen:?}\ndatabase = {:?}\nvapid_key_file = {:?}\nfleet = true\nclient_requests_per_minute = 0\n",
+            "state_dir = {:?}\n\n[serve]\nlisten = {listen:?}\ndatabase = {database:?}\nvapid_key_file = {:?}\nfleet = true\nclient_requests_per_minute = 0\n",
             dir.join("state").display().to_string(),
-            dir.join("serve.db").display().to_string(),
             dir.join("vapid.key").display().to_string(),
         );
         write_private(&config, &text).expect("service config");
         config
+    }
+
+    /// A service instance in a directory of its own on `database` (None: SQLite in that
+    /// directory); not started yet.
+    fn new(database: Option<&str>) -> ServiceProcess {
+        let dir = tempfile::Builder::new()
+            .prefix("twofold-fleet-serve-")
+            .tempdir()
+            .expect("tempdir");
+        let database = database.map_or_else(
+            || dir.path().join("serve.db").display().to_string(),
+            str::to_string,
+        );
+        let config = Self::write_config(dir.path(), "127.0.0.1:0", &database);
+        ServiceProcess {
+            dir,
+            config,
+            url: String::new(),
+            database,
+            child: None,
+        }
     }
 
     /// Stops the service (all hosts are offline then).
@@ -44,18 +65,26 @@ impl ServiceProcess {
         }
     }
 
-    /// Starts it again on the same address.
+    /// Starts it (again on the same address, once it had one).
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let listen = self.url.trim_start_matches("http://").to_string();
-        self.config = Self::write_config(self.dir.path(), &listen);
+        let listen = match self.url.strip_prefix("http://") {
+            Some(addr) => addr.to_string(),
+            None => "127.0.0.1:0".to_string(),
+        };
+        self.config = Self::write_config(self.dir.path(), &listen, &self.database);
         let (child, url) = spawn(
             Path::new(TWOFOLD),
             &self.config,
             &self.dir.path().join("serve.log"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(url, self.url);
+        assert!(
+            self.url.is_empty() || url == self.url,
+            "{url} != {}",
+            self.url
+        );
+        self.url = url;
         self.child = Some(child);
     }
 
@@ -139,53 +168,73 @@ impl FleetHost {
     }
 }
 
-/// A fleet: one service, three hosts A, B, C.
+/// A fleet: one service (SQLite) or two instances on one PostgreSQL database, three hosts.
 pub struct Fleet {
     pub service: ServiceProcess,
+    /// The second instance (PostgreSQL only).
+    pub second: Option<ServiceProcess>,
     pub hosts: Vec<FleetHost>,
     pub key: FleetKey,
+    /// Keeps the PostgreSQL database (and its cluster) while the fleet lives.
+    _database: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Fleet {
-    /// The service started and three hosts; `extra` is TOML merged into each host's config.
+    /// One service on SQLite and three hosts; `extra` is TOML merged into each host's config.
     pub fn new(extra: &str) -> Fleet {
-        let dir = tempfile::Builder::new()
-            .prefix("twofold-fleet-")
-            .tempdir()
-            .expect("tempdir");
-        let config = ServiceProcess::write_config(dir.path(), "127.0.0.1:0");
+        Fleet::build(extra, None, None)
+    }
+
+    /// Two instances on one PostgreSQL database, and three hosts whose URL lists start with
+    /// instance 1 (A, C) or instance 2 (B), the other second.
+    pub fn on_postgres(
+        extra: &str,
+        conninfo: &str,
+        database: Box<dyn std::any::Any + Send + Sync>,
+    ) -> Fleet {
+        Fleet::build(extra, Some(conninfo), Some(database))
+    }
+
+    fn build(
+        extra: &str,
+        conninfo: Option<&str>,
+        database: Option<Box<dyn std::any::Any + Send + Sync>>,
+    ) -> Fleet {
+        let mut service = ServiceProcess::new(conninfo);
         let names = ["host-a", "host-b", "host-c"];
         let tokens: Vec<String> = names
             .iter()
             .map(|n| {
-                add_host(Path::new(TWOFOLD), &config, n)
+                add_host(Path::new(TWOFOLD), &service.config, n)
                     .unwrap_or_else(|e| panic!("{e}"))
                     .expose()
                     .to_string()
             })
             .collect();
-        let (child, url) = spawn(Path::new(TWOFOLD), &config, &dir.path().join("serve.log"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let service = ServiceProcess {
-            dir,
-            config,
-            url,
-            child: Some(child),
-        };
+        service.start();
+        let second = conninfo.map(|c| {
+            let mut second = ServiceProcess::new(Some(c));
+            second.start();
+            second
+        });
         let key = FleetKey::generate().unwrap();
         let hosts = names
             .iter()
             .zip(tokens)
-            .map(|(name, token)| {
+            .enumerate()
+            .map(|(i, (name, token))| {
                 let host = Host::new();
                 let token_path = host.root.join("host-token");
                 super::push::write_token(&token_path, &token);
                 let key_path = host.root.join("fleet-key");
                 write_private(&key_path, &key.to_text()).unwrap();
+                let mut urls = vec![service.url.clone()];
+                if let Some(second) = &second {
+                    urls.insert(usize::from(i != 1), second.url.clone());
+                }
                 host.configure(&format!(
-                    "[push]\nhost_token_file = {:?}\nconnect_timeout_ms = 500\nhost_name = {name:?}\n[fleet]\nurls = [{:?}]\nkey_file = {:?}\n",
+                    "[push]\nhost_token_file = {:?}\nconnect_timeout_ms = 500\nhost_name = {name:?}\n[fleet]\nurls = {urls:?}\nkey_file = {:?}\n",
                     token_path.display().to_string(),
-                    service.url,
                     key_path.display().to_string(),
                 ));
                 if !extra.is_empty() {
@@ -195,17 +244,15 @@ impl Fleet {
                     super::merge(&mut text, toml::from_str(extra).unwrap());
                     host.write_config_text(&toml::to_string(&text).unwrap());
                 }
-                FleetHost {
-                    name,
-                    host,
-                    token,
-                }
+                FleetHost { name, host, token }
             })
             .collect();
         Fleet {
             service,
+            second,
             hosts,
             key,
+            _database: database,
         }
     }
 
