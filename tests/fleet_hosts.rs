@@ -318,6 +318,17 @@ fn offline_the_cache_signs_in_and_the_use_is_reported_when_the_service_is_back()
         "{transcript:?}"
     );
 
+    // A user B never cached may be enrolled fleet-wide: not let in, even with nullok.
+    fleet.b().host.use_module_args("nullok");
+    let (outcome, _) = fleet.b().host.sign_in("bob", &[""]);
+    assert_eq!(outcome.name, "PAM_AUTH_ERR");
+    fleet
+        .b()
+        .host
+        .last_decision()
+        .assert_decision("bob", "failure", "fleet_offline_not_cached");
+    fleet.b().host.use_module_args("");
+
     fleet.service.start();
     // B's next sign-in (of anyone) reaches the service and reports the offline use.
     let (outcome, _) = fleet.b().host.sign_in("alice", &[&wrong_code(&alice)]);

@@ -29,6 +29,11 @@ pub struct FleetSignIn {
 }
 
 impl FleetSignIn {
+    /// No service answered: this sign-in runs on the cache (`offline = "cached"`).
+    pub fn is_offline(&self) -> bool {
+        self.service.is_none()
+    }
+
     /// The URL that answered (push uses it too), if any.
     pub fn active_url(&self) -> Option<&str> {
         self.service.as_ref().and_then(FleetService::active_url)

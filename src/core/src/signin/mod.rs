@@ -237,6 +237,12 @@ impl Run<'_> {
         if let (Some(store), Some(record)) = (&store, &record) {
             return self.enrolled(store, &user, record, &config);
         }
+        // Offline, a user this host never cached may be enrolled fleet-wide: `nullok` or
+        // `unenrolled = "allow"` must not let them in because the service is unreachable.
+        if self.fleet.as_ref().is_some_and(|f| f.is_offline()) {
+            notify(self.conv, self.req, messages::FLEET_OFFLINE);
+            return Decision::refused("fleet_offline_not_cached");
+        }
         let unenrolled = match self.opts.nullok {
             true => Unenrolled::Allow,
             false => config.unenrolled_at(self.clock.now()),
