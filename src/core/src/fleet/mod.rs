@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod host;
 pub mod key;
 pub mod service;
+pub mod wire;
 
 #[cfg(test)]
 mod host_tests;
