@@ -728,7 +728,14 @@ fn a_phone_paired_through_a_approves_sign_ins_on_b() {
     );
     assert_eq!(fleet.served("alice").0, 2, "the device went into version 2");
 
-    // B: push, the phone sees host-b asking and approves.
+    // A failure counted fleet-wide before; B: push, the phone sees host-b asking and approves.
+    let api = fleet.a().client(&fleet.service.url);
+    let failure = twofold_core::fleet::service::Claim::Failure {
+        lock_after: 5,
+        lock_seconds: 60,
+        now: now(),
+    };
+    api.claim(&user_name("alice"), &failure).unwrap();
     let mut asked_by = String::new();
     let outcome = fleet.b().host.sign_in_with(
         "alice",
@@ -766,6 +773,11 @@ fn a_phone_paired_through_a_approves_sign_ins_on_b() {
     );
     assert_eq!(asked_by, "host-b");
     assert_eq!(fleet.b().host.last_decision().get("method"), "push");
+    let claims = api.user(&user_name("alice"), 0).unwrap().claims;
+    assert_eq!(
+        claims.failures, 0,
+        "the approval reset the fleet-wide count"
+    );
 }
 
 #[test]

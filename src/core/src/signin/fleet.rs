@@ -34,6 +34,14 @@ impl FleetSignIn {
         self.service.is_none()
     }
 
+    /// A success without a code (push approval): the fleet-wide failure count starts again.
+    /// Best effort: the sign-in stands either way.
+    pub fn succeeded(&self, user: &UserName) {
+        if let Some(service) = &self.service {
+            let _ = service.claim(user, &Claim::Success);
+        }
+    }
+
     /// The URL that answered (push uses it too), if any.
     pub fn active_url(&self) -> Option<&str> {
         self.service.as_ref().and_then(FleetService::active_url)

@@ -337,7 +337,13 @@ impl Run<'_> {
         }
         // forward_pass asks for password and code in one answer: no room for push there.
         if self.opts.pass_mode != PassMode::ForwardPass && dialogue::applies(record, config) {
-            return self.push(store, user, record, config);
+            let decision = self.push(store, user, record, config);
+            if decision.verdict == Verdict::Success
+                && let Some(fleet) = &self.fleet
+            {
+                fleet.succeeded(user);
+            }
+            return decision;
         }
         self.code(store, user, record, config)
     }
