@@ -9,12 +9,12 @@ mod pairings;
 
 use super::auth;
 use super::body;
-use super::challenges::Challenges;
 use super::error::ApiError;
 use super::limits::{ClientLimiter, MAX_WAIT_SECONDS};
 use super::log;
 use super::notify::Notifier;
 use super::page;
+use super::pending::Pending;
 use super::store::{DeviceRow, Store};
 use axum::Router;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
@@ -30,7 +30,7 @@ use tokio::sync::watch;
 /// Everything the handlers share.
 pub struct AppState {
     pub store: Store,
-    pub challenges: Challenges,
+    pub challenges: Pending,
     /// Bumped whenever a pairing completes; pairing long-polls wait on it.
     pub pairings_changed: watch::Sender<u64>,
     pub limiter: ClientLimiter,

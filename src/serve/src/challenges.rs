@@ -30,7 +30,7 @@ pub struct Challenge {
 }
 
 /// A device's signed answer, relayed to the host unverified (the host checks the signature).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Decision {
     pub decision: String,
     pub number: String,
@@ -41,7 +41,7 @@ pub struct Decision {
 
 /// What the host made of the decision (`POST /v1/challenges/{id}/verdict`): display-only, for
 /// the phone that answered. No number, no secret; it changes nothing the host decided.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Verdict {
     /// `approved`, `denied`, `reported`, `number_mismatch`, `late` or `invalid`.
     pub outcome: String,

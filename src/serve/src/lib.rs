@@ -14,6 +14,7 @@ mod error;
 mod limits;
 mod notify;
 mod page;
+pub mod pending;
 pub mod push_target; // pub for the fuzz targets
 mod quota;
 mod refusal_log;
@@ -23,7 +24,6 @@ pub mod webpush;
 pub mod wire; // pub for the fuzz targets (fuzz/fuzz_targets/serve_wire.rs)
 
 use api::{AppState, Peer};
-use challenges::Challenges;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use limits::ClientLimiter;
@@ -242,9 +242,17 @@ fn run(config: &ServeConfig) -> Result<(), ServeError> {
             Arc::clone(&push_targets),
         )?);
         let (pairings_changed, _) = tokio::sync::watch::channel(0);
+        let challenges = match store.postgres() {
+            Some(db) => pending::Pending::shared(
+                db.clone(),
+                config.max_pending,
+                config.max_pending_per_host,
+            ),
+            None => pending::Pending::memory(config.max_pending, config.max_pending_per_host),
+        };
         let state = Arc::new(AppState {
             store,
-            challenges: Challenges::new(config.max_pending, config.max_pending_per_host),
+            challenges,
             pairings_changed,
             limiter: ClientLimiter::new(config.client_requests_per_minute),
             notifier,
@@ -382,7 +390,12 @@ async fn housekeeping(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tick.tick().await;
-        state.challenges.sweep();
+        if let Err(e) = state.challenges.sweep().await {
+            log(&format!(
+                "event=housekeeping_failed reason={:?}",
+                e.to_string()
+            ));
+        }
         let purged = state.store.purge_pairings(unix_now()).await;
         if let Err(e) = purged {
             log(&format!(

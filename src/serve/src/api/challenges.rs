@@ -3,10 +3,9 @@
 #![forbid(unsafe_code)]
 
 use super::{HostAuth, JsonBody, RateLimited, Shared, json_status, wait_seconds};
-use crate::challenges::{
-    Challenge, DecideError, Decision, InsertError, Status, Verdict, VerdictError,
-};
+use crate::challenges::{Challenge, DecideError, Decision, InsertError, Verdict, VerdictError};
 use crate::error::ApiError;
+use crate::pending::Waited;
 use crate::wire::{NewChallenge, NewDecision, NewVerdict};
 use crate::{log, unix_now};
 use axum::Json;
@@ -45,15 +44,20 @@ pub async fn create(
         owner,
     };
     let refused_host = challenge.owner.clone();
-    let entry = state.challenges.insert(challenge).map_err(|e| match e {
+    let inserted = state.challenges.insert(challenge.clone()).await?;
+    let held = if matches!(inserted, Err(InsertError::Full)) {
+        state.challenges.held().await.unwrap_or(0)
+    } else {
+        0
+    };
+    inserted.map_err(|e| match e {
         InsertError::UserPending => {
             ApiError::conflict("this host has a pending challenge for this user")
         }
         InsertError::DuplicateId => ApiError::conflict("a challenge with this id exists"),
         InsertError::Full => {
             log(&format!(
-                "event=refused reason=service_full host={refused_host:?} held={}",
-                state.challenges.len()
+                "event=refused reason=service_full host={refused_host:?} held={held}"
             ));
             ApiError::full()
         }
@@ -64,7 +68,7 @@ pub async fn create(
             ApiError::host_full()
         }
     })?;
-    let c = &entry.challenge;
+    let c = &challenge;
     log(&format!(
         "event=challenge_created host={:?} user={:?} service={:?} devices={}",
         c.owner,
@@ -89,28 +93,12 @@ pub async fn wait_for_decision(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let wait = wait_seconds(query.as_deref())?;
-    let entry = state
-        .challenges
-        .get(&id)
-        .filter(|e| e.challenge.owner == owner)
-        .ok_or_else(|| ApiError::not_found("challenge"))?;
     let _slot = state.waiter_slot(&owner)?;
-    let mut status = entry.subscribe();
-    let until = (Instant::now() + Duration::from_secs(wait)).min(entry.deadline);
-    let settled = tokio::time::timeout_at(until, async {
-        status
-            .wait_for(|s| *s != Status::Pending)
-            .await
-            .map(|s| s.clone())
-    })
-    .await;
-    match settled {
-        Ok(Ok(Status::Decided(decision))) => Ok(Json(decision.as_ref().clone()).into_response()),
-        Ok(Ok(Status::Withdrawn | Status::Pending)) | Ok(Err(_)) => {
-            Err(ApiError::not_found("challenge"))
-        }
-        Err(_) if Instant::now() >= entry.deadline => Err(ApiError::not_found("challenge")),
-        Err(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+    let until = Instant::now() + Duration::from_secs(wait);
+    match state.challenges.wait(&id, &owner, until).await? {
+        Some(Waited::Decided(decision)) => Ok(Json(decision).into_response()),
+        Some(Waited::TimedOut) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(Waited::Gone) | None => Err(ApiError::not_found("challenge")),
     }
 }
 
@@ -121,7 +109,7 @@ pub async fn withdraw(
     HostAuth(owner): HostAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.challenges.withdraw(&id, &owner) {
+    if state.challenges.withdraw(&id, &owner).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("challenge"))
@@ -147,16 +135,16 @@ pub async fn decide(
         signature: body.signature,
     };
     // Only a decision the named device signed over this very challenge may settle it.
-    let entry = state
+    let challenge = state
         .challenges
         .get(&id)
+        .await?
         .ok_or_else(|| ApiError::not_found("challenge"))?;
-    if !entry.challenge.device_ids.contains(&decision.device_id) {
+    if !challenge.device_ids.contains(&decision.device_id) {
         return Err(ApiError::forbidden("this device was not asked"));
     }
     let row = state.store.device(&decision.device_id).await?;
-    if let Err(why) = crate::decision::check(&entry.challenge, &decision, row.as_ref(), state.fleet)
-    {
+    if let Err(why) = crate::decision::check(&challenge, &decision, row.as_ref(), state.fleet) {
         log(&format!(
             "event=refused reason=decision_not_verified device={device:?} client={} detail={:?}",
             client.0,
@@ -169,6 +157,7 @@ pub async fn decide(
     state
         .challenges
         .decide(&id, decision)
+        .await?
         .map_err(|e| match e {
             DecideError::NotFound => ApiError::not_found("challenge"),
             DecideError::AlreadyDecided => ApiError::conflict("this challenge was decided already"),
@@ -201,6 +190,7 @@ pub async fn verdict(
     state
         .challenges
         .set_verdict(&id, &owner, verdict)
+        .await?
         .map_err(|e| match e {
             VerdictError::NotFound => ApiError::not_found("challenge"),
             VerdictError::NotDecided => ApiError::conflict("this challenge has no decision yet"),

@@ -77,10 +77,10 @@ pub async fn pending(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let device = device_auth(&state, client, &method, &uri, &headers, &device_id, b"").await?;
-    let waiting =
-        state
-            .challenges
-            .pending_for(state.paired_by(&device), &device.user, &device.device_id);
+    let waiting = state
+        .challenges
+        .pending_for(state.paired_by(&device), &device.user, &device.device_id)
+        .await?;
     Ok(json_status(StatusCode::OK, json!(waiting)))
 }
 
@@ -96,12 +96,16 @@ pub async fn verdict(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let device = device_auth(&state, client, &method, &uri, &headers, &device_id, b"").await?;
-    match state.challenges.verdict_for(
-        &id,
-        state.paired_by(&device),
-        &device.user,
-        &device.device_id,
-    ) {
+    match state
+        .challenges
+        .verdict_for(
+            &id,
+            state.paired_by(&device),
+            &device.user,
+            &device.device_id,
+        )
+        .await?
+    {
         Some(Some(v)) => Ok(json_status(StatusCode::OK, json!(v))),
         Some(None) => Ok(StatusCode::NO_CONTENT.into_response()),
         None => Err(ApiError::not_found("challenge")),

@@ -65,6 +65,9 @@ pub async fn wait(
     let until = Instant::now() + Duration::from_secs(wait);
     // Subscribe before looking, so a completion between the look and the wait is not missed.
     let mut changed = state.pairings_changed.subscribe();
+    // With several instances the phone may complete the pairing on another one, which this
+    // channel does not hear of: look again every second (a pairing is one human action).
+    let recheck = state.store.postgres().map(|_| Duration::from_secs(1));
     loop {
         let row = state.store.pairing(&id, unix_now()).await?;
         let Some(row) = row.filter(|r| r.host == host) else {
@@ -89,6 +92,7 @@ pub async fn wait(
                     return Err(ApiError::internal("pairing notifier closed"));
                 }
             }
+            () = tokio::time::sleep(recheck.unwrap_or_default()), if recheck.is_some() => {}
             () = tokio::time::sleep_until(until.min(expiry)) => {
                 if Instant::now() >= expiry {
                     return Err(ApiError::not_found("pairing"));
