@@ -778,6 +778,21 @@ fn a_phone_paired_through_a_approves_sign_ins_on_b() {
         claims.failures, 0,
         "the approval reset the fleet-wide count"
     );
+
+    // Removed on C: version 3, and B no longer trusts the phone.
+    let out = fleet
+        .c()
+        .twofold(&["devices", "alice", "--remove", &phone.id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fleet.served("alice").0, 3);
+    let out = fleet.b().twofold(&["devices", "alice", "--json"]);
+    let devices: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(devices[0]["id"], phone.id.as_str());
+    assert!(!devices[0]["removed"].is_null(), "{devices}");
 }
 
 #[test]
