@@ -22,9 +22,17 @@ pub fn host_service(config: &Config) -> Result<Service, String> {
 pub fn enroll(config: &Config, user: &UserName, style: QrStyle, clock: &dyn Clock) -> CliResult {
     let store = open_store(config)?;
     let fleet = Fleet::open(config)?;
+    let mut config = config.clone();
     if let Some(fleet) = &fleet {
         fleet.pull(&store, user)?;
+        // Pairing goes to the instance that answered, as a sign-in's push does.
+        if let (Some(url), Some(active)) = (&config.push.url, fleet.service.active_url())
+            && config.fleet.urls.contains(url)
+        {
+            config.push.url = Some(active.to_string());
+        }
     }
+    let config = &config;
     if store
         .load_record(user)
         .map_err(|e| e.to_string())?
