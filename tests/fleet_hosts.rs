@@ -912,3 +912,58 @@ fn on_postgres_instance_1_down_the_hosts_fail_over_and_all_down_the_cache_serves
         .last_decision()
         .assert_decision("alice", "failure", "replayed_code");
 }
+
+#[test]
+fn key_rotation_new_key_first_reseal_then_the_old_key_goes() {
+    let fleet = Fleet::new("");
+    let alice = fleet.a().enroll("alice");
+    let bob = fleet.a().enroll("bob");
+    let out = fleet.b().twofold(&["status", "alice"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = twofold_core::fleet::key::FleetKey::generate().unwrap();
+    let both = format!("{}{}", new.to_text().as_str(), fleet.key.to_text().as_str());
+    // 1. The new key first, the old one after it, on every host.
+    for h in &fleet.hosts {
+        twofold_core::push::local::write_private(&h.host.root.join("fleet-key"), &both).unwrap();
+    }
+    // 2. Reseal on one host.
+    let out = fleet.a().twofold(&["fleet", "reseal"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 record(s) resealed"), "{stdout}");
+    for user in ["alice", "bob"] {
+        let (version, record) = fleet.served(user);
+        assert_eq!(version, 2);
+        assert_eq!(record.unwrap().key_id, new.id());
+    }
+    // 3. The old key removed: B (cached version 1) and C (nothing cached) sign in.
+    for h in &fleet.hosts {
+        twofold_core::push::local::write_private(&h.host.root.join("fleet-key"), &new.to_text())
+            .unwrap();
+    }
+    wait_for_step_margin(&alice, 5);
+    let (outcome, _) = fleet.b().host.sign_in("alice", &[&code_now(&alice)]);
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.b().host.audit_text()
+    );
+    let (outcome, _) = fleet.c().host.sign_in("bob", &[&code_now(&bob)]);
+    assert_eq!(
+        outcome.name,
+        "PAM_SUCCESS",
+        "{}",
+        fleet.c().host.audit_text()
+    );
+    let out = fleet.a().twofold(&["fleet", "reseal"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 record(s) resealed"));
+}

@@ -38,6 +38,9 @@ pub enum FleetCommand {
     },
     /// The fleet key's id, which service URLs answer, and every user's record version.
     Status,
+    /// After a key rotation (the new key first in the key file, the old one after it, on every
+    /// host): seal every record the old key sealed with the new one, as its next version.
+    Reseal,
 }
 
 /// The fleet as a command reaches it.
@@ -98,6 +101,7 @@ pub fn run(config: &Config, command: FleetCommand) -> CliResult {
             key_file,
         } => join(config, &url, &token_file, &key_file),
         FleetCommand::Status => status(config),
+        FleetCommand::Reseal => reseal(config),
     }
 }
 
@@ -248,6 +252,37 @@ fn status(config: &Config) -> CliResult {
             "{}  {}  {}  {}  {}  {}",
             u.user, u.version, seen, u.key_id, u.failures, locked
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reseal(config: &Config) -> CliResult {
+    let fleet = Fleet::open(config)?.ok_or("not in a fleet: [fleet] urls is empty")?;
+    let new = fleet.keys[0].id().to_string();
+    let store = UserStore::create(&config.state_dir).map_err(|e| e.to_string())?;
+    let users = fleet.service.list().map_err(|e| format!("fleet: {e}"))?;
+    let (mut done, mut failed) = (0, 0);
+    for listed in users.iter().filter(|u| u.key_id != new) {
+        let result = UserName::parse(listed.user.as_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|user| {
+                fleet.pull(&store, &user)?;
+                fleet.publish_cached(&store, &user)
+            });
+        match result {
+            Ok(version) => {
+                done += 1;
+                println!("  {}: version {version}, sealed with {new}", listed.user);
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("twofold: {}: {e}", listed.user);
+            }
+        }
+    }
+    println!("✓ {done} record(s) resealed with fleet key {new}; {failed} failed.");
+    if failed > 0 {
+        return Err("run `twofold fleet reseal` again for the records that failed".into());
     }
     Ok(ExitCode::SUCCESS)
 }
