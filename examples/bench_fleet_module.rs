@@ -67,7 +67,7 @@ fn main() -> Result<(), String> {
     // Enrolled on "another host": its own store, the same fleet.
     let config = Config::load(&config_path, true).map_err(|e| format!("{e:?}"))?;
     let fleet = FleetService::new(
-        &[url.clone()],
+        std::slice::from_ref(&url),
         SecretString::new(token),
         Duration::from_secs(2),
         None,
