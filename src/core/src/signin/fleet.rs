@@ -36,8 +36,10 @@ impl FleetSignIn {
 
     /// A success without a code (push approval): the fleet-wide failure count starts again.
     /// Best effort: the sign-in stands either way.
+    /// Nothing is sent when the count was 0 already (one round trip less per sign-in; a failure
+    /// counted elsewhere meanwhile then stays counted, the safe side).
     pub fn succeeded(&self, user: &UserName) {
-        if let Some(service) = &self.service {
+        if let Some(service) = self.service.as_ref().filter(|_| self.claims.failures > 0) {
             let _ = service.claim(user, &Claim::Success);
         }
     }
@@ -210,7 +212,7 @@ pub(super) fn settle(
             };
             match service.claim(user, &claim) {
                 Ok(answer) if answer.accepted => {
-                    let _ = service.claim(user, &Claim::Success);
+                    fleet.succeeded(user);
                     Ok(method)
                 }
                 // Used on another host first: not a guess, so not counted (like a replay here).
