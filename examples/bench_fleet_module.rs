@@ -96,7 +96,7 @@ fn main() -> Result<(), String> {
     }
 
     println!(
-        "fleet sign-in through libpam (GET record + claim + success), {n} users, service on {url}{}:",
+        "fleet sign-in through libpam (GET record + claim), {n} users, service on {url}{}:",
         if std::env::var("TWOFOLD_BENCH_DATABASE").is_ok() {
             " (TWOFOLD_BENCH_DATABASE)"
         } else {
