@@ -10,6 +10,10 @@
 //! (b) ROUNDS round trips (default 1,000) without load: challenge, long-poll, decision POST;
 //!     prints median and p99 of POST sent → long-poll answered.
 //!
+//! With `BENCH_WAIT_URL` set (scripts/bench-fleet), the long-polls go to that second instance
+//! of the same service (one PostgreSQL database) while challenges and decisions go to URL, and
+//! SERVICE_PID is the second instance's: delivery across instances, memory of the waiting one.
+//!
 //! Figures only; nothing is asserted.
 
 use http_body_util::{BodyExt, Full};
@@ -235,6 +239,7 @@ fn rss_kib(pid: u32) -> Option<(u64, u64)> {
 
 async fn under_load(
     target: Arc<Target>,
+    wait: Arc<Target>,
     pid: u32,
     waiting: usize,
     phone: &Phone,
@@ -263,10 +268,10 @@ async fn under_load(
             );
         }
         let permit = Arc::clone(&connecting).acquire_owned().await?;
-        let sender = connect(&target).await?;
+        let sender = connect(&wait).await?;
         drop(permit);
         let (tx, rx) = oneshot::channel();
-        tokio::spawn(long_poll(sender, Arc::clone(&target), id.clone(), tx));
+        tokio::spawn(long_poll(sender, Arc::clone(&wait), id.clone(), tx));
         arrivals.push(rx);
         ids.push((id, hash));
     }
@@ -278,10 +283,11 @@ async fn under_load(
     );
     if let (Some((before, _)), Some((rss, hwm))) = (rss_before, rss_kib(pid)) {
         println!(
-            "(a) service memory: VmRSS {:.1} MB (before: {:.1} MB, peak {:.1} MB)",
+            "(a) service memory: VmRSS {:.1} MB (before: {:.1} MB, peak {:.1} MB), {:.1} KB per waiting challenge",
             rss as f64 / 1024.0,
             before as f64 / 1024.0,
-            hwm as f64 / 1024.0
+            hwm as f64 / 1024.0,
+            rss.saturating_sub(before) as f64 / waiting.max(1) as f64
         );
     }
     let sample = waiting.min(1000);
@@ -307,7 +313,12 @@ async fn under_load(
     Ok(())
 }
 
-async fn round_trips(target: Arc<Target>, rounds: usize, phone: &Phone) -> Result<(), Error> {
+async fn round_trips(
+    target: Arc<Target>,
+    wait: Arc<Target>,
+    rounds: usize,
+    phone: &Phone,
+) -> Result<(), Error> {
     let mut control = connect(&target).await?;
     let mut delays = Vec::with_capacity(rounds);
     for i in 0..rounds {
@@ -325,9 +336,9 @@ async fn round_trips(target: Arc<Target>, rounds: usize, phone: &Phone) -> Resul
         if status != StatusCode::CREATED {
             return Err(format!("challenge {i}: {status}").into());
         }
-        let sender = connect(&target).await?;
+        let sender = connect(&wait).await?;
         let (tx, rx) = oneshot::channel();
-        tokio::spawn(long_poll(sender, Arc::clone(&target), id.clone(), tx));
+        tokio::spawn(long_poll(sender, Arc::clone(&wait), id.clone(), tx));
         // Give the long-poll time to be waiting at the service before deciding.
         tokio::time::sleep(Duration::from_millis(3)).await;
         let body = decision(phone, &hash);
@@ -371,8 +382,18 @@ async fn main() -> Result<(), Error> {
     let pid: u32 = args[3].parse()?;
     let waiting: usize = args.get(4).map_or(Ok(10_000), |a| a.parse())?;
     let rounds: usize = args.get(5).map_or(Ok(1_000), |a| a.parse())?;
+    let wait = match std::env::var("BENCH_WAIT_URL") {
+        Ok(url) => Arc::new(Target {
+            addr: url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string(),
+            token: target.token.clone(),
+        }),
+        Err(_) => Arc::clone(&target),
+    };
     let phone = pair(&mut connect(&target).await?, &target).await?;
-    round_trips(Arc::clone(&target), rounds, &phone).await?;
-    under_load(target, pid, waiting, &phone).await?;
+    round_trips(Arc::clone(&target), Arc::clone(&wait), rounds, &phone).await?;
+    under_load(target, wait, pid, waiting, &phone).await?;
     Ok(())
 }

@@ -196,13 +196,17 @@ impl SharedChallenges {
         owner: &str,
         until: Instant,
     ) -> Result<Option<Waited>, StoreError> {
-        let Some(c) = self.get(id).await?.filter(|c| c.owner == owner) else {
+        // Boxed: the task keeps this function's state while it waits; the queries' futures are
+        // large and only needed before the wait.
+        let Some(c) = Box::pin(self.get(id)).await?.filter(|c| c.owner == owner) else {
             return Ok(None);
         };
         let deadline = deadline_of(c.expires);
         // Watch first, then look: a decision between the look and the wait is not missed.
         let watching = self.watch(id);
-        let now = self.status(id).await?.unwrap_or(Status::Withdrawn);
+        let now = Box::pin(self.status(id))
+            .await?
+            .unwrap_or(Status::Withdrawn);
         if now != Status::Pending {
             watching.sender.send_replace(now);
         }

@@ -174,6 +174,9 @@ pub struct Store {
     backend: Backend,
 }
 
+// PostgreSQL calls are boxed: their futures are large, and a long-poll's task would otherwise
+// carry that size for as long as it waits.
+
 /// Runs a SQLite call on a blocking thread so a slow disk never stalls the event loop.
 macro_rules! on_sqlite {
     ($db:expr, |$c:ident| $body:expr) => {{
@@ -211,7 +214,7 @@ impl Store {
     pub async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::hosts(c)),
-            Backend::Postgres(db) => db.hosts().await,
+            Backend::Postgres(db) => Box::pin(db.hosts()).await,
         }
     }
 
@@ -220,7 +223,7 @@ impl Store {
         let (name, digest) = (name.to_string(), digest.to_vec());
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::add_host(c, &name, &digest, now)),
-            Backend::Postgres(db) => db.add_host(&name, &digest, now).await,
+            Backend::Postgres(db) => Box::pin(db.add_host(&name, &digest, now)).await,
         }
     }
 
@@ -229,7 +232,7 @@ impl Store {
         let name = name.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::remove_host(c, &name, now)),
-            Backend::Postgres(db) => db.remove_host(&name, now).await,
+            Backend::Postgres(db) => Box::pin(db.remove_host(&name, now)).await,
         }
     }
 
@@ -258,7 +261,7 @@ impl Store {
                 Ok(true)
             }),
             Backend::Postgres(db) => {
-                db.create_pairing(&id, &host, &user, (created, expires), &key, max_open)
+                Box::pin(db.create_pairing(&id, &host, &user, (created, expires), &key, max_open))
                     .await
             }
         }
@@ -273,7 +276,7 @@ impl Store {
         let id = id.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::pairing_completion_key(c, &id, now)),
-            Backend::Postgres(db) => db.pairing_completion_key(&id, now).await,
+            Backend::Postgres(db) => Box::pin(db.pairing_completion_key(&id, now)).await,
         }
     }
 
@@ -282,7 +285,7 @@ impl Store {
         let id = id.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::pairing(c, &id, now)),
-            Backend::Postgres(db) => db.pairing(&id, now).await,
+            Backend::Postgres(db) => Box::pin(db.pairing(&id, now)).await,
         }
     }
 
@@ -304,8 +307,7 @@ impl Store {
                 now
             )),
             Backend::Postgres(db) => {
-                db.complete_pairing(&id, &done, push_subscription.as_deref(), now)
-                    .await
+                Box::pin(db.complete_pairing(&id, &done, push_subscription.as_deref(), now)).await
             }
         }
     }
@@ -315,7 +317,7 @@ impl Store {
         let id = device_id.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::device(c, &id)),
-            Backend::Postgres(db) => db.device(&id).await,
+            Backend::Postgres(db) => Box::pin(db.device(&id)).await,
         }
     }
 
@@ -332,7 +334,7 @@ impl Store {
                 Some(h) => sqlite::devices_of(c, h, &user),
                 None => sqlite::devices_of_user(c, &user),
             }),
-            Backend::Postgres(db) => db.devices_for(host.as_deref(), &user).await,
+            Backend::Postgres(db) => Box::pin(db.devices_for(host.as_deref(), &user)).await,
         }
     }
 
@@ -341,7 +343,7 @@ impl Store {
         let id = device_id.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::claim_counter(c, &id, counter)),
-            Backend::Postgres(db) => db.claim_counter(&id, counter).await,
+            Backend::Postgres(db) => Box::pin(db.claim_counter(&id, counter)).await,
         }
     }
 
@@ -356,7 +358,7 @@ impl Store {
             Backend::Sqlite(db) => {
                 on_sqlite!(db, |c| sqlite::set_subscription(c, &id, json.as_deref()))
             }
-            Backend::Postgres(db) => db.set_subscription(&id, json.as_deref()).await,
+            Backend::Postgres(db) => Box::pin(db.set_subscription(&id, json.as_deref())).await,
         }
     }
 
@@ -373,7 +375,7 @@ impl Store {
                 Some(h) => sqlite::remove_device(c, h, &id, now),
                 None => sqlite::remove_any_device(c, &id, now),
             }),
-            Backend::Postgres(db) => db.remove_device(host.as_deref(), &id, now).await,
+            Backend::Postgres(db) => Box::pin(db.remove_device(host.as_deref(), &id, now)).await,
         }
     }
 
@@ -381,7 +383,7 @@ impl Store {
     pub async fn purge_pairings(&self, now: u64) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::purge_pairings(c, now)),
-            Backend::Postgres(db) => db.purge_pairings(now).await,
+            Backend::Postgres(db) => Box::pin(db.purge_pairings(now)).await,
         }
     }
 
@@ -396,7 +398,7 @@ impl Store {
                 sqlite::fleet_record(c, &user)?,
                 sqlite::fleet_claims(c, &user)?
             ))),
-            Backend::Postgres(db) => db.fleet_user(&user).await,
+            Backend::Postgres(db) => Box::pin(db.fleet_user(&user)).await,
         }
     }
 
@@ -409,7 +411,7 @@ impl Store {
     ) -> Result<PutOutcome, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::fleet_put(c, expected, &record, now)),
-            Backend::Postgres(db) => db.fleet_put(expected, &record, now).await,
+            Backend::Postgres(db) => Box::pin(db.fleet_put(expected, &record, now)).await,
         }
     }
 
@@ -422,7 +424,7 @@ impl Store {
         let user = user.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::fleet_delete(c, &user, version)),
-            Backend::Postgres(db) => db.fleet_delete(&user, version).await,
+            Backend::Postgres(db) => Box::pin(db.fleet_delete(&user, version)).await,
         }
     }
 
@@ -430,7 +432,7 @@ impl Store {
     pub async fn fleet_users(&self) -> Result<Vec<FleetUserRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::fleet_users(c)),
-            Backend::Postgres(db) => db.fleet_users().await,
+            Backend::Postgres(db) => Box::pin(db.fleet_users()).await,
         }
     }
 
@@ -444,7 +446,7 @@ impl Store {
                 .iter()
                 .map(|(user, claim)| sqlite::fleet_claim(c, user, claim))
                 .collect()),
-            Backend::Postgres(db) => db.fleet_claims(&claims).await,
+            Backend::Postgres(db) => Box::pin(db.fleet_claims(&claims)).await,
         }
     }
 
@@ -453,7 +455,7 @@ impl Store {
         let user = user.to_string();
         match &self.backend {
             Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::fleet_unlock(c, &user)),
-            Backend::Postgres(db) => db.fleet_unlock(&user).await,
+            Backend::Postgres(db) => Box::pin(db.fleet_unlock(&user)).await,
         }
     }
 }
