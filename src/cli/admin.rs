@@ -2,11 +2,13 @@
 #![forbid(unsafe_code)]
 
 use super::enroll::{recovery_codes_text, write_stdout};
+use super::fleet::Fleet;
 use super::{CliResult, open_store};
 use std::process::ExitCode;
 use twofold_core::clock::Clock;
 use twofold_core::config::Config;
 use twofold_core::factor::recovery;
+use twofold_core::fleet::host;
 use twofold_core::signin::ratelimit;
 use twofold_core::store::UserStore;
 use twofold_core::username::UserName;
@@ -16,6 +18,11 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
     let t = super::language::texts(config);
     let u = ("user", user.as_str());
     let store = open_store(config)?;
+    let fleet = Fleet::open(config)?;
+    let pulled = match &fleet {
+        Some(fleet) => Some(fleet.pull(&store, user)?),
+        None => None,
+    };
     let Some(record) = store.load_record(user).map_err(|e| e.to_string())? else {
         if json {
             println!(
@@ -28,10 +35,20 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
         return Ok(ExitCode::from(3));
     };
     let lock = store.lock(user).map_err(|e| e.to_string())?;
-    let state = store
+    let mut state = store
         .load_state_for(user, &lock, Some(&record))
         .map_err(|e| e.to_string())?;
     drop(lock);
+    if let Some(pulled) = &pulled {
+        // What counts fleet-wide is shown: the service's failures and lockout, when higher.
+        state.failures = state.failures.max(pulled.claims.failures);
+        state.locked_until = state.locked_until.max(pulled.claims.locked_until);
+        for id in &pulled.claims.used_recovery {
+            if !state.used_recovery.contains(id) {
+                state.used_recovery.push(id.clone());
+            }
+        }
+    }
     let now = clock.now();
     let recovery = store
         .recovery_of(user, &record)
@@ -73,6 +90,10 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             out["push_paused"] = serde_json::json!(paused.map(|(why, _)| why));
             out["push_paused_until"] =
                 serde_json::json!(paused.map(|(_, until)| when::iso8601(until)));
+        }
+        if let Some(pulled) = &pulled {
+            out["fleet_version"] = serde_json::json!(pulled.version);
+            out["fleet_last_step"] = serde_json::json!(pulled.claims.last_step);
         }
         println!("{out}");
     } else {
@@ -160,11 +181,17 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
                 t.fill("cli.status_paused", &[u, ("until", &until), ("why", why)])
             );
         }
+        if let Some(pulled) = &pulled {
+            println!("  {}", super::fleet::claims_line(pulled));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
+    if let Some(fleet) = Fleet::open(config)? {
+        return list_fleet(&fleet, json, clock);
+    }
     let store = match UserStore::open(&config.state_dir) {
         Ok(store) => Some(store),
         Err(twofold_core::store::StoreError::File(e)) if e.is_not_found() => None,
@@ -241,8 +268,49 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `twofold list` in fleet mode: every user the service keeps a record of.
+fn list_fleet(fleet: &Fleet, json: bool, clock: &dyn Clock) -> CliResult {
+    let users = fleet.service.list().map_err(|e| format!("fleet: {e}"))?;
+    if json {
+        let names: Vec<&str> = users.iter().map(|u| u.user.as_str()).collect();
+        println!("{}", serde_json::json!(names));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if users.is_empty() {
+        println!("no users enrolled in the fleet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = clock.now();
+    println!("USER  VERSION  UPDATED  FAILURES  LOCKED");
+    for u in users {
+        let locked = if u.locked_until > now {
+            format!("until {}", when::human(u.locked_until))
+        } else {
+            "no".to_string()
+        };
+        let updated = when::human(u.updated_at);
+        println!(
+            "{}  {}  {updated}  {}  {locked}",
+            u.user, u.version, u.failures
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn reset(config: &Config, user: &UserName) -> CliResult {
     let store = open_store(config)?;
+    if let Some(fleet) = Fleet::open(config)? {
+        return match host::delete(&fleet.service, &fleet.keys, &store, user) {
+            Ok(true) => {
+                println!(
+                    "✓ {user}: enrollment removed on every host of the fleet; they must enroll again."
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Ok(false) => Err(format!("{user} is not enrolled")),
+            Err(e) => Err(format!("fleet: {e}")),
+        };
+    }
     let lock = store.lock(user).map_err(|e| e.to_string())?;
     let t = super::language::texts(config);
     if store.remove_user(user, &lock).map_err(|e| e.to_string())? {
@@ -257,6 +325,13 @@ pub fn unlock(config: &Config, user: &UserName) -> CliResult {
     let t = super::language::texts(config);
     let u = ("user", user.as_str());
     let store = open_store(config)?;
+    if let Some(fleet) = Fleet::open(config)? {
+        fleet.pull(&store, user)?;
+        fleet
+            .service
+            .unlock(user)
+            .map_err(|e| format!("fleet: {e}"))?;
+    }
     if store
         .load_record(user)
         .map_err(|e| e.to_string())?
@@ -283,6 +358,10 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
     let t = super::language::texts(config);
     let u = ("user", user.as_str());
     let store = open_store(config)?;
+    let fleet = Fleet::open(config)?;
+    if let Some(fleet) = &fleet {
+        fleet.pull(&store, user)?;
+    }
     let lock = store.lock(user).map_err(|e| e.to_string())?;
     let Some(before) = store.load_record(user).map_err(|e| e.to_string())? else {
         return Err(t.fill("cli.not_enrolled", &[u]));
@@ -327,6 +406,12 @@ pub fn recovery_codes(config: &Config, user: &UserName, json: bool) -> CliResult
             };
             return Err(format!("saving failed ({e}): {in_force}"));
         }
+    }
+    drop(lock);
+    if let Some(fleet) = &fleet {
+        fleet.publish_cached(&store, user).map_err(|e| {
+            format!("{e}: the OLD recovery codes are still in force; the codes above do NOT work")
+        })?;
     }
     if !json {
         println!("{}", t.fill("cli.recovery_saved", &[u]));

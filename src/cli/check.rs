@@ -125,6 +125,19 @@ fn check_files(path: &Path, config: &Config, report: &mut Report) {
     for (key, problem) in twofold_core::sms::file_problems(&config.sms) {
         report.problem(&format!("{}: {key}: {problem}", path.display()));
     }
+    if config.fleet.enabled() {
+        match twofold_core::fleet::host::read_keys(&config.fleet.key_file) {
+            Ok(keys) => {
+                let ids: Vec<&str> = keys.iter().map(|k| k.id()).collect();
+                report.ok(&format!(
+                    "{}: fleet.key_file: fleet key {}",
+                    path.display(),
+                    ids.join(", ")
+                ));
+            }
+            Err(e) => report.problem(&format!("{}: fleet.key_file: {e}", path.display())),
+        }
+    }
 }
 
 fn check_installation(config: Option<&Config>, inst: &Installation, report: &mut Report) {

@@ -82,6 +82,10 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
         ));
     }
     let store = open_store(config)?;
+    let fleet = super::fleet::Fleet::open(config)?;
+    if let Some(fleet) = &fleet {
+        fleet.pull(&store, &user)?;
+    }
     if store
         .load_record(&user)
         .map_err(|e| e.to_string())?
@@ -138,7 +142,16 @@ pub fn run(config: &Config, args: EnrollArgs, clock: &dyn Clock) -> CliResult {
     write_stdout(&shown)
         .map_err(|e| format!("cannot show the recovery codes ({e}); nothing was saved"))?;
     // One rename commits key and recovery codes together; on failure, say which is in force.
-    if let Err(e) = enrollment::save(&store, &user, &pending, confirmed) {
+    if let Some(fleet) = &fleet {
+        // The fleet's copy is the enrollment: uploaded first, then cached here.
+        fleet
+            .publish(&store, &user, &enrollment::committed(&pending, confirmed))
+            .map_err(|e| {
+                format!(
+                    "{e}; nothing was saved, the key and recovery codes shown above do NOT work"
+                )
+            })?;
+    } else if let Err(e) = enrollment::save(&store, &user, &pending, confirmed) {
         return Err(save_failed(&store, &user, &pending, &e));
     }
     if !args.json {

@@ -5,6 +5,7 @@ mod admin;
 mod check;
 mod demo;
 mod enroll;
+mod fleet;
 mod import;
 mod language;
 mod manpages;
@@ -142,6 +143,9 @@ enum Command {
     },
     /// Run the push approval service, or add/remove the hosts that may use it.
     Serve(serve::ServeArgs),
+    /// Fleet mode: make the fleet key, join a host, show the fleet.
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
 }
 
 /// jemalloc keeps no headers next to allocations, so the untouched parts of each waiting
@@ -218,6 +222,7 @@ fn run(cli: Cli) -> CliResult {
         Command::ImportGoogleAuthenticator { user, file, force } => {
             import::run(&config, &user_name(&user)?, file, force, &clock)
         }
+        Command::Fleet(command) => fleet::run(&config, command),
         Command::Demo { .. } | Command::CheckConfig { .. } | Command::Serve(_) => {
             unreachable_command()
         }

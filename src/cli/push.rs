@@ -1,6 +1,7 @@
 //! `twofold enroll --push USER` (pair a phone, then a test push) and `twofold devices USER`.
 #![forbid(unsafe_code)]
 
+use super::fleet::Fleet;
 use super::{CliResult, open_store};
 use std::process::ExitCode;
 use twofold_core::clock::Clock;
@@ -23,6 +24,18 @@ pub fn enroll(config: &Config, user: &UserName, style: QrStyle, clock: &dyn Cloc
     let t = super::language::texts(config);
     let u = ("user", user.as_str());
     let store = open_store(config)?;
+    let fleet = Fleet::open(config)?;
+    let mut config = config.clone();
+    if let Some(fleet) = &fleet {
+        fleet.pull(&store, user)?;
+        // Pairing goes to the instance that answered, as a sign-in's push does.
+        if let (Some(url), Some(active)) = (&config.push.url, fleet.service.active_url())
+            && config.fleet.urls.contains(url)
+        {
+            config.push.url = Some(active.to_string());
+        }
+    }
+    let config = &config;
     if store
         .load_record(user)
         .map_err(|e| e.to_string())?
@@ -45,7 +58,16 @@ pub fn enroll(config: &Config, user: &UserName, style: QrStyle, clock: &dyn Cloc
         "{}",
         t.fill("cli.push_paired", &[("name", &name), ("id", &id)])
     );
-    test_push(config, &store, user, &service, &id, clock)
+    test_push(config, &store, user, &service, &id, clock)?;
+    if let Some(fleet) = &fleet {
+        // In a fleet the device joins the sealed record, so that every host trusts it.
+        if let Err(e) = fleet.publish_cached(&store, user) {
+            let _ = unpair(&store, user, &service, &id);
+            return Err(format!("{e}; the pairing was undone"));
+        }
+        println!("✓ Every host of the fleet accepts this phone now.");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The pairing QR code and URL, as `enroll --push` and the demo show them.
@@ -130,6 +152,10 @@ pub fn devices(
     let t = super::language::texts(config);
     let u = ("user", user.as_str());
     let store = open_store(config)?;
+    let fleet = Fleet::open(config)?;
+    if let Some(fleet) = &fleet {
+        fleet.pull(&store, user)?;
+    }
     if let Some(id) = remove {
         let lock = store.lock(user).map_err(|e| e.to_string())?;
         let mut record = store
@@ -146,6 +172,9 @@ pub fn devices(
             .save_record(user, &lock, &record)
             .map_err(|e| e.to_string())?;
         drop(lock);
+        if let Some(fleet) = &fleet {
+            fleet.publish_cached(&store, user)?;
+        }
         println!("{}", t.fill("cli.devices_removed", &[u, ("id", &id)]));
         // The record decides; telling the service only stops its notifications.
         if let Err(e) =

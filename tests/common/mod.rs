@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 #[allow(dead_code)]
+pub mod fleet;
+#[allow(dead_code)]
 pub mod push;
 #[allow(dead_code)]
 pub mod qr_image;

@@ -92,7 +92,7 @@ pub fn confirm(pending: &Pending, code: &str, config: &Config, clock: &dyn Clock
 
 /// The record as committed: the recovery hashes and the confirmed step go inside it, so one
 /// rename switches from the old enrollment to the new one.
-fn committed(pending: &Pending, confirmed_step: Option<u64>) -> UserRecord {
+pub fn committed(pending: &Pending, confirmed_step: Option<u64>) -> UserRecord {
     UserRecord {
         confirmed_step: confirmed_step.unwrap_or(0),
         recovery: Some(pending.recovery_hashes.clone()),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 mod errors;
 mod sections;
 mod serve;
+pub use crate::fleet::config::{DEFAULT_KEY_FILE, FleetConfig, Offline};
 pub use crate::push::config::{DEFAULT_TOKEN_FILE, FailMode, PushConfig, PushMode, check_url};
 pub use crate::sms::SmsConfig;
 pub use sections::{
@@ -58,6 +59,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Text-message codes (`[sms]`).
     pub sms: SmsConfig,
+    /// Fleet mode (`[fleet]`): records kept by the service, sealed with the fleet key.
+    pub fleet: FleetConfig,
     /// `[serve]`, the approval service's section, kept unparsed: the module ignores it (a typo
     /// there must not stop sign-ins); `twofold serve` and `check-config` read it with
     /// [`Config::serve_config`].
@@ -81,6 +84,7 @@ impl Default for Config {
             push: PushConfig::default(),
             alerts: AlertsConfig::default(),
             sms: SmsConfig::default(),
+            fleet: FleetConfig::default(),
             serve: toml::Table::new(),
         }
     }
@@ -182,7 +186,13 @@ impl Config {
             );
         }
         match config {
-            Some(config) if errors.is_empty() => Ok(config),
+            Some(mut config) if errors.is_empty() => {
+                // In a fleet, push goes to the fleet's service unless [push] names another.
+                if config.push.url.is_none() {
+                    config.push.url = config.fleet.urls.first().cloned();
+                }
+                Ok(config)
+            }
             _ => Err(errors),
         }
     }
@@ -279,6 +289,7 @@ impl Config {
         }
         self.push.problems(&mut p);
         self.sms.problems(&mut p);
+        self.fleet.problems(&mut p);
         if let Some(program) = self.alerts.command.first()
             && !Path::new(program).is_absolute()
         {

@@ -146,3 +146,46 @@ fn sms_settings_are_validated() {
     let errs = Config::parse(argv_code, Path::new("c")).unwrap_err();
     assert!(errs[0].reason.contains("ps shows it"), "{errs:?}");
 }
+
+#[test]
+fn fleet_section_is_off_by_default_and_push_follows_the_first_fleet_url() {
+    let c = Config::parse("", Path::new("t.toml")).unwrap();
+    assert!(!c.fleet.enabled());
+    assert_eq!(c.push.url, None, "no fleet, no push");
+    let text = "[fleet]\nurls = [\"https://push1.example.org\", \"https://push2.example.org\"]\noffline = \"deny\"\n";
+    let c = Config::parse(text, Path::new("t.toml")).unwrap();
+    assert!(c.fleet.enabled());
+    assert_eq!(c.fleet.offline, Offline::Deny);
+    assert_eq!(c.fleet.key_file, PathBuf::from(DEFAULT_KEY_FILE));
+    assert_eq!(c.push.url.as_deref(), Some("https://push1.example.org"));
+    let own = format!("{text}[push]\nurl = \"https://approve.example.org\"\n");
+    let c = Config::parse(&own, Path::new("t.toml")).unwrap();
+    assert_eq!(c.push.url.as_deref(), Some("https://approve.example.org"));
+}
+
+#[test]
+fn fleet_mistakes_are_named() {
+    let text = "[fleet]\nurls = [\"http://push.example.org\"]\nkey_file = \"fleet-key\"\noffline = \"maybe\"\nurl = \"x\"\n";
+    let errs = Config::parse(text, Path::new("/etc/x.toml")).unwrap_err();
+    let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.contains("fleet") && s.contains("url")),
+        "unknown key named: {shown:?}"
+    );
+    let text = "[fleet]\nurls = [\"http://push.example.org\"]\nkey_file = \"fleet-key\"\n";
+    let errs = Config::parse(text, Path::new("/etc/x.toml")).unwrap_err();
+    let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(
+        shown.iter().any(|s| s
+            .starts_with("/etc/x.toml: fleet.urls: \"http://push.example.org\": must be https://")),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains(&"/etc/x.toml: fleet.key_file: must be an absolute path".to_string()),
+        "{shown:?}"
+    );
+    let errs = Config::parse("[fleet]\noffline = \"maybe\"\n", Path::new("c")).unwrap_err();
+    assert!(errs[0].to_string().contains("offline"), "{errs:?}");
+}

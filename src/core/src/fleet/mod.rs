@@ -3,5 +3,12 @@
 //! and administrators hold the [`key::FleetKey`] that opens them. See docs/fleet.md.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod envelope;
+pub mod host;
 pub mod key;
+pub mod service;
+pub mod wire;
+
+#[cfg(test)]
+mod host_tests;

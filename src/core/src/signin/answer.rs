@@ -21,6 +21,8 @@ pub enum Refusal {
     WrongRecoveryCode,
     MalformedAnswer,
     AnswerTooLong,
+    /// Fleet mode: right here, but the service's claim got no answer (once-only unproven).
+    ClaimUnanswered,
 }
 
 impl Refusal {
@@ -32,6 +34,7 @@ impl Refusal {
             Refusal::WrongRecoveryCode => "wrong_recovery_code",
             Refusal::MalformedAnswer => "malformed_answer",
             Refusal::AnswerTooLong => "answer_too_long",
+            Refusal::ClaimUnanswered => "fleet_claim_unanswered",
         }
     }
 }

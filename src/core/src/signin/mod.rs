@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod choice;
 pub mod enrollment;
+mod fleet;
 mod method;
 pub mod pass;
 pub mod policy;
@@ -25,6 +26,7 @@ use crate::username::UserName;
 use answer::split_password_and_code;
 use policy::Requirement;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// Who is signing in, where from: the PAM items.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +103,7 @@ pub fn authenticate(
         turns: 0,
         notice: None,
         texts: Texts::english(),
+        fleet: None,
     };
     let decision = run.decide();
     if matches!(decision.verdict, Verdict::Unavailable) && !req.silent {
@@ -146,6 +149,8 @@ struct Run<'a> {
     notice: Option<String>,
     /// The user's language once known (the record's, else the configuration's), else English.
     texts: Texts,
+    /// Fleet mode: what the service said (`None` on a single host).
+    fleet: Option<Rc<fleet::FleetSignIn>>,
 }
 
 impl Run<'_> {
@@ -156,7 +161,7 @@ impl Run<'_> {
             .config
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
-        let config = match Config::load(&path, explicit) {
+        let mut config = match Config::load(&path, explicit) {
             Ok(config) => config,
             Err(errors) => return Decision::unavailable("config_error", &errors[0]),
         };
@@ -213,9 +218,31 @@ impl Run<'_> {
         }
         let store = match UserStore::open(&config.state_dir) {
             Ok(store) => Some(store),
+            // A fleet host caches records it has never seen: the directory is made on demand.
+            Err(crate::store::StoreError::File(e))
+                if e.is_not_found() && config.fleet.enabled() =>
+            {
+                match UserStore::create(&config.state_dir) {
+                    Ok(store) => Some(store),
+                    Err(e) => return Decision::unavailable("bad_state_dir", e),
+                }
+            }
             Err(crate::store::StoreError::File(e)) if e.is_not_found() => None,
             Err(e) => return Decision::unavailable("bad_state_dir", e),
         };
+        if let (true, Some(store)) = (config.fleet.enabled(), &store) {
+            let session = match fleet::start(self, &config, store, &user) {
+                Ok(session) => session,
+                Err(decision) => return decision,
+            };
+            // Push follows the fleet's failover unless [push] url names a service of its own.
+            if let (Some(url), Some(active)) = (&config.push.url, session.active_url())
+                && config.fleet.urls.contains(url)
+            {
+                config.push.url = Some(active.to_string());
+            }
+            self.fleet = Some(Rc::new(session));
+        }
         let record = match store
             .as_ref()
             .map(|s| s.load_record_for_sign_in(&user))
@@ -229,6 +256,12 @@ impl Run<'_> {
                 self.texts = Texts::for_language(language);
             }
             return self.enrolled(store, &user, record, &config);
+        }
+        // Offline, a user this host never cached may be enrolled fleet-wide: `nullok` or
+        // `unenrolled = "allow"` must not let them in because the service is unreachable.
+        if self.fleet.as_ref().is_some_and(|f| f.is_offline()) {
+            notify(self.conv, self.req, self.texts.get("fleet.offline"));
+            return Decision::refused("fleet_offline_not_cached");
         }
         let unenrolled = match self.opts.nullok {
             true => Unenrolled::Allow,
@@ -271,10 +304,12 @@ impl Run<'_> {
         };
         use enrollment::Outcome;
         let console = self.console();
+        let fleet = self.fleet.clone();
         let setting = enrollment::Setting {
             console,
             texts: &mut self.texts,
             replaces,
+            fleet: fleet.as_deref(),
         };
         match enrollment::run(self.conv, &store, user, config, self.clock, setting) {
             Outcome::Enrolled(push, phone) => Decision {
@@ -306,7 +341,13 @@ impl Run<'_> {
         let now = self.clock.now();
         // Read without the lock: writes replace the file atomically, so this is a consistent
         // snapshot; the decision itself re-reads under the lock.
-        match store.peek_state_for(user, record) {
+        let peeked = store.peek_state_for(user, record).map(|mut state| {
+            if let Some(fleet) = &self.fleet {
+                fleet.merge(&mut state);
+            }
+            state
+        });
+        match peeked {
             Ok(state) if ratelimit::is_locked(&state, now) => {
                 return self.locked(state.locked_until - now);
             }
@@ -392,8 +433,16 @@ impl Run<'_> {
             return decision;
         }
         let console = self.console();
+        let fleet = self.fleet.clone();
         let push = enrollment::offer_push(
-            self.conv, store, user, config, self.clock, console, self.texts,
+            self.conv,
+            store,
+            user,
+            config,
+            self.clock,
+            console,
+            self.texts,
+            fleet.as_deref(),
         );
         let status = push.status(self.texts);
         if !status.is_empty() {
@@ -460,6 +509,10 @@ impl Run<'_> {
             Ok(state) => state,
             Err(e) => return Decision::unavailable("bad_state", e),
         };
+        let fleet = self.fleet.clone();
+        if let Some(fleet) = &fleet {
+            fleet.merge(&mut state);
+        }
         let now = self.clock.now();
         if ratelimit::is_locked(&state, now) {
             return self.locked(state.locked_until - now);
@@ -473,7 +526,11 @@ impl Run<'_> {
             },
             _ => Vec::new(),
         };
-        let result = answer::verify(answer.expose(), record, &recovery, &mut state, config, now);
+        let mut result =
+            answer::verify(answer.expose(), record, &recovery, &mut state, config, now);
+        if let Some(fleet) = &fleet {
+            result = fleet::settle(fleet, store, user, result, &mut state, config, now);
+        }
         if result.is_ok() {
             let (service, rhost) = (&self.req.service, &self.req.rhost);
             remember::remember(&mut state, &config.remember, service, rhost, now);

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod file;
+pub mod fleet;
 pub mod guard;
 pub mod lock;
 mod pass;
@@ -73,7 +74,7 @@ const USERS: &str = "users";
 const STATE: &str = "state";
 const RECOVERY: &str = "recovery";
 /// Suffixes of the per-user files that are written (and so may leave temporary files).
-const WRITTEN_SUFFIXES: [&str; 2] = [".toml", ".guard"];
+const WRITTEN_SUFFIXES: [&str; 3] = [".toml", ".guard", ".fleet"];
 
 impl UserStore {
     /// Opens an existing state directory (what the module does).

@@ -58,6 +58,8 @@ pub struct Setting<'a> {
     /// The enrollment this one replaces (a temporary access pass at a sign-in of an enrolled
     /// user): replaced only once the new app's code is confirmed, its language kept.
     pub replaces: Option<&'a crate::store::UserRecord>,
+    /// Fleet mode: the record is published to the fleet's service (`None` on a single host).
+    pub fleet: Option<&'a super::fleet::FleetSignIn>,
 }
 
 /// Runs the enrollment dialogue for `user`.
@@ -73,6 +75,7 @@ pub fn run(
         console,
         texts,
         replaces,
+        fleet,
     } = setting;
     let mut pending = match enrollment::prepare(config, EnrollOptions::default(), clock) {
         Ok(pending) => pending,
@@ -127,16 +130,26 @@ pub fn run(
     let Some(step) = confirmed else {
         return Outcome::WrongCodes;
     };
-    let saved = match replaces {
-        Some(_) => enrollment::save(store, user, &pending, Some(step)).map(|()| true),
-        None => enrollment::save_new(store, user, &pending, step),
+    let saved = match (fleet, replaces) {
+        (Some(fleet), None) => {
+            fleet.publish_new(store, user, &enrollment::committed(&pending, Some(step)))
+        }
+        // A pass replaces the enrollment: saved here, then published over the version this
+        // host verified (compare-and-swap; on a conflict the service's record comes back).
+        (Some(fleet), Some(_)) => enrollment::save(store, user, &pending, Some(step))
+            .map_err(|e| e.to_string())
+            .and_then(|()| fleet.publish_cached(store, user).map(|_| true)),
+        (None, Some(_)) => enrollment::save(store, user, &pending, Some(step))
+            .map(|()| true)
+            .map_err(|e| e.to_string()),
+        (None, None) => enrollment::save_new(store, user, &pending, step).map_err(|e| e.to_string()),
     };
     match saved {
         Ok(true) => {}
         Ok(false) => return Outcome::AlreadyEnrolled,
-        Err(e) => return Outcome::Failed(e.to_string()),
+        Err(e) => return Outcome::Failed(e),
     }
-    let push = push::offer(conv, store, user, config, clock, console, texts);
+    let push = push::offer(conv, store, user, config, clock, console, texts, fleet);
     let phone = phone::offer(conv, store, user, config, clock, texts);
     let paired = matches!(push, PushSetup::Paired(TestResult::Approved));
     let verified = matches!(phone, PhoneSetup::Verified(_));
@@ -152,6 +165,13 @@ pub fn run(
             (Choice::Sms, _) => texts.fill("sms.method_sms", &[("phone", "")]),
         };
         status.push_str(&texts.fill("sms.default_done", &[("method", &method)]));
+    }
+    // The number and the default method went into this host's record: the fleet's copy too.
+    if let Some(fleet) = fleet
+        && (verified || default.is_some())
+        && fleet.publish_cached(store, user).is_err()
+    {
+        status.push_str(texts.get("fleet.not_published"));
     }
     let codes: String = pending
         .recovery_codes

@@ -90,6 +90,7 @@ pub fn offer(
     clock: &dyn Clock,
     console: bool,
     texts: Texts,
+    fleet: Option<&crate::signin::fleet::FleetSignIn>,
 ) -> PushSetup {
     if !config.push.enabled() {
         return PushSetup::NotConfigured;
@@ -180,6 +181,13 @@ pub fn offer(
         Err(e) => TestResult::NotSent(e.to_string()),
     };
     if result == TestResult::Approved {
+        // In a fleet the device joins the sealed record, so that every host trusts it.
+        if let Some(fleet) = fleet
+            && let Err(e) = fleet.publish_cached(store, user)
+        {
+            let _ = unpair(store, user, &service, &device.id);
+            return PushSetup::Unavailable(e);
+        }
         return PushSetup::Paired(result);
     }
     test.withdraw(&service);

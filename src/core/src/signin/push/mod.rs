@@ -38,7 +38,12 @@ impl Run<'_> {
         .run();
         let refused = |reason| Decision::new(Verdict::Refused, Method::Push, reason);
         match outcome {
-            Outcome::Approved => Decision::new(Verdict::Success, Method::Push, "push_approved"),
+            Outcome::Approved => {
+                if let Some(fleet) = &self.fleet {
+                    fleet.succeeded(user);
+                }
+                Decision::new(Verdict::Success, Method::Push, "push_approved")
+            }
             Outcome::Denied => refused("push_denied"),
             Outcome::Reported => Decision {
                 suspicious: true,

@@ -1,0 +1,308 @@
+//! `twofold fleet init|join|status`, and the fleet side of the other commands: in fleet mode
+//! each one first brings the user's cached record up to date from the service, and a command
+//! that changes the record uploads it (compare-and-swap on its version) before it counts.
+#![forbid(unsafe_code)]
+
+use super::CliResult;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use twofold_core::config::Config;
+use twofold_core::fleet::host::{self, Pulled};
+use twofold_core::fleet::key::FleetKey;
+use twofold_core::fleet::service::{Claims, FleetService};
+use twofold_core::secret::SecretString;
+use twofold_core::store::{UserRecord, UserStore};
+use twofold_core::username::UserName;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum FleetCommand {
+    /// Make the fleet key (once per fleet): written 0600, never over an existing file.
+    Init {
+        /// Where to write it [default: [fleet] key_file, /etc/twofold/fleet-key].
+        #[arg(long, value_name = "PATH")]
+        key_file: Option<PathBuf>,
+    },
+    /// Join this host to a fleet: install the host token and the fleet key (0600), check the
+    /// service accepts them, and print the [fleet] section to add to the configuration.
+    Join {
+        /// The fleet's service (more URLs for failover go into [fleet] urls).
+        url: String,
+        /// The host token from `twofold serve --add-host NAME` on the service.
+        #[arg(long, value_name = "FILE")]
+        token_file: PathBuf,
+        /// The fleet key from `twofold fleet init`.
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+    },
+    /// The fleet key's id, which service URLs answer, and every user's record version.
+    Status,
+    /// After a key rotation (the new key first in the key file, the old one after it, on every
+    /// host): seal every record the old key sealed with the new one, as its next version.
+    Reseal,
+}
+
+/// The fleet as a command reaches it.
+pub struct Fleet {
+    pub service: FleetService,
+    pub keys: Vec<FleetKey>,
+}
+
+impl Fleet {
+    /// The fleet of `config`, or `None` on a single host.
+    pub fn open(config: &Config) -> Result<Option<Fleet>, String> {
+        if !config.fleet.enabled() {
+            return Ok(None);
+        }
+        let keys = host::read_keys(&config.fleet.key_file).map_err(|e| e.to_string())?;
+        let service = FleetService::for_host(config).map_err(|e| e.to_string())?;
+        Ok(Some(Fleet { service, keys }))
+    }
+
+    /// Brings `user`'s cached record up to date.
+    pub fn pull(&self, store: &UserStore, user: &UserName) -> Result<Pulled, String> {
+        host::pull(&self.service, &self.keys, store, user).map_err(|e| format!("fleet: {e}"))
+    }
+
+    /// Uploads `record` as the next version after the one verified here, then caches it.
+    pub fn publish(
+        &self,
+        store: &UserStore,
+        user: &UserName,
+        record: &UserRecord,
+    ) -> Result<u64, String> {
+        let lock = store.lock(user).map_err(|e| e.to_string())?;
+        let seen = host::seen_version(store, user).map_err(|e| e.to_string())?;
+        host::publish(&self.service, &self.keys, store, user, &lock, record, seen)
+            .map_err(|e| format!("fleet: {e}"))
+    }
+
+    /// Uploads the record as changed in the cache; on failure the cache is brought back to
+    /// the service's record, and the message says so.
+    pub fn publish_cached(&self, store: &UserStore, user: &UserName) -> Result<u64, String> {
+        let record = store
+            .load_record(user)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{user}: not enrolled"))?;
+        self.publish(store, user, &record).map_err(|e| {
+            let _ = self.pull(store, user);
+            format!("{e}; the change was undone on this host")
+        })
+    }
+}
+
+pub fn run(config: &Config, command: FleetCommand) -> CliResult {
+    match command {
+        FleetCommand::Init { key_file } => init(&key_file.unwrap_or(config.fleet.key_file.clone())),
+        FleetCommand::Join {
+            url,
+            token_file,
+            key_file,
+        } => join(config, &url, &token_file, &key_file),
+        FleetCommand::Status => status(config),
+        FleetCommand::Reseal => reseal(config),
+    }
+}
+
+/// Writes `contents` to a new file (0600); an existing file is left alone.
+fn write_new(path: &Path, contents: &[u8]) -> Result<(), String> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                format!("{}: exists already; not overwritten", path.display())
+            }
+            _ => format!("{}: {e}", path.display()),
+        })?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn init(path: &Path) -> CliResult {
+    let key = FleetKey::generate().map_err(|e| e.to_string())?;
+    write_new(path, key.to_text().as_bytes())?;
+    println!(
+        "✓ Fleet key {} written to {} (0600).",
+        key.id(),
+        path.display()
+    );
+    println!(
+        "Copy it to each host over a channel you trust and run there:\n  twofold fleet join https://SERVICE --token-file HOST-TOKEN --key-file FLEET-KEY"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Installs `from` at `to` (0600): a file already there must hold the same text.
+fn install(from: &Path, to: &Path, what: &str) -> Result<SecretString, String> {
+    let text = SecretString::from_bytes(
+        std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?,
+    );
+    match std::fs::read(to).map(SecretString::from_bytes) {
+        Ok(existing) if existing.expose().trim() == text.expose().trim() => {
+            println!("  {what}: {} already installed", to.display());
+        }
+        Ok(_) => {
+            return Err(format!(
+                "{}: holds another {what}; not overwritten (remove it first if it is stale)",
+                to.display()
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            write_new(to, format!("{}\n", text.expose().trim()).as_bytes())?;
+            println!("  {what}: installed {} (0600)", to.display());
+        }
+        Err(e) => return Err(format!("{}: {e}", to.display())),
+    }
+    Ok(text)
+}
+
+fn join(config: &Config, url: &str, token_file: &Path, key_file: &Path) -> CliResult {
+    twofold_core::config::check_url(url).map_err(|e| format!("{url}: {e}"))?;
+    let key_text = SecretString::from_bytes(
+        std::fs::read(key_file).map_err(|e| format!("{}: {e}", key_file.display()))?,
+    );
+    let first = key_text.expose().lines().find(|l| !l.trim().is_empty());
+    FleetKey::parse(first.unwrap_or_default().trim())
+        .map_err(|e| format!("{}: {e}", key_file.display()))?;
+    println!("Joining the fleet at {url}:");
+    let token = install(token_file, &config.push.host_token_file, "host token")?;
+    install(key_file, &config.fleet.key_file, "fleet key")?;
+    let keys = host::read_keys(&config.fleet.key_file).map_err(|e| e.to_string())?;
+    let service = FleetService::new(
+        &[url.to_string()],
+        SecretString::new(token.expose().trim().to_string()),
+        std::time::Duration::from_millis(config.push.connect_timeout_ms),
+        config.push.ca_file.clone(),
+    )
+    .map_err(|e| e.to_string())?;
+    let users = service.list().map_err(|e| format!("{url}: {e}"))?;
+    println!(
+        "  service: answers, {} user(s) enrolled in the fleet; fleet key {}",
+        users.len(),
+        keys[0].id()
+    );
+    if config.fleet.urls.iter().any(|u| u == url) {
+        println!("✓ The configuration names this fleet already.");
+    } else {
+        println!(
+            "Add to the configuration ([fleet], see twofold.toml(5)), then `twofold check-config`:\n\n[fleet]\nurls = [\"{url}\"]\nkey_file = \"{}\"\noffline = \"cached\"",
+            config.fleet.key_file.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(config: &Config) -> CliResult {
+    let fleet = Fleet::open(config)?.ok_or("not in a fleet: [fleet] urls is empty")?;
+    let ids: Vec<&str> = fleet.keys.iter().map(FleetKey::id).collect();
+    println!(
+        "fleet key: {} (seals new records: {})",
+        ids.join(", "),
+        ids[0]
+    );
+    let token = twofold_core::push::token::read_host_token(&config.push.host_token_file)
+        .map_err(|e| e.to_string())?;
+    let timeout = std::time::Duration::from_millis(config.push.connect_timeout_ms);
+    let mut users = None;
+    for url in &config.fleet.urls {
+        let one = FleetService::new(
+            std::slice::from_ref(url),
+            token.clone(),
+            timeout,
+            config.push.ca_file.clone(),
+        )
+        .map_err(|e| e.to_string())?;
+        match one.list() {
+            Ok(list) => {
+                println!("{url}: answers ({} users)", list.len());
+                users.get_or_insert(list);
+            }
+            Err(e) => println!("{url}: {e}"),
+        }
+    }
+    let store = UserStore::create(&config.state_dir).map_err(|e| e.to_string())?;
+    if let Ok(queue) = store.lock_queue() {
+        let queued = queue.uses().map_err(|e| e.to_string())?.len();
+        if queued > 0 {
+            println!("offline uses waiting to be reported: {queued}");
+        }
+    }
+    let Some(users) = users else {
+        return Err("no fleet service answered".into());
+    };
+    println!("\nUSER  VERSION  SEEN HERE  KEY  FAILURES  LOCKED");
+    for u in users {
+        let seen = UserName::parse(u.user.as_bytes())
+            .ok()
+            .and_then(|name| host::seen_version(&store, &name).ok())
+            .unwrap_or(0);
+        let locked = if u.locked_until
+            > twofold_core::clock::Clock::now(&twofold_core::clock::SystemClock)
+        {
+            twofold_core::when::human(u.locked_until)
+        } else {
+            "no".into()
+        };
+        println!(
+            "{}  {}  {}  {}  {}  {}",
+            u.user, u.version, seen, u.key_id, u.failures, locked
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reseal(config: &Config) -> CliResult {
+    let fleet = Fleet::open(config)?.ok_or("not in a fleet: [fleet] urls is empty")?;
+    let new = fleet.keys[0].id().to_string();
+    let store = UserStore::create(&config.state_dir).map_err(|e| e.to_string())?;
+    let users = fleet.service.list().map_err(|e| format!("fleet: {e}"))?;
+    let (mut done, mut failed) = (0, 0);
+    for listed in users.iter().filter(|u| u.key_id != new) {
+        let result = UserName::parse(listed.user.as_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|user| {
+                fleet.pull(&store, &user)?;
+                fleet.publish_cached(&store, &user)
+            });
+        match result {
+            Ok(version) => {
+                done += 1;
+                println!("  {}: version {version}, sealed with {new}", listed.user);
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("twofold: {}: {e}", listed.user);
+            }
+        }
+    }
+    println!("✓ {done} record(s) resealed with fleet key {new}; {failed} failed.");
+    if failed > 0 {
+        return Err("run `twofold fleet reseal` again for the records that failed".into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line on the fleet-wide state of a user, for `twofold status`.
+pub fn claims_line(pulled: &Pulled) -> String {
+    let Claims {
+        last_step,
+        failures,
+        locked_until,
+        used_recovery,
+    } = &pulled.claims;
+    format!(
+        "fleet: record version {}, last step {last_step}, failures {failures}, locked until {}, recovery codes used {}",
+        pulled.version,
+        if *locked_until == 0 {
+            "-".to_string()
+        } else {
+            twofold_core::when::human(*locked_until)
+        },
+        used_recovery.len()
+    )
+}
