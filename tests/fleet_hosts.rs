@@ -967,3 +967,35 @@ fn key_rotation_new_key_first_reseal_then_the_old_key_goes() {
     let out = fleet.a().twofold(&["fleet", "reseal"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 record(s) resealed"));
 }
+
+#[test]
+fn language_phone_and_default_method_set_on_one_host_hold_on_every_host() {
+    let fleet = Fleet::new("");
+    let _alice = alice_cached_on_b(&fleet);
+    let version = fleet.served("alice").0;
+    for args in [
+        &["language", "alice", "nl"][..],
+        &["phone", "alice", "set", "+31612345678", "--verified"][..],
+        &["default-method", "alice", "app"][..],
+    ] {
+        let out = fleet.a().twofold(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        fleet.served("alice").0,
+        version + 3,
+        "each change is a new version on the service"
+    );
+    // C never changed anything: it sees all three through the service.
+    let out = fleet.c().twofold(&["language", "alice"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.starts_with("alice: nl"), "{shown}");
+    let out = fleet.c().twofold(&["status", "alice", "--json"]);
+    let status = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(status.contains("+31612345678"), "{status}");
+    assert!(status.contains("\"app\""), "{status}");
+}

@@ -92,6 +92,33 @@ impl Fleet {
     }
 }
 
+/// For a command that changes a user's record: in fleet mode, the record brought up to date
+/// first (the change applies to the fleet's version), and the fleet to publish to afterwards.
+pub fn before_change(
+    config: &Config,
+    store: &UserStore,
+    user: &UserName,
+) -> Result<Option<Fleet>, String> {
+    let fleet = Fleet::open(config)?;
+    if let Some(fleet) = &fleet {
+        fleet.pull(store, user)?;
+    }
+    Ok(fleet)
+}
+
+/// After a command changed a user's record: in fleet mode, the change published (or undone
+/// here when the service refuses it).
+pub fn after_change(
+    fleet: &Option<Fleet>,
+    store: &UserStore,
+    user: &UserName,
+) -> Result<(), String> {
+    match fleet {
+        Some(fleet) => fleet.publish_cached(store, user).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
 pub fn run(config: &Config, command: FleetCommand) -> CliResult {
     match command {
         FleetCommand::Init { key_file } => init(&key_file.unwrap_or(config.fleet.key_file.clone())),

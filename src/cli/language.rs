@@ -25,6 +25,7 @@ pub fn texts(config: &Config) -> Texts {
 pub fn run(config: &Config, user: &UserName, language: Option<String>) -> CliResult {
     let t = texts(config);
     let store = open_store(config)?;
+    let fleet = super::fleet::before_change(config, &store, user)?;
     let lock = store.lock(user).map_err(|e| e.to_string())?;
     let Some(mut record) = store.load_record(user).map_err(|e| e.to_string())? else {
         return Err(t.fill("cli.not_enrolled", &[("user", user.as_str())]));
@@ -52,6 +53,8 @@ pub fn run(config: &Config, user: &UserName, language: Option<String>) -> CliRes
     store
         .save_record(user, &lock, &record)
         .map_err(|e| e.to_string())?;
+    drop(lock);
+    super::fleet::after_change(&fleet, &store, user)?;
     let shown = record.language.as_deref().unwrap_or(&config.language);
     println!(
         "{}",

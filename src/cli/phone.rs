@@ -38,6 +38,7 @@ pub fn phone(
     clock: &dyn Clock,
 ) -> CliResult {
     let store = open_store(config)?;
+    let fleet = super::fleet::before_change(config, &store, user)?;
     let record = enrolled(&store, user)?;
     match action {
         PhoneAction::Remove => {
@@ -49,6 +50,7 @@ pub fn phone(
                     }
                 })
                 .map_err(|e| e.to_string())?;
+            super::fleet::after_change(&fleet, &store, user)?;
             let t = super::language::texts(config);
             println!(
                 "{}",
@@ -76,6 +78,7 @@ pub fn phone(
                     });
                 })
                 .map_err(|e| e.to_string())?;
+            super::fleet::after_change(&fleet, &store, user)?;
             let t = super::language::texts(config);
             let values = [
                 ("user", user.as_str()),
@@ -127,6 +130,7 @@ pub fn default_method(config: &Config, user: &UserName, method: &str) -> CliResu
     let choice =
         Choice::parse(method).ok_or_else(|| format!("{method:?}: must be push, app or sms"))?;
     let store = open_store(config)?;
+    let fleet = super::fleet::before_change(config, &store, user)?;
     let record = enrolled(&store, user)?;
     match choice {
         Choice::Sms if record.phone_number().is_none() => {
@@ -142,6 +146,7 @@ pub fn default_method(config: &Config, user: &UserName, method: &str) -> CliResu
     store
         .update_record(user, |r| r.default_method = Some(choice))
         .map_err(|e| e.to_string())?;
+    super::fleet::after_change(&fleet, &store, user)?;
     let t = super::language::texts(config);
     let values = [("user", user.as_str()), ("method", choice.as_str())];
     println!("{}", t.fill("cli.default_method_set", &values));

@@ -126,6 +126,9 @@ fn record(id: &str) -> UserRecord {
         devices: Vec::new(),
         recovery: Some(Vec::new()),
         recovery_deferred: false,
+        phone: None,
+        default_method: None,
+        language: None,
     }
 }
 

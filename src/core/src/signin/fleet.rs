@@ -13,7 +13,6 @@ use crate::factor::Method;
 use crate::fleet::host::{self, Change, SyncError};
 use crate::fleet::key::FleetKey;
 use crate::fleet::service::{Claim, Claims, FleetService, Use};
-use crate::messages;
 use crate::store::{UserState, UserStore};
 use crate::username::UserName;
 
@@ -142,7 +141,7 @@ pub(super) fn start(
         }
         Err(e) if e.is_offline() => match config.fleet.offline {
             Offline::Deny => {
-                notify(run.conv, run.req, run.texts.get("fleet.offline"));
+                notify(run.conv, run.req, run.texts, run.texts.get("fleet.offline"));
                 Err(Decision {
                     detail: Some(e.to_string()),
                     ..Decision::refused("fleet_offline")

@@ -260,7 +260,12 @@ impl Run<'_> {
         // Offline, a user this host never cached may be enrolled fleet-wide: `nullok` or
         // `unenrolled = "allow"` must not let them in because the service is unreachable.
         if self.fleet.as_ref().is_some_and(|f| f.is_offline()) {
-            notify(self.conv, self.req, self.texts.get("fleet.offline"));
+            notify(
+                self.conv,
+                self.req,
+                self.texts,
+                self.texts.get("fleet.offline"),
+            );
             return Decision::refused("fleet_offline_not_cached");
         }
         let unenrolled = match self.opts.nullok {

@@ -142,7 +142,9 @@ pub fn run(
         (None, Some(_)) => enrollment::save(store, user, &pending, Some(step))
             .map(|()| true)
             .map_err(|e| e.to_string()),
-        (None, None) => enrollment::save_new(store, user, &pending, step).map_err(|e| e.to_string()),
+        (None, None) => {
+            enrollment::save_new(store, user, &pending, step).map_err(|e| e.to_string())
+        }
     };
     match saved {
         Ok(true) => {}
