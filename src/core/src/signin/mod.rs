@@ -439,16 +439,12 @@ impl Run<'_> {
         }
         let console = self.console();
         let fleet = self.fleet.clone();
-        let push = enrollment::offer_push(
-            self.conv,
-            store,
-            user,
-            config,
-            self.clock,
+        let place = enrollment::Place {
             console,
-            self.texts,
-            fleet.as_deref(),
-        );
+            texts: self.texts,
+            fleet: fleet.as_deref(),
+        };
+        let push = enrollment::offer_push(self.conv, store, user, config, self.clock, place);
         let status = push.status(self.texts);
         if !status.is_empty() {
             self.conv.info(status.trim_end());

@@ -7,7 +7,7 @@ mod phone;
 mod push;
 
 pub use phone::PhoneSetup;
-pub use push::{PushSetup, TestResult, offer as offer_push};
+pub use push::{Place, PushSetup, TestResult, offer as offer_push};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -151,7 +151,12 @@ pub fn run(
         Ok(false) => return Outcome::AlreadyEnrolled,
         Err(e) => return Outcome::Failed(e),
     }
-    let push = push::offer(conv, store, user, config, clock, console, texts, fleet);
+    let place = push::Place {
+        console,
+        texts,
+        fleet,
+    };
+    let push = push::offer(conv, store, user, config, clock, place);
     let phone = phone::offer(conv, store, user, config, clock, texts);
     let paired = matches!(push, PushSetup::Paired(TestResult::Approved));
     let verified = matches!(phone, PhoneSetup::Verified(_));

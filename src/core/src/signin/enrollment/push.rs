@@ -80,18 +80,32 @@ impl PushSetup {
     }
 }
 
+/// Where a pairing is offered.
+#[derive(Clone, Copy)]
+pub struct Place<'a> {
+    /// A local terminal, not SSH.
+    pub console: bool,
+    /// The user's language.
+    pub texts: Texts,
+    /// Fleet mode: the paired device joins the fleet's record.
+    pub fleet: Option<&'a crate::signin::fleet::FleetSignIn>,
+}
+
 /// Offers pairing to a user whose record was just saved (or who typed "pair" after a good
-/// code); `console`: a local terminal, not SSH.
+/// code).
 pub fn offer(
     conv: &mut dyn Conversation,
     store: &UserStore,
     user: &UserName,
     config: &Config,
     clock: &dyn Clock,
-    console: bool,
-    texts: Texts,
-    fleet: Option<&crate::signin::fleet::FleetSignIn>,
+    place: Place<'_>,
 ) -> PushSetup {
+    let Place {
+        console,
+        texts,
+        fleet,
+    } = place;
     if !config.push.enabled() {
         return PushSetup::NotConfigured;
     }
