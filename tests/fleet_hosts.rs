@@ -656,6 +656,42 @@ fn fleet_init_join_and_status() {
 }
 
 #[test]
+fn the_fleet_commands_speak_dutch_with_lang_nl() {
+    let fleet = Fleet::new("");
+    fleet.a().enroll("alice");
+    let dutch = [("LANG", "nl_NL.UTF-8")];
+    let out = fleet.b().twofold_env(&["fleet", "status"], &dutch);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{}: antwoordt (1 gebruikers)", fleet.service.url)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("GEBRUIKER  VERSIE  HIER GEZIEN  SLEUTEL  MISLUKT  GEBLOKKEERD"),
+        "{stdout}"
+    );
+    let out = fleet.c().twofold_env(&["reset", "alice"], &dutch);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "✓ alice: inschrijving op elk systeem verwijderd; opnieuw inschrijven is nodig."
+        ),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = fleet.a().twofold_env(&["list"], &dutch);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "geen gebruikers ingeschreven voor alle systemen\n"
+    );
+}
+
+#[test]
 fn a_phone_paired_through_a_approves_sign_ins_on_b() {
     use std::io::{BufRead, BufReader};
     use twofold_core::push::device::{TestDevice, number_shown as number_in};

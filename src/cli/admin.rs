@@ -182,7 +182,7 @@ pub fn status(config: &Config, user: &UserName, json: bool, clock: &dyn Clock) -
             );
         }
         if let Some(pulled) = &pulled {
-            println!("  {}", super::fleet::claims_line(pulled));
+            println!("  {}", super::fleet::claims_line(&t, pulled));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -276,17 +276,19 @@ fn list_fleet(fleet: &Fleet, json: bool, clock: &dyn Clock) -> CliResult {
         println!("{}", serde_json::json!(names));
         return Ok(ExitCode::SUCCESS);
     }
+    let t = fleet.t;
     if users.is_empty() {
-        println!("no users enrolled in the fleet");
+        println!("{}", t.get("fleet_cli.list_none"));
         return Ok(ExitCode::SUCCESS);
     }
     let now = clock.now();
-    println!("USER  VERSION  UPDATED  FAILURES  LOCKED");
+    println!("{}", t.get("fleet_cli.list_header"));
     for u in users {
         let locked = if u.locked_until > now {
-            format!("until {}", when::human(u.locked_until))
+            let until = when::human(u.locked_until);
+            t.fill("cli.list_locked_until", &[("time", &until)])
         } else {
-            "no".to_string()
+            t.get("cli.list_not_locked").to_string()
         };
         let updated = when::human(u.updated_at);
         println!(
@@ -302,12 +304,13 @@ pub fn reset(config: &Config, user: &UserName) -> CliResult {
     if let Some(fleet) = Fleet::open(config)? {
         return match host::delete(&fleet.service, &fleet.keys, &store, user) {
             Ok(true) => {
-                println!(
-                    "✓ {user}: enrollment removed on every host of the fleet; they must enroll again."
-                );
+                let done = fleet
+                    .t
+                    .fill("fleet_cli.reset_done", &[("user", user.as_str())]);
+                println!("{done}");
                 Ok(ExitCode::SUCCESS)
             }
-            Ok(false) => Err(format!("{user} is not enrolled")),
+            Ok(false) => Err(fleet.t.fill("cli.not_enrolled", &[("user", user.as_str())])),
             Err(e) => Err(format!("fleet: {e}")),
         };
     }

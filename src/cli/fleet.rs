@@ -12,6 +12,7 @@ use twofold_core::config::Config;
 use twofold_core::fleet::host::{self, Pulled};
 use twofold_core::fleet::key::FleetKey;
 use twofold_core::fleet::service::{Claims, FleetService};
+use twofold_core::messages::Texts;
 use twofold_core::secret::SecretString;
 use twofold_core::store::{UserRecord, UserStore};
 use twofold_core::username::UserName;
@@ -47,6 +48,8 @@ pub enum FleetCommand {
 pub struct Fleet {
     pub service: FleetService,
     pub keys: Vec<FleetKey>,
+    /// The command's texts (its messages on the fleet).
+    pub t: Texts,
 }
 
 impl Fleet {
@@ -57,7 +60,11 @@ impl Fleet {
         }
         let keys = host::read_keys(&config.fleet.key_file).map_err(|e| e.to_string())?;
         let service = FleetService::for_host(config).map_err(|e| e.to_string())?;
-        Ok(Some(Fleet { service, keys }))
+        Ok(Some(Fleet {
+            service,
+            keys,
+            t: super::language::texts(config),
+        }))
     }
 
     /// Brings `user`'s cached record up to date.
@@ -84,10 +91,13 @@ impl Fleet {
         let record = store
             .load_record(user)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{user}: not enrolled"))?;
+            .ok_or_else(|| {
+                self.t
+                    .fill("fleet_cli.not_enrolled", &[("user", user.as_str())])
+            })?;
         self.publish(store, user, &record).map_err(|e| {
             let _ = self.pull(store, user);
-            format!("{e}; the change was undone on this host")
+            self.t.fill("fleet_cli.change_undone", &[("error", &e)])
         })
     }
 }
@@ -120,20 +130,23 @@ pub fn after_change(
 }
 
 pub fn run(config: &Config, command: FleetCommand) -> CliResult {
+    let t = super::language::texts(config);
     match command {
-        FleetCommand::Init { key_file } => init(&key_file.unwrap_or(config.fleet.key_file.clone())),
+        FleetCommand::Init { key_file } => {
+            init(&t, &key_file.unwrap_or(config.fleet.key_file.clone()))
+        }
         FleetCommand::Join {
             url,
             token_file,
             key_file,
-        } => join(config, &url, &token_file, &key_file),
-        FleetCommand::Status => status(config),
-        FleetCommand::Reseal => reseal(config),
+        } => join(config, &t, &url, &token_file, &key_file),
+        FleetCommand::Status => status(config, &t),
+        FleetCommand::Reseal => reseal(config, &t),
     }
 }
 
 /// Writes `contents` to a new file (0600); an existing file is left alone.
-fn write_new(path: &Path, contents: &[u8]) -> Result<(), String> {
+fn write_new(t: &Texts, path: &Path, contents: &[u8]) -> Result<(), String> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -141,7 +154,8 @@ fn write_new(path: &Path, contents: &[u8]) -> Result<(), String> {
         .open(path)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => {
-                format!("{}: exists already; not overwritten", path.display())
+                let path = path.display().to_string();
+                t.fill("fleet_cli.exists", &[("path", &path)])
             }
             _ => format!("{}: {e}", path.display()),
         })?;
@@ -150,45 +164,42 @@ fn write_new(path: &Path, contents: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn init(path: &Path) -> CliResult {
+fn init(t: &Texts, path: &Path) -> CliResult {
     let key = FleetKey::generate().map_err(|e| e.to_string())?;
-    write_new(path, key.to_text().as_bytes())?;
+    write_new(t, path, key.to_text().as_bytes())?;
+    let shown = path.display().to_string();
     println!(
-        "✓ Fleet key {} written to {} (0600).",
-        key.id(),
-        path.display()
+        "{}",
+        t.fill("fleet_cli.init_done", &[("id", key.id()), ("path", &shown)])
     );
-    println!(
-        "Copy it to each host over a channel you trust and run there:\n  twofold fleet join https://SERVICE --token-file HOST-TOKEN --key-file FLEET-KEY"
-    );
+    println!("{}", t.get("fleet_cli.init_next"));
     Ok(ExitCode::SUCCESS)
 }
 
 /// Installs `from` at `to` (0600): a file already there must hold the same text.
-fn install(from: &Path, to: &Path, what: &str) -> Result<SecretString, String> {
+fn install(t: &Texts, from: &Path, to: &Path, what: &str) -> Result<SecretString, String> {
+    let shown = to.display().to_string();
+    let values = [("what", what), ("path", shown.as_str())];
     let text = SecretString::from_bytes(
         std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?,
     );
     match std::fs::read(to).map(SecretString::from_bytes) {
         Ok(existing) if existing.expose().trim() == text.expose().trim() => {
-            println!("  {what}: {} already installed", to.display());
+            println!("{}", t.fill("fleet_cli.already_installed", &values));
         }
         Ok(_) => {
-            return Err(format!(
-                "{}: holds another {what}; not overwritten (remove it first if it is stale)",
-                to.display()
-            ));
+            return Err(t.fill("fleet_cli.holds_another", &values));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            write_new(to, format!("{}\n", text.expose().trim()).as_bytes())?;
-            println!("  {what}: installed {} (0600)", to.display());
+            write_new(t, to, format!("{}\n", text.expose().trim()).as_bytes())?;
+            println!("{}", t.fill("fleet_cli.installed", &values));
         }
         Err(e) => return Err(format!("{}: {e}", to.display())),
     }
     Ok(text)
 }
 
-fn join(config: &Config, url: &str, token_file: &Path, key_file: &Path) -> CliResult {
+fn join(config: &Config, t: &Texts, url: &str, token_file: &Path, key_file: &Path) -> CliResult {
     twofold_core::config::check_url(url).map_err(|e| format!("{url}: {e}"))?;
     let key_text = SecretString::from_bytes(
         std::fs::read(key_file).map_err(|e| format!("{}: {e}", key_file.display()))?,
@@ -196,9 +207,19 @@ fn join(config: &Config, url: &str, token_file: &Path, key_file: &Path) -> CliRe
     let first = key_text.expose().lines().find(|l| !l.trim().is_empty());
     FleetKey::parse(first.unwrap_or_default().trim())
         .map_err(|e| format!("{}: {e}", key_file.display()))?;
-    println!("Joining the fleet at {url}:");
-    let token = install(token_file, &config.push.host_token_file, "host token")?;
-    install(key_file, &config.fleet.key_file, "fleet key")?;
+    println!("{}", t.fill("fleet_cli.joining", &[("url", url)]));
+    let token = install(
+        t,
+        token_file,
+        &config.push.host_token_file,
+        t.get("fleet_cli.host_token"),
+    )?;
+    install(
+        t,
+        key_file,
+        &config.fleet.key_file,
+        t.get("fleet_cli.fleet_key"),
+    )?;
     let keys = host::read_keys(&config.fleet.key_file).map_err(|e| e.to_string())?;
     let service = FleetService::new(
         &[url.to_string()],
@@ -208,29 +229,32 @@ fn join(config: &Config, url: &str, token_file: &Path, key_file: &Path) -> CliRe
     )
     .map_err(|e| e.to_string())?;
     let users = service.list().map_err(|e| format!("{url}: {e}"))?;
+    let n = users.len().to_string();
     println!(
-        "  service: answers, {} user(s) enrolled in the fleet; fleet key {}",
-        users.len(),
-        keys[0].id()
+        "{}",
+        t.fill("fleet_cli.join_answers", &[("n", &n), ("id", keys[0].id())])
     );
     if config.fleet.urls.iter().any(|u| u == url) {
-        println!("✓ The configuration names this fleet already.");
+        println!("{}", t.get("fleet_cli.join_configured"));
     } else {
         println!(
-            "Add to the configuration ([fleet], see twofold.toml(5)), then `twofold check-config`:\n\n[fleet]\nurls = [\"{url}\"]\nkey_file = \"{}\"\noffline = \"cached\"",
+            "{}\n\n[fleet]\nurls = [\"{url}\"]\nkey_file = \"{}\"\noffline = \"cached\"",
+            t.get("fleet_cli.join_add"),
             config.fleet.key_file.display()
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn status(config: &Config) -> CliResult {
-    let fleet = Fleet::open(config)?.ok_or("not in a fleet: [fleet] urls is empty")?;
+fn status(config: &Config, t: &Texts) -> CliResult {
+    let fleet = Fleet::open(config)?.ok_or(t.get("fleet_cli.not_in_fleet"))?;
     let ids: Vec<&str> = fleet.keys.iter().map(FleetKey::id).collect();
     println!(
-        "fleet key: {} (seals new records: {})",
-        ids.join(", "),
-        ids[0]
+        "{}",
+        t.fill(
+            "fleet_cli.status_key",
+            &[("ids", &ids.join(", ")), ("first", ids[0])]
+        )
     );
     let token = twofold_core::push::token::read_host_token(&config.push.host_token_file)
         .map_err(|e| e.to_string())?;
@@ -246,7 +270,11 @@ fn status(config: &Config) -> CliResult {
         .map_err(|e| e.to_string())?;
         match one.list() {
             Ok(list) => {
-                println!("{url}: answers ({} users)", list.len());
+                let n = list.len().to_string();
+                println!(
+                    "{}",
+                    t.fill("fleet_cli.status_answers", &[("url", url), ("n", &n)])
+                );
                 users.get_or_insert(list);
             }
             Err(e) => println!("{url}: {e}"),
@@ -256,13 +284,14 @@ fn status(config: &Config) -> CliResult {
     if let Ok(queue) = store.lock_queue() {
         let queued = queue.uses().map_err(|e| e.to_string())?.len();
         if queued > 0 {
-            println!("offline uses waiting to be reported: {queued}");
+            let n = queued.to_string();
+            println!("{}", t.fill("fleet_cli.status_queued", &[("n", &n)]));
         }
     }
     let Some(users) = users else {
-        return Err("no fleet service answered".into());
+        return Err(t.get("fleet_cli.none_answered").into());
     };
-    println!("\nUSER  VERSION  SEEN HERE  KEY  FAILURES  LOCKED");
+    println!("\n{}", t.get("fleet_cli.status_header"));
     for u in users {
         let seen = UserName::parse(u.user.as_bytes())
             .ok()
@@ -273,7 +302,7 @@ fn status(config: &Config) -> CliResult {
         {
             twofold_core::when::human(u.locked_until)
         } else {
-            "no".into()
+            t.get("cli.list_not_locked").into()
         };
         println!(
             "{}  {}  {}  {}  {}  {}",
@@ -283,8 +312,8 @@ fn status(config: &Config) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn reseal(config: &Config) -> CliResult {
-    let fleet = Fleet::open(config)?.ok_or("not in a fleet: [fleet] urls is empty")?;
+fn reseal(config: &Config, t: &Texts) -> CliResult {
+    let fleet = Fleet::open(config)?.ok_or(t.get("fleet_cli.not_in_fleet"))?;
     let new = fleet.keys[0].id().to_string();
     let store = UserStore::create(&config.state_dir).map_err(|e| e.to_string())?;
     let users = fleet.service.list().map_err(|e| format!("fleet: {e}"))?;
@@ -299,7 +328,14 @@ fn reseal(config: &Config) -> CliResult {
         match result {
             Ok(version) => {
                 done += 1;
-                println!("  {}: version {version}, sealed with {new}", listed.user);
+                let version = version.to_string();
+                println!(
+                    "{}",
+                    t.fill(
+                        "fleet_cli.resealed_one",
+                        &[("user", &listed.user), ("version", &version), ("id", &new)]
+                    )
+                );
             }
             Err(e) => {
                 failed += 1;
@@ -307,29 +343,41 @@ fn reseal(config: &Config) -> CliResult {
             }
         }
     }
-    println!("✓ {done} record(s) resealed with fleet key {new}; {failed} failed.");
+    let (done, failed_n) = (done.to_string(), failed.to_string());
+    println!(
+        "{}",
+        t.fill(
+            "fleet_cli.resealed",
+            &[("done", &done), ("id", &new), ("failed", &failed_n)]
+        )
+    );
     if failed > 0 {
-        return Err("run `twofold fleet reseal` again for the records that failed".into());
+        return Err(t.get("fleet_cli.reseal_again").into());
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// One line on the fleet-wide state of a user, for `twofold status`.
-pub fn claims_line(pulled: &Pulled) -> String {
+pub fn claims_line(t: &Texts, pulled: &Pulled) -> String {
     let Claims {
         last_step,
         failures,
         locked_until,
         used_recovery,
     } = &pulled.claims;
-    format!(
-        "fleet: record version {}, last step {last_step}, failures {failures}, locked until {}, recovery codes used {}",
-        pulled.version,
-        if *locked_until == 0 {
-            "-".to_string()
-        } else {
-            twofold_core::when::human(*locked_until)
-        },
-        used_recovery.len()
+    let until = if *locked_until == 0 {
+        "-".to_string()
+    } else {
+        twofold_core::when::human(*locked_until)
+    };
+    t.fill(
+        "fleet_cli.claims",
+        &[
+            ("version", &pulled.version.to_string()),
+            ("step", &last_step.to_string()),
+            ("failures", &failures.to_string()),
+            ("until", &until),
+            ("used", &used_recovery.len().to_string()),
+        ],
     )
 }

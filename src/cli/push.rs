@@ -63,9 +63,9 @@ pub fn enroll(config: &Config, user: &UserName, style: QrStyle, clock: &dyn Cloc
         // In a fleet the device joins the sealed record, so that every host trusts it.
         if let Err(e) = fleet.publish_cached(&store, user) {
             let _ = unpair(&store, user, &service, &id);
-            return Err(format!("{e}; the pairing was undone"));
+            return Err(fleet.t.fill("fleet_cli.pairing_undone", &[("error", &e)]));
         }
-        println!("✓ Every host of the fleet accepts this phone now.");
+        println!("{}", fleet.t.get("fleet_cli.phone_trusted"));
     }
     Ok(ExitCode::SUCCESS)
 }

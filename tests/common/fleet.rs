@@ -139,13 +139,23 @@ impl FleetHost {
 
     /// `twofold --config <host> ARGS`.
     pub fn twofold(&self, args: &[&str]) -> std::process::Output {
-        Command::new(TWOFOLD)
+        self.twofold_env(args, &[])
+    }
+
+    /// `twofold --config <host> ARGS` with `env` set (LC_ALL and LC_MESSAGES removed first, so
+    /// that a LANG in `env` decides the language).
+    pub fn twofold_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        let mut command = Command::new(TWOFOLD);
+        command
             .arg("--config")
             .arg(&self.host.config_path)
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run twofold")
+            .stdin(Stdio::null());
+        if !env.is_empty() {
+            command.env_remove("LC_ALL").env_remove("LC_MESSAGES");
+        }
+        command.envs(env.iter().copied());
+        command.output().expect("run twofold")
     }
 
     /// Enrolls `user` with `twofold enroll --no-verify --json` (fleet-wide): the key.
