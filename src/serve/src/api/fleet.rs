@@ -124,18 +124,16 @@ fn checked_claim(claim: &Claim) -> Result<(), ApiError> {
     }
 }
 
-/// `?name=N` as a number (absent: 0).
+/// `?name=N` as a number (absent: 0), read with serde_urlencoded; other parameters are ignored.
 fn query_number(query: Option<&str>, name: &str) -> Result<u64, ApiError> {
-    let prefix = format!("{name}=");
-    let mut value = 0;
-    for pair in query.unwrap_or("").split('&') {
-        if let Some(v) = pair.strip_prefix(prefix.as_str()) {
-            value = v
-                .parse::<u64>()
-                .map_err(|_| ApiError::bad_request(format!("{name}: must be a number")))?;
-        }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|_| ApiError::bad_request("malformed query string"))?;
+    match pairs.iter().rev().find(|(key, _)| key == name) {
+        Some((_, value)) => value
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request(format!("{name}: must be a number"))),
+        None => Ok(0),
     }
-    Ok(value)
 }
 
 /// `GET /v1/fleet/users/{user}?have=N` → `{version, record, claims}`: `record` is null when
