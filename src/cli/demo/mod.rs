@@ -9,7 +9,6 @@ mod push;
 
 use super::CliResult;
 use super::terminal::{ask, grouped, interactive};
-use pam_twofold::client::{self, Message, SignIn};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use twofold_core::clock::{Clock, SystemClock};
@@ -19,6 +18,7 @@ use twofold_core::enrollment::{self, EnrollOptions, Pending};
 use twofold_core::qr::{self, QrStyle};
 use twofold_core::store::UserStore;
 use twofold_core::username::UserName;
+use twofold_pam_client::{self as client, Message, SignIn};
 
 const SERVICE: &str = "twofold-demo";
 const USER: &str = "demo";
