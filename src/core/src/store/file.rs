@@ -104,24 +104,28 @@ impl Policy {
 
     fn check(&self, path: &Path, fd: &OwnedFd, want: FileType) -> Result<u64, FileError> {
         let st = rustix::fs::fstat(fd).map_err(|e| FileError::io(path, e))?;
-        let shown = path.display().to_string();
+        // The path is formatted only for an error: a sign-in checks a dozen files.
+        let shown = || path.display().to_string();
         let kind = FileType::from_raw_mode(st.st_mode);
         if kind != want {
             return Err(match want {
-                FileType::Directory => FileError::NotDirectory(shown),
-                _ => FileError::NotRegular(shown),
+                FileType::Directory => FileError::NotDirectory(shown()),
+                _ => FileError::NotRegular(shown()),
             });
         }
         if st.st_uid != self.owner {
             return Err(FileError::WrongOwner {
-                path: shown,
+                path: shown(),
                 found: st.st_uid,
                 expected: self.owner,
             });
         }
         let mode = st.st_mode & 0o7777;
         if mode & self.forbidden_mode != 0 {
-            return Err(FileError::WrongMode { path: shown, mode });
+            return Err(FileError::WrongMode {
+                path: shown(),
+                mode,
+            });
         }
         Ok(u64::try_from(st.st_size).unwrap_or(u64::MAX))
     }
