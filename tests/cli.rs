@@ -1430,7 +1430,7 @@ fn import_google_authenticator_totp_file() {
         format!(
             "✓ Imported {file_arg} for frank: the same app entry keeps working.\n\
              \x20 period 30 s, 5 scratch codes now recovery codes (each works once).\n\
-             \x20 WINDOW_SIZE 3 (3 codes accepted): accepted skew ±1 step(s) (±30 s) around the current code\n\
+             \x20 WINDOW_SIZE 3 (3 codes accepted): accepted skew ±1 step (±30 s) around the current code\n\
              \x20 RATE_LIMIT is replaced by twofold's [rate_limit] settings.\n\
              \x20 The old file was left in place; remove it once pam_google_authenticator is out of the PAM stack.\n"
         )

@@ -105,6 +105,7 @@ fn window_note(window: Option<u32>, wanted: u32, skew: u8, period: u32, t: Texts
         None => t.get("cli.import_no_window").to_string(),
     };
     let capped = wanted > u32::from(skew);
+    let steps = u64::from(skew);
     let seconds = (u32::from(skew) * period).to_string();
     let (skew, wanted, max) = (skew.to_string(), wanted.to_string(), MAX_SKEW.to_string());
     let values = [
@@ -116,7 +117,7 @@ fn window_note(window: Option<u32>, wanted: u32, skew: u8, period: u32, t: Texts
     ];
     match capped {
         true => t.fill("cli.import_skew_capped", &values),
-        false => t.fill("cli.import_skew", &values),
+        false => t.fill_count("cli.import_skew", steps, &values),
     }
 }
 
