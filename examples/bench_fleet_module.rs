@@ -7,7 +7,6 @@
 //! (SQLite, or `TWOFOLD_BENCH_DATABASE`, e.g. a PostgreSQL conninfo) on 127.0.0.1 in a
 //! temporary directory.
 
-use pam_twofold::client::{self, Message};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use twofold_core::clock::{Clock, SystemClock};
@@ -20,6 +19,7 @@ use twofold_core::push::local::LocalService;
 use twofold_core::secret::SecretString;
 use twofold_core::store::UserStore;
 use twofold_core::username::UserName;
+use twofold_pam_client::{self as client, Message};
 
 fn main() -> Result<(), String> {
     let n: usize = std::env::args()

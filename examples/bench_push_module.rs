@@ -9,7 +9,6 @@
 //! `TWOFOLD_PUSH_URL` + `TWOFOLD_PUSH_TOKEN` point it at a running `twofold serve`; without them
 //! it starts `$TWOFOLD_BIN serve` on 127.0.0.1 in a temporary directory.
 
-use pam_twofold::client::{self, Message};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -25,6 +24,7 @@ use twofold_core::push::service::Service;
 use twofold_core::secret::SecretString;
 use twofold_core::store::UserStore;
 use twofold_core::username::UserName;
+use twofold_pam_client::{self as client, Message};
 
 fn main() -> Result<(), String> {
     let n: usize = std::env::args()

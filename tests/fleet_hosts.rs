@@ -455,8 +455,8 @@ fn enrolled_at_first_sign_in_on_a_the_user_signs_in_on_b() {
     let outcome = fleet.a().host.sign_in_with(
         ACCOUNT,
         Some(RHOST),
-        &mut |msg: pam_twofold::client::Message<'_>| {
-            use pam_twofold::client::Message;
+        &mut |msg: twofold_pam_client::Message<'_>| {
+            use twofold_pam_client::Message;
             let text = match msg {
                 Message::PromptEchoOn(t) | Message::PromptEchoOff(t) => t,
                 _ => return None,
@@ -776,8 +776,8 @@ fn a_phone_paired_through_a_approves_sign_ins_on_b() {
     let outcome = fleet.b().host.sign_in_with(
         "alice",
         Some(RHOST),
-        &mut |msg: pam_twofold::client::Message<'_>| {
-            use pam_twofold::client::Message;
+        &mut |msg: twofold_pam_client::Message<'_>| {
+            use twofold_pam_client::Message;
             let (text, prompt) = match msg {
                 Message::PromptEchoOn(t) | Message::PromptEchoOff(t) => (t, true),
                 Message::TextInfo(t) | Message::ErrorMsg(t) => (t, false),

@@ -5,11 +5,11 @@ mod common;
 
 use common::qr_image::{decode_to_bitmap, write_pbm};
 use common::{Host, RHOST, code_at_offset, skip, user_name, wrong_code};
-use pam_twofold::client::Message;
 use std::process::Command;
 use twofold_core::factor::totp::{Algorithm, TotpParams};
 use twofold_core::secret::SecretString;
 use twofold_core::store::UserStore;
+use twofold_pam_client::Message;
 
 /// Accounts that exist on every Debian system; enrollment at sign-in needs a real account.
 const ACCOUNT: &str = "daemon";
@@ -54,7 +54,7 @@ fn enroll_dialogue(
     host: &Host,
     user: &str,
     mut code_for: impl FnMut(&str, usize) -> String,
-) -> (pam_twofold::client::Outcome, Seen) {
+) -> (twofold_pam_client::Outcome, Seen) {
     let mut seen = Seen::default();
     let mut code_prompts = 0;
     let outcome = host.sign_in_with(user, Some(RHOST), &mut |msg: Message<'_>| match msg {

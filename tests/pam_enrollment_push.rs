@@ -9,7 +9,6 @@ mod common;
 use common::push::{ServiceHandle, number_in, push_config, write_token};
 use common::qr_image::{decode_to_bitmap, write_pbm};
 use common::{Host, RHOST, code_now, skip, user_name};
-use pam_twofold::client::{Message, Outcome};
 use std::process::Command;
 use std::time::Duration;
 use twofold_core::factor::totp::{Algorithm, TotpParams};
@@ -17,6 +16,7 @@ use twofold_core::push::device::TestDevice;
 use twofold_core::push::protocol::DecisionKind;
 use twofold_core::secret::SecretString;
 use twofold_core::store::UserStore;
+use twofold_pam_client::{Message, Outcome};
 
 /// An account that exists on every Debian system; enrollment at sign-in needs a real account.
 const ACCOUNT: &str = "daemon";

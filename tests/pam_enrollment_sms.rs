@@ -6,11 +6,11 @@ mod common;
 
 use common::sms::*;
 use common::{Host, RHOST, code_now, user_name};
-use pam_twofold::client::Message;
 use twofold_core::factor::totp::{Algorithm, TotpParams};
 use twofold_core::secret::SecretString;
 use twofold_core::signin::choice::Choice;
 use twofold_core::store::{UserRecord, UserStore};
+use twofold_pam_client::Message;
 
 /// An account every Debian system has: enrollment at sign-in needs a real one.
 const ACCOUNT: &str = "daemon";

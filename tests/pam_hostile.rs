@@ -741,7 +741,7 @@ fn a_local_service_gets_the_unavailable_notice_as_an_error_message() {
     host.enroll("grace");
     fs::write(host.record_path("grace"), "").unwrap();
     let mut transcript = Vec::new();
-    let outcome = host.sign_in_with("grace", None, &mut |m: pam_twofold::client::Message<'_>| {
+    let outcome = host.sign_in_with("grace", None, &mut |m: twofold_pam_client::Message<'_>| {
         transcript.push(format!("{m:?}"));
         None
     });

@@ -5,11 +5,11 @@
 mod common;
 
 use common::{Host, RHOST, code_now, user_name, wrong_code};
-use pam_twofold::client::Message;
 use std::process::Command;
 use twofold_core::factor::totp::{Algorithm, TotpParams};
 use twofold_core::secret::SecretString;
 use twofold_core::store::UserStore;
+use twofold_pam_client::Message;
 
 /// An account that exists on every Debian system; enrollment at sign-in needs a real one.
 const ACCOUNT: &str = "daemon";

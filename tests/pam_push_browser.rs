@@ -11,7 +11,6 @@ mod common;
 
 use common::push::{ServiceHandle, push_config, write_token};
 use common::{RHOST, SERVICE};
-use pam_twofold::client::{self, Message};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -19,6 +18,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 use twofold_core::push::device::number_shown as number_in;
+use twofold_pam_client::{self as client, Message};
 
 const WAIT: Duration = Duration::from_secs(120);
 

@@ -7,8 +7,8 @@ mod common;
 
 use common::sms::*;
 use common::*;
-use pam_twofold::client::Message;
 use twofold_core::signin::choice::Choice;
+use twofold_pam_client::Message;
 
 const SMS_PROMPT_START: &str = "PROMPT_ECHO_OFF: Code sent by text message to +31 6 ****5678.";
 const CODE_MORE_PROMPT: &str =

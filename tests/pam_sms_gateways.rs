@@ -7,9 +7,9 @@ mod common;
 
 use common::sms::*;
 use common::*;
-use pam_twofold::client::Message;
 use std::time::{Duration, Instant};
 use twofold_core::signin::choice::Choice;
+use twofold_pam_client::Message;
 
 /// A gateway that fails, hangs or is missing: the user is told plainly (no details), within
 /// the timeout, and asked for an app code; the log says why, without the code.

@@ -7,9 +7,9 @@ mod common;
 use common::push::{PushHost, number_in, push_config};
 use common::sms::*;
 use common::{RHOST, code_now};
-use pam_twofold::client::Message;
 use twofold_core::push::protocol::DecisionKind;
 use twofold_core::signin::choice::Choice;
+use twofold_pam_client::Message;
 
 /// A paired user with a number and a command gateway; `default` is the default method.
 fn host(default: Option<Choice>) -> (PushHost, CommandGateway) {

@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
-use pam_twofold::client::PAM_SILENT;
 use std::sync::Barrier;
 use twofold_core::signin::ratelimit;
+use twofold_pam_client::PAM_SILENT;
 
 #[test]
 fn right_code_signs_in_after_one_prompt() {

@@ -29,7 +29,7 @@ fn crash_child() {
     ) else {
         panic!("only run as the crash test's child");
     };
-    let sign_in = pam_twofold::client::SignIn {
+    let sign_in = twofold_pam_client::SignIn {
         service: SERVICE,
         user: USER.as_bytes(),
         confdir: std::path::Path::new(&confdir),
@@ -37,8 +37,8 @@ fn crash_child() {
         tty: None,
         flags: 0,
     };
-    let mut script = pam_twofold::client::Script::new(vec![answer.into_bytes()]);
-    let outcome = pam_twofold::client::authenticate(&sign_in, &mut script);
+    let mut script = twofold_pam_client::Script::new(vec![answer.into_bytes()]);
+    let outcome = twofold_pam_client::authenticate(&sign_in, &mut script);
     let ok = outcome.is_ok_and(|o| o.name == "PAM_SUCCESS");
     std::process::exit(if ok { 0 } else { 1 });
 }

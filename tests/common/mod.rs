@@ -13,7 +13,6 @@ pub mod qr_image;
 #[allow(dead_code)]
 pub mod sms;
 
-use pam_twofold::client::{self, Outcome, Script};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write as _};
@@ -27,6 +26,7 @@ use twofold_core::enrollment::{self, EnrollOptions};
 use twofold_core::factor::totp::TotpParams;
 use twofold_core::store::{UserState, UserStore};
 use twofold_core::username::UserName;
+use twofold_pam_client::{self as client, Outcome, Script};
 
 /// The service name of the pam.d file each host writes.
 pub const SERVICE: &str = "twofold-test";

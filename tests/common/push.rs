@@ -3,7 +3,6 @@
 //! acts the moment the module shows the number.
 
 use super::{Host, RHOST, SERVICE, user_name};
-use pam_twofold::client::{self, Message, Outcome};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +14,7 @@ use twofold_core::push::protocol::{Challenge, DecisionKind, b64u};
 use twofold_core::push::service::Service;
 use twofold_core::secret::SecretString;
 use twofold_core::store::UserStore;
+use twofold_pam_client::{self as client, Message, Outcome};
 
 /// The approval service a test talks to: the real `twofold serve`, a child process.
 pub struct ServiceHandle {

@@ -11,7 +11,6 @@ mod push;
 use super::CliResult;
 use super::language;
 use super::terminal::{ask, grouped, interactive};
-use pam_twofold::client::{self, Message, SignIn};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use twofold_core::clock::{Clock, SystemClock};
@@ -22,6 +21,7 @@ use twofold_core::messages::Texts;
 use twofold_core::qr::{self, QrStyle};
 use twofold_core::store::UserStore;
 use twofold_core::username::UserName;
+use twofold_pam_client::{self as client, Message, SignIn};
 
 const SERVICE: &str = "twofold-demo";
 const USER: &str = "demo";

@@ -7,7 +7,6 @@
 use super::phone::{self, Phone};
 use super::{USER, authenticate, report};
 use crate::push::show_offer;
-use pam_twofold::client::{self, Message};
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
@@ -26,6 +25,7 @@ use twofold_core::push::service::Service;
 use twofold_core::qr::QrStyle;
 use twofold_core::store::UserStore;
 use twofold_core::username::UserName;
+use twofold_pam_client::{self as client, Message};
 
 /// How long the demo waits for a real phone (or browser) to pair.
 const PAIRING_WAIT: u64 = 120;

@@ -1,7 +1,6 @@
 //! The PAM adapter: the only unsafe code. It reads PAM items, implements the core's
 //! [`Conversation`] over libpam, and maps verdicts to PAM return codes. It decides nothing.
 
-pub mod client;
 mod conv;
 
 use conv::PamConversation;

@@ -8,6 +8,28 @@
 
 include!(concat!(env!("OUT_DIR"), "/catalogues.rs"));
 
+/// One catalogue: [key start, key length, text start, text length] into [`TEXT`], sorted by key.
+type Entries = &'static [[u32; 4]];
+
+/// `TEXT[start..start + length]` (build.rs made every range a whole string).
+fn slice(start: u32, length: u32) -> &'static str {
+    let start = start as usize;
+    TEXT.get(start..start + length as usize).unwrap_or_default()
+}
+
+fn key_of(entry: &[u32; 4]) -> &'static str {
+    slice(entry[0], entry[1])
+}
+
+fn text_of(entry: &[u32; 4]) -> &'static str {
+    slice(entry[2], entry[3])
+}
+
+/// A catalogue's (key, text) pairs, sorted by key.
+fn pairs(entries: Entries) -> impl Iterator<Item = (&'static str, &'static str)> {
+    entries.iter().map(|e| (key_of(e), text_of(e)))
+}
+
 /// The language every key exists in, and the one used when nothing else is chosen.
 pub const FALLBACK: &str = "en";
 
@@ -15,8 +37,8 @@ pub const FALLBACK: &str = "en";
 #[derive(Debug, Clone, Copy)]
 pub struct Texts {
     language: &'static str,
-    entries: &'static [(&'static str, &'static str)],
-    fallback: &'static [(&'static str, &'static str)],
+    entries: Entries,
+    fallback: Entries,
 }
 
 impl Default for Texts {
@@ -86,9 +108,8 @@ impl Texts {
     /// Every text whose key starts with `prefix` ("phone."), the prefix taken off, English
     /// for those this language lacks: what the phone page gets as JSON.
     pub fn section(&self, prefix: &str) -> Vec<(&'static str, &'static str)> {
-        self.fallback
-            .iter()
-            .filter_map(|(key, _)| Some((*key, key.strip_prefix(prefix)?)))
+        pairs(self.fallback)
+            .filter_map(|(key, _)| Some((key, key.strip_prefix(prefix)?)))
             .map(|(key, short)| (short, self.get(key)))
             .collect()
     }
@@ -126,18 +147,18 @@ fn primary_subtag(code: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn entries_of(language: &str) -> Option<&'static [(&'static str, &'static str)]> {
+fn entries_of(language: &str) -> Option<Entries> {
     CATALOGUES
         .iter()
         .find(|(l, _)| *l == language)
         .map(|(_, entries)| *entries)
 }
 
-fn lookup(entries: &'static [(&'static str, &'static str)], key: &str) -> Option<&'static str> {
+fn lookup(entries: Entries, key: &str) -> Option<&'static str> {
     entries
-        .binary_search_by(|(k, _)| (*k).cmp(key))
+        .binary_search_by(|e| key_of(e).cmp(key))
         .ok()
-        .map(|i| entries[i].1)
+        .map(|i| text_of(&entries[i]))
 }
 
 /// Replaces each `{name}` with its value, in one pass (a value containing braces is not
@@ -196,7 +217,7 @@ pub fn placeholders(text: &str) -> Vec<&str> {
 mod tests {
     use super::*;
 
-    fn catalogue(language: &str) -> &'static [(&'static str, &'static str)] {
+    fn catalogue(language: &str) -> Entries {
         entries_of(language).unwrap()
     }
 
@@ -204,16 +225,14 @@ mod tests {
     fn every_key_is_in_every_catalogue() {
         let english = catalogue(FALLBACK);
         for (language, entries) in CATALOGUES {
-            let missing: Vec<_> = english
-                .iter()
+            let missing: Vec<_> = pairs(english)
                 .filter(|(k, _)| lookup(entries, k).is_none())
-                .map(|(k, _)| *k)
+                .map(|(k, _)| k)
                 .collect();
             assert!(missing.is_empty(), "{language}.toml lacks {missing:?}");
-            let extra: Vec<_> = entries
-                .iter()
+            let extra: Vec<_> = pairs(entries)
                 .filter(|(k, _)| lookup(english, k).is_none())
-                .map(|(k, _)| *k)
+                .map(|(k, _)| k)
                 .collect();
             assert!(
                 extra.is_empty(),
@@ -226,7 +245,7 @@ mod tests {
     fn every_translation_has_the_placeholders_of_the_english_text() {
         let english = catalogue(FALLBACK);
         for (language, entries) in CATALOGUES {
-            for (key, text) in *entries {
+            for (key, text) in pairs(entries) {
                 let Some(original) = lookup(english, key) else {
                     continue;
                 };
@@ -249,7 +268,11 @@ mod tests {
     #[test]
     fn catalogues_are_sorted_for_lookup() {
         for (language, entries) in CATALOGUES {
-            assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "{language}");
+            assert!(
+                entries.windows(2).all(|w| key_of(&w[0]) < key_of(&w[1])),
+                "{language}"
+            );
+            assert!(pairs(entries).all(|(k, t)| !k.is_empty() && !t.is_empty()));
         }
     }
 
@@ -267,8 +290,7 @@ mod tests {
     #[test]
     fn every_key_the_code_names_is_in_the_english_catalogue() {
         let english = catalogue(FALLBACK);
-        let sections: Vec<&str> = english
-            .iter()
+        let sections: Vec<&str> = pairs(english)
             .filter_map(|(k, _)| k.split_once('.'))
             .map(|(s, _)| s)
             .collect();
@@ -300,7 +322,7 @@ mod tests {
                 }
                 named += 1;
                 let known = match rest.is_empty() {
-                    true => english.iter().any(|(k, _)| k.starts_with(literal)),
+                    true => pairs(english).any(|(k, _)| k.starts_with(literal)),
                     false => lookup(english, literal).is_some(),
                 };
                 if !known {
@@ -340,7 +362,7 @@ mod tests {
     #[test]
     fn every_singular_has_its_plural_and_the_same_placeholders() {
         for (language, entries) in CATALOGUES {
-            for (key, text) in entries.iter() {
+            for (key, text) in pairs(entries) {
                 let Some(plural) = key.strip_suffix("_one") else {
                     continue;
                 };
