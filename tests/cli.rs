@@ -1429,8 +1429,8 @@ fn import_google_authenticator_totp_file() {
         out.stdout,
         format!(
             "✓ Imported {file_arg} for frank: the same app entry keeps working.\n\
-             \x20 period 30 s, 5 scratch code(s) now recovery codes (each works once).\n\
-             \x20 WINDOW_SIZE 3 (3 codes accepted): accepted skew ±1 step(s) (±30 s) around the current code\n\
+             \x20 period 30 s, 5 scratch codes now recovery codes (each works once).\n\
+             \x20 WINDOW_SIZE 3 (3 codes accepted): accepted skew ±1 step (±30 s) around the current code\n\
              \x20 RATE_LIMIT is replaced by twofold's [rate_limit] settings.\n\
              \x20 The old file was left in place; remove it once pam_google_authenticator is out of the PAM stack.\n"
         )
@@ -1563,15 +1563,18 @@ fn import_google_authenticator_refuses_hotp_file() {
 
 // ---------------------------------------------------------------- demo
 
-#[test]
-fn demo_without_a_terminal_signs_in_through_libpam() {
-    let tmp = tempfile::tempdir().unwrap();
+/// `twofold demo --qr none` with its temporary directory in `tmp`, in the language `lang`
+/// names (LANG; LC_ALL and LC_MESSAGES removed so that it decides).
+fn demo_command(tmp: &std::path::Path, lang: &str) -> Command {
     let exe = std::path::Path::new(TWOFOLD);
     let mut cmd = Command::new(exe);
     cmd.arg("demo")
         .arg("--qr")
         .arg("none")
-        .env("TMPDIR", tmp.path());
+        .env("TMPDIR", tmp)
+        .env("LANG", lang)
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES");
     let module = exe.parent().unwrap().join("libpam_twofold.so");
     if !module.exists() {
         // `cargo test` may leave the module only in deps/.
@@ -1579,7 +1582,13 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
         assert!(deps.exists(), "build the PAM module first: cargo build");
         cmd.arg("--module").arg(deps);
     }
-    let out = run_command(cmd, "");
+    cmd
+}
+
+#[test]
+fn demo_without_a_terminal_signs_in_through_libpam() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_command(demo_command(tmp.path(), "C.UTF-8"), "");
     out.expect_code(0);
     let stdout = &out.stdout;
     for line in [
@@ -1674,6 +1683,98 @@ fn demo_without_a_terminal_signs_in_through_libpam() {
     let dir = first
         .strip_prefix("twofold demo — everything happens in ")
         .and_then(|r| r.strip_suffix(" and is removed afterwards."))
+        .unwrap_or_else(|| panic!("first line {first:?}"));
+    assert!(dir.starts_with(tmp.path().to_str().unwrap()), "{dir}");
+    assert!(
+        !std::path::Path::new(dir).exists(),
+        "demo directory removed"
+    );
+}
+
+#[test]
+fn demo_with_lang_nl_narrates_in_dutch_and_the_module_speaks_dutch_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_command(demo_command(tmp.path(), "nl_NL.UTF-8"), "");
+    out.expect_code(0);
+    let stdout = &out.stdout;
+    for line in [
+        "Stap 1. Gebruiker \"demo\" inschrijven",
+        "Geen terminal: opslaan zonder bevestigingscode (zoals",
+        "`twofold enroll --no-verify`).",
+        "✓ Ingeschreven; 10 herstelcodes gemaakt.",
+        "  (geen terminal: de demo heeft de huidige code zelf berekend)",
+        "  ✓ de juiste code wordt geaccepteerd: libpam antwoordt PAM_SUCCESS",
+        "Stap 3. Dezelfde code nog een keer (herhaald gebruik)",
+        "  ✓ een herhaalde code wordt geweigerd: libpam antwoordt PAM_AUTH_ERR",
+        "Stap 4. Een onjuiste code",
+        "  ✓ een onjuiste code wordt geweigerd: libpam antwoordt PAM_AUTH_ERR",
+        "Stap 5. De goedkeuringsdienst, `twofold serve`, starten op 127.0.0.1",
+        "Stap 6. Een telefoon koppelen voor \"demo\" (zoals `twofold enroll --push demo`)",
+        "Geen terminal: het ingebouwde testapparaat is de telefoon",
+        "  telefoon: koppelingsadres geopend, P-256-sleutelpaar gemaakt en de publieke",
+        "  de publieke sleutel staat nu in de gegevens van demo",
+        "Stap 7. Aanmelden via libpam met goedkeuren op de telefoon",
+        "  ✓ goedgekeurd op de telefoon, dus aangemeld: libpam antwoordt PAM_SUCCESS",
+        "Stap 8. Een aanmelding die op de telefoon wordt geweigerd",
+        "  ✓ geweigerd op de telefoon, dus niet aangemeld: libpam antwoordt PAM_AUTH_ERR",
+        "  ✓ twofold serve gestopt",
+        "Auditlog (in productie: syslog, facility authpriv):",
+        "✓ Demo geslaagd.",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing line {line:?} in:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains('✗'), "{stdout}");
+    // The module's own prompts and messages are Dutch too: the demo's configuration names the
+    // language it narrates in.
+    let has = |prefix: &str| stdout.lines().any(|l| l.starts_with(prefix));
+    for prefix in [
+        "  Code uit uw Authenticator-app (of een herstelcode): ",
+        "  [Keur goed op uw telefoon — nummer ",
+        "  [De aanmelding is op uw telefoon afgewezen en dus geweigerd.",
+        "  telefoon: verzoek voor demo@",
+        "  ✓ \"twofold test device\" gekoppeld (apparaat ",
+    ] {
+        assert!(has(prefix), "no line starting {prefix:?} in:\n{stdout}");
+    }
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("  (dienst twofold-demo), nummer ")
+                && l.ends_with(" getypt, goedgekeurd ✓")),
+        "{stdout}"
+    );
+    // No English narration leaks through; the audit log stays English, as the log is.
+    for english in [
+        "Step ",
+        "Enroll",
+        "No terminal",
+        "libpam returned",
+        "  phone: ",
+        "Key: ",
+        "Paired",
+        "twofold serve stopped",
+        "Audit log",
+        "Demo passed",
+        "[Approve on your phone",
+        "Code from your authenticator app",
+    ] {
+        assert!(
+            !stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(english.trim_start())),
+            "English {english:?} in:\n{stdout}"
+        );
+    }
+    assert!(
+        has("  auth user=demo service=twofold-demo"),
+        "audit lines in:\n{stdout}"
+    );
+    let first = stdout.lines().next().unwrap();
+    let dir = first
+        .strip_prefix("twofold demo — alles gebeurt in ")
         .unwrap_or_else(|| panic!("first line {first:?}"));
     assert!(dir.starts_with(tmp.path().to_str().unwrap()), "{dir}");
     assert!(

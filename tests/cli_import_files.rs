@@ -58,22 +58,27 @@ fn import_maps_window_size_to_skew_and_says_so() {
         (
             Some(17),
             8,
-            "WINDOW_SIZE 17 (17 codes accepted): accepted skew ±8 step(s) (±240 s) around the current code",
+            "WINDOW_SIZE 17 (17 codes accepted): accepted skew ±8 steps (±240 s) around the current code",
         ),
         (
             Some(4),
             1,
-            "WINDOW_SIZE 4 (4 codes accepted): accepted skew ±1 step(s) (±30 s) around the current code",
+            "WINDOW_SIZE 4 (4 codes accepted): accepted skew ±1 step (±30 s) around the current code",
+        ),
+        (
+            Some(1),
+            0,
+            "WINDOW_SIZE 1 (1 code accepted): accepted skew ±0 steps (±0 s) around the current code",
         ),
         (
             Some(31),
             10,
-            "WINDOW_SIZE 31 (31 codes accepted): accepted skew ±10 step(s) (±300 s), capped from ±15 at twofold's maximum of 10",
+            "WINDOW_SIZE 31 (31 codes accepted): accepted skew ±10 steps (±300 s), capped from ±15 at twofold's maximum of 10",
         ),
         (
             None,
             1,
-            "no WINDOW_SIZE (google-authenticator's default of 3 codes): accepted skew ±1 step(s) (±30 s) around the current code",
+            "no WINDOW_SIZE (google-authenticator's default of 3 codes): accepted skew ±1 step (±30 s) around the current code",
         ),
     ] {
         let env = Env::new();

@@ -232,7 +232,11 @@ fn join(config: &Config, t: &Texts, url: &str, token_file: &Path, key_file: &Pat
     let n = users.len().to_string();
     println!(
         "{}",
-        t.fill("fleet_cli.join_answers", &[("n", &n), ("id", keys[0].id())])
+        t.fill_count(
+            "fleet_cli.join_answers",
+            users.len() as u64,
+            &[("n", &n), ("id", keys[0].id())]
+        )
     );
     if config.fleet.urls.iter().any(|u| u == url) {
         println!("{}", t.get("fleet_cli.join_configured"));
@@ -273,7 +277,11 @@ fn status(config: &Config, t: &Texts) -> CliResult {
                 let n = list.len().to_string();
                 println!(
                     "{}",
-                    t.fill("fleet_cli.status_answers", &[("url", url), ("n", &n)])
+                    t.fill_count(
+                        "fleet_cli.status_answers",
+                        list.len() as u64,
+                        &[("url", url), ("n", &n)]
+                    )
                 );
                 users.get_or_insert(list);
             }
@@ -332,7 +340,7 @@ fn reseal(config: &Config, t: &Texts) -> CliResult {
                 println!(
                     "{}",
                     t.fill(
-                        "fleet_cli.resealed_one",
+                        "fleet_cli.resealed_user",
                         &[("user", &listed.user), ("version", &version), ("id", &new)]
                     )
                 );
@@ -343,12 +351,13 @@ fn reseal(config: &Config, t: &Texts) -> CliResult {
             }
         }
     }
-    let (done, failed_n) = (done.to_string(), failed.to_string());
+    let (done_n, failed_n) = (done.to_string(), failed.to_string());
     println!(
         "{}",
-        t.fill(
+        t.fill_count(
             "fleet_cli.resealed",
-            &[("done", &done), ("id", &new), ("failed", &failed_n)]
+            done,
+            &[("done", &done_n), ("id", &new), ("failed", &failed_n)]
         )
     );
     if failed > 0 {

@@ -71,8 +71,9 @@ pub fn run(
     );
     println!(
         "{}",
-        t.fill(
+        t.fill_count(
             "cli.import_period",
+            ga.scratch_codes.len() as u64,
             &[("period", &period), ("codes", &codes)]
         )
     );
@@ -100,10 +101,11 @@ const MAX_SKEW: u8 = 10;
 /// now, capped at twofold's maximum.
 fn window_note(window: Option<u32>, wanted: u32, skew: u8, period: u32, t: Texts) -> String {
     let from = match window {
-        Some(n) => t.fill("cli.import_window", &[("n", &n.to_string())]),
+        Some(n) => t.fill_count("cli.import_window", n.into(), &[("n", &n.to_string())]),
         None => t.get("cli.import_no_window").to_string(),
     };
     let capped = wanted > u32::from(skew);
+    let steps = u64::from(skew);
     let seconds = (u32::from(skew) * period).to_string();
     let (skew, wanted, max) = (skew.to_string(), wanted.to_string(), MAX_SKEW.to_string());
     let values = [
@@ -115,7 +117,7 @@ fn window_note(window: Option<u32>, wanted: u32, skew: u8, period: u32, t: Texts
     ];
     match capped {
         true => t.fill("cli.import_skew_capped", &values),
-        false => t.fill("cli.import_skew", &values),
+        false => t.fill_count("cli.import_skew", steps, &values),
     }
 }
 

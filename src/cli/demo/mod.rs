@@ -1,13 +1,15 @@
 //! `twofold demo`: enroll a demo user in a temporary directory and sign in through real
 //! libpam with the built module, then show that a replayed and a wrong code are refused; then
 //! push approval (push.rs): a private `twofold serve`, a paired phone, an approved and a denied
-//! push. Nothing on the host changes and no root is needed.
+//! push. Nothing on the host changes and no root is needed. It speaks the environment's
+//! language (LANG, ...; the demo user has no setting of its own), and so does the module in it.
 #![forbid(unsafe_code)]
 
 mod phone;
 mod push;
 
 use super::CliResult;
+use super::language;
 use super::terminal::{ask, grouped, interactive};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,6 +17,7 @@ use twofold_core::clock::{Clock, SystemClock};
 use twofold_core::config::Config;
 use twofold_core::encoding::hex;
 use twofold_core::enrollment::{self, EnrollOptions, Pending};
+use twofold_core::messages::Texts;
 use twofold_core::qr::{self, QrStyle};
 use twofold_core::store::UserStore;
 use twofold_core::username::UserName;
@@ -47,59 +50,59 @@ impl Drop for TempDir {
 use std::os::unix::fs::DirBuilderExt;
 
 pub fn run(module: Option<PathBuf>, style: QrStyle) -> CliResult {
+    // No configuration and no user setting yet: the environment decides, English otherwise.
+    let t = language::texts(&Config::default());
     let module = match module {
         Some(path) => path,
-        None => default_module()?,
+        None => default_module(t)?,
     };
     let module = module.canonicalize().map_err(|e| {
-        format!(
-            "PAM module {}: {e} (build it with `cargo build`)",
-            module.display()
+        let path = module.display().to_string();
+        t.fill(
+            "demo.module_missing",
+            &[("path", &path), ("error", &e.to_string())],
         )
     })?;
     let live = interactive();
     let clock = SystemClock;
     let tmp = TempDir::new()?;
-    let (config_path, confdir) = write_files(&tmp.0, &module)?;
+    let (config_path, confdir) = write_files(&tmp.0, &module, t)?;
     let config = Config::load(&config_path, true).map_err(|e| format!("{e:?}"))?;
     let user = UserName::parse(USER.as_bytes()).map_err(|e| e.to_string())?;
 
-    println!(
-        "twofold demo — everything happens in {} and is removed afterwards.",
-        tmp.0.display()
-    );
-    println!("PAM module: {}\n", module.display());
-    println!("Step 1. Enroll user \"{USER}\"");
+    let dir = tmp.0.display().to_string();
+    println!("{}", t.fill("demo.intro", &[("dir", &dir)]));
+    let path = module.display().to_string();
+    println!("{}\n", t.fill("demo.module", &[("path", &path)]));
+    println!("{}", t.fill("demo.step_enroll", &[("user", USER)]));
     let pending = enrollment::prepare(&config, EnrollOptions::default(), &clock)
         .map_err(|e| e.to_string())?;
     let uri = pending.record.totp.otpauth_uri(&config.issuer, USER);
     print!("{}", qr::render(&uri, style).map_err(|e| e.to_string())?);
-    println!(
-        "Key: {}   ({uri})",
-        grouped(pending.record.totp.secret.expose())
-    );
+    let key = grouped(pending.record.totp.secret.expose());
+    println!("{}", t.fill("demo.key", &[("key", &key), ("uri", &uri)]));
     let store = UserStore::create(&config.state_dir).map_err(|e| e.to_string())?;
     let confirmed = if live {
-        println!("Scan the QR code with an authenticator app, then type the code it shows.");
-        Some(confirm(&config, &pending, &clock)?)
+        println!("{}", t.get("demo.scan"));
+        Some(confirm(&config, &pending, &clock, t)?)
     } else {
-        println!(
-            "No terminal: saving without a confirmation code (as `twofold enroll --no-verify`)."
-        );
+        println!("{}", t.get("demo.no_terminal_save"));
         None
     };
     enrollment::save(&store, &user, &pending, confirmed).map_err(|e| e.to_string())?;
-    println!(
-        "✓ Enrolled; {} recovery codes made.\n",
-        pending.recovery_codes.len()
-    );
+    let made = pending.recovery_codes.len().to_string();
+    println!("{}\n", t.fill("demo.enrolled", &[("n", &made)]));
 
+    let pam_d = confdir.display().to_string();
     println!(
-        "Step 2. Sign in through libpam (service {SERVICE}, pam.d in {})",
-        confdir.display()
+        "{}",
+        t.fill(
+            "demo.step_sign_in",
+            &[("service", SERVICE), ("dir", &pam_d)]
+        )
     );
     if live {
-        println!("Wait until the app shows a new code (each code works only once), then type it.");
+        println!("{}", t.get("demo.wait_new_code"));
     }
     let mut typed = String::new();
     let first = sign_in(&confdir, |prompt| {
@@ -107,22 +110,23 @@ pub fn run(module: Option<PathBuf>, style: QrStyle) -> CliResult {
             ask(prompt).unwrap_or_default()
         } else {
             let code = pending.record.totp.code_at(clock.now()).unwrap_or_default();
-            println!("  {prompt}{code}   (no terminal: the demo computed the current code itself)");
+            let values = [("prompt", prompt), ("code", code.as_str())];
+            println!("{}", t.fill("demo.computed_code", &values));
             code
         };
         typed = answer.clone();
         answer
     })?;
-    let signed_in = report("the right code is accepted", &first, true);
+    let signed_in = report(t, "demo.right_code_check", &first, true);
 
-    println!("\nStep 3. The same code again (a replay)");
+    println!("\n{}", t.get("demo.step_replay"));
     let replay = sign_in(&confdir, |prompt| {
         println!("  {prompt}{typed}");
         typed.clone()
     })?;
-    let replay_refused = report("a replayed code is refused", &replay, false);
+    let replay_refused = report(t, "demo.replay_check", &replay, false);
 
-    println!("\nStep 4. A wrong code");
+    println!("\n{}", t.get("demo.step_wrong"));
     let wrong = pending
         .record
         .totp
@@ -132,7 +136,7 @@ pub fn run(module: Option<PathBuf>, style: QrStyle) -> CliResult {
         println!("  {prompt}{wrong}");
         wrong.clone()
     })?;
-    let wrong_refused = report("a wrong code is refused", &wrong_result, false);
+    let wrong_refused = report(t, "demo.wrong_code_check", &wrong_result, false);
 
     let setting = push::Setting {
         dir: &tmp.0,
@@ -140,6 +144,7 @@ pub fn run(module: Option<PathBuf>, style: QrStyle) -> CliResult {
         confdir: &confdir,
         live,
         style,
+        texts: t,
     };
     // The service is stopped inside (when its handle drops), before the directory goes.
     let push_ok = push::run(&setting).unwrap_or_else(|e| {
@@ -147,16 +152,16 @@ pub fn run(module: Option<PathBuf>, style: QrStyle) -> CliResult {
         false
     });
 
-    println!("\nAudit log (in production: syslog, facility authpriv):");
+    println!("\n{}", t.get("demo.audit_log"));
     let log = std::fs::read_to_string(tmp.0.join("audit.log")).unwrap_or_default();
     for line in log.lines() {
         println!("  {line}");
     }
     if signed_in && replay_refused && wrong_refused && push_ok {
-        println!("\n✓ Demo passed.");
+        println!("\n{}", t.get("demo.passed"));
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("\n✗ Demo failed.");
+        println!("\n{}", t.get("demo.failed"));
         Ok(ExitCode::FAILURE)
     }
 }
@@ -164,11 +169,9 @@ pub fn run(module: Option<PathBuf>, style: QrStyle) -> CliResult {
 /// The module cargo built beside this program: `libpam_twofold.so` in the same directory (after
 /// `cargo build --workspace`) or in its `deps/` (after `cargo run`, which builds the module as
 /// this command's dependency), whichever is newer.
-fn default_module() -> Result<PathBuf, String> {
+fn default_module(t: Texts) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dir = exe
-        .parent()
-        .ok_or("cannot locate this program's directory")?;
+    let dir = exe.parent().ok_or(t.get("demo.no_program_dir"))?;
     let candidates = [
         dir.join("libpam_twofold.so"),
         dir.join("deps/libpam_twofold.so"),
@@ -181,12 +184,14 @@ fn default_module() -> Result<PathBuf, String> {
     Ok(newest.unwrap_or_else(|| candidates[0].clone()))
 }
 
-fn write_files(dir: &Path, module: &Path) -> Result<(PathBuf, PathBuf), String> {
+/// The demo's configuration and pam.d; the module speaks the demo's language `t`.
+fn write_files(dir: &Path, module: &Path, t: Texts) -> Result<(PathBuf, PathBuf), String> {
     let config_path = dir.join("twofold.toml");
     let config = format!(
-        "# twofold demo configuration\nstate_dir = \"{}\"\naudit_log = \"{}\"\n\n[rate_limit]\nfailure_delay_ms = 0\n",
+        "# twofold demo configuration\nstate_dir = \"{}\"\naudit_log = \"{}\"\nlanguage = \"{}\"\n\n[rate_limit]\nfailure_delay_ms = 0\n",
         dir.join("state").display(),
-        dir.join("audit.log").display()
+        dir.join("audit.log").display(),
+        t.language()
     );
     let confdir = dir.join("pam.d");
     let service = format!(
@@ -203,15 +208,15 @@ fn write_files(dir: &Path, module: &Path) -> Result<(PathBuf, PathBuf), String> 
     Ok((config_path, confdir))
 }
 
-fn confirm(config: &Config, pending: &Pending, clock: &dyn Clock) -> Result<u64, String> {
+fn confirm(config: &Config, pending: &Pending, clock: &dyn Clock, t: Texts) -> Result<u64, String> {
     for _ in 0..3 {
-        let code = ask("Code shown in the app: ").ok_or("no code given")?;
+        let code = ask(t.get("demo.code_prompt")).ok_or(t.get("demo.no_code"))?;
         if let Some(step) = enrollment::confirm(pending, &code, config, clock) {
             return Ok(step);
         }
-        eprintln!("That code is not right; try again.");
+        eprintln!("{}", t.get("demo.code_wrong"));
     }
-    Err("three wrong codes".into())
+    Err(t.get("demo.gave_up").into())
 }
 
 /// One sign-in through libpam; `answer` answers the code prompt.
@@ -244,12 +249,15 @@ fn authenticate(
     client::authenticate(&req, responder).map_err(|e| e.to_string())
 }
 
-fn report(what: &str, outcome: &client::Outcome, want_success: bool) -> bool {
+/// Prints whether a step did what it should (`what`: the key of its description).
+fn report(t: Texts, what: &'static str, outcome: &client::Outcome, want_success: bool) -> bool {
     let ok = (outcome.code == 0) == want_success;
-    println!(
-        "  {} {what}: libpam returned {}",
-        if ok { "✓" } else { "✗" },
-        outcome.name
-    );
+    let mark = if ok { "✓" } else { "✗" };
+    let values = [
+        ("mark", mark),
+        ("what", t.get(what)),
+        ("code", outcome.name),
+    ];
+    println!("{}", t.fill("demo.outcome", &values));
     ok
 }

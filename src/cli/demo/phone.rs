@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 use twofold_core::clock::{Clock, SystemClock};
+use twofold_core::messages::Texts;
 use twofold_core::push::device::TestDevice;
 use twofold_core::push::protocol::{Challenge, DecisionKind};
 use twofold_core::push::service::Service;
@@ -23,20 +24,18 @@ pub enum Phone {
 }
 
 /// Pairs `device` through the pairing URL, as a phone does after scanning the QR code.
-pub fn pair_test_device(device: &mut TestDevice, url: &str) -> Result<Service, String> {
+pub fn pair_test_device(device: &mut TestDevice, url: &str, t: Texts) -> Result<Service, String> {
     let service = device
         .pair_from_url(url, CONNECT_TIMEOUT)
-        .map_err(|e| format!("the test device could not pair: {e}"))?;
-    println!(
-        "  phone: opened the pairing address, made a P-256 key pair, sent the public key with its proof"
-    );
+        .map_err(|e| t.fill("demo.phone_not_paired", &[("error", &e.to_string())]))?;
+    println!("{}", t.get("demo.phone_paired"));
     Ok(service)
 }
 
 /// The test device answers the request that shows `number`: `Approve` types the number.
-pub fn answer(device: &TestDevice, service: &Service, number: u8, kind: DecisionKind) {
+pub fn answer(device: &TestDevice, service: &Service, number: u8, kind: DecisionKind, t: Texts) {
     let Some(challenge) = pending(device, service) else {
-        println!("  phone: ✗ no request arrived");
+        println!("{}", t.get("demo.phone_no_request"));
         return;
     };
     let typed = match kind {
@@ -44,19 +43,29 @@ pub fn answer(device: &TestDevice, service: &Service, number: u8, kind: Decision
         DecisionKind::Deny | DecisionKind::Report => String::new(),
     };
     let from = match challenge.rhost.as_str() {
-        "" => "this machine",
+        "" => t.get("demo.this_machine"),
         rhost => rhost,
     };
-    let what = format!(
-        "request for {}@{} from {from} (service {})",
-        challenge.user, challenge.host, challenge.service
+    let request = t.fill(
+        "demo.phone_request",
+        &[
+            ("user", &challenge.user),
+            ("host", &challenge.host),
+            ("from", from),
+            ("service", &challenge.service),
+        ],
     );
+    let request = ("request", request.as_str());
     match device.answer(service, &challenge, kind, &typed, SystemClock.now()) {
         Ok(()) if kind == DecisionKind::Approve => {
-            println!("  phone: {what}, number typed {typed}, approved ✓")
+            let values = [request, ("number", &typed)];
+            println!("{}", t.fill("demo.phone_approved", &values))
         }
-        Ok(()) => println!("  phone: {what}, denied"),
-        Err(e) => println!("  phone: {what}: ✗ could not answer: {e}"),
+        Ok(()) => println!("{}", t.fill("demo.phone_denied", &[request])),
+        Err(e) => {
+            let values = [request, ("error", &e.to_string())];
+            println!("{}", t.fill("demo.phone_failed", &values))
+        }
     }
 }
 

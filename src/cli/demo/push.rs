@@ -16,6 +16,7 @@ use std::time::Duration;
 use twofold_core::clock::{Clock, SystemClock};
 use twofold_core::config::Config;
 use twofold_core::factor::device::Device;
+use twofold_core::messages::Texts;
 use twofold_core::push::device::{TestDevice, number_shown};
 use twofold_core::push::local::{LocalService, write_private};
 use twofold_core::push::pairing::{Offer, save_device};
@@ -31,6 +32,8 @@ const PAIRING_WAIT: u64 = 120;
 /// How long a sign-in waits for the phone: a person needs longer than the test device.
 const PERSON_TIMEOUT: u64 = 60;
 const TEST_DEVICE_TIMEOUT: u64 = 20;
+/// The name the demo's host has at its approval service.
+const HOST: &str = "demo";
 
 /// Where the demo's TOTP part left things.
 pub struct Setting<'a> {
@@ -40,71 +43,72 @@ pub struct Setting<'a> {
     /// A terminal: a person may play the phone.
     pub live: bool,
     pub style: QrStyle,
+    /// The demo's language.
+    pub texts: Texts,
 }
 
 /// Runs steps 5 to 8; true if every push did what it should. The service stops when this
 /// returns, however it returns.
 pub fn run(s: &Setting<'_>) -> Result<bool, String> {
-    let clock = SystemClock;
-    println!("\nStep 5. Start the approval service, `twofold serve`, on 127.0.0.1");
+    let (clock, t) = (SystemClock, s.texts);
+    println!("\n{}", t.get("demo.step_serve"));
     let serve_dir = s.dir.join("serve");
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&serve_dir)
         .map_err(|e| format!("{}: {e}", serve_dir.display()))?;
-    let twofold = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let service =
-        LocalService::start(&twofold, &serve_dir, "demo", "").map_err(|e| e.to_string())?;
+    let twofold = std::env::current_exe()
+        .map_err(|e| t.fill("demo.no_program", &[("error", &e.to_string())]))?;
+    let service = LocalService::start(&twofold, &serve_dir, HOST, "").map_err(|e| e.to_string())?;
+    let (pid, dir) = (service.pid().to_string(), serve_dir.display().to_string());
     println!(
-        "  twofold serve (pid {}) listening on {}; configuration, database and log in {}",
-        service.pid(),
-        service.url(),
-        serve_dir.display()
+        "{}",
+        t.fill(
+            "demo.serve_listening",
+            &[("pid", &pid), ("url", service.url()), ("dir", &dir)]
+        )
     );
     let token_path = s.dir.join("host-token");
     write_private(&token_path, &format!("{}\n", service.token().expose()))
         .map_err(|e| e.to_string())?;
+    let path = token_path.display().to_string();
     println!(
-        "  ✓ host \"demo\" registered (`twofold serve --add-host demo`); its token is in {} (owner only, mode 0600, as the module requires)",
-        token_path.display()
+        "{}",
+        t.fill("demo.host_registered", &[("host", HOST), ("path", &path)])
     );
     let config = configure(s, service.url(), &token_path)?;
     let user = UserName::parse(USER.as_bytes()).map_err(|e| e.to_string())?;
 
-    println!("\nStep 6. Pair a phone for \"{USER}\" (as `twofold enroll --push {USER}` does)");
+    println!("\n{}", t.fill("demo.step_pair", &[("user", USER)]));
     let host_side = Service::for_host(&config.push).map_err(|e| e.to_string())?;
     let offer = Offer::open(&host_side, &config.push, &user).map_err(|e| e.to_string())?;
     show_offer(&config, &user, &offer, s.style)?;
-    let (device, phone) = pair(&offer, &host_side, s.live, &clock)?;
+    let (device, phone) = pair(&offer, &host_side, s.live, &clock, t)?;
     println!(
-        "  ✓ Paired \"{}\" (device {}): its proof matches this QR code's secret; its public key is now in {USER}'s record",
-        device.name, device.id
+        "{}",
+        t.fill(
+            "demo.paired",
+            &[("name", &device.name), ("id", &device.id), ("user", USER)]
+        )
     );
     let store = UserStore::open(&config.state_dir).map_err(|e| e.to_string())?;
     save_device(&store, &user, device).map_err(|e| e.to_string())?;
 
-    println!("\nStep 7. Sign in through libpam with push approval");
+    println!("\n{}", t.get("demo.step_push"));
     if let Phone::Person = phone {
-        println!(
-            "On the phone (or in the browser), check the request, type the number shown here and approve."
-        );
+        println!("{}", t.get("demo.approve_on_phone"));
     }
-    let outcome = push_sign_in(s.confdir, &phone, DecisionKind::Approve)?;
-    let approved = judged(
-        s.dir,
-        "an approved push signs in",
-        &outcome,
-        "push_approved",
-    );
+    let outcome = push_sign_in(s.confdir, &phone, DecisionKind::Approve, t)?;
+    let approved = judged(s, "demo.approved_check", &outcome, "push_approved");
 
-    println!("\nStep 8. A push denied on the phone");
+    println!("\n{}", t.get("demo.step_deny"));
     if let Phone::Person = phone {
-        println!("This time, deny the request on the phone (or in the browser).");
+        println!("{}", t.get("demo.deny_on_phone"));
     }
-    let outcome = push_sign_in(s.confdir, &phone, DecisionKind::Deny)?;
-    let denied = judged(s.dir, "a denied push is refused", &outcome, "push_denied");
+    let outcome = push_sign_in(s.confdir, &phone, DecisionKind::Deny, t)?;
+    let denied = judged(s, "demo.denied_check", &outcome, "push_denied");
     drop(service);
-    println!("  ✓ twofold serve stopped");
+    println!("{}", t.get("demo.serve_stopped"));
     Ok(approved && denied)
 }
 
@@ -125,8 +129,11 @@ fn configure(s: &Setting<'_>, url: &str, token: &Path) -> Result<Config, String>
         .open(s.config_path)
         .and_then(|mut f| f.write_all(section.as_bytes()))
         .map_err(|e| format!("{shown}: {e}"))?;
+    let (path, url) = (shown.to_string(), format!("{url:?}"));
     println!(
-        "  [push] added to {shown}: url = {url:?}, mode = \"wait\" (show the number, wait for the phone)"
+        "{}",
+        s.texts
+            .fill("demo.push_configured", &[("path", &path), ("url", &url)])
     );
     Config::load(s.config_path, true).map_err(|e| format!("{e:?}"))
 }
@@ -138,22 +145,18 @@ fn pair(
     host_side: &Service,
     live: bool,
     clock: &dyn Clock,
+    t: Texts,
 ) -> Result<(Device, Phone), String> {
     let test_device = TestDevice::new("unpaired").map_err(|e| e.to_string())?;
     if !live {
-        println!(
-            "No terminal: the built-in test device (src/core/src/push/device.rs) is the phone."
-        );
-        return pair_test_device(test_device, offer, host_side, clock);
+        println!("{}", t.get("demo.no_terminal_phone"));
+        return pair_test_device(test_device, offer, host_side, clock, t);
     }
-    println!(
-        "The service listens on 127.0.0.1 only, so a phone cannot reach it: open the address in a browser on this machine, which then plays the phone."
-    );
-    println!(
-        "Waiting up to {PAIRING_WAIT} s — or press Enter to let the built-in test device be the phone."
-    );
+    let wait = PAIRING_WAIT.to_string();
+    println!("{}", t.get("demo.browser_plays_phone"));
+    println!("{}", t.fill("demo.pairing_wait", &[("seconds", &wait)]));
     let copy = TestDevice::from_secret_bytes("unpaired", &test_device.secret_bytes())
-        .ok_or("cannot copy the test device's key")?;
+        .ok_or(t.get("demo.no_key_copy"))?;
     let (tx, rx) = mpsc::channel();
     let done = Arc::new(AtomicBool::new(false));
     let enter_done = Arc::clone(&done);
@@ -164,7 +167,7 @@ fn pair(
             return;
         }
         let mut device = copy;
-        if let Ok(service) = phone::pair_test_device(&mut device, &url) {
+        if let Ok(service) = phone::pair_test_device(&mut device, &url, t) {
             let _ = tx.send((device, service));
         }
     });
@@ -176,15 +179,13 @@ fn pair(
         Some(device) if device.public_key == test_device.public_key_b64u() => {
             let (test_device, service) = rx
                 .recv_timeout(Duration::from_secs(5))
-                .map_err(|_| "the test device paired but did not report back")?;
+                .map_err(|_| t.get("demo.no_report_back"))?;
             Ok((device, Phone::TestDevice(Box::new((test_device, service)))))
         }
         Some(device) => Ok((device, Phone::Person)),
         None => {
-            println!(
-                "No phone paired within {PAIRING_WAIT} s: the built-in test device stands in."
-            );
-            pair_test_device(test_device, offer, host_side, clock)
+            println!("{}", t.fill("demo.no_phone_paired", &[("seconds", &wait)]));
+            pair_test_device(test_device, offer, host_side, clock, t)
         }
     }
 }
@@ -194,12 +195,13 @@ fn pair_test_device(
     offer: &Offer,
     host_side: &Service,
     clock: &dyn Clock,
+    t: Texts,
 ) -> Result<(Device, Phone), String> {
-    let service = phone::pair_test_device(&mut device, &offer.url)?;
+    let service = phone::pair_test_device(&mut device, &offer.url, t)?;
     let paired = offer
         .wait(host_side, 10, clock)
         .map_err(|e| e.to_string())?
-        .ok_or("the test device's pairing did not reach this host")?;
+        .ok_or(t.get("demo.pairing_lost"))?;
     Ok((paired, Phone::TestDevice(Box::new((device, service)))))
 }
 
@@ -208,6 +210,7 @@ fn push_sign_in(
     confdir: &Path,
     phone: &Phone,
     kind: DecisionKind,
+    t: Texts,
 ) -> Result<client::Outcome, String> {
     let (tx, rx) = mpsc::channel::<u8>();
     std::thread::scope(|scope| {
@@ -215,15 +218,15 @@ fn push_sign_in(
             let (device, service) = (&test.0, &test.1);
             scope.spawn(move || {
                 if let Ok(number) = rx.recv_timeout(Duration::from_secs(PERSON_TIMEOUT)) {
-                    phone::answer(device, service, number, kind);
+                    phone::answer(device, service, number, kind, t);
                 }
             });
         }
         let mut tx = Some(tx);
         authenticate(confdir, &mut |msg: Message<'_>| match msg {
-            Message::TextInfo(t) | Message::ErrorMsg(t) => {
-                println!("  [{t}]");
-                if let Some(number) = number_shown(t)
+            Message::TextInfo(text) | Message::ErrorMsg(text) => {
+                println!("  [{text}]");
+                if let Some(number) = number_shown(text)
                     && let Some(tx) = tx.take()
                 {
                     let _ = tx.send(number);
@@ -231,22 +234,24 @@ fn push_sign_in(
                 None
             }
             Message::PromptEchoOff(p) | Message::PromptEchoOn(p) => {
-                println!("  {p}(not answered: this sign-in should use push)");
+                println!("{}", t.fill("demo.prompt_unanswered", &[("prompt", p)]));
                 None
             }
         })
     })
 }
 
-/// libpam's verdict and the audit log's reason must both be what this step expects.
-fn judged(dir: &Path, what: &str, outcome: &client::Outcome, reason: &str) -> bool {
+/// libpam's verdict and the audit log's reason must both be what this step expects (`what`:
+/// the key of the step's description).
+fn judged(s: &Setting<'_>, what: &'static str, outcome: &client::Outcome, reason: &str) -> bool {
     let want_success = reason == "push_approved";
-    let log = std::fs::read_to_string(dir.join("audit.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(s.dir.join("audit.log")).unwrap_or_default();
     let last = log.lines().rfind(|l| l.starts_with("auth ")).unwrap_or("");
     let logged = last.contains(" method=push ") && last.contains(&format!(" reason={reason}"));
-    let ok = report(what, outcome, want_success) && logged;
+    let ok = report(s.texts, what, outcome, want_success) && logged;
     if !logged {
-        println!("  ✗ the audit log does not say method=push reason={reason}: {last}");
+        let values = [("reason", reason), ("line", last)];
+        println!("{}", s.texts.fill("demo.not_logged", &values));
     }
     ok
 }

@@ -1,7 +1,9 @@
 //! The message catalogues: one `src/core/locales/<language>.toml` per language, embedded at
 //! build time (build.rs), looked up by key with English as the fallback for every key.
 //!
-//! A text's placeholders are written `{name}` and filled in by [`Texts::fill`].
+//! A text's placeholders are written `{name}` and filled in by [`Texts::fill`]. A text about a
+//! number of things may have a singular beside it, its key with `_one` added, which
+//! [`Texts::fill_count`] takes when the number is 1.
 #![forbid(unsafe_code)]
 
 include!(concat!(env!("OUT_DIR"), "/catalogues.rs"));
@@ -87,6 +89,20 @@ impl Texts {
     /// value stays as written.
     pub fn fill(&self, key: &'static str, values: &[(&str, &str)]) -> String {
         fill_in(self.get(key), values)
+    }
+
+    /// Like [`Texts::fill`], for a text about `n` things: the text of `key` + `_one` when `n` is
+    /// 1 and the language has one ("1 user"), else the text of `key` ("0 users", "2 users").
+    pub fn fill_count(&self, key: &'static str, n: u64, values: &[(&str, &str)]) -> String {
+        let one = format!("{key}_one");
+        let pick = |entries| match n {
+            1 => lookup(entries, &one).or_else(|| lookup(entries, key)),
+            _ => lookup(entries, key),
+        };
+        let text = pick(self.entries)
+            .or_else(|| pick(self.fallback))
+            .unwrap_or(key);
+        fill_in(text, values)
     }
 
     /// Every text whose key starts with `prefix` ("phone."), the prefix taken off, English
@@ -323,6 +339,51 @@ mod tests {
         let nl = Texts::for_language("nl").section("duration.");
         assert!(nl.contains(&("minutes", "{n} minuten")), "{nl:?}");
         assert_eq!(nl.len(), 8);
+    }
+
+    #[test]
+    fn a_count_of_one_reads_singular_in_english_and_dutch() {
+        let (en, nl) = (Texts::english(), Texts::for_language("nl"));
+        let answers = |t: Texts, n: u64| {
+            let shown = n.to_string();
+            let values = [("url", "https://a"), ("n", shown.as_str())];
+            t.fill_count("fleet_cli.status_answers", n, &values)
+        };
+        assert_eq!(answers(en, 1), "https://a: answers (1 user)");
+        assert_eq!(answers(en, 0), "https://a: answers (0 users)");
+        assert_eq!(answers(en, 2), "https://a: answers (2 users)");
+        assert_eq!(answers(nl, 1), "https://a: antwoordt (1 gebruiker)");
+        assert_eq!(answers(nl, 2), "https://a: antwoordt (2 gebruikers)");
+        let codes = |t: Texts, n: u64| t.fill_count("recovery.codes", n, &[("n", &n.to_string())]);
+        assert_eq!(codes(en, 1), "1 code");
+        assert_eq!(codes(nl, 9), "9 codes");
+    }
+
+    #[test]
+    fn every_singular_has_its_plural_and_the_same_placeholders() {
+        for (language, entries) in CATALOGUES {
+            for (key, text) in pairs(entries) {
+                let Some(plural) = key.strip_suffix("_one") else {
+                    continue;
+                };
+                let many = lookup(entries, plural);
+                assert!(many.is_some(), "{language}.toml: {key} without {plural}");
+                assert_eq!(
+                    placeholders(text),
+                    placeholders(many.unwrap_or_default()),
+                    "{language}.toml: {key} and {plural} have other placeholders"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_count_without_a_singular_reads_the_text_itself() {
+        let t = Texts::english();
+        assert_eq!(
+            t.fill_count("cli.status_failures", 1, &[("n", "1")]),
+            "  consecutive failures: 1"
+        );
     }
 
     #[test]

@@ -554,12 +554,9 @@ impl Run<'_> {
             let text = match left {
                 0 => self.texts.get("recovery.last").to_string(),
                 n => {
-                    let key = if n == 1 {
-                        "recovery.codes_one"
-                    } else {
-                        "recovery.codes_many"
-                    };
-                    let left = self.texts.fill(key, &[("n", &n.to_string())]);
+                    let left =
+                        self.texts
+                            .fill_count("recovery.codes", n as u64, &[("n", &n.to_string())]);
                     self.texts.fill("recovery.accepted", &[("left", &left)])
                 }
             };
