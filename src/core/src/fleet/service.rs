@@ -108,18 +108,19 @@ impl FleetService {
         self.clients.iter().map(|(url, _)| url.as_str())
     }
 
-    /// Sends one request: to the URL that answered before, else to each in order until one
-    /// answers (a 5xx is a proxy before a dead instance: the next URL is tried).
+    /// Sends one request: to the URL that answered before first, then to each other in order
+    /// until one answers (a 5xx is a proxy before a dead instance: the next URL is tried). An
+    /// instance that dies between a sign-in's record check and its claim is so failed over too;
+    /// a claim the dead instance took but did not answer is refused by the next one as used,
+    /// which fails closed.
     fn call(
         &self,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<(String, Response), FleetError> {
-        let order: Vec<usize> = match self.active.get() {
-            Some(i) => vec![i],
-            None => (0..self.clients.len()).collect(),
-        };
+        let first = self.active.get().unwrap_or(0);
+        let order = std::iter::once(first).chain((0..self.clients.len()).filter(|&i| i != first));
         let mut why = Vec::new();
         for i in order {
             let (url, client) = &self.clients[i];
@@ -326,6 +327,64 @@ mod tests {
             other => panic!("expected offline, got {other:?}"),
         }
         assert_eq!(fleet.active_url(), None);
+    }
+
+    /// A stand-in instance on loopback that answers `answers` requests with an empty user list,
+    /// then stops listening.
+    fn instance(answers: usize) -> (String, std::thread::JoinHandle<usize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = std::thread::spawn(move || {
+            for served in 0..answers {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    return served;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = br#"{"users":[]}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body);
+            }
+            answers
+        });
+        (url, served)
+    }
+
+    #[test]
+    fn an_instance_that_dies_after_answering_is_failed_over_on_the_next_request() {
+        let (first, first_served) = instance(1);
+        let (second, second_served) = instance(2);
+        let fleet = FleetService::new(
+            &[first.clone(), second.clone()],
+            SecretString::new("dG9rZW4".into()),
+            Duration::from_millis(500),
+            None,
+        )
+        .unwrap();
+        assert_eq!(fleet.list().unwrap().len(), 0);
+        assert_eq!(fleet.active_url(), Some(first.as_str()));
+        assert_eq!(
+            first_served.join().unwrap(),
+            1,
+            "the first instance answered once"
+        );
+        // The first instance is gone (its listener closed): the next request (a claim, in a
+        // sign-in) goes to the second, and stays there.
+        assert_eq!(fleet.list().unwrap().len(), 0);
+        assert_eq!(fleet.active_url(), Some(second.as_str()));
+        assert_eq!(fleet.list().unwrap().len(), 0);
+        assert_eq!(second_served.join().unwrap(), 2);
     }
 
     #[test]
