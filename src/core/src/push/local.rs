@@ -56,13 +56,23 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), LocalServiceError> {
 }
 
 /// Writes `dir/twofold.toml` for a service on 127.0.0.1 (port 0: the kernel picks a free one)
-/// with everything else in `dir`; `serve_extra` are more `[serve]` keys.
+/// with everything else in `dir`; `serve_extra` are more `[serve]` keys (a `database` among
+/// them replaces the SQLite file in `dir`).
 pub fn write_config(dir: &Path, serve_extra: &str) -> Result<PathBuf, LocalServiceError> {
     let config = dir.join("twofold.toml");
+    let own_database = serve_extra
+        .lines()
+        .any(|l| l.split('=').next().is_some_and(|k| k.trim() == "database"));
+    let database = match own_database {
+        true => String::new(),
+        false => format!(
+            "database = {:?}\n",
+            dir.join("serve.db").display().to_string()
+        ),
+    };
     let text = format!(
-        "state_dir = {:?}\n\n[serve]\nlisten = \"127.0.0.1:0\"\ndatabase = {:?}\nvapid_key_file = {:?}\n{serve_extra}\n",
+        "state_dir = {:?}\n\n[serve]\nlisten = \"127.0.0.1:0\"\n{database}vapid_key_file = {:?}\n{serve_extra}\n",
         dir.join("state").display().to_string(),
-        dir.join("serve.db").display().to_string(),
         dir.join("vapid.key").display().to_string(),
     );
     write_private(&config, &text)?;
