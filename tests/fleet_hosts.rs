@@ -184,7 +184,7 @@ fn a_record_the_service_tampered_with_is_refused() {
     };
     record.ciphertext.replace_range(0..1, flipped);
     let api = fleet.a().client(&fleet.service.url);
-    api.put(&user_name("alice"), version, &record)
+    api.put(&user_name("alice"), version, &record, false)
         .expect("PUT accepted by the service");
 
     assert_refused_record(&fleet, &alice);
@@ -205,7 +205,8 @@ fn a_record_moved_to_another_user_is_refused() {
     moved.user = "bob".into();
     moved.version = 1;
     let api = fleet.a().client(&fleet.service.url);
-    api.put(&user_name("bob"), 0, &moved).expect("PUT accepted");
+    api.put(&user_name("bob"), 0, &moved, false)
+        .expect("PUT accepted");
 
     let (outcome, _) = fleet.b().host.sign_in("bob", &[&code_now(&alice)]);
     assert_eq!(outcome.name, "PAM_AUTH_ERR");
@@ -240,7 +241,7 @@ fn a_record_rolled_back_by_the_service_is_refused() {
     // The service serves version 1 again: deleted and put back through the API.
     let api = fleet.a().client(&fleet.service.url);
     api.delete(&user_name("alice"), 2).expect("DELETE");
-    api.put(&user_name("alice"), 0, &old)
+    api.put(&user_name("alice"), 0, &old, false)
         .expect("PUT version 1");
 
     assert_refused_record(&fleet, &alice);
@@ -265,7 +266,7 @@ fn a_record_sealed_with_another_fleets_key_is_refused() {
     );
     let forged = seal(&stranger, "alice", version + 1, text.as_bytes()).unwrap();
     let api = fleet.a().client(&fleet.service.url);
-    api.put(&user_name("alice"), version, &forged)
+    api.put(&user_name("alice"), version, &forged, false)
         .expect("PUT accepted");
     assert_refused_record(&fleet, &alice);
 }
@@ -536,13 +537,37 @@ fn reset_on_one_host_unenrolls_the_user_on_every_host() {
         "{out:?}"
     );
 
+    // The service drops alice's record on its own (a dishonest service, through the API): B,
+    // which verified it, refuses the sign-in instead of reading "not enrolled".
+    let (version, record) = fleet.served("alice");
+    let api = fleet.a().client(&fleet.service.url);
+    api.delete(&user_name("alice"), version).expect("DELETE");
+    assert_refused_record(&fleet, &alice);
+    let d = fleet.b().host.last_decision();
+    assert!(d.get("detail").contains("reset is sealed"), "{}", d.raw);
+    assert!(
+        fleet.b().host.record_path("alice").exists(),
+        "B keeps its copy"
+    );
+    api.put(&user_name("alice"), 0, &record.expect("a record"), false)
+        .expect("PUT back");
+
     let out = fleet.c().twofold(&["reset", "alice"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(fleet.served("alice").0, 0);
+    // A sealed deletion is the next version; the list no longer names alice.
+    assert_eq!(fleet.served("alice").0, version + 1);
+    for host in [fleet.b(), fleet.c()] {
+        let out = host.twofold(&["list"]);
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("alice"),
+            "{out:?}"
+        );
+    }
     let (outcome, _) = fleet.b().host.sign_in("alice", &[&code_now(&alice)]);
     assert_eq!(outcome.name, "PAM_AUTH_ERR");
     fleet
@@ -555,7 +580,7 @@ fn reset_on_one_host_unenrolls_the_user_on_every_host() {
         "B's cached copy is gone"
     );
 
-    // Enrolled again (version 1 again): B takes the new enrollment, not the old one.
+    // Enrolled again (over the deletion): B takes the new enrollment, not the old one.
     let again = fleet.a().enroll("alice");
     wait_for_step_margin(&again, 5);
     let (outcome, _) = fleet.b().host.sign_in("alice", &[&code_now(&again)]);

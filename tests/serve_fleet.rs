@@ -198,6 +198,54 @@ async fn deleting_a_record_is_compare_and_swap_and_drops_its_claims(backend: Bac
     );
 }
 
+/// A host's sealed deletion is stored like any version (the service cannot tell it from a
+/// record); the host's word that it is one shows in the list, and the next enrollment goes
+/// over it by compare-and-swap.
+async fn a_sealed_deletion_is_a_version_the_list_marks(backend: Backend) {
+    let fleet = Fleet::start(&backend);
+    let key = FleetKey::generate().unwrap();
+    assert_eq!(
+        fleet.put("dave", 0, &sealed(&key, "dave", 1, "d1")).await.0,
+        200
+    );
+    let body = json!({
+        "expected_version": 1,
+        "record": sealed(&key, "dave", 2, "twofold-fleet-deletion:d1"),
+        "deleted": true,
+    });
+    assert_eq!(put_as(&fleet.host, "dave", &body).await.0, 200);
+    let list: Value = fleet
+        .host
+        .get("/v1/fleet/users")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["users"][0]["version"], 2);
+    assert_eq!(list["users"][0]["deleted"], true);
+    let (_, view) = fleet.fetch("dave", 0).await;
+    assert_eq!(view["version"], 2);
+    assert!(view["record"]["ciphertext"].is_string(), "{view}");
+    // Enrolled again: the list marks it a record once more.
+    assert_eq!(
+        fleet.put("dave", 2, &sealed(&key, "dave", 3, "d2")).await.0,
+        200
+    );
+    let list: Value = fleet
+        .host
+        .get("/v1/fleet/users")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["users"][0]["version"], 3);
+    assert_eq!(list["users"][0]["deleted"], false);
+}
+
 async fn one_totp_step_is_accepted_once_among_64_parallel_claims(backend: Backend) {
     let fleet = Fleet::start(&backend);
     for round in 0..3u64 {
@@ -566,6 +614,7 @@ macro_rules! on_every_backend {
 on_every_backend!(
     records_change_only_by_compare_and_swap,
     deleting_a_record_is_compare_and_swap_and_drops_its_claims,
+    a_sealed_deletion_is_a_version_the_list_marks,
     one_totp_step_is_accepted_once_among_64_parallel_claims,
     a_recovery_code_counts_once,
     failures_lock_and_unlock_fleet_wide,

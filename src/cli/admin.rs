@@ -270,7 +270,9 @@ pub fn list(config: &Config, json: bool, clock: &dyn Clock) -> CliResult {
 
 /// `twofold list` in fleet mode: every user the service keeps a record of.
 fn list_fleet(fleet: &Fleet, json: bool, clock: &dyn Clock) -> CliResult {
-    let users = fleet.service.list().map_err(|e| format!("fleet: {e}"))?;
+    let mut users = fleet.service.list().map_err(|e| format!("fleet: {e}"))?;
+    // A reset user's current version is a sealed deletion: not enrolled.
+    users.retain(|u| !u.deleted);
     if json {
         let names: Vec<&str> = users.iter().map(|u| u.user.as_str()).collect();
         println!("{}", serde_json::json!(names));

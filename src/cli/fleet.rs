@@ -228,7 +228,8 @@ fn join(config: &Config, t: &Texts, url: &str, token_file: &Path, key_file: &Pat
         config.push.ca_file.clone(),
     )
     .map_err(|e| e.to_string())?;
-    let users = service.list().map_err(|e| format!("{url}: {e}"))?;
+    let mut users = service.list().map_err(|e| format!("{url}: {e}"))?;
+    users.retain(|u| !u.deleted);
     let n = users.len().to_string();
     println!(
         "{}",
@@ -273,7 +274,8 @@ fn status(config: &Config, t: &Texts) -> CliResult {
         )
         .map_err(|e| e.to_string())?;
         match one.list() {
-            Ok(list) => {
+            Ok(mut list) => {
+                list.retain(|u| !u.deleted);
                 let n = list.len().to_string();
                 println!(
                     "{}",
@@ -329,9 +331,13 @@ fn reseal(config: &Config, t: &Texts) -> CliResult {
     for listed in users.iter().filter(|u| u.key_id != new) {
         let result = UserName::parse(listed.user.as_bytes())
             .map_err(|e| e.to_string())
-            .and_then(|user| {
-                fleet.pull(&store, &user)?;
-                fleet.publish_cached(&store, &user)
+            .and_then(|user| match listed.deleted {
+                true => host::reseal_deletion(&fleet.service, &fleet.keys, &store, &user)
+                    .map_err(|e| format!("fleet: {e}")),
+                false => {
+                    fleet.pull(&store, &user)?;
+                    fleet.publish_cached(&store, &user)
+                }
             });
         match result {
             Ok(version) => {

@@ -145,12 +145,15 @@ pub fn pull_locked(
     let Some(sealed) = &view.record else {
         if view.version == 0 {
             return match cached {
-                Some(record) if seen.version > 0 => {
-                    seen.retire(&record.id);
-                    store.save_fleet_seen(user, lock, &seen)?;
-                    store.remove_user(user, lock)?;
-                    Ok(pulled(Change::Removed))
-                }
+                // A reset is sealed by the host that makes it (a deletion record, below); a
+                // record that is simply gone is the service's doing alone, and following it
+                // would let the service unenroll a user (with `unenrolled = "allow"`: let them
+                // in without a second factor).
+                Some(_) if seen.version > 0 => Err(SyncError::Refused(format!(
+                    "the service has no record of this user, but this host verified version {}; \
+                     a fleet-wide reset is sealed by a host (`twofold reset`), so this one is refused",
+                    seen.version
+                ))),
                 Some(_) => Ok(pulled(Change::LocalOnly)),
                 None => Ok(pulled(Change::None)),
             };
@@ -178,6 +181,25 @@ pub fn pull_locked(
     }
     let floor = (seen.version > 0).then_some(seen.version);
     let plaintext = envelope::open(keys, sealed, user.as_str(), floor)?;
+    if let Some(id) = deletion_of(&plaintext) {
+        // A sealed deletion: the enrollment it names (and the copy here) is retired.
+        seen.retire(&id);
+        let removed = match &cached {
+            Some(record) => {
+                seen.retire(&record.id);
+                store.remove_user(user, lock)?;
+                true
+            }
+            None => false,
+        };
+        seen.version = sealed.version;
+        store.save_fleet_seen(user, lock, &seen)?;
+        return Ok(pulled(if removed {
+            Change::Removed
+        } else {
+            Change::None
+        }));
+    }
     let record = UserRecord::parse(&plaintext)
         .map_err(|e| SyncError::Refused(format!("the sealed record does not parse: {e}")))?;
     if seen.retired.contains(&record.id) {
@@ -221,7 +243,7 @@ pub fn publish(
         reason,
     })?);
     let sealed = envelope::seal(key, user.as_str(), expected + 1, text.as_bytes())?;
-    let version = fleet.put(user, expected, &sealed)?;
+    let version = fleet.put(user, expected, &sealed, false)?;
     store.prepare_user_files(user, lock)?;
     store.save_record(user, lock, record)?;
     store.forget_legacy_recovery(user);
@@ -231,8 +253,25 @@ pub fn publish(
     Ok(version)
 }
 
-/// Deletes `user`'s record fleet-wide (compare-and-swap on the version this host verified last)
-/// and then here; the enrollment is remembered as retired. Returns whether one existed.
+/// A sealed deletion's plaintext starts so (no record's TOML can), then names the id of the
+/// enrollment it retires.
+const DELETION: &[u8] = b"twofold-fleet-deletion:";
+
+fn deletion(id: &str) -> Vec<u8> {
+    [DELETION, id.as_bytes()].concat()
+}
+
+/// The enrollment id a sealed deletion retires; `None` for a record.
+fn deletion_of(plaintext: &[u8]) -> Option<String> {
+    let id = plaintext.strip_prefix(DELETION)?;
+    Some(String::from_utf8_lossy(id).into_owned())
+}
+
+/// Resets `user` fleet-wide: seals a deletion as the next version (compare-and-swap on the
+/// version this host verified last), so that every host can tell it from a record the service
+/// merely dropped, then forgets the user here and remembers the enrollment as retired. The
+/// fleet-wide lockout is lifted (best effort), so a new enrollment starts afresh. Returns
+/// whether the user was enrolled.
 pub fn delete(
     fleet: &FleetService,
     keys: &[FleetKey],
@@ -244,16 +283,59 @@ pub fn delete(
     if pulled.version == 0 {
         return Ok(store.remove_user(user, &lock)?);
     }
-    fleet.delete(user, pulled.version)?;
+    // Deleted already (a sealed deletion is the current version).
+    let Some(record) = store.load_record(user)? else {
+        return Ok(false);
+    };
+    let key = keys
+        .first()
+        .ok_or_else(|| SyncError::Refused("no fleet key to seal with".into()))?;
+    let sealed = envelope::seal(
+        key,
+        user.as_str(),
+        pulled.version + 1,
+        &deletion(&record.id),
+    )?;
+    let version = fleet.put(user, pulled.version, &sealed, true)?;
     let mut seen = store.fleet_seen(user)?;
-    if let Some(record) = store.load_record(user)? {
-        seen.retire(&record.id);
-    } else {
-        seen.version = 0;
-    }
+    seen.retire(&record.id);
+    seen.version = version;
     store.save_fleet_seen(user, &lock, &seen)?;
     store.remove_user(user, &lock)?;
+    let _ = fleet.unlock(user);
     Ok(true)
+}
+
+/// Seals the current version again with the first key, as the next version: for a sealed
+/// deletion, which has no cached copy to publish (`twofold fleet reseal`).
+pub fn reseal_deletion(
+    fleet: &FleetService,
+    keys: &[FleetKey],
+    store: &UserStore,
+    user: &UserName,
+) -> Result<u64, SyncError> {
+    let lock = store.lock(user)?;
+    let seen = store.fleet_seen(user)?;
+    let view = fleet.user(user, 0)?;
+    let sealed = view
+        .record
+        .ok_or_else(|| SyncError::Refused("the service sent no record".into()))?;
+    let floor = (seen.version > 0).then_some(seen.version);
+    let plaintext = envelope::open(keys, &sealed, user.as_str(), floor)?;
+    if deletion_of(&plaintext).is_none() {
+        return Err(SyncError::Refused(
+            "the current version is a record, not a deletion".into(),
+        ));
+    }
+    let key = keys
+        .first()
+        .ok_or_else(|| SyncError::Refused("no fleet key to seal with".into()))?;
+    let again = envelope::seal(key, user.as_str(), sealed.version + 1, &plaintext)?;
+    let version = fleet.put(user, sealed.version, &again, true)?;
+    let mut seen = seen;
+    seen.version = version;
+    store.save_fleet_seen(user, &lock, &seen)?;
+    Ok(version)
 }
 
 /// The version this host verified last for `user` (0: none).

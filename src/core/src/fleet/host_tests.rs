@@ -253,30 +253,82 @@ fn a_tampered_record_or_one_moved_from_another_user_is_refused() {
 }
 
 #[test]
-fn a_deleted_enrollment_served_again_is_refused() {
+fn a_reset_is_sealed_and_a_record_merely_gone_is_refused() {
     let (url, stored) = stand_in();
     let key = FleetKey::generate().unwrap();
     let keys = std::slice::from_ref(&key);
-    let (a, b) = (host(&url), host(&url));
+    let (a, b, c) = (host(&url), host(&url), host(&url));
     let lock = a.store.lock(&alice()).unwrap();
     publish(&a.fleet, keys, &a.store, &alice(), &lock, &record("e1"), 0).unwrap();
     drop(lock);
     pull(&b.fleet, keys, &b.store, &alice()).unwrap();
-    let old = std::mem::take(&mut *stored.lock().unwrap());
-    // Reset fleet-wide: the service has no record; B forgets its copy.
+    let e1 = stored.lock().unwrap().record.clone().unwrap();
+
+    // The service drops the record on its own: B refuses it and keeps its copy (following it
+    // would unenroll alice, and `unenrolled = "allow"` would let her in without a code).
+    let kept = std::mem::take(&mut *stored.lock().unwrap());
+    assert!(
+        refused(pull(&b.fleet, keys, &b.store, &alice())).contains("reset is sealed by a host")
+    );
+    assert!(b.store.load_record(&alice()).unwrap().is_some());
+    *stored.lock().unwrap() = kept;
+
+    // A resets alice fleet-wide: version 2 is a sealed deletion. B forgets its copy; C, which
+    // never saw alice, reads "not enrolled".
+    assert!(delete(&a.fleet, keys, &a.store, &alice()).unwrap());
+    assert_eq!(stored.lock().unwrap().version, 2);
+    assert!(a.store.load_record(&alice()).unwrap().is_none());
     assert_eq!(
         pull(&b.fleet, keys, &b.store, &alice()).unwrap().change,
         Change::Removed
     );
     assert!(b.store.load_record(&alice()).unwrap().is_none());
-    // The old enrollment comes back as version 1: refused. A new one is taken.
-    *stored.lock().unwrap() = old;
-    assert!(refused(pull(&b.fleet, keys, &b.store, &alice())).contains("deleted earlier"));
-    let new = seal(&key, "alice", 1, record("e2").to_toml().unwrap().as_bytes()).unwrap();
+    assert_eq!(
+        pull(&c.fleet, keys, &c.store, &alice()).unwrap().change,
+        Change::None
+    );
+    assert!(
+        !delete(&a.fleet, keys, &a.store, &alice()).unwrap(),
+        "deleted already"
+    );
+
+    // The old enrollment served again as version 1: older than the deletion, refused on B and C.
+    let deletion = std::mem::replace(
+        &mut *stored.lock().unwrap(),
+        Stored {
+            version: 1,
+            record: Some(e1),
+        },
+    );
+    assert!(refused(pull(&b.fleet, keys, &b.store, &alice())).contains("older than"));
+    assert!(refused(pull(&c.fleet, keys, &c.store, &alice())).contains("older than"));
+    // Sealed again as a newer version (by a host with a stale copy): still retired on B.
+    let stale = seal(&key, "alice", 3, record("e1").to_toml().unwrap().as_bytes()).unwrap();
     *stored.lock().unwrap() = Stored {
-        version: 1,
-        record: Some(new),
+        version: 3,
+        record: Some(stale),
     };
+    assert!(refused(pull(&b.fleet, keys, &b.store, &alice())).contains("deleted earlier"));
+
+    // A new enrollment is published over the deletion (compare-and-swap on version 2).
+    *stored.lock().unwrap() = deletion;
+    let lock = c.store.lock(&alice()).unwrap();
+    let seen = seen_version(&c.store, &alice()).unwrap();
+    assert_eq!(seen, 2);
+    assert_eq!(
+        publish(
+            &c.fleet,
+            keys,
+            &c.store,
+            &alice(),
+            &lock,
+            &record("e2"),
+            seen
+        )
+        .unwrap(),
+        3
+    );
+    drop(lock);
     assert_eq!(
         pull(&b.fleet, keys, &b.store, &alice()).unwrap().change,
         Change::Updated

@@ -184,17 +184,21 @@ impl FleetService {
             .ok_or_else(|| self.empty())
     }
 
-    /// `PUT /v1/fleet/users/{user}`: compare-and-swap from `expected` to `record.version`.
+    /// `PUT /v1/fleet/users/{user}`: compare-and-swap from `expected` to `record.version`;
+    /// `deleted`: `record` is a sealed deletion (the list shows it so).
     pub fn put(
         &self,
         user: &UserName,
         expected: u64,
         record: &SealedRecord,
+        deleted: bool,
     ) -> Result<u64, FleetError> {
         #[derive(Serialize)]
         struct Body<'a> {
             expected_version: u64,
             record: &'a SealedRecord,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            deleted: bool,
         }
         #[derive(Deserialize)]
         struct Stored {
@@ -203,6 +207,7 @@ impl FleetService {
         let body = to_json(&Body {
             expected_version: expected,
             record,
+            deleted,
         })?;
         let path = format!("/v1/fleet/users/{}", user.encoded());
         let stored: Stored = self

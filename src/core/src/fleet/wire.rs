@@ -40,6 +40,9 @@ pub struct ListedUser {
     pub failures: u32,
     #[serde(default)]
     pub locked_until: u64,
+    /// The version is a sealed deletion (the host that sealed it says so; only for listing).
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 /// What a sign-in claims (`POST /v1/fleet/users/{user}/claims`): steps and code ids, never codes.

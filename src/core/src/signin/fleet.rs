@@ -48,8 +48,9 @@ impl FleetSignIn {
         self.service.as_ref().and_then(FleetService::active_url)
     }
 
-    /// Enrollment at first sign-in: uploads the new record as version 1 (compare-and-swap on
-    /// "none yet") and caches it. `Ok(false)`: enrolled meanwhile, here or on another host.
+    /// Enrollment at first sign-in: uploads the new record as the next version (compare-and-swap
+    /// on "none yet", or on the sealed deletion of an earlier enrollment this sign-in verified)
+    /// and caches it. `Ok(false)`: enrolled meanwhile, here or on another host.
     pub fn publish_new(
         &self,
         store: &UserStore,
@@ -65,7 +66,8 @@ impl FleetSignIn {
         {
             return Ok(false);
         }
-        match host::publish(service, &self.keys, store, user, &lock, record, 0) {
+        let seen = host::seen_version(store, user).map_err(|e| e.to_string())?;
+        match host::publish(service, &self.keys, store, user, &lock, record, seen) {
             Ok(_) => Ok(true),
             Err(SyncError::Service(crate::fleet::service::FleetError::Conflict { .. })) => {
                 Ok(false)

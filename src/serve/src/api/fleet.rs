@@ -30,6 +30,9 @@ const MAX_CIPHERTEXT: usize = 90 * 1024;
 pub struct Upload {
     expected_version: u64,
     record: SealedRecord,
+    /// The sealed record is a tombstone (a fleet-wide reset); shown by the list.
+    #[serde(default)]
+    deleted: bool,
 }
 
 /// `POST /v1/fleet/reports` body.
@@ -184,12 +187,16 @@ pub async fn store(
     let key_id = record.key_id.clone();
     match state
         .store
-        .fleet_put(body.expected_version, record, unix_now())
+        .fleet_put(body.expected_version, record, body.deleted, unix_now())
         .await?
     {
         PutOutcome::Stored(version) => {
+            let event = match body.deleted {
+                true => "fleet_record_deleted",
+                false => "fleet_record_stored",
+            };
             log(&format!(
-                "event=fleet_record_stored host={host:?} user={user:?} version={version} key={key_id}"
+                "event={event} host={host:?} user={user:?} version={version} key={key_id}"
             ));
             Ok(json_status(StatusCode::OK, json!({ "version": version })))
         }
@@ -233,7 +240,8 @@ pub async fn remove(
     }
 }
 
-/// `GET /v1/fleet/users` → `{users: [{user, version, key_id, updated_at, failures, locked_until}]}`.
+/// `GET /v1/fleet/users` → `{users: [{user, version, key_id, updated_at, failures, locked_until,
+/// deleted}]}`.
 pub async fn list(
     State(state): State<Shared>,
     HostAuth(_host): HostAuth,

@@ -73,6 +73,16 @@ CREATE TABLE fleet_used_recovery (
 CREATE INDEX devices_user ON devices(user);
 ",
     },
+    Migration {
+        version: 3,
+        what: "pending challenges and decisions (PostgreSQL only: with SQLite they stay in memory)",
+        sql: "",
+    },
+    Migration {
+        version: 4,
+        what: "sealed deletions: a record may be a tombstone, which the list says",
+        sql: "ALTER TABLE fleet_records ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;",
+    },
 ];
 
 /// PostgreSQL (several instances on one database). The same tables; column types of its own.
@@ -160,6 +170,11 @@ CREATE UNIQUE INDEX challenges_one_pending ON challenges(owner, user_name) WHERE
 CREATE INDEX challenges_owner ON challenges(owner, expires);
 CREATE INDEX challenges_user ON challenges(user_name) WHERE status = 'pending';
 ",
+    },
+    Migration {
+        version: 4,
+        what: "sealed deletions: a record may be a tombstone, which the list says",
+        sql: "ALTER TABLE fleet_records ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;",
     },
 ];
 

@@ -150,6 +150,9 @@ pub struct FleetUserRow {
     pub updated_at: u64,
     pub failures: u32,
     pub locked_until: u64,
+    /// The host that sealed this version said it is a deletion (a tombstone). Only the list
+    /// uses it: a host opens the sealed record and believes that alone.
+    pub deleted: bool,
 }
 
 /// Database values are signed 64-bit; ours are unsigned (checked at the API to fit).
@@ -402,16 +405,20 @@ impl Store {
         }
     }
 
-    /// Stores `record` if the stored version is `expected` (compare-and-swap).
+    /// Stores `record` if the stored version is `expected` (compare-and-swap); `deleted`: the
+    /// host says it is a tombstone.
     pub async fn fleet_put(
         &self,
         expected: u64,
         record: SealedRecord,
+        deleted: bool,
         now: u64,
     ) -> Result<PutOutcome, StoreError> {
         match &self.backend {
-            Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::fleet_put(c, expected, &record, now)),
-            Backend::Postgres(db) => Box::pin(db.fleet_put(expected, &record, now)).await,
+            Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::fleet_put(
+                c, expected, &record, deleted, now
+            )),
+            Backend::Postgres(db) => Box::pin(db.fleet_put(expected, &record, deleted, now)).await,
         }
     }
 

@@ -375,10 +375,11 @@ impl Postgres {
         &self,
         expected: u64,
         record: &SealedRecord,
+        deleted: bool,
         now: u64,
     ) -> Result<PutOutcome, StoreError> {
         let c = self.client().await?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
             &record.user,
             &to_i64(record.version),
             &record.key_id,
@@ -386,11 +387,12 @@ impl Postgres {
             &record.ciphertext,
             &to_i64(now),
             &to_i64(expected),
+            &deleted,
         ];
         let changed = if expected == 0 {
             c.execute(
-                "INSERT INTO fleet_records (user_name, version, key_id, nonce, ciphertext, updated_at)
-                 SELECT $1, $2, $3, $4, $5, $6 WHERE $7::BIGINT = 0
+                "INSERT INTO fleet_records (user_name, version, key_id, nonce, ciphertext, updated_at, deleted)
+                 SELECT $1, $2, $3, $4, $5, $6, $8 WHERE $7::BIGINT = 0
                  ON CONFLICT (user_name) DO NOTHING",
                 &params,
             )
@@ -398,7 +400,7 @@ impl Postgres {
         } else {
             c.execute(
                 "UPDATE fleet_records SET version = $2, key_id = $3, nonce = $4, ciphertext = $5,
-                     updated_at = $6
+                     updated_at = $6, deleted = $8
                  WHERE user_name = $1 AND version = $7",
                 &params,
             )
@@ -449,7 +451,7 @@ impl Postgres {
         let rows = c
             .query(
                 "SELECT r.user_name, r.version, r.key_id, r.updated_at,
-                        COALESCE(c.failures, 0), COALESCE(c.locked_until, 0)
+                        COALESCE(c.failures, 0), COALESCE(c.locked_until, 0), r.deleted
                  FROM fleet_records r LEFT JOIN fleet_claims c ON c.user_name = r.user_name
                  ORDER BY r.user_name",
                 &[],
@@ -464,6 +466,7 @@ impl Postgres {
                 updated_at: to_u64(r.get(3)),
                 failures: u32::try_from(r.get::<_, i32>(4)).unwrap_or(0),
                 locked_until: to_u64(r.get(5)),
+                deleted: r.get(6),
             })
             .collect())
     }

@@ -480,25 +480,27 @@ pub fn fleet_put(
     db: &Connection,
     expected: u64,
     record: &SealedRecord,
+    deleted: bool,
     now: u64,
 ) -> Result<PutOutcome, StoreError> {
     let changed = if expected == 0 {
         db.execute(
-            "INSERT INTO fleet_records (user_name, version, key_id, nonce, ciphertext, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (user_name) DO NOTHING",
+            "INSERT INTO fleet_records (user_name, version, key_id, nonce, ciphertext, updated_at, deleted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (user_name) DO NOTHING",
             params![
                 record.user,
                 to_i64(record.version),
                 record.key_id,
                 record.nonce,
                 record.ciphertext,
-                to_i64(now)
+                to_i64(now),
+                deleted
             ],
         )?
     } else {
         db.execute(
             "UPDATE fleet_records SET version = ?2, key_id = ?3, nonce = ?4, ciphertext = ?5,
-                 updated_at = ?6
+                 updated_at = ?6, deleted = ?8
              WHERE user_name = ?1 AND version = ?7",
             params![
                 record.user,
@@ -507,7 +509,8 @@ pub fn fleet_put(
                 record.nonce,
                 record.ciphertext,
                 to_i64(now),
-                to_i64(expected)
+                to_i64(expected),
+                deleted
             ],
         )?
     };
@@ -560,7 +563,7 @@ pub fn fleet_delete(
 pub fn fleet_users(db: &Connection) -> Result<Vec<FleetUserRow>, StoreError> {
     let mut stmt = db.prepare_cached(
         "SELECT r.user_name, r.version, r.key_id, r.updated_at,
-                COALESCE(c.failures, 0), COALESCE(c.locked_until, 0)
+                COALESCE(c.failures, 0), COALESCE(c.locked_until, 0), r.deleted
          FROM fleet_records r LEFT JOIN fleet_claims c ON c.user_name = r.user_name
          ORDER BY r.user_name",
     )?;
@@ -572,6 +575,7 @@ pub fn fleet_users(db: &Connection) -> Result<Vec<FleetUserRow>, StoreError> {
             updated_at: to_u64(r.get(3)?),
             failures: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
             locked_until: to_u64(r.get(5)?),
+            deleted: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
