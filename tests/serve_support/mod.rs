@@ -3,7 +3,7 @@
 //! device that signs exactly as docs/push-protocol.md says the phone page does.
 #![allow(dead_code)] // each test crate uses a different subset
 
-mod backend;
+pub mod backend;
 mod device;
 pub mod postgres;
 #[allow(unused_imports)] // each test crate uses a different subset

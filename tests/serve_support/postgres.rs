@@ -16,6 +16,15 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     /// Run the server's commands as this user (`None`: as ourselves).
     run_as: Option<&'static str>,
+    /// The TCP port of a TLS cluster ([`Cluster::start_tls`]).
+    tls_port: Option<u16>,
+}
+
+/// What a TLS cluster listens with.
+struct Tls {
+    cert_pem: String,
+    key_pem: String,
+    port: u16,
 }
 
 /// One test's database in the shared cluster (the cluster stays up while one is held).
@@ -46,6 +55,27 @@ pub fn bin_dir() -> Option<PathBuf> {
 impl Cluster {
     /// Starts a cluster, or says why it cannot (PostgreSQL not installed, no unprivileged user).
     fn start() -> Result<Cluster, String> {
+        Cluster::start_with(None)
+    }
+
+    /// A cluster of its own that also listens on 127.0.0.1:`port` with TLS on (`cert_pem`, a
+    /// certificate chain for 127.0.0.1, and `key_pem`); clients reach it with
+    /// [`Cluster::tcp_conninfo`].
+    pub fn start_tls(cert_pem: &str, key_pem: &str, port: u16) -> Result<Cluster, String> {
+        Cluster::start_with(Some(Tls {
+            cert_pem: cert_pem.to_string(),
+            key_pem: key_pem.to_string(),
+            port,
+        }))
+    }
+
+    /// `host=HOST port=… user=postgres dbname=DB` and `more`, for a TLS cluster.
+    pub fn tcp_conninfo(&self, host: &str, db: &str, more: &str) -> String {
+        let port = self.tls_port.expect("a cluster started with start_tls");
+        format!("host={host} port={port} user=postgres dbname={db} {more}")
+    }
+
+    fn start_with(tls: Option<Tls>) -> Result<Cluster, String> {
         let bin = bin_dir().ok_or("PostgreSQL is not installed (apt-get install postgresql)")?;
         let root = rustix::process::geteuid().is_root();
         let run_as = if root { Some("postgres") } else { None };
@@ -63,7 +93,12 @@ impl Cluster {
                 return Err("no 'postgres' system user to run the cluster as".into());
             }
         }
-        let cluster = Cluster { bin, dir, run_as };
+        let cluster = Cluster {
+            bin,
+            dir,
+            run_as,
+            tls_port: tls.as_ref().map(|t| t.port),
+        };
         let data = cluster.data();
         let out = cluster.server_command(
             "initdb",
@@ -85,11 +120,40 @@ impl Cluster {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let options = format!(
-            "-c listen_addresses='' -c unix_socket_directories='{}' -c fsync=off \
+        let mut options = format!(
+            "-c unix_socket_directories='{}' -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
             cluster.socket_dir().display()
         );
+        match &tls {
+            None => options.push_str(" -c listen_addresses=''"),
+            Some(tls) => {
+                let cert = cluster.dir.path().join("server.crt");
+                let key = cluster.dir.path().join("server.key");
+                std::fs::write(&cert, &tls.cert_pem).map_err(|e| e.to_string())?;
+                std::fs::write(&key, &tls.key_pem).map_err(|e| e.to_string())?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| e.to_string())?;
+                if let Some(user) = cluster.run_as {
+                    let status = Command::new("chown")
+                        .arg(format!("{user}:{user}"))
+                        .args([&cert, &key])
+                        .status()
+                        .map_err(|e| e.to_string())?;
+                    if !status.success() {
+                        return Err("chown of the TLS files failed".into());
+                    }
+                }
+                options.push_str(&format!(
+                    " -c listen_addresses='127.0.0.1' -c port={} -c ssl=on \
+                     -c ssl_cert_file='{}' -c ssl_key_file='{}'",
+                    tls.port,
+                    cert.display(),
+                    key.display()
+                ));
+            }
+        }
         let log = cluster.dir.path().join("server.log").display().to_string();
         let out = cluster.server_command(
             "pg_ctl",
@@ -136,10 +200,11 @@ impl Cluster {
 
     /// Runs a client program (`psql`, `pg_dump`) against database `db` over the socket.
     pub fn client(&self, program: &str, db: &str, args: &[&str]) -> Output {
+        let port = self.tls_port.unwrap_or(5432).to_string();
         Command::new(self.bin.join(program))
             .arg("-h")
             .arg(self.socket_dir())
-            .args(["-U", "postgres", "-d", db])
+            .args(["-p", &port, "-U", "postgres", "-d", db])
             .args(args)
             .stdin(Stdio::null())
             .output()

@@ -183,7 +183,9 @@ fn admin_runtime() -> Result<tokio::runtime::Runtime, ServeError> {
 async fn open_store(config: &ServeConfig) -> Result<Store, store::StoreError> {
     match config.database() {
         Database::Sqlite(path) => Store::open_sqlite(&path),
-        Database::Postgres(conninfo) => Store::open_postgres(&conninfo).await,
+        Database::Postgres(conninfo) => {
+            Store::open_postgres(&conninfo, config.database_ca_file.as_deref()).await
+        }
     }
 }
 

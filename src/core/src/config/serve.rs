@@ -19,6 +19,9 @@ pub struct ServeConfig {
     /// (`"postgres://user@host/db"`, `"postgresql://…"`, or `"host=/run/postgresql dbname=…"`;
     /// several instances may share it).
     pub database: PathBuf,
+    /// PEM CA certificates that PostgreSQL's server certificate must chain to, when `database`
+    /// asks for TLS (`sslmode=require`); unset: the system's CA bundle.
+    pub database_ca_file: Option<PathBuf>,
     /// Fleet mode: this service keeps every host's sealed user records and claims, and a
     /// device paired through any host serves every host (docs/fleet.md).
     pub fleet: bool,
@@ -64,6 +67,7 @@ impl Default for ServeConfig {
         ServeConfig {
             listen: "127.0.0.1:8080".into(),
             database: PathBuf::from("/var/lib/twofold-serve/serve.db"),
+            database_ca_file: None,
             fleet: false,
             tls_cert: None,
             tls_key: None,
@@ -187,12 +191,19 @@ impl ServeConfig {
         for (key, path) in [
             ("serve.database", sqlite_path.as_ref()),
             ("serve.vapid_key_file", Some(&self.vapid_key_file)),
+            ("serve.database_ca_file", self.database_ca_file.as_ref()),
             ("serve.tls_cert", self.tls_cert.as_ref()),
             ("serve.tls_key", self.tls_key.as_ref()),
         ] {
             if path.is_some_and(|p| !p.is_absolute()) {
                 p.push((key, "must be an absolute path".into()));
             }
+        }
+        if self.database_ca_file.is_some() && sqlite_path.is_some() {
+            p.push((
+                "serve.database_ca_file",
+                "is for PostgreSQL over TLS (database = \"postgres://…?sslmode=require\")".into(),
+            ));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             p.push((
@@ -346,6 +357,10 @@ mod tests {
         assert!(!problems("database = \"sqlite:rel.db\"\n").is_empty());
         assert!(problems("database = \"sqlite:/v/serve.db\"\n").is_empty());
         assert!(problems("database = \"postgres://twofold@db/twofold\"\n").is_empty());
+        let pg_tls = "database = \"postgres://twofold@db/twofold?sslmode=require\"\n";
+        assert!(problems(&format!("{pg_tls}database_ca_file = \"/etc/ca.pem\"\n")).is_empty());
+        assert!(!problems(&format!("{pg_tls}database_ca_file = \"ca.pem\"\n")).is_empty());
+        assert!(!problems("database_ca_file = \"/etc/ca.pem\"\n").is_empty()); // SQLite
         assert!(!problems("tls_cert = \"/c.pem\"\n").is_empty());
         assert!(!problems("challenge_max_seconds = 301\n").is_empty());
     }

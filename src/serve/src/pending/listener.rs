@@ -30,7 +30,29 @@ pub async fn run(shared: Arc<SharedChallenges>) {
 
 /// One connection's life: LISTEN, catch up, then relay notifications until it drops.
 async fn listen(shared: &SharedChallenges) -> Result<(), Box<dyn std::error::Error>> {
-    let (client, mut connection) = shared.db().config().connect(NoTls).await?;
+    let config = shared.db().config();
+    match shared.db().tls() {
+        Some(tls) => {
+            let (client, connection) = config.connect(tls.clone()).await?;
+            relay(shared, client, connection).await
+        }
+        None => {
+            let (client, connection) = config.connect(NoTls).await?;
+            relay(shared, client, connection).await
+        }
+    }
+}
+
+/// LISTEN on `client`, catch up, then relay notifications until `connection` drops.
+async fn relay<S, T>(
+    shared: &SharedChallenges,
+    client: tokio_postgres::Client,
+    mut connection: tokio_postgres::Connection<S, T>,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, mut ids) = mpsc::unbounded_channel::<String>();
     // The connection delivers notifications only while polled: a task of its own does that.
     let driver = tokio::spawn(async move {

@@ -198,10 +198,15 @@ impl Store {
         })
     }
 
-    /// Connects to PostgreSQL (`conninfo`: a URL or key=value string) and migrates it.
-    pub async fn open_postgres(conninfo: &str) -> Result<Store, StoreError> {
+    /// Connects to PostgreSQL (`conninfo`: a URL or key=value string) and migrates it; with
+    /// `sslmode=require`, over TLS to a server whose certificate chains to `ca_file` (else to
+    /// the system's CA bundle) and names the host.
+    pub async fn open_postgres(
+        conninfo: &str,
+        ca_file: Option<&Path>,
+    ) -> Result<Store, StoreError> {
         Ok(Store {
-            backend: Backend::Postgres(Postgres::open(conninfo).await?),
+            backend: Backend::Postgres(Postgres::open(conninfo, ca_file).await?),
         })
     }
 

@@ -9,6 +9,8 @@ use super::*;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::time::Duration;
 use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Connections one instance keeps to the database at most.
 const POOL_SIZE: usize = 16;
@@ -25,26 +27,58 @@ pub struct Postgres {
     pool: Pool,
     /// The parsed connection settings, for connections outside the pool (LISTEN).
     config: std::sync::Arc<tokio_postgres::Config>,
+    /// TLS to the server (`sslmode=require`); `None`: plain, as `disable` and `prefer` get.
+    tls: Option<MakeRustlsConnect>,
 }
 
-fn pool_error(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Pool(e.to_string())
+/// The error and its causes ("error performing TLS handshake: invalid peer certificate: …").
+fn pool_error(e: impl std::error::Error) -> StoreError {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    StoreError::Pool(text)
 }
 
 impl Postgres {
     /// Connects (checking that the database answers) and applies missing migrations.
-    pub async fn open(conninfo: &str) -> Result<Postgres, StoreError> {
-        let config: tokio_postgres::Config = conninfo.parse().map_err(|e| StoreError::Open {
+    /// `sslmode=require` in `conninfo` means TLS with the server's certificate verified against
+    /// `ca_file` (else the system's CA bundle) and the host name; `disable` and `prefer` (the
+    /// default) connect in plain, e.g. over a unix socket.
+    pub async fn open(conninfo: &str, ca_file: Option<&Path>) -> Result<Postgres, StoreError> {
+        let open_error = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
             path: "PostgreSQL".into(),
-            source: Box::new(e),
-        })?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+            source: e,
+        };
+        let config: tokio_postgres::Config =
+            conninfo.parse().map_err(|e| open_error(Box::new(e)))?;
+        let tls = match (config.get_ssl_mode(), ca_file) {
+            (SslMode::Require, _) => {
+                let roots = twofold_core::push::tls::client_config(ca_file)
+                    .map_err(|e| open_error(format!("TLS to PostgreSQL: {e}").into()))?;
+                Some(MakeRustlsConnect::new((*roots).clone()))
+            }
+            (_, Some(_)) => {
+                return Err(open_error(
+                    "database_ca_file is set, but database does not ask for TLS (sslmode=require)"
+                        .into(),
+                ));
+            }
+            _ => None,
+        };
+        let manager_config = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config()),
+            None => Manager::from_config(config.clone(), NoTls, manager_config()),
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -55,6 +89,7 @@ impl Postgres {
         let db = Postgres {
             pool,
             config: std::sync::Arc::new(config),
+            tls,
         };
         db.migrate().await.map_err(|e| StoreError::Open {
             path: "PostgreSQL".into(),
@@ -66,6 +101,11 @@ impl Postgres {
     /// The connection settings (for a dedicated connection).
     pub fn config(&self) -> &tokio_postgres::Config {
         &self.config
+    }
+
+    /// TLS for a dedicated connection, as the pool's (`None`: plain).
+    pub fn tls(&self) -> Option<&MakeRustlsConnect> {
+        self.tls.as_ref()
     }
 
     /// A pooled connection.
