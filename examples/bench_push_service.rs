@@ -6,7 +6,8 @@
 //! (a) WAITING challenges (default 10,000), each with a host long-poll waiting on its own
 //!     connection; prints the service's resident memory (VmRSS) and the decision-delivery delay
 //!     (decision POST sent → waiting long-poll answered) for 1,000 of them, one at a time, while
-//!     the rest keep waiting.
+//!     the rest keep waiting. Then decides the rest: every long-poll must be answered with the
+//!     very decision posted for its challenge, and none before it was posted, or the run fails.
 //! (b) ROUNDS round trips (default 1,000) without load: challenge, long-poll, decision POST;
 //!     prints median and p99 of POST sent → long-poll answered.
 //!
@@ -14,7 +15,7 @@
 //! of the same service (one PostgreSQL database) while challenges and decisions go to URL, and
 //! SERVICE_PID is the second instance's: delivery across instances, memory of the waiting one.
 //!
-//! Figures only; nothing is asserted.
+//! Figures only, apart from (a)'s check that every waiting long-poll got its own decision.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -186,18 +187,19 @@ fn decision(phone: &Phone, hash: &str) -> String {
     .to_string()
 }
 
-/// A host long-poll on its own connection; sends the instant its decision arrived.
+/// A host long-poll on its own connection; sends the instant its decision arrived, and the
+/// decision.
 async fn long_poll(
     mut sender: Sender,
     target: Arc<Target>,
     id: String,
-    arrived: oneshot::Sender<Instant>,
+    arrived: oneshot::Sender<(Instant, Bytes)>,
 ) {
     let path = format!("/v1/challenges/{id}/decision?wait=60");
     loop {
         match send(&mut sender, &target, "GET", &path, None, &[]).await {
-            Ok((StatusCode::OK, _)) => {
-                let _ = arrived.send(Instant::now());
+            Ok((StatusCode::OK, body)) => {
+                let _ = arrived.send((Instant::now(), body));
                 return;
             }
             Ok((StatusCode::NO_CONTENT, _)) => continue, // waited 60 s: ask again
@@ -292,15 +294,12 @@ async fn under_load(
     }
     let sample = waiting.min(1000);
     let mut delays = Vec::with_capacity(sample);
-    for ((id, hash), arrived) in ids.iter().zip(arrivals).take(sample) {
-        let path = format!("/v1/challenges/{id}/decision");
-        let body = decision(phone, hash);
-        let posted = Instant::now();
-        let (status, _) = send(&mut control, &target, "POST", &path, Some(body), &[]).await?;
-        if status != StatusCode::ACCEPTED {
-            return Err(format!("decision for {id}: {status}").into());
-        }
-        let at = tokio::time::timeout(Duration::from_secs(5), arrived).await??;
+    let mut arrivals = arrivals.into_iter();
+    for (id, hash) in ids.iter().take(sample) {
+        let arrived = arrivals.next().ok_or("a long-poll is missing")?;
+        let (posted, sent) = post_decision(&mut control, &target, phone, id, hash).await?;
+        let (at, got) = tokio::time::timeout(Duration::from_secs(5), arrived).await??;
+        check_answer(id, &sent, &got)?;
         delays.push(at.saturating_duration_since(posted));
     }
     summary(
@@ -310,6 +309,52 @@ async fn under_load(
         ),
         delays,
     );
+    // The rest: decided now, each waiting long-poll must still be there and get its own answer.
+    let mut rest = Vec::with_capacity(waiting - sample);
+    for (id, hash) in ids.iter().skip(sample) {
+        let arrived = arrivals.next().ok_or("a long-poll is missing")?;
+        let (posted, sent) = post_decision(&mut control, &target, phone, id, hash).await?;
+        rest.push((id, posted, sent, arrived));
+    }
+    for (id, posted, sent, arrived) in rest {
+        let (at, got) = tokio::time::timeout(Duration::from_secs(10), arrived)
+            .await
+            .map_err(|_| format!("long-poll {id}: no answer"))?
+            .map_err(|_| format!("long-poll {id}: ended without its decision"))?;
+        if at < posted {
+            return Err(format!("long-poll {id}: answered before its decision was posted").into());
+        }
+        check_answer(id, &sent, &got)?;
+    }
+    println!("(a) all {waiting} waiting long-polls answered, each with its own decision");
+    Ok(())
+}
+
+/// Posts the phone's decision on `id` (expecting 202): when it was sent, and the body.
+async fn post_decision(
+    control: &mut Sender,
+    target: &Target,
+    phone: &Phone,
+    id: &str,
+    hash: &str,
+) -> Result<(Instant, String), Error> {
+    let path = format!("/v1/challenges/{id}/decision");
+    let body = decision(phone, hash);
+    let posted = Instant::now();
+    let (status, _) = send(control, target, "POST", &path, Some(body.clone()), &[]).await?;
+    if status != StatusCode::ACCEPTED {
+        return Err(format!("decision for {id}: {status}").into());
+    }
+    Ok((posted, body))
+}
+
+/// The waiting host must receive exactly the decision posted (same fields, same signature).
+fn check_answer(id: &str, sent: &str, got: &[u8]) -> Result<(), Error> {
+    let sent: serde_json::Value = serde_json::from_str(sent)?;
+    let got: serde_json::Value = serde_json::from_slice(got)?;
+    if sent != got {
+        return Err(format!("long-poll {id}: got {got}, not the decision posted ({sent})").into());
+    }
     Ok(())
 }
 
@@ -344,8 +389,17 @@ async fn round_trips(
         let body = decision(phone, &hash);
         let posted = Instant::now();
         let path = format!("/v1/challenges/{id}/decision");
-        send(&mut control, &target, "POST", &path, Some(body), &[]).await?;
-        let at = tokio::time::timeout(Duration::from_secs(5), rx).await??;
+        send(
+            &mut control,
+            &target,
+            "POST",
+            &path,
+            Some(body.clone()),
+            &[],
+        )
+        .await?;
+        let (at, got) = tokio::time::timeout(Duration::from_secs(5), rx).await??;
+        check_answer(&id, &body, &got)?;
         delays.push(at.saturating_duration_since(posted));
     }
     summary(

@@ -270,3 +270,22 @@ fn the_systemd_unit_verifies() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
 }
+
+/// The service's allocator options are built into the binary (.cargo/config.toml,
+/// src/cli/main.rs): without them every waiting long-poll keeps a resident page more.
+#[test]
+fn the_binary_carries_its_allocator_options() {
+    let out = Command::new(TWOFOLD)
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true,stats_print_opts:J")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let start = stderr.find('{').expect("jemalloc's statistics on stderr");
+    let stats: Value = serde_json::from_str(stderr[start..].trim()).expect("statistics as JSON");
+    let opt = &stats["jemalloc"]["opt"];
+    assert_eq!(opt["tcache_max"], 4096, "{opt}");
+    assert_eq!(opt["dirty_decay_ms"], 0, "{opt}");
+}

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use twofold_serve::auth::{DeviceHeaders, host_for};
+use twofold_serve::auth::{DeviceHeaders, presented_digest};
 use twofold_serve::push_target::PushTargets;
 use twofold_serve::wire::{
     NewChallenge, NewDecision, NewPairing, PairingCompletion, SubscriptionUpdate, check_id,
@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = check_id("id", text, 16, 64);
     let _ = check_text("user", text, 256, false);
-    let _ = host_for(Some(text), &[]);
+    let _ = presented_digest(Some(text));
     let mut parts = text.splitn(4, '\n');
     let headers = DeviceHeaders {
         device_id: parts.next(),

@@ -151,6 +151,13 @@ enum Command {
 /// jemalloc keeps no headers next to allocations, so the untouched parts of each waiting
 /// connection's 8 KiB buffers stay out of resident memory: with 10,000 waiting requests the
 /// service holds 94 MB instead of 132 MB with glibc's allocator (scripts/bench-push).
+///
+/// Its options are built in (`JEMALLOC_SYS_WITH_MALLOC_CONF` in .cargo/config.toml):
+/// `tcache_max:4096,dirty_decay_ms:0`. hyper gives every connection an 8 KiB read buffer and
+/// replaces it once the request is read; without a thread cache for that size and with
+/// immediate purging, the page the request was read into goes back to the system instead of
+/// becoming the next connection's idle, resident buffer: 4 KB per waiting challenge instead of
+/// 8 (scripts/bench-fleet, docs/fleet.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

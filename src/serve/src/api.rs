@@ -147,10 +147,15 @@ impl FromRequestParts<Shared> for HostAuth {
         let presented = parts
             .headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let hosts = state.store.hosts().await?;
-        match auth::host_for(presented.as_deref(), &hosts) {
+            .and_then(|v| v.to_str().ok());
+        let host = match auth::presented_digest(presented) {
+            Some(digest) => {
+                let row = state.store.host_by_token_digest(&digest).await?;
+                auth::host_for(&digest, row)
+            }
+            None => None,
+        };
+        match host {
             Some(name) => Ok(HostAuth(name)),
             None => {
                 // Failed guesses count against the client like any unauthenticated request.

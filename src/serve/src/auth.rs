@@ -1,6 +1,12 @@
-//! Who is asking: hosts by bearer token (constant-time comparison of SHA-256 digests), devices
-//! by an ECDSA P-256 signature over the device-request message (method, path, body hash, a
-//! counter that must grow with every request, and a time within ±120 s).
+//! Who is asking: hosts by bearer token, devices by an ECDSA P-256 signature over the
+//! device-request message (method, path, body hash, a counter that must grow with every
+//! request, and a time within ±120 s).
+//!
+//! A host is found by the SHA-256 of the token it presents: one indexed row read (the stored
+//! digest is UNIQUE), then a constant-time comparison with that row. Tokens are 256 random
+//! bits, so a fast hash is right; the service never stores a token. What the index lookup's
+//! timing could reveal is how much of a *digest* a guess shares with a stored one, which does
+//! not help to find a token that hashes to it.
 #![forbid(unsafe_code)]
 
 use super::b64u;
@@ -26,21 +32,24 @@ pub fn new_host_token() -> Result<(String, Vec<u8>), getrandom::Error> {
     Ok((token, digest))
 }
 
-/// The host whose token is in `authorization` (`Bearer <token>`), if any. Every stored digest
-/// is compared, in constant time, so timing reveals neither which host nor how close a guess was.
-pub fn host_for(authorization: Option<&str>, hosts: &[HostRow]) -> Option<String> {
+/// Longest bearer token looked at (ours are 43 characters).
+const MAX_TOKEN_LEN: usize = 256;
+
+/// The SHA-256 of the bearer token in `authorization` (`Bearer <token>`), if it holds one:
+/// what the host is looked up by.
+pub fn presented_digest(authorization: Option<&str>) -> Option<[u8; 32]> {
     let token = authorization?.strip_prefix("Bearer ")?.trim();
-    if token.is_empty() || token.len() > 256 {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return None;
     }
-    let digest = Sha256::digest(token.as_bytes());
-    let mut found = None;
-    for host in hosts {
-        if bool::from(host.token_sha256.as_slice().ct_eq(digest.as_slice())) {
-            found = Some(host.name.clone());
-        }
-    }
-    found
+    Some(Sha256::digest(token.as_bytes()).into())
+}
+
+/// The host's name if `row` (found by `digest`) holds exactly that digest, compared in
+/// constant time: the lookup only finds the row, this decides.
+pub fn host_for(digest: &[u8; 32], row: Option<HostRow>) -> Option<String> {
+    let row = row?;
+    bool::from(row.token_sha256.as_slice().ct_eq(digest.as_slice())).then_some(row.name)
 }
 
 /// Why a device request was refused (all are answered 401; the reason is only logged).
@@ -175,23 +184,31 @@ mod tests {
     fn host_token_matches_only_its_own_digest() {
         let (token, digest) = new_host_token().unwrap();
         assert_eq!(token.len(), 43);
-        let hosts = vec![
-            HostRow {
-                name: "a".into(),
-                token_sha256: vec![0; 32],
-            },
-            HostRow {
+        let row = || {
+            Some(HostRow {
                 name: "b".into(),
-                token_sha256: digest,
-            },
-        ];
+                token_sha256: digest.clone(),
+            })
+        };
+        let presented = presented_digest(Some(&format!("Bearer {token}"))).unwrap();
+        assert_eq!(presented.as_slice(), digest.as_slice());
+        assert_eq!(host_for(&presented, row()), Some("b".into()));
+        // A row that does not hold the digest (however the lookup found it) is no match.
+        let other = HostRow {
+            name: "a".into(),
+            token_sha256: vec![0; 32],
+        };
+        assert_eq!(host_for(&presented, Some(other)), None);
+        assert_eq!(host_for(&presented, None), None);
+        let longer = presented_digest(Some(&format!("Bearer {token}x"))).unwrap();
+        assert_eq!(host_for(&longer, row()), None);
+        assert_eq!(presented_digest(Some(&token)), None, "no Bearer prefix");
+        assert_eq!(presented_digest(Some("Bearer ")), None);
         assert_eq!(
-            host_for(Some(&format!("Bearer {token}")), &hosts),
-            Some("b".into())
+            presented_digest(Some(&format!("Bearer {}", "a".repeat(257)))),
+            None
         );
-        assert_eq!(host_for(Some(&format!("Bearer {token}x")), &hosts), None);
-        assert_eq!(host_for(Some(&token), &hosts), None);
-        assert_eq!(host_for(None, &hosts), None);
+        assert_eq!(presented_digest(None), None);
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub async fn wait_for_decision(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let wait = wait_seconds(query.as_deref())?;
+    // What the request brought is not kept while it waits.
+    drop(query);
     let _slot = state.waiter_slot(&owner)?;
     let until = Instant::now() + Duration::from_secs(wait);
     match state.challenges.wait(&id, &owner, until).await? {

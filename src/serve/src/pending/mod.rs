@@ -74,10 +74,10 @@ impl Pending {
                 let Some(entry) = m.get(id).filter(|e| e.challenge.owner == owner) else {
                     return Ok(None);
                 };
-                let status = entry.subscribe();
-                Ok(Some(
-                    wait_on(status, until.min(entry.deadline), entry.deadline).await,
-                ))
+                let (status, deadline) = (entry.subscribe(), entry.deadline);
+                // The waiter keeps its channel, not the challenge.
+                drop(entry);
+                Ok(Some(wait_on(status, until.min(deadline), deadline).await))
             }
             Pending::Shared(s) => s.wait(id, owner, until).await,
         }

@@ -197,11 +197,12 @@ impl SharedChallenges {
         until: Instant,
     ) -> Result<Option<Waited>, StoreError> {
         // Boxed: the task keeps this function's state while it waits; the queries' futures are
-        // large and only needed before the wait.
-        let Some(c) = Box::pin(self.get(id)).await?.filter(|c| c.owner == owner) else {
-            return Ok(None);
+        // large and only needed before the wait. Of the challenge only its expiry is kept.
+        let expires = match Box::pin(self.get(id)).await? {
+            Some(c) if c.owner == owner => c.expires,
+            _ => return Ok(None),
         };
-        let deadline = deadline_of(c.expires);
+        let deadline = deadline_of(expires);
         // Watch first, then look: a decision between the look and the wait is not missed.
         let watching = self.watch(id);
         let now = Box::pin(self.status(id))

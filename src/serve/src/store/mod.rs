@@ -218,11 +218,16 @@ impl Store {
         }
     }
 
-    /// Every host (there are few; host authentication compares against all of them).
-    pub async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
+    /// The host whose token has the SHA-256 `digest`, if any: one row, by the index on the
+    /// (UNIQUE) stored digest.
+    pub async fn host_by_token_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<HostRow>, StoreError> {
+        let digest = *digest;
         match &self.backend {
-            Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::hosts(c)),
-            Backend::Postgres(db) => Box::pin(db.hosts()).await,
+            Backend::Sqlite(db) => on_sqlite!(db, |c| sqlite::host_by_token_digest(c, &digest)),
+            Backend::Postgres(db) => Box::pin(db.host_by_token_digest(&digest)).await,
         }
     }
 

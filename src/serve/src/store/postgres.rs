@@ -140,19 +140,15 @@ impl Postgres {
         result
     }
 
-    pub async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
+    pub async fn host_by_token_digest(&self, digest: &[u8]) -> Result<Option<HostRow>, StoreError> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached("SELECT name, token_sha256 FROM hosts")
+            .prepare_cached("SELECT name, token_sha256 FROM hosts WHERE token_sha256 = $1")
             .await?;
-        Ok(c.query(&stmt, &[])
-            .await?
-            .iter()
-            .map(|r| HostRow {
-                name: r.get(0),
-                token_sha256: r.get(1),
-            })
-            .collect())
+        Ok(c.query_opt(&stmt, &[&digest]).await?.map(|r| HostRow {
+            name: r.get(0),
+            token_sha256: r.get(1),
+        }))
     }
 
     pub async fn add_host(&self, name: &str, digest: &[u8], now: u64) -> Result<(), StoreError> {

@@ -186,16 +186,18 @@ pub fn remove_host(db: &Connection, name: &str, now: u64) -> Result<bool, StoreE
     Ok(removed > 0)
 }
 
-/// Every host (there are few; host authentication compares against all of them).
-pub fn hosts(db: &Connection) -> Result<Vec<HostRow>, StoreError> {
-    let mut stmt = db.prepare_cached("SELECT name, token_sha256 FROM hosts")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(HostRow {
-            name: r.get(0)?,
-            token_sha256: r.get(1)?,
+/// The host whose token has the SHA-256 `digest` (one row, by the UNIQUE index on it).
+pub fn host_by_token_digest(db: &Connection, digest: &[u8]) -> Result<Option<HostRow>, StoreError> {
+    let mut stmt =
+        db.prepare_cached("SELECT name, token_sha256 FROM hosts WHERE token_sha256 = ?1")?;
+    Ok(stmt
+        .query_row([digest], |r| {
+            Ok(HostRow {
+                name: r.get(0)?,
+                token_sha256: r.get(1)?,
+            })
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .optional()?)
 }
 
 /// Open (unexpired) pairings of a host, to bound what one host can create.
