@@ -143,7 +143,7 @@ async fn a_first_release_database_keeps_its_hosts_and_looks_them_up_by_index() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, [1, 2], "adopted and migrated");
+    assert_eq!(versions, [1, 2, 3, 4], "adopted and migrated");
     // The service's lookup reads one row through the UNIQUE index, not the table.
     let plan: Vec<String> = db
         .prepare("EXPLAIN QUERY PLAN SELECT name, token_sha256 FROM hosts WHERE token_sha256 = ?1")
