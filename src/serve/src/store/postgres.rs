@@ -391,20 +391,25 @@ impl Postgres {
         &self,
         user: &str,
     ) -> Result<(Option<SealedRecord>, Claims), StoreError> {
+        // Record and claims in one statement (one round trip, one snapshot).
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(
-                "SELECT version, key_id, nonce, ciphertext FROM fleet_records WHERE user_name = $1",
-            )
+            .prepare_cached(&format!(
+                "SELECT r.version, r.key_id, r.nonce, r.ciphertext, {CLAIMS_COLUMNS}
+                 FROM (SELECT $1::TEXT AS user_name) u
+                 LEFT JOIN fleet_records r ON r.user_name = u.user_name
+                 LEFT JOIN fleet_claims c ON c.user_name = u.user_name"
+            ))
             .await?;
-        let record = c.query_opt(&stmt, &[&user]).await?.map(|r| SealedRecord {
+        let row = c.query_one(&stmt, &[&user]).await?;
+        let record = row.get::<_, Option<i64>>(0).map(|version| SealedRecord {
             user: user.to_string(),
-            version: to_u64(r.get(0)),
-            key_id: r.get(1),
-            nonce: r.get(2),
-            ciphertext: r.get(3),
+            version: to_u64(version),
+            key_id: row.get(1),
+            nonce: row.get(2),
+            ciphertext: row.get(3),
         });
-        Ok((record, claims_on(&c, user).await?))
+        Ok((record, claims_of(&row, 4)))
     }
 
     pub async fn fleet_put(
@@ -611,65 +616,92 @@ async fn current_version(
     Ok(row.map_or(0, |r| to_u64(r.get(0))))
 }
 
-async fn claims_on(c: &deadpool_postgres::Object, user: &str) -> Result<Claims, StoreError> {
-    let stmt = c
-        .prepare_cached(
-            "SELECT last_step, failures, locked_until FROM fleet_claims WHERE user_name = $1",
-        )
-        .await?;
-    let row = c.query_opt(&stmt, &[&user]).await?;
-    let (last_step, failures, locked_until) = row.map_or((0, 0, 0), |r| {
-        (r.get::<_, i64>(0), r.get::<_, i32>(1), r.get::<_, i64>(2))
-    });
-    let stmt = c
-        .prepare_cached(
-            "SELECT code_id FROM fleet_used_recovery WHERE user_name = $1 ORDER BY code_id",
-        )
-        .await?;
-    let used = c
-        .query(&stmt, &[&user])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    Ok(Claims {
-        last_step: to_u64(last_step),
-        failures: u32::try_from(failures).unwrap_or(0),
-        locked_until: to_u64(locked_until),
-        used_recovery: used,
-    })
+/// A user's claims as `RETURNING` or `SELECT` lists them (columns 0–3 of a row).
+const CLAIMS_COLUMNS: &str = "last_step, failures, locked_until, \
+     ARRAY(SELECT code_id FROM fleet_used_recovery WHERE user_name = $1 ORDER BY code_id)";
+
+fn claims_of(row: &tokio_postgres::Row, at: usize) -> Claims {
+    Claims {
+        last_step: to_u64(row.get::<_, Option<i64>>(at).unwrap_or(0)),
+        failures: u32::try_from(row.get::<_, Option<i32>>(at + 1).unwrap_or(0)).unwrap_or(0),
+        locked_until: to_u64(row.get::<_, Option<i64>>(at + 2).unwrap_or(0)),
+        used_recovery: row.get(at + 3),
+    }
 }
 
-/// One claim: the row is made sure to exist, then one statement decides.
+/// The user's claims in one statement; `None` when the user has no claims row yet.
+async fn claims_on(
+    c: &deadpool_postgres::Object,
+    user: &str,
+) -> Result<Option<Claims>, StoreError> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT {CLAIMS_COLUMNS} FROM fleet_claims WHERE user_name = $1"
+        ))
+        .await?;
+    Ok(c.query_opt(&stmt, &[&user])
+        .await?
+        .map(|r| claims_of(&r, 0)))
+}
+
+async fn ensure_claims_row(c: &deadpool_postgres::Object, user: &str) -> Result<(), StoreError> {
+    let stmt = c
+        .prepare_cached("INSERT INTO fleet_claims (user_name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .await?;
+    c.execute(&stmt, &[&user]).await?;
+    Ok(())
+}
+
+/// One claim. An app code, a failure and a success are each one `UPDATE … RETURNING` that
+/// decides and answers with the claims after it (one round trip while the user's claims row
+/// exists, which it does after the first claim); a recovery code is one `INSERT … ON CONFLICT
+/// DO NOTHING`. PostgreSQL's row lock makes racing claims wait and re-check the condition.
 async fn claim_on(
     c: &deadpool_postgres::Object,
     user: &str,
     claim: &Claim,
 ) -> Result<(bool, Claims), StoreError> {
-    let stmt = c
-        .prepare_cached("INSERT INTO fleet_claims (user_name) VALUES ($1) ON CONFLICT DO NOTHING")
-        .await?;
-    c.execute(&stmt, &[&user]).await?;
-    let accepted = match claim {
+    if let Claim::Recovery { code_id } = claim {
+        ensure_claims_row(c, user).await?;
+        let stmt = c
+            .prepare_cached(
+                "INSERT INTO fleet_used_recovery (user_name, code_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING RETURNING code_id",
+            )
+            .await?;
+        let accepted = c.query_opt(&stmt, &[&user, code_id]).await?.is_some();
+        return Ok((accepted, claims_on(c, user).await?.unwrap_or_default()));
+    }
+    if let Some(claims) = decide(c, user, claim).await? {
+        return Ok((true, claims));
+    }
+    // Not decided: refused (a step used already), or no claims row yet.
+    if let Some(claims) = claims_on(c, user).await? {
+        return Ok((false, claims));
+    }
+    ensure_claims_row(c, user).await?;
+    if let Some(claims) = decide(c, user, claim).await? {
+        return Ok((true, claims));
+    }
+    Ok((false, claims_on(c, user).await?.unwrap_or_default()))
+}
+
+/// The one statement of an app-code, failure or success claim: the claims after it when it
+/// took effect; `None` when it did not (or the user has no claims row).
+async fn decide(
+    c: &deadpool_postgres::Object,
+    user: &str,
+    claim: &Claim,
+) -> Result<Option<Claims>, StoreError> {
+    let row = match claim {
         Claim::Totp { step } => {
             let stmt = c
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "UPDATE fleet_claims SET last_step = $2
-                     WHERE user_name = $1 AND last_step < $2 RETURNING last_step",
-                )
+                     WHERE user_name = $1 AND last_step < $2 RETURNING {CLAIMS_COLUMNS}"
+                ))
                 .await?;
-            c.query_opt(&stmt, &[&user, &to_i64(*step)])
-                .await?
-                .is_some()
-        }
-        Claim::Recovery { code_id } => {
-            let stmt = c
-                .prepare_cached(
-                    "INSERT INTO fleet_used_recovery (user_name, code_id) VALUES ($1, $2)
-                     ON CONFLICT DO NOTHING RETURNING code_id",
-                )
-                .await?;
-            c.query_opt(&stmt, &[&user, code_id]).await?.is_some()
+            c.query_opt(&stmt, &[&user, &to_i64(*step)]).await?
         }
         Claim::Failure {
             lock_after,
@@ -677,24 +709,26 @@ async fn claim_on(
             now,
         } => {
             let stmt = c
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "UPDATE fleet_claims SET failures = failures + 1,
                          locked_until = CASE WHEN failures + 1 >= $2 THEN $3 ELSE locked_until END
-                     WHERE user_name = $1",
-                )
+                     WHERE user_name = $1 RETURNING {CLAIMS_COLUMNS}"
+                ))
                 .await?;
             let lock_after = i32::try_from(*lock_after).unwrap_or(i32::MAX);
             let until = to_i64(now.saturating_add(*lock_seconds));
-            c.execute(&stmt, &[&user, &lock_after, &until]).await?;
-            true
+            c.query_opt(&stmt, &[&user, &lock_after, &until]).await?
         }
         Claim::Success => {
             let stmt = c
-                .prepare_cached("UPDATE fleet_claims SET failures = 0 WHERE user_name = $1")
+                .prepare_cached(&format!(
+                    "UPDATE fleet_claims SET failures = 0 WHERE user_name = $1
+                     RETURNING {CLAIMS_COLUMNS}"
+                ))
                 .await?;
-            c.execute(&stmt, &[&user]).await?;
-            true
+            c.query_opt(&stmt, &[&user]).await?
         }
+        Claim::Recovery { .. } => None,
     };
-    Ok((accepted, claims_on(c, user).await?))
+    Ok(row.map(|r| claims_of(&r, 0)))
 }
