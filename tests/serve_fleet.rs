@@ -38,6 +38,13 @@ impl Fleet {
         put_as(&self.host, user, &body).await
     }
 
+    /// `GET /v1/fleet/users`.
+    async fn list(&self) -> Value {
+        let r = self.host.get("/v1/fleet/users").send().await.expect("GET");
+        assert_eq!(r.status(), 200);
+        r.json().await.expect("json")
+    }
+
     async fn claim(&self, user: &str, claim: &Value) -> Value {
         let r = self
             .host
@@ -214,15 +221,7 @@ async fn a_sealed_deletion_is_a_version_the_list_marks(backend: Backend) {
         "deleted": true,
     });
     assert_eq!(put_as(&fleet.host, "dave", &body).await.0, 200);
-    let list: Value = fleet
-        .host
-        .get("/v1/fleet/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = fleet.list().await;
     assert_eq!(list["users"][0]["version"], 2);
     assert_eq!(list["users"][0]["deleted"], true);
     let (_, view) = fleet.fetch("dave", 0).await;
@@ -233,15 +232,7 @@ async fn a_sealed_deletion_is_a_version_the_list_marks(backend: Backend) {
         fleet.put("dave", 2, &sealed(&key, "dave", 3, "d2")).await.0,
         200
     );
-    let list: Value = fleet
-        .host
-        .get("/v1/fleet/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = fleet.list().await;
     assert_eq!(list["users"][0]["version"], 3);
     assert_eq!(list["users"][0]["deleted"], false);
 }

@@ -224,6 +224,12 @@ pub fn pull_locked(
     }))
 }
 
+/// The key new versions are sealed with: the key file's first.
+fn sealing_key(keys: &[FleetKey]) -> Result<&FleetKey, SyncError> {
+    keys.first()
+        .ok_or_else(|| SyncError::Refused("no fleet key to seal with".into()))
+}
+
 /// Seals `record` as version `expected + 1`, uploads it with a compare-and-swap on
 /// `expected`, and then caches it. Nothing is cached when the upload fails.
 pub fn publish(
@@ -235,9 +241,7 @@ pub fn publish(
     record: &UserRecord,
     expected: u64,
 ) -> Result<u64, SyncError> {
-    let key = keys
-        .first()
-        .ok_or_else(|| SyncError::Refused("no fleet key to seal with".into()))?;
+    let key = sealing_key(keys)?;
     let text = zeroize::Zeroizing::new(record.to_toml().map_err(|reason| StoreError::Write {
         path: format!("users/{}.toml", user.encoded()),
         reason,
@@ -287,9 +291,7 @@ pub fn delete(
     let Some(record) = store.load_record(user)? else {
         return Ok(false);
     };
-    let key = keys
-        .first()
-        .ok_or_else(|| SyncError::Refused("no fleet key to seal with".into()))?;
+    let key = sealing_key(keys)?;
     let sealed = envelope::seal(
         key,
         user.as_str(),
@@ -327,9 +329,7 @@ pub fn reseal_deletion(
             "the current version is a record, not a deletion".into(),
         ));
     }
-    let key = keys
-        .first()
-        .ok_or_else(|| SyncError::Refused("no fleet key to seal with".into()))?;
+    let key = sealing_key(keys)?;
     let again = envelope::seal(key, user.as_str(), sealed.version + 1, &plaintext)?;
     let version = fleet.put(user, sealed.version, &again, true)?;
     let mut seen = seen;
