@@ -27,6 +27,7 @@ use twofold_core::username::UserName;
 use twofold_pam_client::{self as client, Message};
 
 fn main() -> Result<(), String> {
+    twofold_core::outside::install_system();
     let n: usize = std::env::args()
         .nth(1)
         .map(|a| a.parse().map_err(|_| "N must be a number"))

@@ -723,6 +723,7 @@ fn a_phone_paired_through_a_approves_sign_ins_on_b() {
     use twofold_core::push::protocol::{DecisionKind, from_b64u};
     let fleet = Fleet::new("");
     fleet.a().enroll("alice");
+    twofold_core::outside::install_system();
     let device_side = || {
         let endpoint = twofold_core::push::endpoint::Endpoint::parse(&fleet.service.url).unwrap();
         twofold_core::push::service::Service::new(twofold_core::push::client::Client::new(

@@ -162,6 +162,8 @@ enum Command {
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    // The command reaches the service and runs programs (twofold_core::outside).
+    twofold_core::outside::install_system();
     if let Some(code) = manpages::generate_if_asked() {
         return code;
     }

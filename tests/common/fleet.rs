@@ -110,6 +110,7 @@ pub struct FleetHost {
 impl FleetHost {
     /// This host's view of the service (its own token).
     pub fn client(&self, url: &str) -> FleetService {
+        twofold_core::outside::install_system();
         FleetService::new(
             &[url.to_string()],
             SecretString::new(self.token.clone()),

@@ -56,6 +56,7 @@ impl ServiceHandle {
 
     /// The service as a host sees it (with `token`).
     pub fn as_host(&self, token: &str) -> Service {
+        twofold_core::outside::install_system();
         let endpoint = Endpoint::parse(&self.url).expect("service url");
         let token = Some(SecretString::new(token.to_string()));
         Service::new(Client::new(endpoint, token, Duration::from_secs(2)))
@@ -63,6 +64,7 @@ impl ServiceHandle {
 
     /// The service as a device sees it (no host token).
     pub fn as_device(&self) -> Service {
+        twofold_core::outside::install_system();
         let endpoint = Endpoint::parse(&self.url).expect("service url");
         Service::new(Client::new(endpoint, None, Duration::from_secs(2)))
     }

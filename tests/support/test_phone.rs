@@ -34,6 +34,7 @@ struct State {
 }
 
 fn main() -> ExitCode {
+    twofold_core::outside::install_system();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [state, "pair", url] => pair(Path::new(state), url),

@@ -9,6 +9,21 @@ use std::time::{Duration, Instant};
 /// Runs `program` with `args`, writes `input` to its stdin and waits at most `timeout`.
 /// The error says what went wrong in words fit for a log line (never `input`).
 pub fn run(program: &str, args: &[String], input: &[u8], timeout: Duration) -> Result<(), String> {
+    match crate::outside::get() {
+        Some(outside) => (outside.run)(program, args, input, timeout),
+        None => Err(format!(
+            "cannot run {program}: not in this build (pam_twofold_full.so runs programs)"
+        )),
+    }
+}
+
+/// [`run`] with `std::process`: the way [`crate::outside::SYSTEM`] installs.
+pub(crate) fn spawn_and_wait(
+    program: &str,
+    args: &[String],
+    input: &[u8],
+    timeout: Duration,
+) -> Result<(), String> {
     let mut child = Command::new(program)
         .args(args)
         .env_clear()

@@ -17,6 +17,7 @@ pub mod fleet;
 pub mod import;
 pub mod messages;
 pub mod options;
+pub mod outside;
 pub mod push;
 pub mod qr;
 pub mod secret;

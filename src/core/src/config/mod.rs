@@ -110,6 +110,16 @@ impl fmt::Display for ConfigError {
 }
 
 impl Config {
+    /// Whether a sign-in under this configuration may need a way out of the process
+    /// ([`crate::outside`]): push approval, a fleet's service, a text-message gateway or an
+    /// alert command. Without any of them, app and recovery codes need only files.
+    pub fn reaches_outside(&self) -> bool {
+        self.push.enabled()
+            || self.fleet.enabled()
+            || self.sms.enabled()
+            || !self.alerts.command.is_empty()
+    }
+
     /// Reads and validates the file. A missing file at the default path means defaults;
     /// a missing file named explicitly is an error.
     pub fn load(path: &Path, explicit: bool) -> Result<Config, Vec<ConfigError>> {

@@ -30,6 +30,10 @@ pub enum HttpError {
     Io(io::Error),
     #[error("malformed response: {0}")]
     Malformed(&'static str),
+    /// This object has no network code (pam_twofold.so hands such sign-ins to
+    /// pam_twofold_full.so; see `crate::outside`).
+    #[error("no network in this build (pam_twofold_full.so reaches the service)")]
+    NotLinked,
 }
 
 impl HttpError {
@@ -115,21 +119,34 @@ impl Client {
         head.push_str("\r\n");
         let mut request = head.into_bytes();
         request.extend_from_slice(body.unwrap_or_default());
+        let result = match crate::outside::get() {
+            Some(outside) => (outside.exchange)(self, &request, deadline),
+            None => Err(HttpError::NotLinked),
+        };
+        zeroize::Zeroize::zeroize(&mut request);
+        result
+    }
+
+    /// One request on a new TCP connection, over TLS for `https://`: the way out that
+    /// [`crate::outside::SYSTEM`] installs.
+    fn exchange_over_network(
+        &self,
+        request: &[u8],
+        deadline: Instant,
+    ) -> Result<Response, HttpError> {
         let stream = self.connect(deadline)?;
         let stream = Deadlined { stream, deadline };
-        let result = if self.endpoint.tls {
+        if self.endpoint.tls {
             let config = self
                 .tls_config
                 .get_or_init(|| tls::client_config(self.ca_file.as_deref()))
                 .clone()
                 .map_err(HttpError::Tls)?;
             let conn = tls::connection(config, &self.endpoint.host).map_err(HttpError::Tls)?;
-            exchange(rustls::StreamOwned::new(conn, stream), &request)
+            exchange(rustls::StreamOwned::new(conn, stream), request)
         } else {
-            exchange(stream, &request)
-        };
-        zeroize::Zeroize::zeroize(&mut request);
-        result
+            exchange(stream, request)
+        }
     }
 
     fn connect(&self, deadline: Instant) -> Result<TcpStream, HttpError> {
@@ -213,6 +230,15 @@ impl Write for Deadlined {
     fn flush(&mut self) -> io::Result<()> {
         self.stream.flush()
     }
+}
+
+/// [`Client::exchange_over_network`] as a plain function, for [`crate::outside::Outside`].
+pub(crate) fn exchange_over_network(
+    client: &Client,
+    request: &[u8],
+    deadline: Instant,
+) -> Result<Response, HttpError> {
+    client.exchange_over_network(request, deadline)
 }
 
 fn exchange(mut stream: impl Read + Write, request: &[u8]) -> Result<Response, HttpError> {
