@@ -1194,6 +1194,39 @@ fn check_config_installation_finds_a_readable_host_token_and_a_silent_service() 
 }
 
 #[test]
+fn check_config_installation_wants_pam_twofold_full_so_when_the_configuration_reaches_outside() {
+    let env = Env::new();
+    env.enroll_json("root", &[]);
+    write_private(
+        &env.config,
+        &format!(
+            "state_dir = {:?}\n[alerts]\ncommand = [\"/bin/true\"]\n",
+            env.state_dir.display().to_string()
+        ),
+    );
+    let pam = [("sshd", "auth required pam_twofold.so\n")];
+    let dir = env.path().display().to_string();
+    let out = check_installation(&env, &pam, true, "");
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "module: no pam_twofold_full.so beside {dir}/security/pam_twofold.so: with [push], [fleet], [sms] or an [alerts] command configured, every sign-in through it is refused"
+        )),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(env.path().join("security/pam_twofold_full.so"), "").unwrap();
+    let out = check_installation(&env, &pam, true, "");
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains(&format!("module: {dir}/security/pam_twofold_full.so")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn check_config_installation_passes_when_module_pam_and_enrollments_are_in_place() {
     let env = Env::new();
     env.enroll_json("root", &[]);

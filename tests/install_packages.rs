@@ -19,8 +19,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The PAM module's file name as cargo builds it in target/release (installed as pam_twofold.so).
-const MODULE_BUILD_NAME: &str = "libpam_twofold.so";
+/// The PAM module's two objects as cargo builds them in target/release (installed as
+/// pam_twofold.so and pam_twofold_full.so).
+const MODULE_BUILD_NAMES: [&str; 2] = ["libpam_twofold.so", "libpam_twofold_full.so"];
 
 /// Longest the .deb's whole case may take before it is killed (with its namespace).
 const DEB_TIMEOUT: Duration = Duration::from_secs(300);
@@ -250,6 +251,7 @@ fn rpm_has_the_files_where_rpm_distributions_expect_them() {
     let files: Vec<&str> = files.lines().collect();
     for expected in [
         "/usr/lib64/security/pam_twofold.so",
+        "/usr/lib64/security/pam_twofold_full.so",
         "/usr/sbin/twofold",
         "/etc/twofold/twofold.toml",
         "/usr/share/man/man8/twofold.8.gz",
@@ -291,7 +293,7 @@ fn rpm_has_the_files_where_rpm_distributions_expect_them() {
     let requires = rpm_query(rpm, &["--requires"]);
     let requires: Vec<&str> = requires.lines().map(str::trim).collect();
     let release = repo().join("target/release");
-    for file in ["twofold", MODULE_BUILD_NAME] {
+    for file in std::iter::once("twofold").chain(MODULE_BUILD_NAMES) {
         for lib in needed_libraries(&release.join(file)) {
             let package = match lib.as_str() {
                 "libpam.so.0" => "pam",

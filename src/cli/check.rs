@@ -19,6 +19,8 @@ use twofold_core::username::UserName;
 
 /// The module's file name in a security directory.
 const MODULE_FILE: &str = "pam_twofold.so";
+/// The object beside it that sign-ins reaching outside the process are handed to.
+const FULL_MODULE_FILE: &str = "pam_twofold_full.so";
 /// Where PAM looks for modules on Debian/Ubuntu (multiarch), older layouts, and RHEL/SUSE.
 const MODULE_DIRS: &[&str] = &[
     "/usr/lib/x86_64-linux-gnu/security",
@@ -143,10 +145,27 @@ fn check_files(path: &Path, config: &Config, report: &mut Report) {
 fn check_installation(config: Option<&Config>, inst: &Installation, report: &mut Report) {
     // What is missing matters only where PAM would use it: otherwise it is a warning.
     let named = check_pam_files(&inst.pam_dir, report);
-    check_module(inst, named, report);
+    let module = check_module(inst, named, report);
     let Some(config) = config else {
         return;
     };
+    if let Some(module) = module.filter(|_| config.reaches_outside()) {
+        let full = module.with_file_name(FULL_MODULE_FILE);
+        if full.is_file() {
+            report.ok(&format!("module: {}", full.display()));
+        } else {
+            let text = format!(
+                "module: no {} beside {}: with [push], [fleet], [sms] or an [alerts] command configured, every sign-in through it is refused",
+                FULL_MODULE_FILE,
+                module.display()
+            );
+            if named {
+                report.problem(&text);
+            } else {
+                report.warn(&text);
+            }
+        }
+    }
     check_enrolled(config, named, report);
     if config.push.enabled() {
         check_token_mode(&config.push.host_token_file, report);
@@ -156,7 +175,8 @@ fn check_installation(config: Option<&Config>, inst: &Installation, report: &mut
     }
 }
 
-fn check_module(inst: &Installation, named: bool, report: &mut Report) {
+/// Reports where the module is; returns its path.
+fn check_module(inst: &Installation, named: bool, report: &mut Report) -> Option<PathBuf> {
     let found: Vec<PathBuf> = inst
         .module_dirs
         .iter()
@@ -164,7 +184,10 @@ fn check_module(inst: &Installation, named: bool, report: &mut Report) {
         .filter(|p| p.is_file())
         .collect();
     match found.first() {
-        Some(file) => report.ok(&format!("module: {}", file.display())),
+        Some(file) => {
+            report.ok(&format!("module: {}", file.display()));
+            Some(file.clone())
+        }
         None => {
             let dirs: Vec<String> = inst
                 .module_dirs
@@ -180,6 +203,7 @@ fn check_module(inst: &Installation, named: bool, report: &mut Report) {
             } else {
                 report.warn(&text);
             }
+            None
         }
     }
 }
