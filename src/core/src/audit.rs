@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::UnixDatagram;
 
 /// Syslog severity of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,11 +68,22 @@ impl AuditSink {
     }
 }
 
+/// One datagram to `/dev/log` (system calls through rustix: the module binds no socket
+/// functions at load for it).
 fn to_syslog(severity: Severity, line: &str) -> std::io::Result<()> {
-    let socket = UnixDatagram::unbound()?;
+    use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
+    let socket = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
     let priority = AUTHPRIV * 8 + severity as u8;
-    let message = format!("<{priority}>twofold[{}]: {line}", std::process::id());
-    socket.send_to(message.as_bytes(), "/dev/log").map(|_| ())
+    let pid = rustix::process::getpid().as_raw_nonzero();
+    let message = format!("<{priority}>twofold[{pid}]: {line}");
+    let log = SocketAddrUnix::new("/dev/log")?;
+    rustix::net::sendto(&socket, message.as_bytes(), SendFlags::empty(), &log)?;
+    Ok(())
 }
 
 /// Builds a `key=value key=value` line; values with spaces, quotes or control characters are

@@ -141,9 +141,29 @@ fn nofollow_error(path: &Path, e: rustix::io::Errno) -> FileError {
 }
 
 fn is_symlink(path: &Path) -> bool {
-    std::fs::symlink_metadata(path)
-        .map(|m| m.file_type().is_symlink())
-        .unwrap_or(false)
+    rustix::fs::lstat(path).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink)
+}
+
+/// `mkdir -p -m 0700`, with system calls through rustix (the module binds no mkdir or stat
+/// functions at load for it).
+fn create_dir_all(path: &Path) -> Result<(), rustix::io::Errno> {
+    let mode = Mode::from_raw_mode(0o700);
+    match rustix::fs::mkdir(path, mode) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(rustix::io::Errno::NOENT) => {
+            match path.parent() {
+                Some(parent) if parent != path && !parent.as_os_str().is_empty() => {
+                    create_dir_all(parent)?
+                }
+                _ => return Err(rustix::io::Errno::NOENT),
+            }
+            match rustix::fs::mkdir(path, mode) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A directory opened without following symlinks and checked against the policy.
@@ -169,13 +189,7 @@ impl Dir {
 
     /// Opens a directory, creating it (mode 0700) and its parents if missing.
     pub fn create(path: &Path, policy: Policy) -> Result<Self, FileError> {
-        if !path.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(path)
-                .map_err(|e| FileError::io(path, e))?;
-        }
+        create_dir_all(path).map_err(|e| FileError::io(path, e))?;
         Self::open(path, policy)
     }
 
@@ -282,7 +296,7 @@ impl Dir {
         let result = (|| {
             let mut file = File::from(fd);
             file.write_all(contents)?;
-            file.sync_all()?;
+            rustix::fs::fsync(&file)?;
             rustix::fs::renameat(&self.fd, tmp, &self.fd, name)?;
             Ok::<(), io::Error>(())
         })();
@@ -325,10 +339,12 @@ impl Dir {
     /// (target, temporary name): what [`Dir::write_atomic`] leaves behind when killed.
     pub fn temp_files(&self) -> Result<Vec<(String, String)>, FileError> {
         let mut found = Vec::new();
-        let entries = std::fs::read_dir(&self.path).map_err(|e| FileError::io(&self.path, e))?;
+        // The directory already opened and checked, read with getdents64 (rustix).
+        let entries =
+            rustix::fs::Dir::read_from(&self.fd).map_err(|e| FileError::io(&self.path, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| FileError::io(&self.path, e))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            let Some(name) = entry.file_name().to_str().ok().map(str::to_string) else {
                 continue;
             };
             if let Some(target) = temp_target(&name) {
@@ -447,5 +463,3 @@ fn strip_suffix(name: &OsStr, suffix: &str) -> Option<String> {
 }
 
 pub use crate::encoding::hex;
-
-use std::os::unix::fs::DirBuilderExt;
