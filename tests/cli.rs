@@ -1194,7 +1194,7 @@ fn check_config_installation_finds_a_readable_host_token_and_a_silent_service() 
 }
 
 #[test]
-fn check_config_installation_wants_pam_twofold_full_so_when_the_configuration_reaches_outside() {
+fn check_config_installation_wants_pam_twofold_outside_so_when_the_configuration_reaches_outside() {
     let env = Env::new();
     env.enroll_json("root", &[]);
     write_private(
@@ -1210,17 +1210,17 @@ fn check_config_installation_wants_pam_twofold_full_so_when_the_configuration_re
     out.expect_code(1);
     assert!(
         out.stderr.contains(&format!(
-            "module: no pam_twofold_full.so beside {dir}/security/pam_twofold.so: with [push], [fleet], [sms] or an [alerts] command configured, every sign-in through it is refused"
+            "module: no pam_twofold_outside.so beside {dir}/security/pam_twofold.so: the module cannot reach [push], [fleet] or [sms] services or run the [alerts] command (they fail as if down)"
         )),
         "{}",
         out.stderr
     );
-    std::fs::write(env.path().join("security/pam_twofold_full.so"), "").unwrap();
+    std::fs::write(env.path().join("security/pam_twofold_outside.so"), "").unwrap();
     let out = check_installation(&env, &pam, true, "");
     out.expect_code(0);
     assert!(
         out.stdout
-            .contains(&format!("module: {dir}/security/pam_twofold_full.so")),
+            .contains(&format!("module: {dir}/security/pam_twofold_outside.so")),
         "{}",
         out.stdout
     );

@@ -20,8 +20,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The PAM module's two objects as cargo builds them in target/release (installed as
-/// pam_twofold.so and pam_twofold_full.so).
-const MODULE_BUILD_NAMES: [&str; 2] = ["libpam_twofold.so", "libpam_twofold_full.so"];
+/// pam_twofold.so and pam_twofold_outside.so).
+const MODULE_BUILD_NAMES: [&str; 2] = ["libpam_twofold.so", "libpam_twofold_outside.so"];
 
 /// Longest the .deb's whole case may take before it is killed (with its namespace).
 const DEB_TIMEOUT: Duration = Duration::from_secs(300);
@@ -251,7 +251,7 @@ fn rpm_has_the_files_where_rpm_distributions_expect_them() {
     let files: Vec<&str> = files.lines().collect();
     for expected in [
         "/usr/lib64/security/pam_twofold.so",
-        "/usr/lib64/security/pam_twofold_full.so",
+        "/usr/lib64/security/pam_twofold_outside.so",
         "/usr/sbin/twofold",
         "/etc/twofold/twofold.toml",
         "/usr/share/man/man8/twofold.8.gz",

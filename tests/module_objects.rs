@@ -1,8 +1,8 @@
-//! The module's two objects, through real libpam: `pam_twofold.so` signs in with app codes on
-//! its own; a sign-in whose configuration needs the network or a program (here a text message
-//! through a command gateway) is handed, whole, to `pam_twofold_full.so` beside it; without
-//! that file such a sign-in is refused before anything is asked. And what each object imports:
-//! the one every sign-in loads binds no sockets, resolver, threads or process spawning.
+//! The module's two objects, through real libpam: `pam_twofold.so` signs in with app codes
+//! without ever loading `pam_twofold_outside.so`, even where push, text messages and alerts are
+//! configured; a sign-in that sends a text loads it (the gateway program runs through it);
+//! without it no text is sent and nobody gets in. And what each object imports: the one every
+//! sign-in loads binds no sockets, resolver, threads or process spawning.
 
 mod common;
 
@@ -13,34 +13,42 @@ use std::process::Command;
 use twofold_core::signin::choice::Choice;
 use twofold_pam_client::Message;
 
-/// The built objects copied, under their installed names, into a directory of their own:
-/// `pam_twofold.so`, and `pam_twofold_full.so` beside it when `with_full`.
-fn installed_copy(host: &Host, dir: &str, with_full: bool) -> PathBuf {
-    let dir = host.root.join(dir);
+/// The built objects copied, under their installed names, into a directory of the host's:
+/// `pam_twofold.so`, and `pam_twofold_outside.so` beside it when `with_outside`. The stack
+/// names the copy. Returns the path the outside object has (or would have) there.
+fn installed_copy(host: &Host, with_outside: bool) -> PathBuf {
+    let dir = host.root.join("security");
     std::fs::create_dir(&dir).unwrap();
     let module = dir.join("pam_twofold.so");
     std::fs::copy(module_path(), &module).unwrap();
-    if with_full {
-        std::fs::copy(full_module_path(), dir.join("pam_twofold_full.so")).unwrap();
+    let outside = dir.join("pam_twofold_outside.so");
+    if with_outside {
+        std::fs::copy(outside_object_path(), &outside).unwrap();
     }
     host.use_stack(&[format!(
         "auth required {} config={}",
         module.display(),
         host.config_path.display()
     )]);
-    module
+    outside
 }
 
-/// `libpam_twofold_full.so`, built beside `libpam_twofold.so`.
-fn full_module_path() -> PathBuf {
-    let thin = module_path();
-    let full = thin.with_file_name("libpam_twofold_full.so");
+/// `libpam_twofold_outside.so`, built beside `libpam_twofold.so`.
+fn outside_object_path() -> PathBuf {
+    let outside = module_path().with_file_name("libpam_twofold_outside.so");
     assert!(
-        full.is_file(),
+        outside.is_file(),
         "{} is not built (cargo build)",
-        full.display()
+        outside.display()
     );
-    full
+    outside
+}
+
+/// Whether this process (the PAM application) has `object` mapped.
+fn loaded(object: &Path) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .any(|l| l.ends_with(&*object.to_string_lossy()))
 }
 
 /// Signs in answering prompts in turn; `<sms>` is answered with the code the gateway got.
@@ -68,65 +76,81 @@ fn sign_in(host: &Host, gw: &CommandGateway, answers: &[&str]) -> (String, Vec<S
 }
 
 #[test]
-fn an_app_code_needs_pam_twofold_so_alone() {
+fn an_app_code_sign_in_never_loads_pam_twofold_outside_so_even_with_everything_configured() {
     let host = Host::new();
+    let token = secret_file(
+        &host,
+        "host-token",
+        "0123456789abcdef0123456789abcdef",
+        0o600,
+    );
+    let gw = CommandGateway::install_with(
+        &host,
+        0,
+        0,
+        "",
+        &format!(
+            "[alerts]\ncommand = [\"/bin/true\"]\n[push]\nurl = \"http://127.0.0.1:9\"\nhost_token_file = {:?}\n",
+            token.display().to_string()
+        ),
+    );
     let alice = host.enroll("alice");
-    installed_copy(&host, "alone", false);
+    let outside = installed_copy(&host, true);
     let code = code_now(&alice.params);
 
     let (outcome, transcript) = host.sign_in("alice", &[&code]);
 
     assert_eq!(outcome.name, "PAM_SUCCESS", "{transcript:?}");
-    assert_eq!(transcript, vec![CODE_PROMPT]);
     let d = host.last_decision();
     d.assert_decision("alice", "success", "ok");
     assert_eq!(d.get("method"), "totp");
+    assert!(gw.numbers().is_empty());
+    assert!(
+        !loaded(&outside),
+        "an app-code sign-in loaded {}",
+        outside.display()
+    );
 }
 
 #[test]
-fn a_text_message_sign_in_is_handed_to_pam_twofold_full_so() {
+fn a_text_message_is_sent_through_pam_twofold_outside_so() {
     let host = Host::new();
     let gw = CommandGateway::install(&host, 0, 0, "");
     host.enroll("alice");
     set_phone(&host, "alice", Some(NUMBER), Some(Choice::Sms));
-    installed_copy(&host, "both", true);
+    let outside = installed_copy(&host, true);
 
     let (outcome, transcript) = sign_in(&host, &gw, &["<sms>"]);
 
     assert_eq!(outcome, "PAM_SUCCESS", "{transcript:?}");
-    assert_eq!(
-        gw.numbers(),
-        [NUMBER],
-        "the gateway ran, from the full module"
-    );
+    assert_eq!(gw.numbers(), [NUMBER], "the gateway ran");
     let d = host.last_decision();
     d.assert_decision("alice", "success", "ok");
     assert_eq!(d.get("method"), "sms");
-    assert_eq!(
-        host.decisions().len(),
-        1,
-        "one decision line, not one per object"
-    );
+    assert!(loaded(&outside), "{} was not loaded", outside.display());
 }
 
 #[test]
-fn without_pam_twofold_full_so_such_a_sign_in_is_refused_before_anything_is_asked() {
+fn without_pam_twofold_outside_so_no_text_is_sent_and_nobody_gets_in() {
     let host = Host::new();
     let gw = CommandGateway::install(&host, 0, 0, "");
-    host.enroll("alice");
+    let alice = host.enroll("alice");
     set_phone(&host, "alice", Some(NUMBER), Some(Choice::Sms));
-    installed_copy(&host, "alone", false);
+    let outside = installed_copy(&host, false);
 
-    let (outcome, transcript) = sign_in(&host, &gw, &["<sms>"]);
+    let (outcome, transcript) = sign_in(&host, &gw, &["000000", "000000"]);
 
-    assert_eq!(outcome, "PAM_AUTHINFO_UNAVAIL", "{transcript:?}");
-    assert!(transcript.is_empty(), "nothing asked: {transcript:?}");
+    assert_eq!(outcome, "PAM_AUTH_ERR", "{transcript:?}");
     assert!(gw.numbers().is_empty(), "no text sent");
-    assert_eq!(
-        host.audit_text(),
-        "",
-        "the thin module decides nothing, so logs no decision"
+    let audit = host.audit_text();
+    assert!(
+        audit.contains(&format!("cannot load {}", outside.display())),
+        "the audit log says why: {audit}"
     );
+    // The app code still works.
+    let code = code_now(&alice.params);
+    let (outcome, transcript) = sign_in(&host, &gw, &["app", &code]);
+    assert_eq!(outcome, "PAM_SUCCESS", "{transcript:?}");
 }
 
 /// The dynamic symbols an object imports (undefined in its .dynsym), by name.
@@ -158,7 +182,7 @@ fn the_object_every_sign_in_loads_imports_no_network_threads_or_processes() {
         );
         return;
     };
-    let full_imports = imports(&full_module_path()).unwrap();
+    let outside_imports = imports(&outside_object_path()).unwrap();
     let outside = [
         "connect",
         "getaddrinfo",
@@ -169,18 +193,12 @@ fn the_object_every_sign_in_loads_imports_no_network_threads_or_processes() {
     ];
     for name in outside {
         assert!(
-            full_imports.iter().any(|i| i == name),
-            "the full module imports {name} (else this check proves nothing): {full_imports:?}"
+            outside_imports.iter().any(|i| i == name),
+            "pam_twofold_outside.so imports {name} (else this check proves nothing): {outside_imports:?}"
         );
         assert!(
             !thin_imports.iter().any(|i| i == name),
             "pam_twofold.so imports {name}: {thin_imports:?}"
         );
     }
-    assert!(
-        thin_imports.len() * 3 < full_imports.len() * 2,
-        "pam_twofold.so binds {} symbols at load, the full module {}",
-        thin_imports.len(),
-        full_imports.len()
-    );
 }

@@ -19,8 +19,8 @@ use twofold_core::username::UserName;
 
 /// The module's file name in a security directory.
 const MODULE_FILE: &str = "pam_twofold.so";
-/// The object beside it that sign-ins reaching outside the process are handed to.
-const FULL_MODULE_FILE: &str = "pam_twofold_full.so";
+/// The object beside it through which the module sends requests and runs programs.
+const OUTSIDE_FILE: &str = "pam_twofold_outside.so";
 /// Where PAM looks for modules on Debian/Ubuntu (multiarch), older layouts, and RHEL/SUSE.
 const MODULE_DIRS: &[&str] = &[
     "/usr/lib/x86_64-linux-gnu/security",
@@ -150,13 +150,13 @@ fn check_installation(config: Option<&Config>, inst: &Installation, report: &mut
         return;
     };
     if let Some(module) = module.filter(|_| config.reaches_outside()) {
-        let full = module.with_file_name(FULL_MODULE_FILE);
-        if full.is_file() {
-            report.ok(&format!("module: {}", full.display()));
+        let outside = module.with_file_name(OUTSIDE_FILE);
+        if outside.is_file() {
+            report.ok(&format!("module: {}", outside.display()));
         } else {
             let text = format!(
-                "module: no {} beside {}: with [push], [fleet], [sms] or an [alerts] command configured, every sign-in through it is refused",
-                FULL_MODULE_FILE,
+                "module: no {} beside {}: the module cannot reach [push], [fleet] or [sms] services or run the [alerts] command (they fail as if down)",
+                OUTSIDE_FILE,
                 module.display()
             );
             if named {

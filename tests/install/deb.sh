@@ -173,7 +173,7 @@ check_depends() {
 
 check_files() {
     [ -f "$MODULE" ] || die "no $MODULE"
-    [ -f "$MODULE_DIR/pam_twofold_full.so" ] || die "no $MODULE_DIR/pam_twofold_full.so"
+    [ -f "$MODULE_DIR/pam_twofold_outside.so" ] || die "no $MODULE_DIR/pam_twofold_outside.so"
     [ -x /usr/sbin/twofold ] || die "no /usr/sbin/twofold"
     [ -f /usr/share/pam-configs/twofold ] || die "no pam-auth-update profile"
     [ -f /lib/systemd/system/twofold-serve.service ] || die "no twofold-serve.service"
@@ -283,26 +283,32 @@ check_sudo_sign_in() {
     if grep -F 'Code from your authenticator app (or a recovery code):' >/dev/null /tmp/err; then die "a wrong password reached the code prompt"; fi
     log "sudo signs in with password + code, refuses wrong and replayed codes"
 
-    # A configuration that reaches outside the process (here an alert command) is handed by
-    # pam_twofold.so to pam_twofold_full.so beside it; without that file it is refused unasked.
-    log "sudo: with [alerts] configured, the sign-in runs in pam_twofold_full.so"
-    [ -f "$MODULE_DIR/pam_twofold_full.so" ] || die "no $MODULE_DIR/pam_twofold_full.so"
-    local recovery
-    recovery=$(grep -o '"recovery_codes":\["[^"]*"' /tmp/enroll.json | sed 's/.*\["//; s/"$//')
-    [ -n "$recovery" ] || die "no recovery code in /tmp/enroll.json"
+    # A text message is sent by a program, run through pam_twofold_outside.so beside the
+    # module: loaded only by a sign-in that needs it.
+    log "sudo: a text-message code is sent through pam_twofold_outside.so"
+    [ -f "$MODULE_DIR/pam_twofold_outside.so" ] || die "no $MODULE_DIR/pam_twofold_outside.so"
     cp /etc/twofold/twofold.toml /tmp/twofold.toml.packaged
-    printf '\n[alerts]\ncommand = ["/bin/true"]\n' >>/etc/twofold/twofold.toml
-    mv "$MODULE_DIR/pam_twofold_full.so" /tmp/pam_twofold_full.so
-    if printf '%s\n%s\n' "$PASSWORD" "$recovery" | as_alice sudo -S -k true 2>/tmp/err; then
-        die "sudo signed in without pam_twofold_full.so, which this configuration needs"
+    printf '#!/bin/sh\ncat >>/tmp/sms.sent\n' >/usr/local/sbin/twofold-test-sms
+    chmod 755 /usr/local/sbin/twofold-test-sms
+    printf '[sms]\ngateway = "command"\ndefault_country = "NL"\n[sms.command]\nargv = ["/usr/local/sbin/twofold-test-sms", "{phone}"]\n' \
+        >/etc/twofold/twofold.toml
+    twofold phone alice set --verified +31612345678 >/dev/null || die "twofold phone alice set failed"
+    twofold default-method alice sms >/dev/null || die "twofold default-method alice sms failed"
+    if printf '%s\n%s\n' "$PASSWORD" 000000 | as_alice sudo -S -k true 2>/tmp/err; then
+        die "sudo accepted a made-up text-message code"
     fi
-    if grep -F 'Code from your authenticator app' >/dev/null /tmp/err; then die "a code was asked without pam_twofold_full.so: $(cat /tmp/err)"; fi
-    mv /tmp/pam_twofold_full.so "$MODULE_DIR/pam_twofold_full.so"
-    out=$(printf '%s\n%s\n' "$PASSWORD" "$recovery" | as_alice sudo -S -k id -u 2>/tmp/err) ||
-        die "sudo refused a recovery code through pam_twofold_full.so: $(cat /tmp/err)"
-    [ "$out" = 0 ] || die "sudo id -u printed '$out'"
+    grep -F 'Code sent by text message' >/dev/null /tmp/err || die "sudo never said a text was sent: $(cat /tmp/err)"
+    grep -F 'is your twofold sign-in code' >/dev/null /tmp/sms.sent || die "the gateway got no text: $(cat /tmp/err)"
+    rm /tmp/sms.sent
+    mv "$MODULE_DIR/pam_twofold_outside.so" /tmp/pam_twofold_outside.so
+    if printf '%s\n%s\n' "$PASSWORD" 000000 | as_alice sudo -S -k true 2>/tmp/err; then
+        die "sudo accepted a made-up text-message code"
+    fi
+    [ ! -e /tmp/sms.sent ] || die "a text was sent without pam_twofold_outside.so"
+    mv /tmp/pam_twofold_outside.so "$MODULE_DIR/pam_twofold_outside.so"
+    twofold default-method alice app >/dev/null
     cp /tmp/twofold.toml.packaged /etc/twofold/twofold.toml
-    log "pam_twofold.so hands such a sign-in to pam_twofold_full.so, and refuses it without that file"
+    log "a text goes out through pam_twofold_outside.so; without it none is sent and nobody gets in"
 }
 
 # sshd: a real sshd on 127.0.0.1 with the repository's password + code drop-in and Debian's

@@ -12,7 +12,7 @@ pub fn run(program: &str, args: &[String], input: &[u8], timeout: Duration) -> R
     match crate::outside::get() {
         Some(outside) => (outside.run)(program, args, input, timeout),
         None => Err(format!(
-            "cannot run {program}: not in this build (pam_twofold_full.so runs programs)"
+            "cannot run {program}: no way out of this process is installed"
         )),
     }
 }

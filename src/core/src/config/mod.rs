@@ -111,8 +111,9 @@ impl fmt::Display for ConfigError {
 
 impl Config {
     /// Whether a sign-in under this configuration may need a way out of the process
-    /// ([`crate::outside`]): push approval, a fleet's service, a text-message gateway or an
-    /// alert command. Without any of them, app and recovery codes need only files.
+    /// ([`crate::outside`], for the module `pam_twofold_outside.so`): push approval, a fleet's
+    /// service, a text-message gateway or an alert command. Without any of them, app and
+    /// recovery codes need only files.
     pub fn reaches_outside(&self) -> bool {
         self.push.enabled()
             || self.fleet.enabled()

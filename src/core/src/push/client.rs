@@ -30,10 +30,13 @@ pub enum HttpError {
     Io(io::Error),
     #[error("malformed response: {0}")]
     Malformed(&'static str),
-    /// This object has no network code (pam_twofold.so hands such sign-ins to
-    /// pam_twofold_full.so; see `crate::outside`).
-    #[error("no network in this build (pam_twofold_full.so reaches the service)")]
+    /// No way out of the process is installed (`crate::outside`).
+    #[error("no network in this process")]
     NotLinked,
+    /// An error that crossed from `pam_twofold_outside.so` (connect, I/O, a malformed answer),
+    /// or why that object could not be used: its words.
+    #[error("{0}")]
+    Relayed(String),
 }
 
 impl HttpError {
@@ -82,6 +85,16 @@ impl Client {
     /// How long connecting may take.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// Where it connects (host, port, TLS).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The only CA bundle it trusts, if not the system's.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca_file.as_deref()
     }
 
     /// Sends one request; `path` is below the endpoint's prefix (e.g. `/v1/challenges`).
@@ -232,7 +245,7 @@ impl Write for Deadlined {
     }
 }
 
-/// [`Client::exchange_over_network`] as a plain function, for [`crate::outside::Outside`].
+/// [`Client::exchange_over_network`] as a plain function, for [`crate::outside::SYSTEM`].
 pub(crate) fn exchange_over_network(
     client: &Client,
     request: &[u8],

@@ -45,6 +45,8 @@ pub struct TestDevice {
 impl TestDevice {
     /// A fresh key; `id` is what the service will call it (set again after pairing).
     pub fn new(id: &str) -> Result<Self, getrandom::Error> {
+        // A phone talks to the service over this process's own sockets.
+        crate::outside::install_system();
         loop {
             let bytes: [u8; 32] = crate::secret::random_bytes()?;
             if let Ok(key) = SigningKey::from_slice(&bytes) {
@@ -60,6 +62,7 @@ impl TestDevice {
 
     /// A device whose private key is `secret` (32 bytes, from [`TestDevice::secret_bytes`]).
     pub fn from_secret_bytes(id: &str, secret: &[u8]) -> Option<Self> {
+        crate::outside::install_system();
         Some(TestDevice {
             id: id.to_string(),
             name: "twofold test device".into(),

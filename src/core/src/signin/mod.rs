@@ -50,11 +50,6 @@ pub enum Verdict {
     Ignore,
     /// Configuration or files unusable (PAM_AUTHINFO_UNAVAIL): refused, and an admin must look.
     Unavailable,
-    /// Not decided here: the configuration needs a way out of the process
-    /// ([`Config::reaches_outside`]) and none is installed. Nothing was asked and nothing
-    /// logged; the caller hands the whole sign-in to an object that has one
-    /// (`pam_twofold.so` to `pam_twofold_full.so`).
-    Handover,
 }
 
 /// A decision with what the audit log says about it.
@@ -82,9 +77,6 @@ impl Decision {
     }
     fn refused(reason: &'static str) -> Self {
         Self::new(Verdict::Refused, Method::None, reason)
-    }
-    fn handover() -> Self {
-        Self::new(Verdict::Handover, Method::None, "handover")
     }
     fn unavailable(reason: &'static str, detail: impl ToString) -> Self {
         Decision {
@@ -114,9 +106,6 @@ pub fn authenticate(
         fleet: None,
     };
     let decision = run.decide();
-    if matches!(decision.verdict, Verdict::Handover) {
-        return Verdict::Handover;
-    }
     if matches!(decision.verdict, Verdict::Unavailable) && !req.silent {
         let text = run.texts.get("signin.unavailable");
         notify(run.conv, req, run.texts, text);
@@ -176,9 +165,6 @@ impl Run<'_> {
             Ok(config) => config,
             Err(errors) => return Decision::unavailable("config_error", &errors[0]),
         };
-        if config.reaches_outside() && !crate::outside::installed() {
-            return Decision::handover();
-        }
         self.sink = AuditSink::from_config(&config.audit_log);
         self.texts = Texts::for_language(&config.language);
         if self.opts.debug {
@@ -665,8 +651,6 @@ impl Run<'_> {
             Verdict::Refused => ("failure", Severity::Warning),
             Verdict::Ignore => ("ignore", Severity::Info),
             Verdict::Unavailable => ("error", Severity::Error),
-            // Returned before any line is written (`authenticate`); the full module writes it.
-            Verdict::Handover => ("handover", Severity::Info),
         };
         if d.alarm {
             severity = Severity::Error;
