@@ -66,6 +66,8 @@ setup_sandbox() {
     local src=/mnt/twofold-src
     mkdir -p -m 0755 "$src/repo/tests"
     cp "$TWOFOLD_MODULE" "$src/libpam_twofold.so"
+    # Its requests and programs go through the object beside it (pam_twofold_outside.so).
+    cp "${TWOFOLD_MODULE%.so}_outside.so" "$src/libpam_twofold_outside.so"
     cp "$TWOFOLD_CLI" "$src/twofold"
     if [ -n "${TWOFOLD_PHONE:-}" ]; then cp "$TWOFOLD_PHONE" "$src/twofold-test-phone"; fi
     cp -a "$TWOFOLD_REPO/pam.d" "$TWOFOLD_REPO/sshd_config.d" "$src/repo/"
