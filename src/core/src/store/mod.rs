@@ -13,6 +13,7 @@ pub mod guard;
 pub mod lock;
 mod pass;
 pub mod placement;
+pub mod plain_toml;
 pub mod record;
 pub mod state;
 

@@ -4,6 +4,7 @@
 use crate::factor::device::Device;
 use crate::factor::recovery::RecoveryHash;
 use crate::factor::totp::TotpParams;
+use crate::store::plain_toml;
 use serde::{Deserialize, Serialize};
 
 /// Record format version written by this build.
@@ -97,7 +98,7 @@ impl UserRecord {
         if text.trim().is_empty() {
             return Err("empty file".into());
         }
-        let record: UserRecord = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
+        let record: UserRecord = plain_toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
         if record.version != RECORD_VERSION {
             return Err(format!(
                 "record version {} is not supported (expected {RECORD_VERSION})",

@@ -1,6 +1,7 @@
 //! The user's state: what changes on every sign-in.
 #![forbid(unsafe_code)]
 
+use crate::store::plain_toml;
 use crate::store::record::syntax_error;
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +84,7 @@ impl UserState {
     /// administrator's `: > file` may).
     pub fn parse(text: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_string())?;
-        toml::from_str(text).map_err(|e| syntax_error(text, &e))
+        plain_toml::from_str(text).map_err(|e| syntax_error(text, &e))
     }
 
     /// The file contents for this state.

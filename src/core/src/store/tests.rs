@@ -64,6 +64,6 @@ fn an_unchanged_state_file_reads_the_same_twice_and_a_damaged_one_is_still_refus
 
     let path = dir.join("state/alice.toml");
     std::fs::write(&path, b"last_step = \"not a number\"\n").expect("damage");
-    let err = store.load_state(&user, &lock).err().expect("refused");
+    let err = store.load_state(&user, &lock).expect_err("refused");
     assert!(matches!(err, StoreError::Malformed { .. }), "{err}");
 }
