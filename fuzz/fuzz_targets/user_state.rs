@@ -1,5 +1,6 @@
-//! `state/<name>.toml`: a state that parses writes out and parses back equal, and the plain
-//! reader (`store::plain_toml`) reads exactly what the general TOML parser reads.
+//! `state/<name>.toml`: a state that parses writes out and parses back equal; the plain reader
+//! (`store::plain_toml`) reads exactly what the general TOML parser reads, and the plain
+//! writer writes exactly what the serializer writes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,6 +20,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let written = state.to_toml().expect("a parsed state serialises");
+    assert_eq!(
+        toml::to_string(&state).as_ref(),
+        Ok(&written),
+        "the plain writer differs from the serializer"
+    );
     let again = UserState::parse(written.as_bytes()).expect("a written state parses");
     assert_eq!(again, state);
 });
