@@ -12,25 +12,67 @@
 //! and `user_record` compare the two readings).
 #![forbid(unsafe_code)]
 
+mod de;
+mod write;
+
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
+pub use write::Writer;
 
-/// Deserializes `text`: through [`table`] when it is plain and its table deserializes, else
-/// (and for every error) through the general parser.
+/// Deserializes `text`: straight from its plain reading when it is plain and that
+/// deserializes, else (and for every error) through the general parser.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, toml::de::Error> {
-    if let Some(Ok(value)) = table(text).map(Table::try_into) {
+    if let Some(Ok(value)) = parse(text).map(|entries| T::deserialize(Node::Table(entries))) {
         return Ok(value);
     }
     toml::from_str(text)
 }
 
-/// The table of a plain document; `None` if `text` is not plain (it may still be valid TOML).
+/// A value of a plain document, its strings borrowed from the text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node<'a> {
+    Str(&'a str),
+    Int(i64),
+    Bool(bool),
+    Array(Vec<Node<'a>>),
+    /// Keys in the order written (a few per table: looked up one by one).
+    Table(Vec<(&'a str, Node<'a>)>),
+}
+
+impl Node<'_> {
+    /// The same value as the general parser's `toml::Value`.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Node::Str(s) => Value::String((*s).to_string()),
+            Node::Int(n) => Value::Integer(*n),
+            Node::Bool(b) => Value::Boolean(*b),
+            Node::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            Node::Table(entries) => Value::Table(to_table(entries)),
+        }
+    }
+}
+
+fn to_table(entries: &[(&str, Node<'_>)]) -> Table {
+    entries
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.to_value()))
+        .collect()
+}
+
+/// The table of a plain document as the general parser gives it (for tests and the fuzz
+/// targets); `None` if `text` is not plain (it may still be valid TOML).
 pub fn table(text: &str) -> Option<Table> {
-    let mut root = Table::new();
-    // Where `key = value` lines go: the root, a `[table]` or the last `[[array]]` element.
-    let mut current: Option<(String, bool)> = None;
+    parse(text).map(|entries| to_table(&entries))
+}
+
+/// The root table's entries of a plain document; `None` if `text` is not plain.
+pub fn parse(text: &str) -> Option<Vec<(&str, Node<'_>)>> {
+    let mut root: Vec<(&str, Node<'_>)> = Vec::new();
+    // Where `key = value` lines go: the root, or the root entry at this index (a `[table]`, or
+    // the last element of an `[[array]]`).
+    let mut current: Option<usize> = None;
     // Arrays made by `[[name]]` headers (only those may get another element).
-    let mut arrays: Vec<String> = Vec::new();
+    let mut arrays: Vec<&str> = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
         // Byte loops rather than str patterns: a few lines, where pattern set-up dominates.
@@ -51,28 +93,29 @@ pub fn table(text: &str) -> Option<Table> {
             if !is_bare_key(name) {
                 return None;
             }
-            match root.get_mut(name) {
-                Some(Value::Array(elements)) if arrays.iter().any(|a| a == name) => {
-                    elements.push(Value::Table(Table::new()));
+            match find(&root, name) {
+                Some(at) if arrays.contains(&name) => {
+                    let Node::Array(elements) = &mut root[at].1 else {
+                        return None;
+                    };
+                    elements.push(Node::Table(Vec::new()));
+                    current = Some(at);
                 }
                 Some(_) => return None,
                 None => {
-                    root.insert(
-                        name.to_string(),
-                        Value::Array(vec![Value::Table(Table::new())]),
-                    );
-                    arrays.push(name.to_string());
+                    root.push((name, Node::Array(vec![Node::Table(Vec::new())])));
+                    arrays.push(name);
+                    current = Some(root.len() - 1);
                 }
             }
-            current = Some((name.to_string(), true));
             continue;
         }
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            if !is_bare_key(name) || root.contains_key(name) {
+            if !is_bare_key(name) || find(&root, name).is_some() {
                 return None;
             }
-            root.insert(name.to_string(), Value::Table(Table::new()));
-            current = Some((name.to_string(), false));
+            root.push((name, Node::Table(Vec::new())));
+            current = Some(root.len() - 1);
             continue;
         }
         // A bare key has no space: the first one starts " = ".
@@ -82,130 +125,28 @@ pub fn table(text: &str) -> Option<Table> {
             return None;
         }
         let value = parse_value(value)?;
-        let table = match &current {
+        let table = match current {
             None => &mut root,
-            Some((name, false)) => match root.get_mut(name) {
-                Some(Value::Table(table)) => table,
-                _ => return None,
-            },
-            Some((name, true)) => match root.get_mut(name) {
-                Some(Value::Array(elements)) => match elements.last_mut() {
-                    Some(Value::Table(table)) => table,
+            Some(at) => match &mut root[at].1 {
+                Node::Table(entries) => entries,
+                Node::Array(elements) => match elements.last_mut() {
+                    Some(Node::Table(entries)) => entries,
                     _ => return None,
                 },
                 _ => return None,
             },
         };
-        if table.contains_key(key) {
+        if find(table, key).is_some() {
             return None;
         }
-        table.insert(key.to_string(), value);
+        table.push((key, value));
     }
     Some(root)
 }
 
-/// Writes plain TOML exactly as `toml::to_string` does for the same keys and values, or says
-/// it cannot (a string that is not plain, a number beyond i64): the caller then uses
-/// `toml::to_string` itself. Tests and the `user_state` fuzz target compare the two.
-pub struct Writer {
-    text: String,
-    plain: bool,
-}
-
-impl Writer {
-    /// An empty document.
-    pub fn new() -> Self {
-        Writer {
-            text: String::with_capacity(256),
-            plain: true,
-        }
-    }
-
-    /// `key = n`.
-    pub fn int(&mut self, key: &str, n: u64) -> &mut Self {
-        self.key(key);
-        self.number(n);
-        self.text.push('\n');
-        self
-    }
-
-    /// `key = "value"`.
-    pub fn string(&mut self, key: &str, value: &str) -> &mut Self {
-        self.key(key);
-        self.quoted(value);
-        self.text.push('\n');
-        self
-    }
-
-    /// `key = ["a", "b"]`.
-    pub fn strings(&mut self, key: &str, values: &[String]) -> &mut Self {
-        self.key(key);
-        self.array(values, |w, v| w.quoted(v));
-        self
-    }
-
-    /// `key = [1, 2]`.
-    pub fn ints(&mut self, key: &str, values: &[u64]) -> &mut Self {
-        self.key(key);
-        self.array(values, |w, n| w.number(*n));
-        self
-    }
-
-    /// The document, if everything in it was plain.
-    pub fn finish(self) -> Option<String> {
-        self.plain.then_some(self.text)
-    }
-
-    fn key(&mut self, key: &str) {
-        self.plain &= is_bare_key(key);
-        self.text.push_str(key);
-        self.text.push_str(" = ");
-    }
-
-    fn number(&mut self, n: u64) {
-        self.plain &= i64::try_from(n).is_ok();
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = n;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        for &d in &digits[at..] {
-            self.text.push(char::from(d));
-        }
-    }
-
-    /// Only characters `toml::to_string` writes as they are, in a basic string.
-    fn quoted(&mut self, value: &str) {
-        self.plain &= value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/@+ ".contains(&b));
-        self.text.push('"');
-        self.text.push_str(value);
-        self.text.push('"');
-    }
-
-    fn array<T>(&mut self, values: &[T], mut each: impl FnMut(&mut Self, &T)) {
-        self.text.push('[');
-        for (i, value) in values.iter().enumerate() {
-            if i > 0 {
-                self.text.push_str(", ");
-            }
-            each(self, value);
-        }
-        self.text.push_str("]\n");
-    }
-}
-
-impl Default for Writer {
-    fn default() -> Self {
-        Self::new()
-    }
+/// Where `key` is among `entries`.
+fn find(entries: &[(&str, Node<'_>)], key: &str) -> Option<usize> {
+    entries.iter().position(|(k, _)| *k == key)
 }
 
 /// Where the first `byte` (ASCII) is in `text`.
@@ -214,7 +155,7 @@ fn position(text: &str, byte: u8) -> Option<usize> {
 }
 
 /// `[A-Za-z0-9_-]+`: a key that needs no quotes.
-fn is_bare_key(key: &str) -> bool {
+pub(super) fn is_bare_key(key: &str) -> bool {
     !key.is_empty()
         && key
             .bytes()
@@ -228,7 +169,7 @@ fn is_printable_ascii(text: &str) -> bool {
 }
 
 /// A whole value: a scalar or a one-line array of scalars.
-fn parse_value(text: &str) -> Option<Value> {
+fn parse_value(text: &str) -> Option<Node<'_>> {
     let Some(inner) = text.strip_prefix('[') else {
         let (value, rest) = scalar(text)?;
         return rest.is_empty().then_some(value);
@@ -236,7 +177,7 @@ fn parse_value(text: &str) -> Option<Value> {
     let mut elements = Vec::new();
     let mut rest = inner;
     if let Some(end) = rest.strip_prefix(']') {
-        return end.is_empty().then_some(Value::Array(elements));
+        return end.is_empty().then_some(Node::Array(elements));
     }
     loop {
         let (value, after) = scalar(rest)?;
@@ -245,20 +186,20 @@ fn parse_value(text: &str) -> Option<Value> {
             rest = more;
         } else {
             let end = after.strip_prefix(']')?;
-            return end.is_empty().then_some(Value::Array(elements));
+            return end.is_empty().then_some(Node::Array(elements));
         }
     }
 }
 
 /// One scalar at the start of `text`, and what follows it.
-fn scalar(text: &str) -> Option<(Value, &str)> {
+fn scalar(text: &str) -> Option<(Node<'_>, &str)> {
     if let Some(body) = text.strip_prefix('"') {
         let end = position(body, b'"')?;
         let content = &body[..end];
         if !is_printable_ascii(content) || content.contains('\\') {
             return None;
         }
-        return Some((Value::String(content.to_string()), &body[end + 1..]));
+        return Some((Node::Str(content), &body[end + 1..]));
     }
     let end = text
         .bytes()
@@ -266,9 +207,9 @@ fn scalar(text: &str) -> Option<(Value, &str)> {
         .unwrap_or(text.len());
     let (word, rest) = text.split_at(end);
     let value = match word {
-        "true" => Value::Boolean(true),
-        "false" => Value::Boolean(false),
-        _ => Value::Integer(integer(word)?),
+        "true" => Node::Bool(true),
+        "false" => Node::Bool(false),
+        _ => Node::Int(integer(word)?),
     };
     Some((value, rest))
 }
