@@ -270,7 +270,7 @@ impl Dir {
     /// writer left is removed right here, at the next write, without listing the directory
     /// (a sign-in must not cost more as the number of users grows).
     pub fn write_atomic_locked(&self, name: &str, contents: &[u8]) -> Result<(), FileError> {
-        let tmp = format!(".{name}.{LOCKED_TEMP_TAG}.tmp");
+        let tmp = locked_temp_name(name);
         // Absent is the usual case; a directory of that name (not ours) stays, and creating the
         // file below fails and says so.
         let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
@@ -280,7 +280,7 @@ impl Dir {
     /// Removes what a killed [`Dir::write_atomic_locked`] of `name` left, if anything (for a
     /// file that is usually overwritten in place instead). The caller holds `name`'s lock.
     pub fn remove_locked_temp(&self, name: &str) {
-        let tmp = format!(".{name}.{LOCKED_TEMP_TAG}.tmp");
+        let tmp = locked_temp_name(name);
         let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
     }
 
@@ -439,6 +439,18 @@ impl Dir {
 /// would only mean an early removal of a stale file.
 pub const LOCKED_TEMP_TAG: &str = "0000000000000000";
 
+/// `.<name>.<LOCKED_TEMP_TAG>.tmp`, put together without the formatting machinery (twice per
+/// sign-in).
+fn locked_temp_name(name: &str) -> String {
+    let mut tmp = String::with_capacity(name.len() + LOCKED_TEMP_TAG.len() + 6);
+    tmp.push('.');
+    tmp.push_str(name);
+    tmp.push('.');
+    tmp.push_str(LOCKED_TEMP_TAG);
+    tmp.push_str(".tmp");
+    tmp
+}
+
 /// The target of a temporary file name `.<target>.<16 hex>.tmp`, if it is one.
 pub fn temp_target(name: &str) -> Option<&str> {
     let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
@@ -459,3 +471,20 @@ fn strip_suffix(name: &OsStr, suffix: &str) -> Option<String> {
 pub use crate::encoding::hex;
 
 use std::os::unix::fs::DirBuilderExt;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_writers_temporary_file_is_recognised_as_one() {
+        assert_eq!(
+            locked_temp_name("alice.toml"),
+            ".alice.toml.0000000000000000.tmp"
+        );
+        assert_eq!(
+            temp_target(&locked_temp_name("alice.guard")),
+            Some("alice.guard")
+        );
+    }
+}
