@@ -1,15 +1,16 @@
 //! The plain TOML that twofold itself writes into records and state files, read without the
-//! general parser: a sign-in reads a record and a state file (twice), and the general parser
-//! spends most of a sign-in's own work on these few lines.
+//! general parser: every sign-in reads the configuration, a record and a state file, and the
+//! general parser spent most of a sign-in's own work on these few lines.
 //!
 //! Plain means: lines of `key = value` (bare key, one space either side of `=`), `[table]` and
 //! `[[array]]` headers with a bare key, whole-line comments and empty lines; values are basic
 //! strings of printable ASCII without escapes, decimal integers, `true`/`false`, and
 //! one-line arrays of those (`[]`, `["a", "b"]`, `[1, 2]`). That is what `toml::to_string`
-//! writes for twofold's types. Anything else — a hand-edited file, a newer writer, a mistake —
-//! is not plain, and [`from_str`] hands it to the general parser, so every file reads exactly
-//! as before and every error message is the general parser's (the fuzz targets `user_state`
-//! and `user_record` compare the two readings).
+//! writes for twofold's types (and what a simple configuration file looks like). Anything
+//! else — a hand-edited file, a non-ASCII device name, a newer writer, a mistake — is not
+//! plain, and [`from_str`] hands it to the general parser, so every file reads exactly as
+//! before and every error message is the general parser's (the fuzz targets `user_state`,
+//! `user_record` and `config` compare the two readings).
 #![forbid(unsafe_code)]
 
 mod de;
