@@ -1,12 +1,23 @@
 //! `users/<name>.toml`: a record that parses writes out and parses back to the same record,
 //! and the sign-in's quicker reading (without the recovery hashes) never gives more than the
-//! whole file says.
+//! whole file says; the plain reader (`store::plain_toml`) reads what the general TOML parser
+//! reads.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use twofold_core::store::plain_toml;
 use twofold_core::store::record::UserRecord;
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some(table) = plain_toml::table(text) {
+            let general = toml::from_str::<toml::Table>(text);
+            assert_eq!(general.as_ref().ok(), Some(&table), "plain reading differs");
+        }
+        let general = toml::from_str::<UserRecord>(text).map(|r| r.to_toml());
+        let plain = plain_toml::from_str::<UserRecord>(text).map(|r| r.to_toml());
+        assert_eq!(plain.ok(), general.ok(), "record reading differs");
+    }
     let quick = UserRecord::parse_without_recovery(data);
     let Ok(record) = UserRecord::parse(data) else {
         // Only a damaged recovery part (left unread) may be accepted by the quick reading.

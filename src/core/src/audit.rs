@@ -54,7 +54,12 @@ impl AuditSink {
                 .open(path)
                 // One write(2) per line: with O_APPEND the line cannot interleave with another
                 // process's (`writeln!` would issue the text and the newline separately).
-                .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes())),
+                .and_then(|mut f| {
+                    let mut text = String::with_capacity(line.len() + 1);
+                    text.push_str(line);
+                    text.push('\n');
+                    f.write_all(text.as_bytes())
+                }),
             AuditSink::Null => Ok(()),
         };
         if let (Err(e), AuditSink::File(path)) = (&result, self) {
@@ -94,14 +99,17 @@ pub struct Line(String);
 impl Line {
     /// Starts a line with the event name.
     pub fn new(event: &str) -> Self {
-        let mut l = Line(String::new());
+        let mut l = Line(String::with_capacity(160));
         l.0.push_str(event);
         l
     }
 
     /// Adds `key=value`.
     pub fn kv(mut self, key: &str, value: &str) -> Self {
-        let _ = write!(self.0, " {key}={}", quote(value));
+        self.0.push(' ');
+        self.0.push_str(key);
+        self.0.push('=');
+        quote_into(&mut self.0, value);
         self
     }
 
@@ -111,15 +119,17 @@ impl Line {
     }
 }
 
-fn quote(value: &str) -> String {
+/// Appends `value`, quoted and escaped unless it is plain.
+fn quote_into(out: &mut String, value: &str) {
     let plain = !value.is_empty()
         && value
             .chars()
             .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' && c != '=');
     if plain {
-        return value.to_string();
+        out.push_str(value);
+        return;
     }
-    let mut out = String::from("\"");
+    out.push('"');
     for c in value.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -131,7 +141,6 @@ fn quote(value: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 #[cfg(test)]

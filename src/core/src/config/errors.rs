@@ -17,8 +17,9 @@ pub(super) struct Mistake {
 /// Deserializes `text`; on a type error, records it, blanks the offending key (or section) and
 /// tries again, so the caller sees every mistake, and a value with the rest of the file read.
 pub(super) fn parse_all<T: DeserializeOwned>(text: &str) -> Result<T, (Option<T>, Vec<Mistake>)> {
-    // The usual case, on every sign-in: a good file, parsed once.
-    if let Ok(value) = toml::from_str::<T>(text) {
+    // The usual case, on every sign-in: a good file, parsed once (by the plain reader when
+    // the file is plain: see `store::plain_toml`).
+    if let Ok(value) = crate::store::plain_toml::from_str::<T>(text) {
         return Ok(value);
     }
     // A syntax error leaves nothing to go on: one message.

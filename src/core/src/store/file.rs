@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Largest record, state or configuration file read (bytes).
 pub const MAX_FILE_SIZE: u64 = 64 * 1024;
@@ -102,10 +102,15 @@ impl Policy {
         }
     }
 
-    fn check(&self, path: &Path, fd: &OwnedFd, want: FileType) -> Result<u64, FileError> {
-        let st = rustix::fs::fstat(fd).map_err(|e| FileError::io(path, e))?;
-        // The path is formatted only for an error: a sign-in checks a dozen files.
-        let shown = || path.display().to_string();
+    /// `path` is built only for an error: a sign-in checks a dozen files.
+    fn check(
+        &self,
+        path: impl Fn() -> PathBuf,
+        fd: &OwnedFd,
+        want: FileType,
+    ) -> Result<u64, FileError> {
+        let st = rustix::fs::fstat(fd).map_err(|e| FileError::io(&path(), e))?;
+        let shown = || path().display().to_string();
         let kind = FileType::from_raw_mode(st.st_mode);
         if kind != want {
             return Err(match want {
@@ -179,7 +184,7 @@ impl Dir {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd =
             rustix::fs::open(path, flags, Mode::empty()).map_err(|e| nofollow_error(path, e))?;
-        policy.check(path, &fd, FileType::Directory)?;
+        policy.check(|| path.to_owned(), &fd, FileType::Directory)?;
         Ok(Dir {
             fd,
             path: path.to_owned(),
@@ -205,7 +210,8 @@ impl Dir {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty())
             .map_err(|e| nofollow_error(&path, e))?;
-        self.policy.check(&path, &fd, FileType::Directory)?;
+        self.policy
+            .check(|| path.clone(), &fd, FileType::Directory)?;
         Ok(Dir {
             fd,
             path,
@@ -216,6 +222,11 @@ impl Dir {
     /// Path of the directory, for messages.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Path of `name` in this directory, for messages (built only when one is needed).
+    fn at(&self, name: &str) -> PathBuf {
+        self.path.join(name)
     }
 
     /// Reads a whole checked file; `Ok(None)` when it does not exist.
@@ -230,17 +241,17 @@ impl Dir {
     }
 
     fn read_as(&self, name: &str, policy: Policy) -> Result<Option<Vec<u8>>, FileError> {
-        let path = self.path.join(name);
+        let path = || self.at(name);
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => return Ok(None),
-            Err(e) => return Err(nofollow_error(&path, e)),
+            Err(e) => return Err(nofollow_error(&path(), e)),
         };
-        let size = policy.check(&path, &fd, FileType::RegularFile)?;
+        let size = policy.check(path, &fd, FileType::RegularFile)?;
         if size > MAX_FILE_SIZE {
             return Err(FileError::TooLarge {
-                path: path.display().to_string(),
+                path: path().display().to_string(),
                 size,
             });
         }
@@ -249,10 +260,10 @@ impl Dir {
         File::from(fd)
             .take(MAX_FILE_SIZE + 1)
             .read_to_end(&mut buf)
-            .map_err(|e| FileError::io(&path, e))?;
+            .map_err(|e| FileError::io(&path(), e))?;
         if buf.len() as u64 > MAX_FILE_SIZE {
             return Err(FileError::TooLarge {
-                path: path.display().to_string(),
+                path: path().display().to_string(),
                 size: buf.len() as u64,
             });
         }
@@ -261,9 +272,9 @@ impl Dir {
 
     /// Replaces `name` atomically: temp file (0600), write, fsync, rename, fsync directory.
     pub fn write_atomic(&self, name: &str, contents: &[u8]) -> Result<(), FileError> {
-        let path = self.path.join(name);
         let mut random = [0u8; 8];
-        getrandom::fill(&mut random).map_err(|e| FileError::io(&path, io::Error::other(e)))?;
+        getrandom::fill(&mut random)
+            .map_err(|e| FileError::io(&self.at(name), io::Error::other(e)))?;
         let tmp = format!(".{name}.{}.tmp", hex(&random));
         self.write_via(name, &tmp, contents)
     }
@@ -273,7 +284,7 @@ impl Dir {
     /// writer left is removed right here, at the next write, without listing the directory
     /// (a sign-in must not cost more as the number of users grows).
     pub fn write_atomic_locked(&self, name: &str, contents: &[u8]) -> Result<(), FileError> {
-        let tmp = format!(".{name}.{LOCKED_TEMP_TAG}.tmp");
+        let tmp = locked_temp_name(name);
         // Absent is the usual case; a directory of that name (not ours) stays, and creating the
         // file below fails and says so.
         let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
@@ -283,16 +294,15 @@ impl Dir {
     /// Removes what a killed [`Dir::write_atomic_locked`] of `name` left, if anything (for a
     /// file that is usually overwritten in place instead). The caller holds `name`'s lock.
     pub fn remove_locked_temp(&self, name: &str) {
-        let tmp = format!(".{name}.{LOCKED_TEMP_TAG}.tmp");
+        let tmp = locked_temp_name(name);
         let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
     }
 
     fn write_via(&self, name: &str, tmp: &str, contents: &[u8]) -> Result<(), FileError> {
-        let path = self.path.join(name);
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, tmp, flags, Mode::from_raw_mode(0o600))
-            .map_err(|e| FileError::io(&path, e))?;
+            .map_err(|e| FileError::io(&self.at(name), e))?;
         let result = (|| {
             let mut file = File::from(fd);
             file.write_all(contents)?;
@@ -302,10 +312,10 @@ impl Dir {
         })();
         if let Err(e) = result {
             let _ = rustix::fs::unlinkat(&self.fd, tmp, AtFlags::empty());
-            return Err(FileError::io(&path, e));
+            return Err(FileError::io(&self.at(name), e));
         }
         rustix::fs::fsync(&self.fd).map_err(|e| FileError::NotDurable {
-            path: path.display().to_string(),
+            path: self.at(name).display().to_string(),
             source: e.into(),
         })
     }
@@ -313,26 +323,26 @@ impl Dir {
     /// Overwrites `len(bytes)` bytes of an existing checked file at `offset`, then fdatasyncs:
     /// no new block or inode is needed when the range lies inside the file.
     pub fn overwrite_at(&self, name: &str, offset: u64, bytes: &[u8]) -> Result<(), FileError> {
-        let path = self.path.join(name);
+        let path = || self.at(name);
         let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty())
-            .map_err(|e| nofollow_error(&path, e))?;
-        self.policy.check(&path, &fd, FileType::RegularFile)?;
+            .map_err(|e| nofollow_error(&path(), e))?;
+        self.policy.check(path, &fd, FileType::RegularFile)?;
         let mut done = 0;
         while done < bytes.len() {
             match rustix::io::pwrite(&fd, &bytes[done..], offset + done as u64) {
                 Ok(0) => {
                     return Err(FileError::io(
-                        &path,
+                        &path(),
                         io::Error::from(io::ErrorKind::WriteZero),
                     ));
                 }
                 Ok(n) => done += n,
                 Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(FileError::io(&path, e)),
+                Err(e) => return Err(FileError::io(&path(), e)),
             }
         }
-        rustix::fs::fdatasync(&fd).map_err(|e| FileError::io(&path, e))
+        rustix::fs::fdatasync(&fd).map_err(|e| FileError::io(&path(), e))
     }
 
     /// Temporary files of ours in this directory (`.<target>.<16 hex>.tmp`), as
@@ -408,14 +418,14 @@ impl Dir {
     }
 
     fn open_lock(&self, name: &str, create: bool) -> Result<OwnedFd, FileError> {
-        let path = self.path.join(name);
+        let path = || self.at(name);
         let mut flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         if create {
             flags |= OFlags::CREATE;
         }
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o600))
-            .map_err(|e| nofollow_error(&path, e))?;
-        self.policy.check(&path, &fd, FileType::RegularFile)?;
+            .map_err(|e| nofollow_error(&path(), e))?;
+        self.policy.check(path, &fd, FileType::RegularFile)?;
         Ok(fd)
     }
 
@@ -445,6 +455,18 @@ impl Dir {
 /// would only mean an early removal of a stale file.
 pub const LOCKED_TEMP_TAG: &str = "0000000000000000";
 
+/// `.<name>.<LOCKED_TEMP_TAG>.tmp`, put together without the formatting machinery (twice per
+/// sign-in).
+fn locked_temp_name(name: &str) -> String {
+    let mut tmp = String::with_capacity(name.len() + LOCKED_TEMP_TAG.len() + 6);
+    tmp.push('.');
+    tmp.push_str(name);
+    tmp.push('.');
+    tmp.push_str(LOCKED_TEMP_TAG);
+    tmp.push_str(".tmp");
+    tmp
+}
+
 /// The target of a temporary file name `.<target>.<16 hex>.tmp`, if it is one.
 pub fn temp_target(name: &str) -> Option<&str> {
     let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
@@ -463,3 +485,20 @@ fn strip_suffix(name: &OsStr, suffix: &str) -> Option<String> {
 }
 
 pub use crate::encoding::hex;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_writers_temporary_file_is_recognised_as_one() {
+        assert_eq!(
+            locked_temp_name("alice.toml"),
+            ".alice.toml.0000000000000000.tmp"
+        );
+        assert_eq!(
+            temp_target(&locked_temp_name("alice.guard")),
+            Some("alice.guard")
+        );
+    }
+}

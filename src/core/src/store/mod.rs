@@ -13,6 +13,7 @@ pub mod guard;
 pub mod lock;
 mod pass;
 pub mod placement;
+pub mod plain_toml;
 pub mod record;
 pub mod state;
 
@@ -24,6 +25,7 @@ use lock::UserLock;
 pub use record::{RecoveryFile, UserRecord};
 pub use state::UserState;
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,9 @@ pub struct StateSaved {
 /// Access to all users' files under one state directory.
 pub struct UserStore {
     root: Dir,
+    /// The last state file parsed, as (file name, contents, state): a sign-in reads the state
+    /// before the prompt and again under the lock, and unchanged bytes are not parsed twice.
+    parsed: Mutex<Option<(String, Vec<u8>, UserState)>>,
 }
 
 const USERS: &str = "users";
@@ -79,9 +84,7 @@ const WRITTEN_SUFFIXES: [&str; 3] = [".toml", ".guard", ".fleet"];
 impl UserStore {
     /// Opens an existing state directory (what the module does).
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        Ok(UserStore {
-            root: Dir::open(state_dir, Policy::secrets())?,
-        })
+        Ok(Self::at(Dir::open(state_dir, Policy::secrets())?))
     }
 
     /// Opens the state directory, creating it and its subdirectories (what enrollment does).
@@ -89,13 +92,20 @@ impl UserStore {
         let root = Dir::create(state_dir, Policy::secrets())?;
         let users = root.subdir(USERS, true)?;
         let state = root.subdir(STATE, true)?;
-        let store = UserStore { root };
+        let store = Self::at(root);
         // Every administrative command cleans up after killed writers of any user, so a
         // temporary copy of a superseded key in users/ does not wait for that user's next
         // enrollment.
         store.sweep(&users, None);
         store.sweep(&state, None);
         Ok(store)
+    }
+
+    fn at(root: Dir) -> Self {
+        UserStore {
+            root,
+            parsed: Mutex::new(None),
+        }
     }
 
     fn users_dir(&self) -> Result<Dir, FileError> {
@@ -130,7 +140,7 @@ impl UserStore {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let name = format!("{}.toml", user.encoded());
+        let name = file_name(user, ".toml");
         let Some(bytes) = dir.read(&name)? else {
             return Ok(None);
         };
@@ -151,7 +161,7 @@ impl UserStore {
         record: &UserRecord,
     ) -> Result<(), StoreError> {
         let dir = self.root.subdir(USERS, true)?;
-        let name = format!("{}.toml", user.encoded());
+        let name = file_name(user, ".toml");
         if record.recovery_deferred {
             // Written back, it would lose the recovery codes.
             return Err(StoreError::Write {
@@ -216,7 +226,7 @@ impl UserStore {
             Err(e) if e.is_not_found() => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
-        let name = format!("{}.toml", user.encoded());
+        let name = file_name(user, ".toml");
         let Some(bytes) = dir.read(&name)? else {
             return Ok(Vec::new());
         };
@@ -250,7 +260,7 @@ impl UserStore {
     /// a record with codes of its own never reads it).
     pub fn forget_legacy_recovery(&self, user: &UserName) {
         if let Ok(dir) = self.root.subdir(RECOVERY, false) {
-            let _ = dir.remove(&format!("{}.toml", user.encoded()));
+            let _ = dir.remove(&file_name(user, ".toml"));
         }
     }
 
@@ -258,22 +268,23 @@ impl UserStore {
     /// guard (allocated now, overwritten in place later). The lock file exists already.
     pub fn prepare_user_files(&self, user: &UserName, _lock: &UserLock) -> Result<(), StoreError> {
         let dir = self.state_dir()?;
-        let name = format!("{}.guard", user.encoded());
+        let name = file_name(user, ".guard");
         if dir.read(&name)?.is_none() {
             dir.write_atomic_locked(&name, &[0u8; GUARD_SIZE])?;
         }
         Ok(())
     }
 
-    /// Takes the user's lock; state reads and writes require it.
+    /// Takes the user's lock; state reads and writes require it, and happen in the directory
+    /// the lock file was opened in.
     pub fn lock(&self, user: &UserName) -> Result<UserLock, StoreError> {
-        let fd = self
-            .state_dir()?
-            .open_lock_file(&format!("{}.lock", user.encoded()))?;
-        UserLock::acquire(fd).map_err(|source| StoreError::Lock {
+        let dir = self.state_dir()?;
+        let fd = dir.open_lock_file(&file_name(user, ".lock"))?;
+        let lock = UserLock::acquire(fd).map_err(|source| StoreError::Lock {
             user: user.to_string(),
             source,
-        })
+        })?;
+        Ok(lock.in_dir(dir))
     }
 
     /// The lock a sign-in holds while it waits for the user's phone (`state/<name>.push.lock`);
@@ -282,7 +293,7 @@ impl UserStore {
     pub fn try_push_lock(&self, user: &UserName) -> Result<Option<UserLock>, StoreError> {
         let fd = self
             .state_dir()?
-            .open_lock_file(&format!("{}.push.lock", user.encoded()))?;
+            .open_lock_file(&file_name(user, ".push.lock"))?;
         UserLock::try_acquire(fd).map_err(|source| StoreError::Lock {
             user: user.to_string(),
             source,
@@ -299,10 +310,13 @@ impl UserStore {
     pub fn load_state_for(
         &self,
         user: &UserName,
-        _lock: &UserLock,
+        lock: &UserLock,
         record: Option<&UserRecord>,
     ) -> Result<UserState, StoreError> {
-        self.read_state(user, record)
+        match lock.dir() {
+            Some(dir) => self.read_state_in(dir, user, record),
+            None => self.read_state(user, record),
+        }
     }
 
     /// The state as it counts: the state file if it belongs to this enrollment, with the
@@ -313,14 +327,26 @@ impl UserStore {
         user: &UserName,
         record: Option<&UserRecord>,
     ) -> Result<UserState, StoreError> {
-        let dir = self.state_dir()?;
+        self.read_state_in(&self.state_dir()?, user, record)
+    }
+
+    /// [`UserStore::read_state`] in the state directory `dir`.
+    fn read_state_in(
+        &self,
+        dir: &Dir,
+        user: &UserName,
+        record: Option<&UserRecord>,
+    ) -> Result<UserState, StoreError> {
         let id = record.map_or("", |r| r.id.as_str());
-        let name = format!("{}.toml", user.encoded());
+        let name = file_name(user, ".toml");
         let mut state = match dir.read(&name)? {
-            Some(bytes) => UserState::parse(&bytes).map_err(|reason| StoreError::Malformed {
-                path: dir.path().join(&name).display().to_string(),
-                reason,
-            })?,
+            Some(bytes) => {
+                self.parse_state(&name, bytes)
+                    .map_err(|reason| StoreError::Malformed {
+                        path: dir.path().join(&name).display().to_string(),
+                        reason,
+                    })?
+            }
             None => UserState::default(),
         };
         if state.enrollment != id {
@@ -329,7 +355,7 @@ impl UserStore {
                 ..UserState::default()
             };
         }
-        let guard_name = format!("{}.guard", user.encoded());
+        let guard_name = file_name(user, ".guard");
         if let Some(guard) = dir.read(&guard_name)?.and_then(|b| guard::newest(&b)) {
             if guard.belongs_to(id) {
                 state.last_step = state.last_step.max(guard.last_step);
@@ -343,6 +369,21 @@ impl UserStore {
         if let Some(record) = record {
             state.last_step = state.last_step.max(record.confirmed_step);
         }
+        Ok(state)
+    }
+
+    /// The state file's contents parsed; bytes equal to the last ones parsed give the same
+    /// state without parsing them again (the parse is a function of the bytes alone).
+    fn parse_state(&self, name: &str, bytes: Vec<u8>) -> Result<UserState, String> {
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((n, b, state)) = parsed.as_ref()
+            && n == name
+            && *b == bytes
+        {
+            return Ok(state.clone());
+        }
+        let state = UserState::parse(&bytes)?;
+        *parsed = Some((name.to_string(), bytes, state.clone()));
         Ok(state)
     }
 
@@ -375,19 +416,26 @@ impl UserStore {
 
     /// Writes the guard (overwritten in place: works on a full disk) and then the state file
     /// (a new file renamed over the old: needs a free inode and blocks), and says which worked.
-    pub fn record_state(&self, user: &UserName, _lock: &UserLock, state: &UserState) -> StateSaved {
-        let dir = match self.state_dir() {
-            Ok(dir) => dir,
-            Err(e) => {
-                let file = Err(StoreError::Write {
-                    path: e.to_string(),
-                    reason: "state directory unusable".into(),
-                });
-                return StateSaved {
-                    guard: Err(e.into()),
-                    file,
-                };
-            }
+    pub fn record_state(&self, user: &UserName, lock: &UserLock, state: &UserState) -> StateSaved {
+        let opened;
+        let dir = match lock.dir() {
+            Some(dir) => dir,
+            None => match self.state_dir() {
+                Ok(dir) => {
+                    opened = dir;
+                    &opened
+                }
+                Err(e) => {
+                    let file = Err(StoreError::Write {
+                        path: e.to_string(),
+                        reason: "state directory unusable".into(),
+                    });
+                    return StateSaved {
+                        guard: Err(e.into()),
+                        file,
+                    };
+                }
+            },
         };
         let mut state = state.clone();
         let seq = state.guard_seq.saturating_add(1);
@@ -398,12 +446,12 @@ impl UserStore {
             failures: state.failures,
             locked_until: state.locked_until,
         };
-        let guard = self.write_guard(&dir, user, &slot);
+        let guard = self.write_guard(dir, user, &slot);
         state.guard_seq = seq;
         // Under the user's lock: the fixed temporary name replaces what a killed sign-in left,
         // without listing the directory (other users' leftovers hold no secret and go at the
         // next administrative command, see `create`).
-        let name = format!("{}.toml", user.encoded());
+        let name = file_name(user, ".toml");
         let file = match state.to_toml() {
             Ok(text) => dir
                 .write_atomic_locked(&name, text.as_bytes())
@@ -417,7 +465,7 @@ impl UserStore {
     }
 
     fn write_guard(&self, dir: &Dir, user: &UserName, slot: &Guard) -> Result<(), StoreError> {
-        let name = format!("{}.guard", user.encoded());
+        let name = file_name(user, ".guard");
         let bytes = slot.encode();
         match dir.overwrite_at(&name, Guard::offset(slot.seq), &bytes) {
             Ok(()) => {
@@ -512,3 +560,13 @@ impl UserStore {
         Ok(users)
     }
 }
+
+/// The name of one of `user`'s files: the encoded name and `suffix` (".toml", ".guard", ...).
+fn file_name(user: &UserName, suffix: &str) -> String {
+    let mut name = user.encoded();
+    name.push_str(suffix);
+    name
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,7 @@
 use crate::factor::device::Device;
 use crate::factor::recovery::RecoveryHash;
 use crate::factor::totp::TotpParams;
+use crate::store::plain_toml;
 use serde::{Deserialize, Serialize};
 
 /// Record format version written by this build.
@@ -97,7 +98,7 @@ impl UserRecord {
         if text.trim().is_empty() {
             return Err("empty file".into());
         }
-        let record: UserRecord = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
+        let record: UserRecord = plain_toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
         if record.version != RECORD_VERSION {
             return Err(format!(
                 "record version {} is not supported (expected {RECORD_VERSION})",
@@ -124,7 +125,7 @@ impl UserRecord {
         let Some(at) = std::str::from_utf8(text)
             .ok()
             .filter(|t| t.ends_with(END_LINE))
-            .and_then(|t| t.find(RECOVERY_TABLES))
+            .and_then(|t| find(t.as_bytes(), RECOVERY_TABLES.as_bytes()))
         else {
             return Self::parse(text);
         };
@@ -157,6 +158,14 @@ impl UserRecord {
         text.push_str(&END_LINE[1..]);
         Ok(text)
     }
+}
+
+/// Where `needle` first occurs in `haystack`: a plain scan, cheaper than `str::find`'s set-up
+/// for a needle found within the first few hundred bytes.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    (0..haystack.len())
+        .find(|&i| haystack[i] == first && haystack.get(i + 1..i + needle.len()) == Some(rest))
 }
 
 /// Collapses a multi-line parser message into one log-friendly line.
@@ -243,6 +252,24 @@ mod tests {
         assert_eq!(quick.confirmed_step, full.confirmed_step);
         assert_eq!(quick.totp.secret.expose(), full.totp.secret.expose());
         assert_eq!(quick.devices, full.devices);
+    }
+
+    #[test]
+    fn the_recovery_tables_are_found_where_str_find_finds_them() {
+        for (haystack, needle) in [
+            ("ab\n[[recovery]]\nx", RECOVERY_TABLES),
+            ("\n[[recovery]]\n", RECOVERY_TABLES),
+            ("\n[[recovery]]", RECOVERY_TABLES),
+            ("", RECOVERY_TABLES),
+            ("aaab", "ab"),
+            ("abc", ""),
+        ] {
+            assert_eq!(
+                find(haystack.as_bytes(), needle.as_bytes()),
+                haystack.find(needle).filter(|_| !needle.is_empty()),
+                "{haystack:?} {needle:?}"
+            );
+        }
     }
 
     #[test]

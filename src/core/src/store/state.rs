@@ -1,6 +1,7 @@
 //! The user's state: what changes on every sign-in.
 #![forbid(unsafe_code)]
 
+use crate::store::plain_toml;
 use crate::store::record::syntax_error;
 use serde::{Deserialize, Serialize};
 
@@ -83,11 +84,171 @@ impl UserState {
     /// administrator's `: > file` may).
     pub fn parse(text: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_string())?;
-        toml::from_str(text).map_err(|e| syntax_error(text, &e))
+        plain_toml::from_str(text).map_err(|e| syntax_error(text, &e))
     }
 
-    /// The file contents for this state.
+    /// The file contents for this state: what `toml::to_string` writes (written directly when
+    /// the state is plain, see [`plain_toml::Writer`]).
     pub fn to_toml(&self) -> Result<String, String> {
+        if let Some(text) = self.plain_toml() {
+            return Ok(text);
+        }
         toml::to_string(self).map_err(|e| e.to_string())
+    }
+
+    /// The state written field by field, in the order and with the omissions of the serde
+    /// attributes above; `None` when something in it is not plain (remembered successes are
+    /// tables: left to `toml::to_string`).
+    fn plain_toml(&self) -> Option<String> {
+        // Every field named: a new one does not compile until it is written here too.
+        let UserState {
+            last_step,
+            failures,
+            locked_until,
+            used_recovery,
+            last_success,
+            remembered,
+            push_backoff_until,
+            push_suspended_until,
+            push_challenge,
+            push_challenge_at,
+            push_pending_until,
+            enrollment,
+            sms_code_hash,
+            sms_code_salt,
+            sms_code_until,
+            sms_sends,
+            guard_seq,
+        } = self;
+        if !remembered.is_empty() {
+            return None;
+        }
+        let mut w = plain_toml::Writer::new();
+        w.int("last_step", *last_step)
+            .int("failures", u64::from(*failures))
+            .int("locked_until", *locked_until)
+            .strings("used_recovery", used_recovery)
+            .int("last_success", *last_success);
+        let numbers = [
+            ("push_backoff_until", *push_backoff_until),
+            ("push_suspended_until", *push_suspended_until),
+        ];
+        for (key, n) in numbers {
+            if n != 0 {
+                w.int(key, n);
+            }
+        }
+        if !push_challenge.is_empty() {
+            w.string("push_challenge", push_challenge);
+        }
+        for (key, n) in [
+            ("push_challenge_at", *push_challenge_at),
+            ("push_pending_until", *push_pending_until),
+        ] {
+            if n != 0 {
+                w.int(key, n);
+            }
+        }
+        for (key, text) in [
+            ("enrollment", enrollment),
+            ("sms_code_hash", sms_code_hash),
+            ("sms_code_salt", sms_code_salt),
+        ] {
+            if !text.is_empty() {
+                w.string(key, text);
+            }
+        }
+        if *sms_code_until != 0 {
+            w.int("sms_code_until", *sms_code_until);
+        }
+        if !sms_sends.is_empty() {
+            w.ints("sms_sends", sms_sends);
+        }
+        if *guard_seq != 0 {
+            w.int("guard_seq", *guard_seq);
+        }
+        w.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state with every field set (named one by one: a new field must be added here).
+    fn busy() -> UserState {
+        UserState {
+            last_step: 59_871_563,
+            failures: 2,
+            locked_until: 1_796_146_999,
+            used_recovery: vec!["104bc82499e7bffe".into(), "f3313a73270a65c9".into()],
+            last_success: 1_796_146_913,
+            remembered: Vec::new(),
+            push_backoff_until: 5,
+            push_suspended_until: 6,
+            push_challenge: "c-0123456789abcdef".into(),
+            push_challenge_at: 7,
+            push_pending_until: 8,
+            enrollment: "6c9ba083947b6a92".into(),
+            sms_code_hash: "d78cfb0362d08551".into(),
+            sms_code_salt: "54480fb8097b0a71".into(),
+            sms_code_until: 9,
+            sms_sends: vec![1, 2, 3],
+            guard_seq: 10,
+        }
+    }
+
+    #[test]
+    fn the_state_file_is_written_as_the_toml_serializer_writes_it() {
+        let fresh = UserState::default();
+        let enrolled = UserState {
+            last_step: 1,
+            enrollment: "6c9ba083947b6a92".into(),
+            guard_seq: 1,
+            ..UserState::default()
+        };
+        for state in [fresh, enrolled, busy()] {
+            let written = state.plain_toml().expect("plain");
+            assert_eq!(Ok(&written), toml::to_string(&state).as_ref(), "{state:?}");
+            assert_eq!(UserState::parse(written.as_bytes()), Ok(state));
+        }
+    }
+
+    #[test]
+    fn a_state_that_is_not_plain_is_written_by_the_serializer() {
+        let remembered = UserState {
+            remembered: vec![Remembered {
+                service: "sshd".into(),
+                rhost: "192.0.2.1".into(),
+                until: 3,
+            }],
+            ..busy()
+        };
+        let quoted = UserState {
+            push_challenge: "a\"b".into(),
+            ..busy()
+        };
+        let huge = UserState {
+            last_step: u64::MAX,
+            ..busy()
+        };
+        for state in [remembered, quoted, huge] {
+            assert_eq!(state.plain_toml(), None);
+            assert_eq!(
+                state.to_toml().ok(),
+                toml::to_string(&state).ok(),
+                "{state:?}"
+            );
+        }
+        let remembered = UserState {
+            remembered: vec![Remembered {
+                service: "sshd".into(),
+                rhost: "192.0.2.1".into(),
+                until: 3,
+            }],
+            ..busy()
+        };
+        let written = remembered.to_toml().expect("written");
+        assert_eq!(UserState::parse(written.as_bytes()), Ok(remembered));
     }
 }
