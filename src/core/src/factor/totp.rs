@@ -2,9 +2,11 @@
 #![forbid(unsafe_code)]
 
 use crate::secret::SecretString;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use subtle::ConstantTimeEq;
 use totp_rs::{Builder, Secret};
 
 /// The HMAC behind the codes.
@@ -45,14 +47,26 @@ impl fmt::Display for Algorithm {
 impl FromStr for Algorithm {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_uppercase().replace('-', "").as_str() {
-            "SHA1" => Ok(Algorithm::SHA1),
-            "SHA256" => Ok(Algorithm::SHA256),
-            "SHA512" => Ok(Algorithm::SHA512),
-            _ => Err(format!(
-                "unknown algorithm {s:?} (expected SHA1, SHA256 or SHA512)"
-            )),
+        // Case and dashes do not matter ("sha-256"); compared without allocating, as every
+        // sign-in reads one from the configuration.
+        let letters = || {
+            s.bytes()
+                .filter(|&b| b != b'-')
+                .map(|b| b.to_ascii_uppercase())
+        };
+        let candidates = [
+            ("SHA1", Algorithm::SHA1),
+            ("SHA256", Algorithm::SHA256),
+            ("SHA512", Algorithm::SHA512),
+        ];
+        for (name, algorithm) in candidates {
+            if letters().eq(name.bytes()) {
+                return Ok(algorithm);
+            }
         }
+        Err(format!(
+            "unknown algorithm {s:?} (expected SHA1, SHA256 or SHA512)"
+        ))
     }
 }
 
@@ -114,10 +128,27 @@ impl TotpParams {
         )
     }
 
-    /// The time step whose code equals `code`, within `skew` steps of `now` (constant-time compare).
+    /// The time step whose code equals `code`, within `skew` steps of `now`: the latest such
+    /// step, so that a code which happens to be valid for two steps of the window cannot be
+    /// accepted once for each (replay protection keeps steps above the last accepted one).
+    /// Each candidate is compared in constant time; the key's HMAC state is made once for the
+    /// window (RFC 4226 HOTP, RFC 6238 time steps; checked against totp-rs and the RFC vectors).
     pub fn matching_step(&self, code: &str, now: u64, default_skew: u8) -> Option<u64> {
-        let skew = self.skew.unwrap_or(default_skew);
-        self.totp(skew)?.check(code, now)
+        let skew = u64::from(self.skew.unwrap_or(default_skew));
+        let typed = parse_code(code, self.digits)?;
+        let key = decode_base32(self.secret.expose())?;
+        let origin = now / u64::from(self.period.max(1));
+        let window = (origin.saturating_sub(skew)..=origin.saturating_add(skew)).rev();
+        let key = key.as_bytes();
+        match self.algorithm {
+            Algorithm::SHA1 => latest_match::<Hmac<sha1::Sha1>>(key, window, self.digits, typed),
+            Algorithm::SHA256 => {
+                latest_match::<Hmac<sha2::Sha256>>(key, window, self.digits, typed)
+            }
+            Algorithm::SHA512 => {
+                latest_match::<Hmac<sha2::Sha512>>(key, window, self.digits, typed)
+            }
+        }
     }
 
     /// The code for the step containing `time` (demo, tests, enrollment display).
@@ -174,6 +205,44 @@ pub fn normalize_base32(text: &str) -> Option<SecretString> {
     let cleaned = SecretString::new(cleaned);
     decode_base32(cleaned.expose())?;
     Some(cleaned)
+}
+
+/// A typed code: exactly `digits` ASCII digits.
+fn parse_code(code: &str, digits: u8) -> Option<u32> {
+    if code.len() != usize::from(digits) || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    code.parse().ok()
+}
+
+/// The first step of `steps` whose HOTP value equals `typed`.
+fn latest_match<M: Mac + KeyInit + Clone>(
+    key: &[u8],
+    steps: impl Iterator<Item = u64>,
+    digits: u8,
+    typed: u32,
+) -> Option<u64> {
+    let keyed = <M as KeyInit>::new_from_slice(key).ok()?;
+    let modulus = 10u32.checked_pow(u32::from(digits))?;
+    let mut found = None;
+    for step in steps {
+        let mut mac = keyed.clone();
+        mac.update(&step.to_be_bytes());
+        let tag = mac.finalize().into_bytes();
+        // RFC 4226 dynamic truncation.
+        let offset = usize::from(tag[tag.len() - 1] & 0x0f);
+        let value = u32::from_be_bytes([
+            tag[offset],
+            tag[offset + 1],
+            tag[offset + 2],
+            tag[offset + 3],
+        ]) & 0x7fff_ffff;
+        if bool::from((value % modulus).ct_eq(&typed)) {
+            found = Some(step);
+            break;
+        }
+    }
+    found
 }
 
 fn decode_base32(text: &str) -> Option<Secret> {
@@ -238,6 +307,99 @@ mod tests {
             assert_eq!(sha256.code_at(time).unwrap(), c256, "SHA256 at {time}");
             assert_eq!(sha512.code_at(time).unwrap(), c512, "SHA512 at {time}");
             assert_eq!(sha1.matching_step(c1, time, 0), Some(time / 30));
+            assert_eq!(sha256.matching_step(c256, time, 0), Some(time / 30));
+            assert_eq!(sha512.matching_step(c512, time, 0), Some(time / 30));
+        }
+    }
+
+    #[test]
+    fn matching_agrees_with_totp_rs_and_prefers_the_latest_step() {
+        for algorithm in [Algorithm::SHA1, Algorithm::SHA256, Algorithm::SHA512] {
+            for digits in [6u8, 7, 8] {
+                let mut p = params(SHA256_KEY, algorithm);
+                p.digits = digits;
+                p.skew = Some(2);
+                let reference = p.totp(2).unwrap();
+                for i in 0..200u64 {
+                    let now = 1_700_000_000 + i * 7919;
+                    for offset in [-3i64, -2, -1, 0, 1, 2, 3] {
+                        let time = now.checked_add_signed(offset * 30).unwrap();
+                        let code = p.code_at(time).unwrap();
+                        let ours = p.matching_step(&code, now, 0);
+                        let theirs = reference.check(&code, now);
+                        // Both find a match, or neither; where both match, ours is the latest.
+                        assert_eq!(
+                            ours.is_some(),
+                            theirs.is_some(),
+                            "{algorithm} {digits} {time}"
+                        );
+                        if let (Some(ours), Some(theirs)) = (ours, theirs) {
+                            assert!(ours >= theirs);
+                            assert_eq!(p.code_at(ours * 30).unwrap(), code);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_code_valid_for_two_steps_matches_the_later_one() {
+        // Find a key and time where two steps of a 6-digit window share a code.
+        let mut p = params(SHA1_KEY, Algorithm::SHA1);
+        p.digits = 6;
+        p.skew = Some(10);
+        let now = 1_700_000_000u64;
+        let origin = now / 30;
+        let mut seen = std::collections::HashMap::new();
+        let mut pair = None;
+        for key in 0..20_000u32 {
+            p.secret = SecretString::new(
+                Secret::from(format!("twofold-collision-{key}").into_bytes()).to_base32(),
+            );
+            seen.clear();
+            for step in origin - 10..=origin + 10 {
+                let code = p.code_at(step * 30).unwrap();
+                if let Some(earlier) = seen.insert(code.clone(), step) {
+                    pair = Some((code, earlier, step));
+                    break;
+                }
+            }
+            if pair.is_some() {
+                break;
+            }
+        }
+        let (code, earlier, later) = pair.expect("a collision within 20,000 keys");
+        assert!(earlier < later);
+        assert_eq!(p.matching_step(&code, now, 0), Some(later));
+    }
+
+    #[test]
+    fn algorithm_names_ignore_case_and_dashes() {
+        assert_eq!("sha1".parse::<Algorithm>(), Ok(Algorithm::SHA1));
+        assert_eq!("SHA-256".parse::<Algorithm>(), Ok(Algorithm::SHA256));
+        assert_eq!("Sha-5-12".parse::<Algorithm>(), Ok(Algorithm::SHA512));
+        for bad in ["", "SHA", "SHA2", "SHA1 ", "SHA11", "MD5"] {
+            assert!(bad.parse::<Algorithm>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_exactly_the_digits_are_a_code() {
+        let mut p = params(SHA1_KEY, Algorithm::SHA1);
+        p.digits = 6;
+        let code = p.code_at(59).unwrap();
+        assert_eq!(p.matching_step(&code, 59, 0), Some(1));
+        for bad in [
+            "",
+            "+28708",
+            " 287082",
+            "2870820",
+            "28708",
+            "２８７０８２",
+            "28708a",
+        ] {
+            assert_eq!(p.matching_step(bad, 59, 0), None, "{bad:?}");
         }
     }
 
