@@ -59,17 +59,24 @@ impl UserName {
     }
 
     /// The file-name form: `[A-Za-z0-9_-]` and non-leading `.` kept, every other byte `%XX`.
-    pub fn encoded(&self) -> String {
+    /// Borrowed when nothing needs encoding (the usual name), so a sign-in's file names cost
+    /// no allocation for it.
+    pub fn encoded(&self) -> std::borrow::Cow<'_, str> {
+        let keep = |i: usize, b: u8| {
+            b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0)
+        };
+        if self.0.bytes().enumerate().all(|(i, b)| keep(i, b)) {
+            return std::borrow::Cow::Borrowed(&self.0);
+        }
         let mut out = String::with_capacity(self.0.len());
         for (i, b) in self.0.bytes().enumerate() {
-            let keep = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
-            if keep {
+            if keep(i, b) {
                 out.push(char::from(b));
             } else {
                 out.push_str(&format!("%{b:02X}"));
             }
         }
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     /// Reverses [`UserName::encoded`]; refuses anything `encoded` would not have produced.
@@ -159,7 +166,10 @@ mod tests {
             ("élise", "%C3%A9lise"),
         ];
         for (name, want) in cases {
-            let enc = UserName::parse(name.as_bytes()).unwrap().encoded();
+            let enc = UserName::parse(name.as_bytes())
+                .unwrap()
+                .encoded()
+                .into_owned();
             assert_eq!(enc, want);
             assert!(!enc.contains('/') && !enc.starts_with('.'));
             assert_eq!(UserName::decode(&enc).unwrap().as_str(), name);

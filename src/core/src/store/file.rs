@@ -198,6 +198,17 @@ impl Dir {
         Self::open(path, policy)
     }
 
+    /// Another handle on this checked directory (its descriptor duplicated, no new checks).
+    pub fn try_clone(&self) -> Result<Self, FileError> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)
+            .map_err(|e| FileError::io(&self.path, e))?;
+        Ok(Dir {
+            fd,
+            path: self.path.clone(),
+            policy: self.policy,
+        })
+    }
+
     /// Opens a checked subdirectory; `create` makes it (0700) when missing.
     pub fn subdir(&self, name: &str, create: bool) -> Result<Self, FileError> {
         let path = self.path.join(name);

@@ -25,7 +25,7 @@ use lock::UserLock;
 pub use record::{RecoveryFile, UserRecord};
 pub use state::UserState;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,9 @@ pub struct UserStore {
     /// The last state file parsed, as (file name, contents, state): a sign-in reads the state
     /// before the prompt and again under the lock, and unchanged bytes are not parsed twice.
     parsed: Mutex<Option<(String, Vec<u8>, UserState)>>,
+    /// `state/`, opened and checked once per store: a sign-in reads the state, then locks,
+    /// reads and writes in it.
+    state: OnceLock<Dir>,
 }
 
 const USERS: &str = "users";
@@ -105,6 +108,7 @@ impl UserStore {
         UserStore {
             root,
             parsed: Mutex::new(None),
+            state: OnceLock::new(),
         }
     }
 
@@ -113,7 +117,13 @@ impl UserStore {
     }
 
     fn state_dir(&self) -> Result<Dir, FileError> {
-        self.root.subdir(STATE, true)
+        if let Some(dir) = self.state.get() {
+            return dir.try_clone();
+        }
+        let dir = self.root.subdir(STATE, true)?;
+        let handle = dir.try_clone()?;
+        let _ = self.state.set(dir);
+        Ok(handle)
     }
 
     /// The user's record, or `None` if the user is not enrolled.
@@ -563,7 +573,9 @@ impl UserStore {
 
 /// The name of one of `user`'s files: the encoded name and `suffix` (".toml", ".guard", ...).
 fn file_name(user: &UserName, suffix: &str) -> String {
-    let mut name = user.encoded();
+    let encoded = user.encoded();
+    let mut name = String::with_capacity(encoded.len() + suffix.len());
+    name.push_str(&encoded);
     name.push_str(suffix);
     name
 }
