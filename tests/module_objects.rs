@@ -11,7 +11,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use twofold_core::signin::choice::Choice;
-use twofold_pam_client::Message;
 
 /// The built objects copied, under their installed names, into a directory of the host's:
 /// `pam_twofold.so`, and `pam_twofold_outside.so` beside it when `with_outside`. The stack
@@ -49,30 +48,6 @@ fn loaded(object: &Path) -> bool {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     maps.lines()
         .any(|l| l.ends_with(&*object.to_string_lossy()))
-}
-
-/// Signs in answering prompts in turn; `<sms>` is answered with the code the gateway got.
-fn sign_in(host: &Host, gw: &CommandGateway, answers: &[&str]) -> (String, Vec<String>) {
-    let mut answers: std::collections::VecDeque<&str> = answers.iter().copied().collect();
-    let mut transcript = Vec::new();
-    let mut responder = |msg: Message<'_>| -> Option<Vec<u8>> {
-        let (tag, text) = match msg {
-            Message::PromptEchoOff(t) => ("PROMPT_ECHO_OFF", t),
-            Message::PromptEchoOn(t) => ("PROMPT_ECHO_ON", t),
-            Message::ErrorMsg(t) => ("ERROR", t),
-            Message::TextInfo(t) => ("INFO", t),
-        };
-        transcript.push(format!("{tag}: {text}"));
-        if !tag.starts_with("PROMPT") {
-            return None;
-        }
-        match answers.pop_front()? {
-            "<sms>" => Some(gw.last_code().into_bytes()),
-            answer => Some(answer.as_bytes().to_vec()),
-        }
-    };
-    let outcome = host.sign_in_with("alice", Some(RHOST), &mut responder);
-    (outcome.name.to_string(), transcript)
 }
 
 #[test]
@@ -120,7 +95,7 @@ fn a_text_message_is_sent_through_pam_twofold_outside_so() {
     set_phone(&host, "alice", Some(NUMBER), Some(Choice::Sms));
     let outside = installed_copy(&host, true);
 
-    let (outcome, transcript) = sign_in(&host, &gw, &["<sms>"]);
+    let (outcome, transcript) = sign_in_reading_texts(&host, &gw, "alice", &["<sms>"]);
 
     assert_eq!(outcome, "PAM_SUCCESS", "{transcript:?}");
     assert_eq!(gw.numbers(), [NUMBER], "the gateway ran");
@@ -138,7 +113,7 @@ fn without_pam_twofold_outside_so_no_text_is_sent_and_nobody_gets_in() {
     set_phone(&host, "alice", Some(NUMBER), Some(Choice::Sms));
     let outside = installed_copy(&host, false);
 
-    let (outcome, transcript) = sign_in(&host, &gw, &["000000", "000000"]);
+    let (outcome, transcript) = sign_in_reading_texts(&host, &gw, "alice", &["000000", "000000"]);
 
     assert_eq!(outcome, "PAM_AUTH_ERR", "{transcript:?}");
     assert!(gw.numbers().is_empty(), "no text sent");
@@ -149,7 +124,7 @@ fn without_pam_twofold_outside_so_no_text_is_sent_and_nobody_gets_in() {
     );
     // The app code still works.
     let code = code_now(&alice.params);
-    let (outcome, transcript) = sign_in(&host, &gw, &["app", &code]);
+    let (outcome, transcript) = sign_in_reading_texts(&host, &gw, "alice", &["app", &code]);
     assert_eq!(outcome, "PAM_SUCCESS", "{transcript:?}");
 }
 

@@ -14,38 +14,6 @@ const SMS_PROMPT_START: &str = "PROMPT_ECHO_OFF: Code sent by text message to +3
 const CODE_MORE_PROMPT: &str =
     "PROMPT_ECHO_OFF: Code from your app or a recovery code (? for other ways): ";
 
-/// Signs in answering the text-message prompt with the code the gateway got, and every other
-/// prompt with the next of `answers`.
-fn sign_in_reading_texts(
-    host: &Host,
-    gw: &CommandGateway,
-    user: &str,
-    answers: &[&str],
-) -> (String, Vec<String>) {
-    let mut answers: std::collections::VecDeque<String> =
-        answers.iter().map(|a| a.to_string()).collect();
-    let mut transcript = Vec::new();
-    let mut responder = |msg: Message<'_>| -> Option<Vec<u8>> {
-        let (tag, text) = match msg {
-            Message::PromptEchoOff(t) => ("PROMPT_ECHO_OFF", t),
-            Message::PromptEchoOn(t) => ("PROMPT_ECHO_ON", t),
-            Message::ErrorMsg(t) => ("ERROR", t),
-            Message::TextInfo(t) => ("INFO", t),
-        };
-        transcript.push(format!("{tag}: {text}"));
-        if tag.starts_with("PROMPT") {
-            let next = answers.pop_front()?;
-            if next == "<sms>" {
-                return Some(gw.last_code().into_bytes());
-            }
-            return Some(next.into_bytes());
-        }
-        None
-    };
-    let outcome = host.sign_in_with(user, Some(RHOST), &mut responder);
-    (outcome.name.to_string(), transcript)
-}
-
 #[test]
 fn the_default_text_message_goes_to_the_number_with_the_code_which_works_once() {
     let host = Host::new();

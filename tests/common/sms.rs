@@ -1,7 +1,7 @@
 //! Text-message gateways for tests: a command that records its argv and stdin, a local HTTP
 //! server that records the request, and a user with a confirmed number.
 
-use super::{Host, now, user_name};
+use super::{Host, RHOST, now, user_name};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use twofold_core::signin::choice::Choice;
 use twofold_core::store::UserStore;
 use twofold_core::store::record::Phone;
+use twofold_pam_client::Message;
 
 /// The Dutch number every test user gets.
 pub const NUMBER: &str = "+31612345678";
@@ -183,4 +184,36 @@ pub fn secret_file(host: &Host, name: &str, text: &str, mode: u32) -> PathBuf {
     fs::write(&path, text).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
     path
+}
+
+/// Signs in answering the text-message prompt with the code the gateway got, and every other
+/// prompt with the next of `answers`.
+pub fn sign_in_reading_texts(
+    host: &Host,
+    gw: &CommandGateway,
+    user: &str,
+    answers: &[&str],
+) -> (String, Vec<String>) {
+    let mut answers: std::collections::VecDeque<String> =
+        answers.iter().map(|a| a.to_string()).collect();
+    let mut transcript = Vec::new();
+    let mut responder = |msg: Message<'_>| -> Option<Vec<u8>> {
+        let (tag, text) = match msg {
+            Message::PromptEchoOff(t) => ("PROMPT_ECHO_OFF", t),
+            Message::PromptEchoOn(t) => ("PROMPT_ECHO_ON", t),
+            Message::ErrorMsg(t) => ("ERROR", t),
+            Message::TextInfo(t) => ("INFO", t),
+        };
+        transcript.push(format!("{tag}: {text}"));
+        if tag.starts_with("PROMPT") {
+            let next = answers.pop_front()?;
+            if next == "<sms>" {
+                return Some(gw.last_code().into_bytes());
+            }
+            return Some(next.into_bytes());
+        }
+        None
+    };
+    let outcome = host.sign_in_with(user, Some(RHOST), &mut responder);
+    (outcome.name.to_string(), transcript)
 }
