@@ -232,22 +232,14 @@ mod tests {
             last_step: u64::MAX,
             ..busy()
         };
-        for state in [remembered, quoted, huge] {
+        for state in [&remembered, &quoted, &huge] {
             assert_eq!(state.plain_toml(), None);
             assert_eq!(
                 state.to_toml().ok(),
-                toml::to_string(&state).ok(),
+                toml::to_string(state).ok(),
                 "{state:?}"
             );
         }
-        let remembered = UserState {
-            remembered: vec![Remembered {
-                service: "sshd".into(),
-                rhost: "192.0.2.1".into(),
-                until: 3,
-            }],
-            ..busy()
-        };
         let written = remembered.to_toml().expect("written");
         assert_eq!(UserState::parse(written.as_bytes()), Ok(remembered));
     }
